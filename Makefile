@@ -1,0 +1,60 @@
+# csrgate: `make install` sets up .venv, `make test` is what CI runs.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The SAM CLI pins its own dependencies tightly, so it lives in a venv of its own inside .venv.
+SAM_VENV := $(VENV)/sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_CLI_VERSION := 1.170.0
+AWS_REGION ?= us-east-1
+
+export SAM_CLI_TELEMETRY := 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install test lint typecheck unit sam bench clean
+
+help:
+	@echo "make install   create $(VENV) with csrgate and its development tools"
+	@echo "make test      lint, type-check, run the tests, validate and build the SAM template"
+	@echo "make bench     run the benchmarks under bench/"
+
+install: $(VENV)/.installed $(SAM_VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml layers/deps/requirements.txt
+	$(PYTHON) -c 'import sys; sys.exit("csrgate needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c layers/deps/requirements.txt -e '.[dev]'
+	touch $@
+
+$(SAM_VENV)/.installed:
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	touch $@
+
+test: install lint typecheck unit sam
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
+
+unit:
+	$(BIN)/pytest
+
+# `sam build` runs the layers' Makefiles; they call `python3 -m pip`, which must be the project's venv.
+sam:
+	PATH="$(abspath $(BIN)):$$PATH" $(SAM) validate --lint --region $(AWS_REGION)
+	PATH="$(abspath $(BIN)):$$PATH" $(SAM) build --region $(AWS_REGION)
+
+bench: install
+	$(BIN)/python bench/check_throughput.py
+
+clean:
+	rm -rf $(VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache .hypothesis

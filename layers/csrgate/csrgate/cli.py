@@ -1,0 +1,190 @@
+"""The `csrgate` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from csrgate.domain.cluster import ClusterKind
+from csrgate.domain.errors import CsrgateError
+from csrgate.domain.policy import Policy, default_policy, load_policy
+from csrgate.domain.request import MAX_INPUT_BYTES, SigningRequest, read_signing_request
+from csrgate.domain.summary import describe_lifetime, describe_request
+from csrgate.domain.verdict import Outcome, Verdict, evaluate
+
+DEFAULT_SIGNER = "kubernetes.io/kube-apiserver-client"
+EXIT_OK, EXIT_DENIED, EXIT_UNUSABLE = 0, 1, 2
+
+
+class UsageError(CsrgateError):
+    """A command line or file the command cannot use."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return its exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args, sys.stdout))
+    except (CsrgateError, OSError) as exc:
+        print(f"csrgate: error: {_error_text(exc)}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="csrgate", description="Approve Kubernetes CSRs from Slack.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    check = commands.add_parser(
+        "check",
+        help="check a CSR against the policy",
+        description="Decode a CSR, verify it and print the policy verdict. Exit status: 0 approve, review or "
+        "ignore; 1 deny; 2 input that cannot be used.",
+    )
+    check.add_argument(
+        "input", metavar="INPUT", help="a PEM CSR, its base64, or a CSR manifest (YAML/JSON); - is stdin"
+    )
+    check.add_argument("--policy", metavar="FILE", type=Path, help="policy file merged over the built-in defaults")
+    check.add_argument("--signer", metavar="NAME", help=f"signerName (default: the manifest's, else {DEFAULT_SIGNER})")
+    check.add_argument("--usage", metavar="U", action="append", help="a key usage; repeat for several")
+    check.add_argument("--expiration-seconds", metavar="N", type=_seconds, help="requested lifetime in seconds")
+    check.add_argument("--username", metavar="U", help="the requesting identity (spec.username)")
+    check.add_argument("--group", metavar="G", action="append", help="a group of the requester; repeatable")
+    check.add_argument(
+        "--cluster-kind", choices=[kind.value for kind in ClusterKind], default=ClusterKind.GENERIC.value
+    )
+    check.add_argument("--output", choices=["text", "json"], default="text")
+    check.set_defaults(run=_check)
+    return parser
+
+
+def _check(args: argparse.Namespace, out: IO[str]) -> int:
+    policy = _load_policy(args.policy)
+    request = read_signing_request(_read_input(args.input), _source_name(args.input))
+    request = request.with_overrides(
+        signer_name=args.signer,
+        usages=tuple(args.usage) if args.usage else None,
+        expiration_seconds=args.expiration_seconds,
+        username=args.username,
+        groups=tuple(args.group) if args.group else None,
+    )
+    assumed_signer = request.signer_name is None
+    if assumed_signer:
+        request = request.with_overrides(signer_name=DEFAULT_SIGNER)
+    verdict = evaluate(request, policy, ClusterKind(args.cluster_kind))
+    if args.output == "json":
+        json.dump(_json_report(request, verdict), out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    else:
+        out.write(_text_report(request, verdict, assumed_signer))
+    return EXIT_DENIED if verdict.outcome is Outcome.DENY else EXIT_OK
+
+
+def _load_policy(path: Path | None) -> Policy:
+    if path is None:
+        return default_policy()
+    return load_policy(_read_text(path), str(path))
+
+
+def _read_input(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+    with open(name, "rb") as stream:
+        return stream.read(MAX_INPUT_BYTES + 1)
+
+
+def _read_text(path: Path) -> str:
+    with open(path, "rb") as stream:
+        data = stream.read(MAX_INPUT_BYTES + 1)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text") from exc
+
+
+def _source_name(name: str) -> str:
+    return "standard input" if name == "-" else name
+
+
+def _seconds(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds") from None
+
+
+def _json_report(request: SigningRequest, verdict: Verdict) -> dict[str, Any]:
+    return {
+        "verdict": verdict.outcome.value,
+        "findings": [finding.as_dict() for finding in verdict.findings],
+        "request": describe_request(request),
+    }
+
+
+def _text_report(request: SigningRequest, verdict: Verdict, assumed_signer: bool) -> str:
+    fields = describe_request(request)
+    signer = _shown(request.signer_name) + (
+        " (assumed: the input names no signer; use --signer)" if assumed_signer else ""
+    )
+    lines = [
+        f"name:          {_shown(request.name)}",
+        f"signer:        {signer}",
+        f"requested by:  {_shown(request.username)}" + (f" (groups {_list(request.groups)})" if request.groups else ""),
+        f"usages:        {_list(request.usages)}",
+        f"lifetime:      {describe_lifetime(request.expiration_seconds)}",
+    ]
+    if request.csr is None:
+        lines.append(f"CSR:           cannot be decoded: {_safe(request.malformed or '')}")
+    else:
+        csr = request.csr
+        subject = fields["subject"]
+        lines += [
+            f"user (CN):     {_list(subject['commonNames'])}",
+            f"groups (O):    {_list(subject['organizations'])}",
+        ]
+        if csr.subject.other:
+            lines.append(f"other subject: {_list(f'{name}={value}' for name, value in csr.subject.other)}")
+        sans = [f"{kind.upper()}:{name}" for kind, names in fields["sans"].items() for name in names]
+        lines += [
+            f"SANs:          {_list(sans)}",
+            f"public key:    {csr.public_key.describe()}",
+            f"signature:     {csr.signature_algorithm}, {'valid' if csr.signature_valid else 'INVALID'}",
+            f"extensions:    {_list(csr.extensions)}",
+        ]
+    lines.append(f"verdict:       {verdict.outcome.value}")
+    lines += [
+        f"  {finding.severity.value:<8} {finding.code.value}: {_safe(finding.message)}" for finding in verdict.findings
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _shown(value: str | None) -> str:
+    return "(not given)" if value is None else _safe(value)
+
+
+def _list(values: Any) -> str:
+    items = [_safe(str(value)) for value in values]
+    return ", ".join(items) if items else "none"
+
+
+def _safe(text: str) -> str:
+    """Requester text made harmless for a terminal: control and formatting characters shown as escapes."""
+    return "".join(
+        char.encode("unicode_escape").decode("ascii") if unicodedata.category(char)[0] in "CZ" and char != " " else char
+        for char in text
+    )
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return _safe(f"{exc.filename}: {exc.strerror or exc}")
+    return _safe(str(exc))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

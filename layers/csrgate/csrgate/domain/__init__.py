@@ -1,0 +1,1 @@
+"""Pure csrgate logic: no AWS, Slack or Kubernetes imports."""

@@ -1,0 +1,274 @@
+"""Policy checks: small ordered functions, each looking at one thing and returning findings."""
+
+from __future__ import annotations
+
+import ipaddress
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from csrgate.domain.cluster import ClusterKind
+from csrgate.domain.csr import DecodedCsr
+from csrgate.domain.findings import Code, Finding, error, warning
+from csrgate.domain.policy import API_MINIMUM_EXPIRATION_SECONDS, KeyRules, SignerRules
+from csrgate.domain.request import SigningRequest
+from csrgate.domain.summary import describe_lifetime
+
+MAX_COMMON_NAME_LENGTH = 64  # ub-common-name in RFC 5280
+NODE_USERNAME_PREFIX = "system:node:"
+SYSTEM_GROUP_PREFIX = "system:"
+_WEAK_SIGNATURE_HASHES = ("md2", "md4", "md5", "sha1")
+_WELL_KNOWN_GROUPS_HINT = "groups come from the O values of the CSR subject"
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What every check may look at."""
+
+    request: SigningRequest
+    csr: DecodedCsr
+    signer: SignerRules
+    keys: KeyRules
+    cluster_kind: ClusterKind
+
+
+Check = Callable[[CheckContext], Iterator[Finding]]
+
+
+def check_eks_support(ctx: CheckContext) -> Iterator[Finding]:
+    """EKS never issues certificates for some signers, so approving them would only strand the requester."""
+    if ctx.cluster_kind is ClusterKind.EKS and not ctx.signer.supported_on_eks:
+        yield error(
+            Code.SIGNER_UNSUPPORTED_ON_EKS,
+            f"EKS never issues certificates for {ctx.request.signer_name} (the EKS user guide: "
+            '"Client certificate signing is not supported"), so this request could be approved but never signed; '
+            "use an EKS access entry or IAM authentication instead",
+        )
+
+
+def check_signature(ctx: CheckContext) -> Iterator[Finding]:
+    """The self-signature proves the requester holds the private key."""
+    if not ctx.csr.signature_valid:
+        yield error(
+            Code.BAD_SIGNATURE,
+            "the CSR's signature does not verify, so it does not prove possession of the private key; "
+            "create the CSR again from your key (openssl req -new -key KEY)",
+        )
+    elif any(weak in ctx.csr.signature_algorithm.lower() for weak in _WEAK_SIGNATURE_HASHES):
+        yield error(
+            Code.WEAK_SIGNATURE,
+            f"the CSR is signed with {ctx.csr.signature_algorithm}, a broken hash; sign it with SHA-256 or better",
+        )
+
+
+def check_key(ctx: CheckContext) -> Iterator[Finding]:
+    """RSA under the policy's minimum, small curves, DSA and unknown key types are refused."""
+    key, rules = ctx.csr.public_key, ctx.keys
+    fix = f"use RSA with at least {rules.rsa_min_bits} bits or EC P-256 (openssl ecparam -name prime256v1 -genkey)"
+    if key.type not in rules.allowed_types:
+        yield error(Code.WEAK_KEY, f"{key.describe()} keys are not accepted; {fix}")
+    elif key.type == "RSA" and (key.bits or 0) < rules.rsa_min_bits:
+        yield error(Code.WEAK_KEY, f"the RSA key has {key.bits} bits, below {rules.rsa_min_bits}; {fix}")
+    elif key.type == "EC" and (key.bits or 0) < rules.ec_min_bits:
+        yield error(Code.WEAK_KEY, f"the EC curve {key.curve} has {key.bits} bits, below {rules.ec_min_bits}; {fix}")
+
+
+def check_subject_text(ctx: CheckContext) -> Iterator[Finding]:
+    """Subject text is shown to people: control and invisible formatting characters have no place in it."""
+    subject = ctx.csr.subject
+    values = [*subject.common_names, *subject.organizations, *(value for _, value in subject.other)]
+    if any(_has_hidden_characters(value) for value in values):
+        yield error(
+            Code.INVALID_SUBJECT,
+            "the subject contains control or invisible formatting characters; use plain printable text",
+        )
+    if len(subject.common_names) > 1:
+        yield error(Code.INVALID_SUBJECT, f"the subject has {len(subject.common_names)} CNs; give exactly one")
+    if any(len(cn) > MAX_COMMON_NAME_LENGTH for cn in subject.common_names):
+        yield error(Code.INVALID_SUBJECT, f"the CN is longer than {MAX_COMMON_NAME_LENGTH} characters")
+
+
+def check_common_name(ctx: CheckContext) -> Iterator[Finding]:
+    """The CN becomes the Kubernetes user name, so it must be there and look like the signer expects."""
+    common_name, signer = ctx.csr.subject.common_name, ctx.signer
+    if common_name is None or not common_name.strip():
+        if signer.require_common_name:
+            yield error(
+                Code.MISSING_COMMON_NAME,
+                "the subject has no CN; set it to the user name the certificate is for (-subj '/CN=NAME')",
+            )
+        return
+    if signer.common_name_pattern is not None and not signer.common_name_pattern.fullmatch(common_name):
+        yield error(
+            Code.INVALID_SUBJECT,
+            f"the CN does not match the form {ctx.request.signer_name} requires: {signer.common_name_pattern.pattern}",
+        )
+
+
+def check_reserved_username(ctx: CheckContext) -> Iterator[Finding]:
+    """Client certificates must not claim the identities Kubernetes keeps for itself."""
+    common_name = ctx.csr.subject.common_name or ""
+    for prefix in ctx.signer.reserved_username_prefixes:
+        if common_name.startswith(prefix):
+            yield error(
+                Code.RESERVED_USERNAME,
+                f"user names starting with {prefix!r} are reserved for Kubernetes components; choose a personal name",
+            )
+
+
+def check_groups(ctx: CheckContext) -> Iterator[Finding]:
+    """O values become groups: no privileged groups, no `system:` groups the signer does not require."""
+    signer, organizations = ctx.signer, ctx.csr.subject.organizations
+    for group in dict.fromkeys(organizations):
+        if group in signer.forbidden_groups:
+            yield error(
+                Code.FORBIDDEN_GROUP,
+                f"the group {group} may not be requested ({_WELL_KNOWN_GROUPS_HINT}); remove that O value "
+                "and ask for RBAC bindings instead",
+            )
+        elif group.startswith(SYSTEM_GROUP_PREFIX) and group not in signer.required_groups:
+            yield error(
+                Code.FORBIDDEN_GROUP,
+                f"the group {group} is reserved for Kubernetes ({_WELL_KNOWN_GROUPS_HINT}); remove that O value",
+            )
+        elif signer.only_required_groups and group not in signer.required_groups:
+            yield error(
+                Code.INVALID_SUBJECT,
+                f"{ctx.request.signer_name} allows only the O values {_quoted(signer.required_groups)}; "
+                f"remove {group!r}",
+            )
+    missing = [group for group in signer.required_groups if group not in organizations]
+    if missing:
+        yield error(Code.INVALID_SUBJECT, f"{ctx.request.signer_name} requires the O values {_quoted(missing)}")
+
+
+def check_requester(ctx: CheckContext) -> Iterator[Finding]:
+    """Where the signer says so, the certificate's subject must be the identity that asked for it."""
+    if not ctx.signer.subject_must_match_requester:
+        return
+    username, common_name = ctx.request.username, ctx.csr.subject.common_name
+    if username is None:
+        yield warning(
+            Code.REQUESTER_UNKNOWN,
+            "who created this request is unknown, so nobody can tell whether the node asked for its own "
+            "certificate; a person must confirm it",
+        )
+    elif username != common_name:
+        yield error(
+            Code.SUBJECT_MISMATCH,
+            f"the CN must equal the requesting identity {username}: a node may only ask for its own certificate",
+        )
+
+
+def check_usages(ctx: CheckContext) -> Iterator[Finding]:
+    """spec.usages, not the CSR's own extensions, decide what the certificate is for (as the signers read it)."""
+    usages, signer = ctx.request.usages, ctx.signer
+    not_allowed = [usage for usage in dict.fromkeys(usages) if usage not in signer.allowed_usages]
+    if not_allowed:
+        yield error(
+            Code.USAGE_NOT_ALLOWED,
+            f"{ctx.request.signer_name} does not allow the usages {_quoted(not_allowed)}; "
+            f"remove them from spec.usages (allowed: {_quoted(signer.allowed_usages)})",
+        )
+    missing = [usage for usage in signer.required_usages if usage not in usages]
+    if missing:
+        yield error(Code.MISSING_USAGE, f"add {_quoted(missing)} to spec.usages")
+
+
+def check_sans(ctx: CheckContext) -> Iterator[Finding]:
+    """Each kind of subject alternative name must be allowed, and each name must fit the signer's rules."""
+    sans, rules = ctx.csr.sans, ctx.signer.sans
+    present = {"dns": sans.dns, "ip": sans.ip, "email": sans.email, "uri": sans.uri}
+    for kind, names in present.items():
+        if names and kind not in rules.allowed:
+            yield error(Code.SAN_NOT_ALLOWED, f"{kind.upper()} names are not allowed for {ctx.request.signer_name}")
+    if sans.other:
+        yield error(Code.SAN_NOT_ALLOWED, "only DNS, IP, email and URI subject alternative names are understood")
+    if rules.required and not (sans.dns or sans.ip):
+        yield error(Code.MISSING_SAN, "add at least one DNS name or IP address as a subject alternative name")
+    if "dns" in rules.allowed:
+        yield from _check_dns_names(ctx)
+    if "ip" in rules.allowed and rules.ip_ranges is not None:
+        yield from _check_ip_addresses(ctx)
+
+
+def _check_dns_names(ctx: CheckContext) -> Iterator[Finding]:
+    names, rules = ctx.csr.sans.dns, ctx.signer.sans
+    if rules.max_dns_names is not None and len(names) > rules.max_dns_names:
+        yield error(Code.SAN_NOT_ALLOWED, f"at most {rules.max_dns_names} DNS names are allowed, not {len(names)}")
+    if rules.dns_patterns:
+        for name in names:
+            if not any(pattern.fullmatch(name) for pattern in rules.dns_patterns):
+                yield error(Code.SAN_NOT_ALLOWED, f"the DNS name {name!r} matches none of the allowed patterns")
+    if rules.dns_names_start_with_node_name:
+        node = _node_hostname(ctx.csr.subject.common_name)
+        for name in names:
+            if node is None or name.split(".", 1)[0] != node:
+                yield error(Code.SAN_NOT_ALLOWED, f"the DNS name {name!r} does not start with the node's name")
+
+
+def _check_ip_addresses(ctx: CheckContext) -> Iterator[Finding]:
+    ranges = ctx.signer.sans.ip_ranges or ()
+    for text in ctx.csr.sans.ip:
+        if not _in_ranges(text, ranges):
+            yield error(Code.SAN_NOT_ALLOWED, f"the IP address {text} is outside the allowed ranges")
+
+
+def check_expiration(ctx: CheckContext) -> Iterator[Finding]:
+    """Certificates cannot be revoked, so their lifetime is the only limit on a leaked key."""
+    seconds, signer = ctx.request.expiration_seconds, ctx.signer
+    limit = signer.max_expiration_seconds
+    if seconds is None:
+        if signer.expiration_required:
+            most = f" (at most {limit}, {describe_lifetime(limit)})" if limit else ""
+            yield error(
+                Code.EXPIRATION_UNSET, f"set spec.expirationSeconds{most}: client certificates cannot be revoked"
+            )
+    elif seconds < API_MINIMUM_EXPIRATION_SECONDS:
+        yield error(
+            Code.EXPIRATION_TOO_SHORT,
+            f"expirationSeconds is {seconds}; Kubernetes requires at least {API_MINIMUM_EXPIRATION_SECONDS}",
+        )
+    elif limit is not None and seconds > limit:
+        yield error(
+            Code.EXPIRATION_TOO_LONG,
+            f"expirationSeconds is {seconds} ({describe_lifetime(seconds)}); "
+            f"ask for at most {limit} ({describe_lifetime(limit)})",
+        )
+
+
+CHECKS: tuple[Check, ...] = (
+    check_eks_support,
+    check_signature,
+    check_key,
+    check_subject_text,
+    check_common_name,
+    check_reserved_username,
+    check_groups,
+    check_requester,
+    check_usages,
+    check_sans,
+    check_expiration,
+)
+
+
+def _has_hidden_characters(text: str) -> bool:
+    return any(unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp") for char in text)
+
+
+def _quoted(values: Iterable[str]) -> str:
+    return ", ".join(repr(value) for value in values)
+
+
+def _in_ranges(text: str, ranges: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:  # a network rather than an address: never a valid SAN
+        return False
+    return any(address.version == network.version and address in network for network in ranges)
+
+
+def _node_hostname(common_name: str | None) -> str | None:
+    if not common_name or not common_name.startswith(NODE_USERNAME_PREFIX):
+        return None
+    return common_name.removeprefix(NODE_USERNAME_PREFIX).split(".", 1)[0] or None

@@ -1,0 +1,190 @@
+"""The policy as data: a YAML document, validated at load, merged over csrgate's built-in secure defaults."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from csrgate.domain.documents import DocumentError, load_document
+from csrgate.domain.errors import PolicyError
+
+# The key usages Kubernetes accepts in spec.usages (k8s.io/api/certificates/v1 KeyUsage).
+KeyUsage = Literal[
+    "signing", "digital signature", "content commitment", "key encipherment", "key agreement",
+    "data encipherment", "cert sign", "crl sign", "encipher only", "decipher only", "any",
+    "server auth", "client auth", "code signing", "email protection", "s/mime", "ipsec end system",
+    "ipsec tunnel", "ipsec user", "timestamping", "ocsp signing", "microsoft sgc", "netscape sgc",
+]  # fmt: skip
+SanKind = Literal["dns", "ip", "email", "uri"]
+KeyType = Literal["RSA", "EC", "Ed25519", "Ed448"]
+
+API_MINIMUM_EXPIRATION_SECONDS = 600  # CertificateSigningRequestSpec.expirationSeconds minimum
+RSA_FLOOR_BITS = 2048
+EC_FLOOR_BITS = 256
+_SIGNER_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?")
+
+
+class _Rules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+
+class KeyRules(_Rules):
+    """Which public keys are strong enough. Floors can be raised, never lowered."""
+
+    rsa_min_bits: StrictInt = Field(default=RSA_FLOOR_BITS, ge=RSA_FLOOR_BITS)
+    ec_min_bits: StrictInt = Field(default=EC_FLOOR_BITS, ge=EC_FLOOR_BITS)
+    allowed_types: tuple[KeyType, ...] = ("RSA", "EC", "Ed25519", "Ed448")
+
+
+class SanRules(_Rules):
+    """Which subject alternative names a signer's certificates may carry."""
+
+    allowed: tuple[SanKind, ...] = ()
+    required: StrictBool = False  # at least one DNS or IP name
+    dns_patterns: tuple[re.Pattern[str], ...] = ()  # each DNS name must fully match one; empty means any
+    dns_names_start_with_node_name: StrictBool = False
+    max_dns_names: StrictInt | None = Field(default=None, ge=1)
+    ip_ranges: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = None  # None means any
+
+    @field_validator("dns_patterns", mode="before")
+    @classmethod
+    def _compile(cls, patterns: Any) -> Any:
+        if not isinstance(patterns, list | tuple):
+            return patterns
+        compiled = []
+        for index, pattern in enumerate(patterns):
+            if not isinstance(pattern, str):
+                raise ValueError(f"item {index} must be a string")
+            try:
+                compiled.append(re.compile(pattern))
+            except re.error as exc:
+                raise ValueError(f"item {index} is not a valid regular expression: {exc}") from exc
+        return compiled
+
+    @field_validator("ip_ranges", mode="before")
+    @classmethod
+    def _networks(cls, ranges: Any) -> Any:
+        if not isinstance(ranges, list | tuple):
+            return ranges
+        networks = []
+        for index, text in enumerate(ranges):
+            try:
+                networks.append(ipaddress.ip_network(str(text), strict=True))
+            except ValueError as exc:
+                raise ValueError(f"item {index} is not a CIDR range: {exc}") from exc
+        return networks
+
+
+class SignerRules(_Rules):
+    """What one signer's requests must look like, and what a clean request gets."""
+
+    managed: StrictBool = True
+    on_clean: Literal["approve", "review"] = "review"
+    supported_on_eks: StrictBool = True
+    allowed_usages: tuple[KeyUsage, ...] = ()
+    required_usages: tuple[KeyUsage, ...] = ()
+    require_common_name: StrictBool = True
+    common_name_pattern: re.Pattern[str] | None = None
+    subject_must_match_requester: StrictBool = False
+    reserved_username_prefixes: tuple[StrictStr, ...] = ("system:",)
+    forbidden_groups: tuple[StrictStr, ...] = ("system:masters", "kubeadm:cluster-admins")
+    required_groups: tuple[StrictStr, ...] = ()
+    only_required_groups: StrictBool = False
+    expiration_required: StrictBool = True
+    max_expiration_seconds: StrictInt | None = Field(default=None, ge=API_MINIMUM_EXPIRATION_SECONDS)
+    sans: SanRules = SanRules()
+
+    @model_validator(mode="after")
+    def _required_usages_are_allowed(self) -> SignerRules:
+        missing = sorted(set(self.required_usages) - set(self.allowed_usages))
+        if missing:
+            raise ValueError(f"requiredUsages {missing} must also be in allowedUsages")
+        return self
+
+
+class Policy(_Rules):
+    """The whole policy: key strength and the rules of each managed signer."""
+
+    version: Literal[1] = 1
+    keys: KeyRules = KeyRules()
+    signers: dict[str, SignerRules] = {}
+
+    @field_validator("signers")
+    @classmethod
+    def _signer_names(cls, signers: dict[str, SignerRules]) -> dict[str, SignerRules]:
+        for name in signers:
+            if not _SIGNER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a signer name (a domain, a slash and a path)")
+        return signers
+
+    def rules_for(self, signer_name: str | None) -> SignerRules | None:
+        """The rules of a managed signer, or None when csrgate must leave its requests alone."""
+        rules = self.signers.get(signer_name or "")
+        return rules if rules is not None and rules.managed else None
+
+
+def default_policy() -> Policy:
+    """csrgate's built-in secure defaults."""
+    return load_policy("", "(built-in defaults)")
+
+
+def load_policy(text: str, source: str) -> Policy:
+    """Parse and validate a policy document, merged over the built-in defaults; raise PolicyError naming the key."""
+    overrides = _document(text, source) if text.strip() else {}
+    merged = _merge(_document(_DEFAULT_POLICY_TEXT, "(built-in defaults)"), overrides)
+    try:
+        return Policy.model_validate(merged)
+    except ValidationError as exc:
+        raise PolicyError(source, _describe(exc)) from None
+
+
+def _document(text: str, source: str) -> dict[str, Any]:
+    try:
+        document = load_document(text)
+    except DocumentError as exc:
+        raise PolicyError(source, str(exc)) from None
+    if not isinstance(document, Mapping):
+        raise PolicyError(source, "the top level must be a mapping with `version`, `keys` and `signers`")
+    return dict(document)
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(_key_text(part) for part in first["loc"]) or "(top level)"
+    message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
+    more = exc.error_count() - 1
+    return f"{where}: {message}" + (f" (and {more} more)" if more else "")
+
+
+def _key_text(part: int | str) -> str:
+    text = str(part)
+    return f'"{text}"' if "/" in text or "." in text else text
+
+
+_DEFAULT_POLICY_TEXT = resources.files(__package__).joinpath("default-policy.yaml").read_text(encoding="utf-8")

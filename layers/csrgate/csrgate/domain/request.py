@@ -1,0 +1,143 @@
+"""A signing request as policy sees it: the decoded CSR plus what the CertificateSigningRequest's spec says."""
+
+from __future__ import annotations
+
+import binascii
+from base64 import b64decode
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from csrgate.domain.csr import DecodedCsr, MalformedCsr, decode_csr, find_pem_block
+from csrgate.domain.documents import MAX_DOCUMENT_BYTES, DocumentError, load_document
+from csrgate.domain.errors import InputError
+
+MAX_INPUT_BYTES = MAX_DOCUMENT_BYTES
+API_VERSION = "certificates.k8s.io/v1"
+KIND = "CertificateSigningRequest"
+
+
+@dataclass(frozen=True)
+class SigningRequest:
+    """What is asked: the CSR (or why it could not be decoded) and the spec fields around it."""
+
+    csr: DecodedCsr | None
+    malformed: str | None = None  # why `csr` is None
+    signer_name: str | None = None
+    usages: tuple[str, ...] = ()
+    expiration_seconds: int | None = None
+    username: str | None = None  # set by the API server from the creator's credentials
+    groups: tuple[str, ...] = ()
+    name: str | None = None
+    uid: str | None = None
+
+    def with_overrides(self, **changes: Any) -> SigningRequest:
+        """A copy with the given spec fields replaced; None values leave a field as it is."""
+        return replace(self, **{key: value for key, value in changes.items() if value is not None})
+
+
+def read_signing_request(data: bytes, source: str) -> SigningRequest:
+    """Read a PEM CSR, the base64 of one (as `spec.request` holds it), or a CertificateSigningRequest manifest."""
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputError(source, f"larger than {MAX_INPUT_BYTES // 1024} KiB; a CSR is a few KiB at most")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(source, "not text; pass a PEM CSR (openssl req -outform PEM), not DER") from exc
+    if not text.strip():
+        raise InputError(source, "empty input")
+    if "-----BEGIN" in text:
+        return _from_pem_text(text, source)
+    pem_text = _pem_from_base64(text)
+    if pem_text is not None:
+        return _from_pem_text(pem_text, source)
+    try:
+        document = load_document(text)
+    except DocumentError as exc:
+        raise InputError(source, f"not a CSR: neither PEM, base64 of PEM, nor a manifest ({exc})") from exc
+    if not isinstance(document, Mapping):
+        raise InputError(source, "not a CSR: expected a PEM CERTIFICATE REQUEST, its base64, or a manifest")
+    return signing_request_from_object(document, source)
+
+
+def signing_request_from_object(obj: Mapping[str, Any], source: str) -> SigningRequest:
+    """A SigningRequest from a CertificateSigningRequest object (a manifest, or what the API server returns)."""
+    request_text, spec_fields = _read_object(obj, source)
+    pem_text = _pem_from_base64(request_text)
+    if pem_text is None:
+        raise InputError(source, "spec.request is not the base64 of a PEM CERTIFICATE REQUEST")
+    return replace(_from_pem_text(pem_text, f"{source}: spec.request"), **spec_fields)
+
+
+def _from_pem_text(text: str, source: str) -> SigningRequest:
+    der = find_pem_block(text, source)
+    try:
+        return SigningRequest(csr=decode_csr(der))
+    except MalformedCsr as exc:
+        return SigningRequest(csr=None, malformed=str(exc))
+
+
+def _pem_from_base64(text: str) -> str | None:
+    compact = "".join(text.split())
+    if not compact:
+        return None
+    try:
+        decoded = b64decode(compact, validate=True).decode("ascii")
+    except (binascii.Error, ValueError):
+        return None
+    return decoded if "-----BEGIN" in decoded else None
+
+
+def _read_object(obj: Mapping[str, Any], source: str) -> tuple[str, dict[str, Any]]:
+    kind, api_version = obj.get("kind"), obj.get("apiVersion")
+    if kind != KIND:
+        raise InputError(source, f"kind is {_shown(kind)}, expected {KIND}")
+    if api_version != API_VERSION:
+        raise InputError(source, f"apiVersion is {_shown(api_version)}, expected {API_VERSION}")
+    metadata = _field(obj, "metadata", Mapping, source, required=False) or {}
+    spec = _field(obj, "spec", Mapping, source)
+    request = _field(spec, "request", str, source, path="spec.request")
+    if not request:
+        raise InputError(source, "spec.request is empty")
+    return request, {
+        "signer_name": _field(spec, "signerName", str, source, path="spec.signerName", required=False),
+        "usages": _strings(spec, "usages", source),
+        "expiration_seconds": _field(
+            spec, "expirationSeconds", int, source, path="spec.expirationSeconds", required=False
+        ),
+        "username": _field(spec, "username", str, source, path="spec.username", required=False),
+        "groups": _strings(spec, "groups", source),
+        "name": _field(metadata, "name", str, source, path="metadata.name", required=False),
+        "uid": _field(metadata, "uid", str, source, path="metadata.uid", required=False),
+    }
+
+
+def _field(
+    obj: Mapping[str, Any], key: str, kind: type, source: str, *, path: str | None = None, required: bool = True
+) -> Any:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise InputError(source, f"{path or key} is missing")
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise InputError(source, f"{path or key} must be {_kind_name(kind)}, not {_kind_name(type(value))}")
+    return value
+
+
+def _strings(spec: Mapping[str, Any], key: str, source: str) -> tuple[str, ...]:
+    values = _field(spec, key, list, source, path=f"spec.{key}", required=False) or []
+    if not all(isinstance(value, str) for value in values):
+        raise InputError(source, f"spec.{key} must be a list of strings")
+    return tuple(values)
+
+
+def _kind_name(kind: type) -> str:
+    names = {str: "a string", int: "an integer", list: "a list", bool: "a boolean", dict: "a mapping"}
+    if kind is Mapping:
+        return "a mapping"
+    return names.get(kind, kind.__name__)
+
+
+def _shown(value: object) -> str:
+    return "missing" if value is None else repr(value)[:80]
