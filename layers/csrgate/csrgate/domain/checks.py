@@ -47,17 +47,18 @@ def check_eks_support(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def check_signature(ctx: CheckContext) -> Iterator[Finding]:
-    """The self-signature proves the requester holds the private key."""
-    if not ctx.csr.signature_valid:
+    """The self-signature proves the requester holds the private key, if made with a hash that is not broken."""
+    algorithm = ctx.csr.signature_algorithm
+    if any(weak in algorithm.lower() for weak in _WEAK_SIGNATURE_HASHES):
+        yield error(
+            Code.WEAK_SIGNATURE,
+            f"the CSR is signed with {algorithm}, a broken hash; create it again with SHA-256 (openssl req -sha256)",
+        )
+    elif not ctx.csr.signature_valid:
         yield error(
             Code.BAD_SIGNATURE,
             "the CSR's signature does not verify, so it does not prove possession of the private key; "
             "create the CSR again from your key (openssl req -new -key KEY)",
-        )
-    elif any(weak in ctx.csr.signature_algorithm.lower() for weak in _WEAK_SIGNATURE_HASHES):
-        yield error(
-            Code.WEAK_SIGNATURE,
-            f"the CSR is signed with {ctx.csr.signature_algorithm}, a broken hash; sign it with SHA-256 or better",
         )
 
 

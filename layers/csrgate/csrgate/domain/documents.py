@@ -35,8 +35,11 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_document(text: str) -> Any:
-    """Parse exactly one YAML (or JSON) document, strictly; raise DocumentError on anything else."""
+def load_document(text: str, *, allow_empty: bool = False) -> Any:
+    """Parse exactly one YAML (or JSON) document, strictly; raise DocumentError on anything else.
+
+    With `allow_empty`, text holding no document at all (only comments) reads as None.
+    """
     if len(text.encode("utf-8", errors="surrogatepass")) > MAX_DOCUMENT_BYTES:
         raise DocumentError(f"larger than {MAX_DOCUMENT_BYTES // 1024} KiB")
     try:
@@ -47,6 +50,8 @@ def load_document(text: str) -> Any:
         raise DocumentError(_describe_yaml_error(exc)) from exc
     except (RecursionError, ValueError, TypeError) as exc:
         raise DocumentError(f"not valid YAML ({exc.__class__.__name__})") from exc
+    if not documents and allow_empty:
+        return None
     if len(documents) != 1:
         raise DocumentError(f"expected one document, found {len(documents)}")
     return documents[0]

@@ -146,7 +146,7 @@ def default_policy() -> Policy:
 
 def load_policy(text: str, source: str) -> Policy:
     """Parse and validate a policy document, merged over the built-in defaults; raise PolicyError naming the key."""
-    overrides = _document(text, source) if text.strip() else {}
+    overrides = _document(text, source)
     merged = _merge(_document(_DEFAULT_POLICY_TEXT, "(built-in defaults)"), overrides)
     try:
         return Policy.model_validate(merged)
@@ -156,9 +156,11 @@ def load_policy(text: str, source: str) -> Policy:
 
 def _document(text: str, source: str) -> dict[str, Any]:
     try:
-        document = load_document(text)
+        document = load_document(text, allow_empty=True)
     except DocumentError as exc:
         raise PolicyError(source, str(exc)) from None
+    if document is None:
+        return {}
     if not isinstance(document, Mapping):
         raise PolicyError(source, "the top level must be a mapping with `version`, `keys` and `signers`")
     return dict(document)

@@ -1,0 +1,406 @@
+"""Each policy rule, on real CSRs: the verdict and the finding codes a requester would see."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from csrfactory import make_csr, manifest
+from csrgate.domain.cluster import ClusterKind
+from csrgate.domain.policy import Policy, default_policy, load_policy
+from csrgate.domain.request import read_signing_request
+from csrgate.domain.verdict import Outcome, Verdict, evaluate
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+CLIENT = "kubernetes.io/kube-apiserver-client"
+KUBELET = "kubernetes.io/kubelet-serving"
+APP_SERVING = "beta.eks.amazonaws.com/app-serving"
+NODE = "system:node:ip-10-0-1-23.ec2.internal"
+
+
+def verdict_for(
+    csr_pem: bytes,
+    *,
+    signer: str = CLIENT,
+    usages: tuple[str, ...] = ("client auth",),
+    expiration_seconds: int | None = 86400,
+    username: str | None = None,
+    groups: tuple[str, ...] = (),
+    cluster_kind: ClusterKind = ClusterKind.GENERIC,
+    policy: Policy | None = None,
+) -> Verdict:
+    document = manifest(
+        csr_pem,
+        signer=signer,
+        usages=usages,
+        expiration_seconds=expiration_seconds,
+        username=username,
+        groups=groups,
+    )
+    request = read_signing_request(document, "test")
+    return evaluate(request, policy or default_policy(), cluster_kind)
+
+
+def node_csr(**changes: object) -> bytes:
+    fields: dict[str, object] = {
+        "cn": NODE,
+        "orgs": ["system:nodes"],
+        "dns": ["ip-10-0-1-23.ec2.internal"],
+        "ips": ["10.0.1.23"],
+        "key": "p256",
+    }
+    fields.update(changes)
+    return make_csr(**fields)  # type: ignore[arg-type]
+
+
+def kubelet_verdict(csr_pem: bytes, **changes: object) -> Verdict:
+    fields: dict[str, object] = {
+        "signer": KUBELET,
+        "usages": ("digital signature", "server auth"),
+        "expiration_seconds": None,
+        "username": NODE,
+        "groups": ("system:nodes", "system:authenticated"),
+    }
+    fields.update(changes)
+    return verdict_for(csr_pem, **fields)  # type: ignore[arg-type]
+
+
+# --- kubernetes.io/kube-apiserver-client --------------------------------------------------------------------
+
+
+def test_a_clean_client_request_goes_to_a_person() -> None:
+    verdict = verdict_for(make_csr("alice", orgs=["developers"]))
+    assert verdict.outcome is Outcome.REVIEW
+    assert verdict.findings == ()
+
+
+def test_the_docs_client_manifest_goes_to_a_person() -> None:
+    request = read_signing_request((FIXTURES / "docs-myuser.yaml").read_bytes(), "docs-myuser.yaml")
+    assert evaluate(request, default_policy()).outcome is Outcome.REVIEW
+
+
+def test_client_certificates_are_denied_on_eks_with_the_reason() -> None:
+    verdict = verdict_for(make_csr("alice"), cluster_kind=ClusterKind.EKS)
+    assert verdict.outcome is Outcome.DENY
+    assert verdict.codes == ("signer-unsupported-on-eks",)
+    assert "Client certificate signing is not supported" in verdict.findings[0].message
+
+
+def test_a_signature_that_does_not_verify_is_denied() -> None:
+    verdict = verdict_for(make_csr("alice", tamper=True))
+    assert verdict.outcome is Outcome.DENY
+    assert verdict.codes == ("bad-signature",)
+
+
+def test_a_sha1_signature_is_denied_as_weak() -> None:
+    csr_pem = (FIXTURES / "sha1-signed.csr").read_bytes()  # made with openssl req -sha1
+    verdict = verdict_for(csr_pem)
+    assert verdict.codes == ("weak-signature",)
+
+
+@pytest.mark.parametrize("key", ["rsa1024", "p192", "p224", "dsa2048"])
+def test_weak_keys_are_denied(key: str) -> None:
+    verdict = verdict_for(make_csr("alice", key=key))
+    assert verdict.outcome is Outcome.DENY
+    assert verdict.codes == ("weak-key",)
+
+
+@pytest.mark.parametrize("key", ["rsa2048", "rsa4096", "p256", "p384", "ed25519", "ed448"])
+def test_strong_keys_pass(key: str) -> None:
+    assert verdict_for(make_csr("alice", key=key)).outcome is Outcome.REVIEW
+
+
+def test_a_raised_rsa_floor_denies_2048_bit_keys() -> None:
+    policy = load_policy("keys: {rsaMinBits: 3072}", "p.yaml")
+    assert verdict_for(make_csr("alice"), policy=policy).codes == ("weak-key",)
+
+
+def test_a_missing_common_name_is_denied() -> None:
+    assert verdict_for(make_csr(None, orgs=["dev"])).codes == ("missing-common-name",)
+
+
+@pytest.mark.parametrize(
+    "cn",
+    [
+        pytest.param(["alice", "bob"], id="two CNs"),
+        pytest.param("a" * 65, id="CN over 64 characters"),
+        pytest.param("alice\x1b[31m", id="terminal escape"),
+        pytest.param("alice\nbob", id="newline"),
+        pytest.param("admin\u202egnp.exe", id="right-to-left override"),
+        pytest.param("ali\u200bce", id="zero-width space"),
+    ],
+)
+def test_odd_subjects_are_denied_as_invalid(cn: str | list[str]) -> None:
+    verdict = verdict_for(make_csr(cn))
+    assert verdict.outcome is Outcome.DENY
+    assert "invalid-subject" in verdict.codes
+
+
+def test_hidden_characters_in_groups_are_invalid_too() -> None:
+    assert "invalid-subject" in verdict_for(make_csr("alice", orgs=["dev\x00ops"])).codes
+
+
+@pytest.mark.parametrize("group", ["system:masters", "kubeadm:cluster-admins", "system:nodes", "system:anything"])
+def test_privileged_and_system_groups_are_denied(group: str) -> None:
+    verdict = verdict_for(make_csr("alice", orgs=["developers", group]))
+    assert verdict.codes == ("forbidden-group",)
+    assert group in verdict.findings[0].message
+
+
+def test_a_policy_can_forbid_more_groups() -> None:
+    policy = load_policy(f"signers: {{{CLIENT}: {{forbiddenGroups: [cluster-admins]}}}}", "p.yaml")
+    assert verdict_for(make_csr("alice", orgs=["cluster-admins"]), policy=policy).codes == ("forbidden-group",)
+
+
+@pytest.mark.parametrize("cn", ["system:admin", "system:kube-controller-manager", "system:node:worker-1"])
+def test_reserved_usernames_are_denied_on_client_certificates(cn: str) -> None:
+    assert verdict_for(make_csr(cn)).codes == ("reserved-username",)
+
+
+@pytest.mark.parametrize("usage", ["server auth", "code signing", "cert sign", "any", "frobnicate"])
+def test_usages_outside_the_client_set_are_denied(usage: str) -> None:
+    verdict = verdict_for(make_csr("alice"), usages=("client auth", usage))
+    assert verdict.codes == ("usage-not-allowed",)
+
+
+def test_optional_client_usages_pass() -> None:
+    usages = ("digital signature", "key encipherment", "client auth")
+    assert verdict_for(make_csr("alice"), usages=usages).outcome is Outcome.REVIEW
+
+
+def test_a_client_request_without_client_auth_is_denied() -> None:
+    verdict = verdict_for(make_csr("alice"), usages=("digital signature",))
+    assert verdict.codes == ("missing-usage",)
+    assert "'client auth'" in verdict.findings[0].message
+
+
+@pytest.mark.parametrize(
+    "sans",
+    [{"dns": ["alice.example.com"]}, {"ips": ["10.0.0.1"]}, {"emails": ["a@example.com"]}, {"uris": ["spiffe://x/y"]}],
+)
+def test_client_certificates_carry_no_sans(sans: dict[str, list[str]]) -> None:
+    assert verdict_for(make_csr("alice", **sans)).codes == ("san-not-allowed",)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "codes"),
+    [
+        (None, ("expiration-unset",)),
+        (599, ("expiration-too-short",)),
+        (-1, ("expiration-too-short",)),
+        (600, ()),
+        (30 * 86400, ()),
+        (30 * 86400 + 1, ("expiration-too-long",)),
+    ],
+)
+def test_client_certificate_lifetime(seconds: int | None, codes: tuple[str, ...]) -> None:
+    assert verdict_for(make_csr("alice"), expiration_seconds=seconds).codes == codes
+
+
+def test_several_problems_are_all_reported() -> None:
+    verdict = verdict_for(make_csr("system:evil", orgs=["system:masters"], key="rsa1024"), expiration_seconds=None)
+    assert verdict.outcome is Outcome.DENY
+    assert set(verdict.codes) == {"weak-key", "reserved-username", "forbidden-group", "expiration-unset"}
+
+
+def test_a_malformed_csr_is_denied_with_a_single_reason() -> None:
+    from csrfactory import pem
+
+    verdict = verdict_for(pem(b"\x30\x00"))
+    assert verdict.outcome is Outcome.DENY
+    assert verdict.codes == ("malformed-request",)
+    assert "create the CSR again" in verdict.findings[0].message
+
+
+# --- kubernetes.io/kubelet-serving ---------------------------------------------------------------------------
+
+
+def test_the_nodes_own_serving_request_is_approved() -> None:
+    request = read_signing_request((FIXTURES / "kubelet-serving.yaml").read_bytes(), "kubelet-serving.yaml")
+    assert evaluate(request, default_policy()) == Verdict(Outcome.APPROVE, ())
+
+
+def test_rsa_kubelet_serving_with_key_encipherment_is_approved() -> None:
+    usages = ("digital signature", "key encipherment", "server auth")
+    assert kubelet_verdict(node_csr(key="rsa2048"), usages=usages).outcome is Outcome.APPROVE
+
+
+def test_a_serving_request_from_an_unknown_requester_goes_to_a_person() -> None:
+    verdict = kubelet_verdict(node_csr(), username=None)
+    assert verdict.outcome is Outcome.REVIEW
+    assert verdict.codes == ("requester-unknown",)
+
+
+def test_a_node_asking_for_another_nodes_certificate_is_denied() -> None:
+    verdict = kubelet_verdict(node_csr(), username="system:node:ip-10-0-9-9.ec2.internal")
+    assert verdict.codes == ("subject-mismatch",)
+
+
+@pytest.mark.parametrize(
+    ("orgs", "code"),
+    [
+        ([], "invalid-subject"),
+        (["system:nodes", "developers"], "invalid-subject"),
+        (["system:nodes", "system:masters"], "forbidden-group"),
+        (["nodes"], "invalid-subject"),
+    ],
+)
+def test_kubelet_serving_needs_exactly_the_system_nodes_group(orgs: list[str], code: str) -> None:
+    verdict = kubelet_verdict(node_csr(orgs=orgs))
+    assert verdict.outcome is Outcome.DENY
+    assert code in verdict.codes
+
+
+def test_kubelet_serving_cn_must_be_a_node_name() -> None:
+    verdict = kubelet_verdict(node_csr(cn="ip-10-0-1-23.ec2.internal"), username="ip-10-0-1-23.ec2.internal")
+    assert verdict.codes[0] == "invalid-subject"
+
+
+@pytest.mark.parametrize(
+    ("sans", "code"),
+    [
+        ({"dns": [], "ips": []}, "missing-san"),
+        ({"emails": ["node@example.com"]}, "san-not-allowed"),
+        ({"uris": ["spiffe://cluster/node"]}, "san-not-allowed"),
+        ({"dns": ["ip-10-0-9-9.ec2.internal"]}, "san-not-allowed"),
+        ({"dns": ["ip-10-0-1-234.ec2.internal"]}, "san-not-allowed"),
+        ({"dns": ["kubernetes.default.svc"]}, "san-not-allowed"),
+        ({"dns": ["ip-10-0-1-23.ec2.internal;rm -rf"]}, "san-not-allowed"),
+        ({"ips": ["8.8.8.8"]}, "san-not-allowed"),
+        ({"ips": ["2001:db8::1"]}, "san-not-allowed"),
+        ({"dns": [f"ip-10-0-1-23.zone{i}.internal" for i in range(6)]}, "san-not-allowed"),
+    ],
+)
+def test_kubelet_serving_names_must_belong_to_the_node(sans: dict[str, list[str]], code: str) -> None:
+    verdict = kubelet_verdict(node_csr(**sans))
+    assert verdict.outcome is Outcome.DENY
+    assert code in verdict.codes
+
+
+def test_the_nodes_regional_dns_name_passes() -> None:
+    csr_pem = node_csr(dns=["ip-10-0-1-23.ec2.internal", "ip-10-0-1-23.eu-west-1.compute.internal"])
+    assert kubelet_verdict(csr_pem).outcome is Outcome.APPROVE
+
+
+def test_a_policy_can_widen_the_node_ip_ranges() -> None:
+    policy = load_policy(f"signers: {{{KUBELET}: {{sans: {{ipRanges: [203.0.113.0/24]}}}}}}", "p.yaml")
+    assert kubelet_verdict(node_csr(ips=["203.0.113.7"]), policy=policy).outcome is Outcome.APPROVE
+
+
+@pytest.mark.parametrize(
+    ("usages", "code"),
+    [
+        (("digital signature", "server auth", "client auth"), "usage-not-allowed"),
+        (("server auth",), "missing-usage"),
+        (("digital signature", "key encipherment"), "missing-usage"),
+    ],
+)
+def test_kubelet_serving_usages_follow_the_built_in_signer(usages: tuple[str, ...], code: str) -> None:
+    assert code in kubelet_verdict(node_csr(), usages=usages).codes
+
+
+def test_kubelet_serving_lifetime_is_optional_but_bounded_below() -> None:
+    assert kubelet_verdict(node_csr(), expiration_seconds=3600).outcome is Outcome.APPROVE
+    assert kubelet_verdict(node_csr(), expiration_seconds=300).codes == ("expiration-too-short",)
+
+
+# --- beta.eks.amazonaws.com/app-serving ----------------------------------------------------------------------
+
+
+def app_verdict(csr_pem: bytes, **changes: object) -> Verdict:
+    fields: dict[str, object] = {
+        "signer": APP_SERVING,
+        "usages": ("digital signature", "key encipherment", "server auth"),
+        "expiration_seconds": None,
+        "cluster_kind": ClusterKind.EKS,
+    }
+    fields.update(changes)
+    return verdict_for(csr_pem, **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "dns",
+    [
+        ["my-svc.my-namespace.svc"],
+        ["my-svc.my-namespace.svc.cluster.local"],
+        ["10-0-34-2.my-namespace.pod.cluster.local"],
+    ],
+)
+def test_in_cluster_serving_names_go_to_a_person(dns: list[str]) -> None:
+    verdict = app_verdict(make_csr("my-svc.my-namespace.svc", dns=dns, ips=["10.0.34.2"], key="p256"))
+    assert verdict.outcome is Outcome.REVIEW
+    assert verdict.findings == ()
+
+
+def test_app_serving_needs_no_common_name() -> None:
+    assert app_verdict(make_csr(None, dns=["api.payments.svc"], key="p256")).outcome is Outcome.REVIEW
+
+
+@pytest.mark.parametrize(
+    ("sans", "code"),
+    [
+        ({}, "missing-san"),
+        ({"dns": ["www.example.com"]}, "san-not-allowed"),
+        ({"dns": ["kubernetes.default.svc.evil.com"]}, "san-not-allowed"),
+        ({"dns": ["api.payments.svc"], "emails": ["a@b.c"]}, "san-not-allowed"),
+        ({"dns": ["api.payments.svc"], "ips": ["1.1.1.1"]}, "san-not-allowed"),
+    ],
+)
+def test_app_serving_names_stay_inside_the_cluster(sans: dict[str, list[str]], code: str) -> None:
+    assert code in app_verdict(make_csr("svc", key="p256", **sans)).codes  # type: ignore[arg-type]
+
+
+def test_app_serving_refuses_client_usages() -> None:
+    verdict = app_verdict(make_csr("svc", dns=["api.payments.svc"]), usages=("server auth", "client auth"))
+    assert verdict.codes == ("usage-not-allowed",)
+
+
+# --- signers csrgate does not manage ------------------------------------------------------------------------
+
+
+def test_the_docs_custom_signer_manifest_is_ignored() -> None:
+    request = read_signing_request((FIXTURES / "docs-my-svc.yaml").read_bytes(), "docs-my-svc.yaml")
+    verdict = evaluate(request, default_policy())
+    assert verdict.outcome is Outcome.IGNORE
+    assert verdict.codes == ("signer-not-managed",)
+    assert verdict.findings[0].severity.value == "info"
+
+
+def test_unmanaged_signers_are_ignored_even_when_the_csr_is_broken() -> None:
+    from csrgate.domain.request import SigningRequest
+
+    request = SigningRequest(csr=None, malformed="garbage", signer_name="kubernetes.io/kube-apiserver-client-kubelet")
+    assert evaluate(request, default_policy()).outcome is Outcome.IGNORE
+
+
+def test_a_policy_can_stop_managing_a_built_in_signer() -> None:
+    policy = load_policy(f"signers: {{{APP_SERVING}: {{managed: false}}}}", "p.yaml")
+    verdict = app_verdict(make_csr("svc", dns=["www.example.com"]), policy=policy)
+    assert verdict.outcome is Outcome.IGNORE
+
+
+def test_a_policy_can_manage_the_docs_custom_signer() -> None:
+    policy_text = (
+        "signers:\n"
+        "  example.com/serving:\n"
+        "    allowedUsages: [digital signature, key encipherment, server auth]\n"
+        "    requiredUsages: [server auth]\n"
+        "    requireCommonName: false\n"
+        "    reservedUsernamePrefixes: []\n"
+        "    expirationRequired: false\n"
+        "    sans: {allowed: [dns, ip], required: true}\n"
+    )
+    request = read_signing_request((FIXTURES / "docs-my-svc.yaml").read_bytes(), "docs-my-svc.yaml")
+    verdict = evaluate(request, load_policy(policy_text, "p.yaml"))
+    assert verdict == Verdict(Outcome.REVIEW, ())
+
+
+def test_a_custom_signer_may_auto_approve_clean_requests() -> None:
+    policy = load_policy(
+        "signers: {example.com/robots: {onClean: approve, allowedUsages: [client auth], requiredUsages: [client auth],"
+        " maxExpirationSeconds: 3600}}",
+        "p.yaml",
+    )
+    verdict = verdict_for(make_csr("robot-7"), signer="example.com/robots", expiration_seconds=3600, policy=policy)
+    assert verdict.outcome is Outcome.APPROVE

@@ -1,0 +1,181 @@
+"""Reading CSRs in every form users and clusters hand them over, and refusing everything else clearly."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
+
+from csrfactory import make_csr, manifest, pem, private_key
+from csrgate.domain.errors import InputError
+from csrgate.domain.request import MAX_INPUT_BYTES, read_signing_request, signing_request_from_object
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+def test_pem_base64_and_manifest_forms_decode_to_the_same_csr() -> None:
+    # GIVEN one CSR in the three forms a user may hold it
+    csr_pem = make_csr("alice", orgs=["dev", "ops"])
+    forms = {
+        "pem": csr_pem,
+        "base64": base64.b64encode(csr_pem),
+        "yaml": manifest(csr_pem),
+        "json": manifest(csr_pem, as_json=True),
+    }
+    # WHEN each is read
+    decoded = {form: read_signing_request(data, form).csr for form, data in forms.items()}
+    # THEN they all decode to the same subject, key and signature result
+    assert len(set(decoded.values())) == 1
+    csr = decoded["pem"]
+    assert csr is not None
+    assert csr.subject.common_name == "alice"
+    assert csr.subject.organizations == ("dev", "ops")
+    assert csr.signature_valid
+
+
+def test_the_docs_manifest_reads_with_its_spec_fields() -> None:
+    request = read_signing_request((FIXTURES / "docs-myuser.yaml").read_bytes(), "docs-myuser.yaml")
+    assert request.name == "myuser"
+    assert request.signer_name == "kubernetes.io/kube-apiserver-client"
+    assert request.expiration_seconds == 86400
+    assert request.usages == ("client auth",)
+    assert request.csr is not None and request.csr.subject.common_name == "angela"
+    assert request.csr.public_key.type == "RSA" and request.csr.public_key.bits == 2048
+    assert request.csr.signature_algorithm == "sha256WithRSAEncryption"
+
+
+def test_the_api_servers_object_carries_the_requester() -> None:
+    request = read_signing_request((FIXTURES / "kubelet-serving.yaml").read_bytes(), "kubelet-serving.yaml")
+    assert request.username == "system:node:ip-10-0-1-23.ec2.internal"
+    assert request.groups == ("system:nodes", "system:authenticated")
+    assert request.uid == "3f2c8a36-5b0e-4d0a-9d8e-6d2f8f1c2a11"
+
+
+def test_sans_of_every_kind_and_other_subject_attributes_are_extracted() -> None:
+    csr_pem = make_csr(
+        "web",
+        dns=["web.example.com"],
+        ips=["10.0.0.1", "fd00::1"],
+        emails=["web@example.com"],
+        uris=["spiffe://cluster.local/ns/a/sa/b"],
+        other_subject=[(NameOID.COUNTRY_NAME, "CH"), (NameOID.ORGANIZATIONAL_UNIT_NAME, "platform")],
+    )
+    csr = read_signing_request(csr_pem, "t").csr
+    assert csr is not None
+    assert csr.sans.dns == ("web.example.com",)
+    assert csr.sans.ip == ("10.0.0.1", "fd00::1")
+    assert csr.sans.email == ("web@example.com",)
+    assert csr.sans.uri == ("spiffe://cluster.local/ns/a/sa/b",)
+    assert csr.subject.other == (("C", "CH"), ("OU", "platform"))
+    assert csr.extensions == ("subjectAltName",)
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("rsa2048", ("RSA", 2048, None)),
+        ("p256", ("EC", 256, "secp256r1")),
+        ("p384", ("EC", 384, "secp384r1")),
+        ("ed25519", ("Ed25519", 256, None)),
+        ("ed448", ("Ed448", 456, None)),
+        ("dsa2048", ("DSA", 2048, None)),
+    ],
+)
+def test_public_key_type_and_size_are_reported(key: str, expected: tuple[str, int, str | None]) -> None:
+    csr = read_signing_request(make_csr(key=key), key).csr
+    assert csr is not None
+    assert (csr.public_key.type, csr.public_key.bits, csr.public_key.curve) == expected
+    assert csr.signature_valid
+
+
+def test_a_tampered_signature_is_reported_not_raised() -> None:
+    csr = read_signing_request(make_csr(tamper=True), "t").csr
+    assert csr is not None and csr.signature_valid is False
+
+
+def test_a_pem_block_that_is_not_pkcs10_is_a_malformed_request_not_an_error() -> None:
+    # GIVEN a CERTIFICATE REQUEST PEM block whose DER is garbage, inside a well-formed manifest
+    garbage = pem(b"\x30\x03\x02\x01\x00")
+    # WHEN it is read
+    request = read_signing_request(manifest(garbage), "m")
+    # THEN the request exists, without a CSR, and says why
+    assert request.csr is None
+    assert request.malformed is not None and "cannot be parsed" in request.malformed
+    assert request.signer_name == "kubernetes.io/kube-apiserver-client"
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"", "empty input"),
+        (b"   \n", "empty input"),
+        (b"\x30\x82\x01\x00\xff\xfe", "not text"),
+        (b"hello world", "not a CSR"),
+        (b"- just\n- a list\n", "not a CSR"),
+        (b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "is a CERTIFICATE, expected"),
+        (b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA", "not complete"),
+        (b"-----BEGIN CERTIFICATE REQUEST-----\n!!!!\n-----END CERTIFICATE REQUEST-----\n", "not complete"),
+        (b"-----BEGIN CERTIFICATE REQUEST-----\nAAA\n-----END CERTIFICATE REQUEST-----\n", "not valid base64"),
+        (b"apiVersion: v1\nkind: ConfigMap\n", "kind is 'ConfigMap'"),
+        (b"kind: CertificateSigningRequest\napiVersion: certificates.k8s.io/v1beta1\n", "certificates.k8s.io/v1beta1"),
+        (b"kind: CertificateSigningRequest\napiVersion: certificates.k8s.io/v1\n", "spec is missing"),
+        (b"kind: CertificateSigningRequest\napiVersion: certificates.k8s.io/v1\nspec: []\n", "spec must be a mapping"),
+        (b"{kind: CertificateSigningRequest, apiVersion: certificates.k8s.io/v1, spec: {}}", "spec.request is missing"),
+        (b"a: &x [1]\nb: *x\n", "aliases are not allowed"),
+        (b"a: 1\na: 2\n", "duplicate key"),
+        (b"a: 1\n---\nb: 2\n", "expected one document"),
+        (b"[[[[[[[[[[[[[[", "not a CSR"),
+    ],
+)
+def test_input_that_is_not_a_csr_is_a_typed_error_naming_the_problem(data: bytes, problem: str) -> None:
+    with pytest.raises(InputError) as raised:
+        read_signing_request(data, "input.txt")
+    assert raised.value.source == "input.txt"
+    assert problem in str(raised.value)
+
+
+def test_a_private_key_is_refused_with_a_warning_to_keep_it_private() -> None:
+    key_pem = private_key("p256").private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with pytest.raises(InputError, match="private key must never leave your machine"):
+        read_signing_request(key_pem, "key.pem")
+
+
+def test_oversized_input_is_refused_before_parsing() -> None:
+    with pytest.raises(InputError, match="larger than 256 KiB"):
+        read_signing_request(b"A" * (MAX_INPUT_BYTES + 1), "big")
+
+
+@pytest.mark.parametrize(
+    ("spec_change", "problem"),
+    [
+        ({"request": 42}, "spec.request must be a string, not an integer"),
+        ({"request": ""}, "spec.request is empty"),
+        ({"request": "not base64!"}, "spec.request is not the base64 of a PEM CERTIFICATE REQUEST"),
+        ({"request": base64.b64encode(b"plain text").decode()}, "not the base64 of a PEM"),
+        ({"usages": "client auth"}, "spec.usages must be a list, not a string"),
+        ({"usages": ["client auth", 7]}, "spec.usages must be a list of strings"),
+        ({"expirationSeconds": "86400"}, "spec.expirationSeconds must be an integer, not a string"),
+        ({"expirationSeconds": True}, "spec.expirationSeconds must be an integer, not a boolean"),
+        ({"signerName": ["a"]}, "spec.signerName must be a string, not a list"),
+    ],
+)
+def test_wrong_types_in_the_spec_name_the_field(spec_change: dict[str, object], problem: str) -> None:
+    obj = {
+        "apiVersion": "certificates.k8s.io/v1",
+        "kind": "CertificateSigningRequest",
+        "metadata": {"name": "x"},
+        "spec": {"request": base64.b64encode(make_csr()).decode(), "signerName": "a.io/b", **spec_change},
+    }
+    with pytest.raises(InputError, match=problem):
+        signing_request_from_object(obj, "event")
+
+
+def test_only_the_first_pem_block_counts_as_kubernetes_reads_it() -> None:
+    first, second = make_csr("first"), make_csr("second")
+    csr = read_signing_request(b"leading text\n" + first + second, "t").csr
+    assert csr is not None and csr.subject.common_name == "first"
