@@ -189,7 +189,7 @@ def csrgate(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_openssl_made_client_csr_follows_the_docs_task(tmp_path: Path) -> None:
     # GIVEN the docs' steps: a key and a CSR for myuser
-    openssl("genrsa", "-out", "myuser.key", "2048", cwd=tmp_path)
+    openssl("genrsa", "-out", "myuser.key", "3072", cwd=tmp_path)
     openssl("req", "-new", "-key", "myuser.key", "-out", "myuser.csr", "-subj", "/CN=myuser", cwd=tmp_path)
     # WHEN checked as the docs' manifest would ask
     result = csrgate("check", "--usage", "client auth", "--expiration-seconds", "86400", "myuser.csr", cwd=tmp_path)

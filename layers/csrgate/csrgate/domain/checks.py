@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -75,13 +74,13 @@ def check_key(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def check_subject_text(ctx: CheckContext) -> Iterator[Finding]:
-    """Subject text is shown to people: control and invisible formatting characters have no place in it."""
+    """Subject text is shown to people: control, invisible and unassigned characters have no place in it."""
     subject = ctx.csr.subject
     values = [*subject.common_names, *subject.organizations, *(value for _, value in subject.other)]
-    if any(_has_hidden_characters(value) for value in values):
+    if not all(value.isprintable() for value in values):
         yield error(
             Code.INVALID_SUBJECT,
-            "the subject contains control or invisible formatting characters; use plain printable text",
+            "the subject contains control, invisible or non-printable characters; use plain printable text",
         )
     if len(subject.common_names) > 1:
         yield error(Code.INVALID_SUBJECT, f"the subject has {len(subject.common_names)} CNs; give exactly one")
@@ -251,10 +250,6 @@ CHECKS: tuple[Check, ...] = (
     check_sans,
     check_expiration,
 )
-
-
-def _has_hidden_characters(text: str) -> bool:
-    return any(unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp") for char in text)
 
 
 def _quoted(values: Iterable[str]) -> str:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import binascii
-import re
 import warnings
-from base64 import b64decode
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -16,10 +13,9 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 from csrgate.domain.errors import InputError
 
 PEM_LABEL = "CERTIFICATE REQUEST"
-_PEM_BLOCK = re.compile(
-    r"-----BEGIN (?P<label>[A-Z0-9 ]{1,64})-----\s*?\n(?P<body>[A-Za-z0-9+/=\s]*?)-----END (?P=label)-----"
-)
-_BEGIN = re.compile(r"-----BEGIN ([^-\n]{0,64})-----")
+_BEGIN = b"-----BEGIN "
+_END = f"-----END {PEM_LABEL}-----".encode("ascii")
+_MAX_LABEL_LENGTH = 64
 
 
 # What cryptography raises for DER that is not a usable PKCS#10 request.
@@ -37,7 +33,7 @@ class MalformedCsr(ValueError):
     """A PEM CERTIFICATE REQUEST block whose contents are not a valid PKCS#10 request."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PublicKeyInfo:
     """The requester's public key, as far as policy cares."""
 
@@ -52,7 +48,7 @@ class PublicKeyInfo:
         return f"{self.type} {self.bits}" if self.bits else self.type
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Subject:
     """The subject's attributes; on a client certificate CN is the user and O values are the groups."""
 
@@ -66,7 +62,7 @@ class Subject:
         return self.common_names[0] if self.common_names else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SubjectAltNames:
     """Subject alternative names by kind; names of kinds Kubernetes ignores are kept as text in `other`."""
 
@@ -80,7 +76,7 @@ class SubjectAltNames:
         return bool(self.dns or self.ip or self.email or self.uri or self.other)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DecodedCsr:
     """Everything csrgate reads from a CSR. All text here came from the requester: treat it as untrusted."""
 
@@ -92,21 +88,22 @@ class DecodedCsr:
     extensions: tuple[str, ...] = field(default=())
 
 
-def find_pem_block(text: str, source: str) -> bytes:
-    """The DER bytes of the first PEM block, which must be a CERTIFICATE REQUEST, as Kubernetes' ParseCSR reads it."""
-    match = _PEM_BLOCK.search(text)
-    if match is None:
-        begin = _BEGIN.search(text)
-        if begin is not None:
-            raise InputError(source, f"the PEM block {begin.group(1)!r} is not complete or not base64")
+def find_pem_block(data: bytes, source: str) -> bytes:
+    """The first PEM block, which must be a CERTIFICATE REQUEST, as Kubernetes' ParseCSR reads it."""
+    begin = data.find(_BEGIN)
+    if begin < 0:
         raise InputError(source, f"no PEM block found; expected a {PEM_LABEL}")
-    label = match.group("label")
+    label_start = begin + len(_BEGIN)
+    label_end = data.find(b"-----", label_start, label_start + _MAX_LABEL_LENGTH + 1)
+    label = data[label_start:label_end].decode("ascii", errors="replace") if label_end >= 0 else ""
+    if not label or "\n" in label:
+        raise InputError(source, "the PEM block's BEGIN line is not complete")
     if label != PEM_LABEL:
         raise InputError(source, _wrong_label_problem(label))
-    try:
-        return b64decode("".join(match.group("body").split()), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise InputError(source, f"the {PEM_LABEL} PEM block is not valid base64") from exc
+    end = data.find(_END, label_end)
+    if end < 0:
+        raise InputError(source, f"the {PEM_LABEL} PEM block has no END line")
+    return data[begin : end + len(_END)]
 
 
 def _wrong_label_problem(label: str) -> str:
@@ -118,10 +115,10 @@ def _wrong_label_problem(label: str) -> str:
     return f"the PEM block is a {label}, expected a {PEM_LABEL}"
 
 
-def decode_csr(der: bytes) -> DecodedCsr:
-    """Decode DER PKCS#10 and verify its self-signature; raise MalformedCsr when it is not a valid request."""
+def decode_csr(pem_block: bytes) -> DecodedCsr:
+    """Decode one PEM CERTIFICATE REQUEST block and verify its self-signature; MalformedCsr if it is not one."""
     try:
-        csr = x509.load_der_x509_csr(der)
+        csr = x509.load_pem_x509_csr(pem_block)
         with warnings.catch_warnings():  # an over-long CN warns here; the policy reports it as a finding instead
             warnings.simplefilter("ignore", UserWarning)
             subject = _subject(csr.subject)

@@ -40,19 +40,17 @@ def read_signing_request(data: bytes, source: str) -> SigningRequest:
     """Read a PEM CSR, the base64 of one (as `spec.request` holds it), or a CertificateSigningRequest manifest."""
     if len(data) > MAX_INPUT_BYTES:
         raise InputError(source, f"larger than {MAX_INPUT_BYTES // 1024} KiB; a CSR is a few KiB at most")
+    if not data.strip():
+        raise InputError(source, "empty input")
+    if b"-----BEGIN" in data:
+        return _decoded(data, source)
+    pem = _pem_from_base64(data)
+    if pem is not None:
+        return _decoded(pem, source)
     try:
-        text = data.decode("utf-8")
+        document = load_document(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise InputError(source, "not text; pass a PEM CSR (openssl req -outform PEM), not DER") from exc
-    if not text.strip():
-        raise InputError(source, "empty input")
-    if "-----BEGIN" in text:
-        return _from_pem_text(text, source)
-    pem_text = _pem_from_base64(text)
-    if pem_text is not None:
-        return _from_pem_text(pem_text, source)
-    try:
-        document = load_document(text)
     except DocumentError as exc:
         raise InputError(source, f"not a CSR: neither PEM, base64 of PEM, nor a manifest ({exc})") from exc
     if not isinstance(document, Mapping):
@@ -63,29 +61,39 @@ def read_signing_request(data: bytes, source: str) -> SigningRequest:
 def signing_request_from_object(obj: Mapping[str, Any], source: str) -> SigningRequest:
     """A SigningRequest from a CertificateSigningRequest object (a manifest, or what the API server returns)."""
     request_text, spec_fields = _read_object(obj, source)
-    pem_text = _pem_from_base64(request_text)
-    if pem_text is None:
+    pem = _pem_from_base64(request_text)
+    if pem is None:
         raise InputError(source, "spec.request is not the base64 of a PEM CERTIFICATE REQUEST")
-    return replace(_from_pem_text(pem_text, f"{source}: spec.request"), **spec_fields)
+    csr, malformed = _decode(pem, f"{source}: spec.request")
+    return SigningRequest(csr=csr, malformed=malformed, **spec_fields)
 
 
-def _from_pem_text(text: str, source: str) -> SigningRequest:
-    der = find_pem_block(text, source)
+def _decoded(pem: bytes, source: str) -> SigningRequest:
+    csr, malformed = _decode(pem, source)
+    return SigningRequest(csr=csr, malformed=malformed)
+
+
+def _decode(pem: bytes, source: str) -> tuple[DecodedCsr | None, str | None]:
+    block = find_pem_block(pem, source)
     try:
-        return SigningRequest(csr=decode_csr(der))
+        return decode_csr(block), None
     except MalformedCsr as exc:
-        return SigningRequest(csr=None, malformed=str(exc))
+        return None, str(exc)
 
 
-def _pem_from_base64(text: str) -> str | None:
-    compact = "".join(text.split())
-    if not compact:
-        return None
+def _pem_from_base64(text: str | bytes) -> bytes | None:
     try:
-        decoded = b64decode(compact, validate=True).decode("ascii")
+        decoded = b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        return None
-    return decoded if "-----BEGIN" in decoded else None
+        try:  # base64 wrapped over several lines, as `base64` without -w0 writes it
+            decoded = b64decode(b"".join(_ascii(text).split()), validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    return decoded if b"-----BEGIN" in decoded else None
+
+
+def _ascii(text: str | bytes) -> bytes:
+    return text if isinstance(text, bytes) else text.encode("ascii", errors="replace")
 
 
 def _read_object(obj: Mapping[str, Any], source: str) -> tuple[str, dict[str, Any]]:

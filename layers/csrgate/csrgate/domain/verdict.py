@@ -43,7 +43,10 @@ def evaluate(request: SigningRequest, policy: Policy, cluster_kind: ClusterKind 
         problem = request.malformed or "the CSR could not be decoded"
         return Verdict(Outcome.DENY, (error(Code.MALFORMED_REQUEST, f"{problem}; create the CSR again"),))
     context = CheckContext(request, request.csr, signer, policy.keys, cluster_kind)
-    findings = tuple(finding for check in CHECKS for finding in check(context))
+    found: list[Finding] = []
+    for check in CHECKS:
+        found.extend(check(context))
+    findings = tuple(found)
     severities = {finding.severity for finding in findings}
     if Severity.ERROR in severities:
         return Verdict(Outcome.DENY, findings)
