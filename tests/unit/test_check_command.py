@@ -176,6 +176,19 @@ def test_bad_command_lines_exit_2_with_usage(capsys: pytest.CaptureFixture[str],
     assert "usage: csrgate" in capsys.readouterr().err
 
 
+def test_a_bug_is_reported_in_one_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_evaluate(*_: object, **__: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("csrgate.cli.evaluate", broken_evaluate)
+    status, out, err = run(capsys, "check", DOCS_MANIFEST)
+    assert status == 2 and out == ""
+    assert err.startswith("csrgate: error: unexpected RuntimeError; this is a bug in csrgate")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
 # --- the installed command on CSRs made with openssl, as a user would make them -----------------------------
 
 

@@ -35,6 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNUSABLE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # the last line of defence: a bug must not print a traceback at users
+        bug = f"unexpected {type(exc).__name__}; this is a bug in csrgate, please report it with the command and input"
+        print(f"csrgate: error: {bug}", file=sys.stderr)
+        return EXIT_UNUSABLE
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,1 +1,0 @@
-"""The edges: AWS, Slack, Kubernetes and configuration, each translated into domain terms."""
