@@ -23,3 +23,11 @@ class PolicyError(CsrgateError):
         super().__init__(f"policy {source}: {problem}")
         self.source = source
         self.problem = problem
+
+
+class RetryLater(CsrgateError):
+    """Something csrgate depends on was down, slow or throttling: the same call may work later."""
+
+
+class PermanentFailure(CsrgateError):
+    """A call that will never work as made (forbidden, gone, invalid): retrying only repeats the failure."""
