@@ -1,8 +1,15 @@
-"""What csrgate needs to know about the cluster a request came from."""
+"""What csrgate knows about each cluster it serves: validated configuration, one document per cluster."""
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic.alias_generators import to_camel
+
+CLUSTER_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 class ClusterKind(StrEnum):
@@ -10,3 +17,58 @@ class ClusterKind(StrEnum):
 
     GENERIC = "generic"
     EKS = "eks"
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+
+class Approvers(_Config):
+    """Who may decide: Slack user IDs and Slack user group IDs."""
+
+    users: tuple[StrictStr, ...] = ()
+    groups: tuple[StrictStr, ...] = ()
+
+
+class Connection(_Config):
+    """How the worker reaches the cluster API: EKS by name, or a kubeconfig/server+CA+token in Secrets Manager."""
+
+    eks_cluster_name: StrictStr | None = None
+    region: StrictStr | None = None
+    secret_id: StrictStr | None = None
+
+
+class ClusterConfig(_Config):
+    """One cluster's settings, as an operator writes them."""
+
+    name: StrictStr = Field(pattern=CLUSTER_NAME.pattern)
+    kind: ClusterKind
+    auth: Literal["iam", "hmac"]
+    forwarder_role_arn: StrictStr | None = Field(default=None, pattern=r"arn:aws[-a-z]*:iam::\d{12}:role/[\w+=,.@/-]+")
+    hmac_secret_id: StrictStr | None = None
+    connection: Connection
+    slack_channel: StrictStr = Field(pattern=r"[CG][A-Z0-9]{2,}")
+    approvers: Approvers
+    required_approvals: StrictInt = Field(default=1, ge=1, le=10)
+    privileged_required_approvals: StrictInt = Field(default=2, ge=1, le=10)
+    policy: StrictStr | None = Field(default=None, pattern=r"[A-Za-z0-9_.-]{1,128}")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ClusterConfig:
+        if self.auth == "iam" and not self.forwarder_role_arn:
+            raise ValueError("auth: iam needs forwarderRoleArn, the role the forwarder signs with")
+        if self.auth == "hmac" and not self.hmac_secret_id:
+            raise ValueError("auth: hmac needs hmacSecretId, the Secrets Manager secret holding the key")
+        if self.kind is ClusterKind.EKS and not (self.connection.eks_cluster_name and self.connection.region):
+            raise ValueError("kind: eks needs connection.eksClusterName and connection.region")
+        if self.kind is ClusterKind.GENERIC and not self.connection.secret_id:
+            raise ValueError("kind: generic needs connection.secretId, the secret with its kubeconfig")
+        if not (self.approvers.users or self.approvers.groups):
+            raise ValueError("approvers needs at least one user or group")
+        if self.privileged_required_approvals < self.required_approvals:
+            raise ValueError("privilegedRequiredApprovals cannot be below requiredApprovals")
+        return self
+
+    def approvals_needed(self, privileged: bool) -> int:
+        """How many distinct approvers a request needs."""
+        return self.privileged_required_approvals if privileged else self.required_approvals

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
+from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
@@ -26,11 +27,30 @@ from csrgate.domain.errors import PolicyError
 
 # The key usages Kubernetes accepts in spec.usages (k8s.io/api/certificates/v1 KeyUsage).
 KeyUsage = Literal[
-    "signing", "digital signature", "content commitment", "key encipherment", "key agreement",
-    "data encipherment", "cert sign", "crl sign", "encipher only", "decipher only", "any",
-    "server auth", "client auth", "code signing", "email protection", "s/mime", "ipsec end system",
-    "ipsec tunnel", "ipsec user", "timestamping", "ocsp signing", "microsoft sgc", "netscape sgc",
-]  # fmt: skip
+    "signing",
+    "digital signature",
+    "content commitment",
+    "key encipherment",
+    "key agreement",
+    "data encipherment",
+    "cert sign",
+    "crl sign",
+    "encipher only",
+    "decipher only",
+    "any",
+    "server auth",
+    "client auth",
+    "code signing",
+    "email protection",
+    "s/mime",
+    "ipsec end system",
+    "ipsec tunnel",
+    "ipsec user",
+    "timestamping",
+    "ocsp signing",
+    "microsoft sgc",
+    "netscape sgc",
+]
 SanKind = Literal["dns", "ip", "email", "uri"]
 KeyType = Literal["RSA", "EC", "Ed25519", "Ed448"]
 
@@ -106,6 +126,7 @@ class SignerRules(_Rules):
     forbidden_groups: tuple[StrictStr, ...] = ("system:masters", "kubeadm:cluster-admins")
     required_groups: tuple[StrictStr, ...] = ()
     only_required_groups: StrictBool = False
+    privileged_groups: tuple[StrictStr, ...] = ()  # O values that make a request need more approvers
     expiration_required: StrictBool = True
     max_expiration_seconds: StrictInt | None = Field(default=None, ge=API_MINIMUM_EXPIRATION_SECONDS)
     sans: SanRules = SanRules()
@@ -139,8 +160,9 @@ class Policy(_Rules):
         return rules if rules is not None and rules.managed else None
 
 
+@cache
 def default_policy() -> Policy:
-    """csrgate's built-in secure defaults."""
+    """csrgate's built-in secure defaults (parsed once; policies are immutable)."""
     return load_policy("", "(built-in defaults)")
 
 

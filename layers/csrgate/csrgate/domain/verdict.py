@@ -27,6 +27,7 @@ class Verdict:
 
     outcome: Outcome
     findings: tuple[Finding, ...]
+    privileged: bool = False  # asks for a group the policy marks privileged: more approvers, a confirmation
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -48,10 +49,11 @@ def evaluate(request: SigningRequest, policy: Policy, cluster_kind: ClusterKind 
         found.extend(check(context))
     findings = tuple(found)
     severities = {finding.severity for finding in findings}
+    privileged = any(group in signer.privileged_groups for group in request.csr.subject.organizations)
     if Severity.ERROR in severities:
-        return Verdict(Outcome.DENY, findings)
-    if Severity.WARNING in severities or signer.on_clean == "review":
-        return Verdict(Outcome.REVIEW, findings)
+        return Verdict(Outcome.DENY, findings, privileged)
+    if Severity.WARNING in severities or signer.on_clean == "review" or privileged:
+        return Verdict(Outcome.REVIEW, findings, privileged)
     return Verdict(Outcome.APPROVE, findings)
 
 

@@ -1,0 +1,159 @@
+"""A Slack Web API stand-in: the methods csrgate calls, over real HTTP, with tokens checked and failures on demand."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+
+@dataclass
+class PostedMessage:
+    """A message as the stand-in holds it."""
+
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    thread_ts: str | None = None
+    updated: bool = False
+
+
+@dataclass
+class _Failure:
+    status: int
+    retry_after: int | None
+    error: str
+
+
+@dataclass
+class SlackStandIn:
+    """Serves /api/chat.postMessage and /api/chat.update on 127.0.0.1; `fail_next` makes the next calls fail."""
+
+    token: str = "xoxb-stand-in"
+    messages: list[PostedMessage] = field(default_factory=list)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    _failures: list[_Failure] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def api_url(self) -> str:
+        """The base URL for `WebClient(base_url=...)`."""
+        assert self._server is not None, "start the stand-in first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}/api/"
+
+    def fail_next(self, status: int, *, times: int = 1, retry_after: int | None = None, error: str = "") -> None:
+        """Answer the next `times` calls with this HTTP status (429 with Retry-After, 500, or 200 with an error)."""
+        with self._lock:
+            self._failures.extend(_Failure(status, retry_after, error or _default_error(status)) for _ in range(times))
+
+    def start(self) -> SlackStandIn:
+        """Listen on a free port in a background thread."""
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+                stand_in._handle(self)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        method = request.path.removeprefix("/api/").split("?", 1)[0]
+        length = int(request.headers.get("Content-Length") or 0)
+        raw = request.rfile.read(length).decode("utf-8")
+        if "json" in (request.headers.get("Content-Type") or ""):
+            arguments = json.loads(raw or "{}")
+        else:
+            arguments = dict(parse_qsl(raw))
+        with self._lock:
+            self.calls.append((method, arguments))
+            failure = self._failures.pop(0) if self._failures else None
+        if failure is not None:
+            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+            return _answer(request, failure.status, {"ok": False, "error": failure.error}, headers)
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _answer(request, 200, {"ok": False, "error": "invalid_auth"})
+        if method == "chat.postMessage":
+            return _answer(request, 200, self._post(arguments))
+        if method == "chat.update":
+            return _answer(request, 200, self._update(arguments))
+        return _answer(request, 200, {"ok": False, "error": "unknown_method"})
+
+    def _post(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        channel = str(arguments.get("channel") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        with self._lock:
+            ts = f"{1_700_000_000 + next(self._ts)}.000100"
+            message = PostedMessage(
+                channel=channel,
+                ts=ts,
+                text=str(arguments.get("text") or ""),
+                blocks=_blocks(arguments.get("blocks")),
+                thread_ts=arguments.get("thread_ts"),
+            )
+            self.messages.append(message)
+        return {"ok": True, "channel": channel, "ts": ts, "message": {"text": message.text}}
+
+    def _update(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            for message in self.messages:
+                if message.channel == arguments.get("channel") and message.ts == arguments.get("ts"):
+                    message.text = str(arguments.get("text") or message.text)
+                    message.blocks = _blocks(arguments.get("blocks")) or message.blocks
+                    message.updated = True
+                    return {"ok": True, "channel": message.channel, "ts": message.ts}
+        return {"ok": False, "error": "message_not_found"}
+
+
+@contextmanager
+def running_slack(token: str = "xoxb-stand-in") -> Iterator[SlackStandIn]:
+    """A started stand-in, stopped on exit."""
+    stand_in = SlackStandIn(token=token).start()
+    try:
+        yield stand_in
+    finally:
+        stand_in.stop()
+
+
+def _blocks(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, str):
+        value = json.loads(value)
+    return list(value or [])
+
+
+def _default_error(status: int) -> str:
+    return {429: "ratelimited", 500: "internal_error", 503: "service_unavailable"}.get(status, "fatal_error")
+
+
+def _answer(
+    request: BaseHTTPRequestHandler, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> None:
+    payload = json.dumps(body).encode("utf-8")
+    request.send_response(status)
+    request.send_header("Content-Type", "application/json; charset=utf-8")
+    request.send_header("Content-Length", str(len(payload)))
+    for name, value in (headers or {}).items():
+        request.send_header(name, value)
+    request.end_headers()
+    request.wfile.write(payload)

@@ -1,0 +1,1 @@
+"""The edges: AWS, Slack, Kubernetes and configuration, each translated into domain terms."""

@@ -1,0 +1,176 @@
+"""Configuration: settings from the environment, clusters and policies from SSM, secrets from Secrets Manager.
+
+Everything is validated once at cold start; a missing or bad value raises ConfigError naming it. Secrets are
+read from Secrets Manager at run time and never appear in the environment or in logs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from pydantic import ValidationError
+
+from csrgate.domain.cluster import ClusterConfig
+from csrgate.domain.documents import DocumentError, load_document
+from csrgate.domain.errors import CsrgateError, PolicyError
+from csrgate.domain.policy import Policy, default_policy, load_policy
+
+CACHE_SECONDS = 300
+
+
+class ConfigError(CsrgateError):
+    """Configuration csrgate cannot run with; the message names the setting, parameter or key."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The function's environment: names and addresses only, never secrets."""
+
+    table: str
+    decision_queue_url: str
+    slack_retry_queue_url: str
+    config_path: str
+    slack_secret_id: str
+    slack_api_url: str | None
+    retention: timedelta
+    slack_retry_delay_seconds: int = 30
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and check the CSRGATE_* variables."""
+        env = os.environ if environ is None else environ
+        days = _required(env, "CSRGATE_RETENTION_DAYS", "400")
+        if not days.isdigit() or not 1 <= int(days) <= 3650:
+            raise ConfigError(f"CSRGATE_RETENTION_DAYS must be a number of days from 1 to 3650, not {days!r}")
+        path = _required(env, "CSRGATE_CONFIG_PATH", "/csrgate")
+        if not path.startswith("/") or path.endswith("/"):
+            raise ConfigError(f"CSRGATE_CONFIG_PATH must start with / and not end with one, not {path!r}")
+        return cls(
+            table=_required(env, "CSRGATE_TABLE"),
+            decision_queue_url=_required(env, "CSRGATE_DECISION_QUEUE_URL"),
+            slack_retry_queue_url=_required(env, "CSRGATE_SLACK_RETRY_QUEUE_URL"),
+            config_path=path,
+            slack_secret_id=_required(env, "CSRGATE_SLACK_SECRET_ID"),
+            slack_api_url=env.get("CSRGATE_SLACK_API_URL") or None,
+            retention=timedelta(days=int(days)),
+            slack_retry_delay_seconds=_seconds(env, "CSRGATE_SLACK_RETRY_DELAY_SECONDS", "30", most=900),
+        )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: str, most: int) -> int:
+    value = env.get(name, default)
+    if not value.isdigit() or int(value) > most:
+        raise ConfigError(f"{name} must be a number of seconds from 0 to {most}, not {value!r}")
+    return int(value)
+
+
+def _required(env: Mapping[str, str], name: str, default: str | None = None) -> str:
+    value = env.get(name, default)
+    if not value:
+        raise ConfigError(f"the environment variable {name} is not set")
+    return value
+
+
+class ParameterClusterDirectory:
+    """Clusters from SSM parameters `{path}/clusters/{name}` and policies from `{path}/policies/{name}`.
+
+    Each parameter holds one YAML or JSON document. All clusters are loaded and checked when this is built
+    (cold start), and again when the cache ages out.
+    """
+
+    def __init__(self, ssm: SSMProvider, path: str, max_age: int = CACHE_SECONDS) -> None:
+        self._ssm = ssm
+        self._path = path
+        self._max_age = max_age
+        self._parsed_policies: dict[tuple[str, str], Policy] = {}
+        for cluster in self._load_clusters().values():
+            self.policy_for(cluster)  # a bad policy fails the cold start, not the first request that needs it
+
+    def get(self, name: str) -> ClusterConfig | None:
+        """A cluster's configuration, or None when it is not configured."""
+        return self._load_clusters().get(name)
+
+    def policy_for(self, cluster: ClusterConfig) -> Policy:
+        """The cluster's named policy, or the built-in one."""
+        if cluster.policy is None:
+            return default_policy()
+        name = f"{self._path}/policies/{cluster.policy}"
+        try:
+            text = self._ssm.get(name, max_age=self._max_age)
+        except GetParameterError as exc:
+            raise ConfigError(f"cluster {cluster.name}: its policy parameter {name} cannot be read ({exc})") from None
+        cache_key = (name, str(text))
+        if cache_key not in self._parsed_policies:
+            try:
+                self._parsed_policies[cache_key] = load_policy(str(text), name)
+            except PolicyError as exc:
+                raise ConfigError(str(exc)) from None
+        return self._parsed_policies[cache_key]
+
+    def _load_clusters(self) -> dict[str, ClusterConfig]:
+        prefix = f"{self._path}/clusters"
+        try:
+            values = self._ssm.get_multiple(prefix, max_age=self._max_age, recursive=False)
+        except GetParameterError as exc:
+            raise ConfigError(f"the cluster parameters under {prefix} cannot be read ({exc})") from None
+        clusters = {}
+        for key, text in dict(values).items():
+            parameter = f"{prefix}/{key}"
+            cluster = _cluster(parameter, str(text))
+            if cluster.name != key:
+                raise ConfigError(f"{parameter}: name is {cluster.name!r} but the parameter is named {key!r}")
+            clusters[key] = cluster
+        return clusters
+
+
+def _cluster(parameter: str, text: str) -> ClusterConfig:
+    try:
+        document = load_document(text)
+    except DocumentError as exc:
+        raise ConfigError(f"{parameter}: {exc}") from None
+    if not isinstance(document, Mapping):
+        raise ConfigError(f"{parameter}: expected a mapping of cluster settings")
+    try:
+        return ClusterConfig.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{parameter}: {where}: {message}") from None
+
+
+class SecretReader:
+    """Secrets from Secrets Manager, cached for a few minutes so rotation reaches warm containers."""
+
+    def __init__(self, provider: SecretsProvider, max_age: int = CACHE_SECONDS) -> None:
+        self._provider = provider
+        self._max_age = max_age
+
+    def json(self, secret_id: str, *keys: str) -> dict[str, Any]:
+        """A JSON secret that must hold the given keys."""
+        value = self._get(secret_id, transform="json")
+        if not isinstance(value, dict):
+            raise ConfigError(f"secret {secret_id} must be a JSON object")
+        missing = [key for key in keys if not isinstance(value.get(key), str) or not value.get(key)]
+        if missing:
+            raise ConfigError(f"secret {secret_id} lacks {', '.join(missing)}")
+        return value
+
+    def text(self, secret_id: str) -> str:
+        """A plain string secret."""
+        value = self._get(secret_id, transform=None)
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"secret {secret_id} is empty")
+        return value
+
+    def _get(self, secret_id: str, transform: Any) -> Any:
+        try:
+            return self._provider.get(secret_id, max_age=self._max_age, transform=transform)
+        except Exception as exc:  # Powertools raises GetParameterError or TransformParameterError
+            raise ConfigError(f"secret {secret_id} cannot be read ({type(exc).__name__})") from None

@@ -1,0 +1,227 @@
+"""The intake HTTP API: authenticate the forwarder, validate its event, hand it to the domain.
+
+Two routes, because an HTTP API route has one authorizer: `/v1/csr-events` behind API Gateway's AWS_IAM
+authorizer (forwarders on EKS sign with SigV4), `/v1/hmac/csr-events` for forwarders that sign with the
+cluster's HMAC key. Each cluster is configured for one of them and is refused on the other.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
+from csrgate.adapters.config import ConfigError, SecretReader
+from csrgate.domain.cluster import ClusterConfig
+from csrgate.domain.errors import InputError, PermanentFailure, RetryLater
+from csrgate.domain.intake import EventType, Intake
+from csrgate.domain.ports import ClusterDirectory, Conflict
+from csrgate.domain.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureRejected, verify
+
+MAX_BODY_BYTES = 256 * 1024
+IAM_ROUTE = "/v1/csr-events"
+HMAC_ROUTE = "/v1/hmac/csr-events"
+_ASSUMED_ROLE = re.compile(r"arn:(?P<partition>aws[-a-z]*):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/.+")
+_ROLE = re.compile(r"arn:(?P<partition>aws[-a-z]*):iam::(?P<account>\d{12}):role/(?:.*/)?(?P<role>[^/]+)")
+
+
+class ApiError(Exception):
+    """An answer for the caller: HTTP status, a stable error code and a message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _Metadata(_Open):
+    name: StrictStr = Field(min_length=1, max_length=253)
+    uid: StrictStr = Field(min_length=1, max_length=128)
+    annotations: dict[StrictStr, StrictStr] | None = None
+
+
+class _Spec(_Open):
+    request: StrictStr = Field(min_length=1)
+    signer_name: StrictStr = Field(alias="signerName", min_length=1, max_length=571)
+    usages: list[StrictStr] = []
+    expiration_seconds: StrictInt | None = Field(default=None, alias="expirationSeconds")
+    username: StrictStr | None = None
+    groups: list[StrictStr] = []
+
+
+class _CsrObject(_Open):
+    api_version: Literal["certificates.k8s.io/v1"] = Field(alias="apiVersion")
+    kind: Literal["CertificateSigningRequest"]
+    metadata: _Metadata
+    spec: _Spec
+    status: dict[str, Any] | None = None
+
+
+class CsrEventBody(BaseModel):
+    """The forwarder's event, as docs/forwarder-protocol.md describes it."""
+
+    model_config = ConfigDict(extra="forbid")
+    cluster: StrictStr = Field(min_length=1, max_length=63)
+    type: Literal["ADDED", "MODIFIED", "DELETED"]
+    object: _CsrObject
+
+
+class IntakeApi:
+    """Routes and error answers around the Intake use case."""
+
+    def __init__(
+        self,
+        intake: Intake,
+        clusters: ClusterDirectory,
+        secrets: SecretReader,
+        logger: Logger,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._intake = intake
+        self._clusters = clusters
+        self._secrets = secrets
+        self._logger = logger
+        self._now = now
+        self.resolver = APIGatewayHttpResolver()
+        self.resolver.post(IAM_ROUTE)(self._iam_event)
+        self.resolver.post(HMAC_ROUTE)(self._hmac_event)
+        self.resolver.exception_handler(ApiError)(self._api_error)
+        self.resolver.exception_handler(InputError)(self._input_error)
+        self.resolver.exception_handler(RetryLater)(self._retry_later)
+        self.resolver.exception_handler(Conflict)(self._retry_later)
+        self.resolver.exception_handler(ConfigError)(self._config_error)
+        self.resolver.exception_handler(PermanentFailure)(self._internal_error)
+
+    def _iam_event(self) -> Response[str]:
+        raw = self._raw_body()
+        event = _parse(raw)
+        cluster = self._cluster(event.cluster)
+        if cluster.auth != "iam":
+            raise ApiError(401, "unauthenticated", f"cluster {cluster.name} signs with HMAC: send to {HMAC_ROUTE}")
+        caller = self._caller_arn()
+        if not _same_role(caller, cluster.forwarder_role_arn or ""):
+            self._reject(cluster.name, "caller is not the cluster's forwarder role", caller=caller)
+            raise ApiError(403, "forbidden", f"this IAM identity may not send events for cluster {cluster.name}")
+        return self._receive(cluster, event)
+
+    def _hmac_event(self) -> Response[str]:
+        raw = self._raw_body()
+        event = _parse(raw)
+        cluster = self._cluster(event.cluster)
+        if cluster.auth != "hmac":
+            raise ApiError(401, "unauthenticated", f"cluster {cluster.name} signs with AWS IAM: send to {IAM_ROUTE}")
+        headers = self.resolver.current_event.headers
+        secret = self._secrets.text(cluster.hmac_secret_id or "").encode("utf-8")
+        try:
+            verify(secret, headers.get(TIMESTAMP_HEADER.lower()), headers.get(SIGNATURE_HEADER.lower()), raw, self._now)
+        except SignatureRejected as exc:
+            self._reject(cluster.name, str(exc))
+            raise ApiError(401, "unauthenticated", str(exc)) from None
+        return self._receive(cluster, event)
+
+    def _receive(self, cluster: ClusterConfig, event: CsrEventBody) -> Response[str]:
+        obj = event.object.model_dump(by_alias=True)
+        result = self._intake.receive(cluster, EventType(event.type), obj)
+        body = {"request_id": result.request_id, "state": result.state, "created": result.created}
+        return _json(200, body)
+
+    def _raw_body(self) -> bytes:
+        current = self.resolver.current_event
+        body = current.body or ""
+        if len(body) > MAX_BODY_BYTES * 4 // 3 + 4:  # cheap bound before decoding anything
+            raise ApiError(413, "payload-too-large", f"the body is larger than {MAX_BODY_BYTES // 1024} KiB")
+        try:
+            raw = base64.b64decode(body, validate=True) if current.is_base64_encoded else body.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(400, "invalid-json", "the body is not UTF-8 text") from None
+        except (binascii.Error, ValueError):
+            raise ApiError(400, "invalid-json", "the body is not valid base64") from None
+        if len(raw) > MAX_BODY_BYTES:
+            raise ApiError(413, "payload-too-large", f"the body is larger than {MAX_BODY_BYTES // 1024} KiB")
+        return raw
+
+    def _cluster(self, name: str) -> ClusterConfig:
+        cluster = self._clusters.get(name)
+        if cluster is None:
+            self._reject(name[:63], "unknown cluster")
+            raise ApiError(404, "unknown-cluster", f"csrgate serves no cluster named {name[:63]!r}")
+        return cluster
+
+    def _caller_arn(self) -> str:
+        context = self.resolver.current_event.raw_event.get("requestContext") or {}
+        iam = (context.get("authorizer") or {}).get("iam") or {}
+        return str(iam.get("userArn") or "")
+
+    def _reject(self, cluster: str, reason: str, **details: Any) -> None:
+        self._logger.warning(
+            "csr.event_rejected",
+            extra={
+                "event": "csr.event_rejected",
+                "cluster": cluster,
+                "actor": "forwarder",
+                "reason": reason,
+                **details,
+            },
+        )
+
+    # --- answers ------------------------------------------------------------------------------------------
+
+    def _api_error(self, exc: ApiError) -> Response[str]:
+        return _error(exc.status, exc.code, exc.message)
+
+    def _input_error(self, exc: InputError) -> Response[str]:
+        return _error(400, "invalid-request", str(exc))
+
+    def _retry_later(self, exc: Exception) -> Response[str]:
+        self._logger.warning("intake.retry_later", extra={"reason": str(exc)})
+        return _error(503, "retry-later", "a dependency is unavailable; send the event again later")
+
+    def _config_error(self, exc: ConfigError) -> Response[str]:
+        self._logger.error("intake.configuration_error", extra={"reason": str(exc)})
+        return _error(500, "configuration-error", "csrgate is misconfigured; its operators have been told")
+
+    def _internal_error(self, exc: PermanentFailure) -> Response[str]:
+        self._logger.error("intake.internal_error", extra={"reason": str(exc)})
+        return _error(500, "internal-error", "the event could not be stored")
+
+
+def _parse(raw: bytes) -> CsrEventBody:
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ApiError(400, "invalid-json", "the body is not JSON") from None
+    try:
+        return CsrEventBody.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(body)"
+        raise ApiError(400, "invalid-event", f"{where}: {first['msg']}") from None
+
+
+def _same_role(caller_arn: str, role_arn: str) -> bool:
+    """Whether a caller's assumed-role ARN is a session of the configured role (paths are not in sessions)."""
+    caller, role = _ASSUMED_ROLE.fullmatch(caller_arn), _ROLE.fullmatch(role_arn)
+    if caller is None or role is None:
+        return False
+    return all(caller.group(part) == role.group(part) for part in ("partition", "account", "role"))
+
+
+def _json(status: int, body: dict[str, Any]) -> Response[str]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+def _error(status: int, code: str, message: str) -> Response[str]:
+    return _json(status, {"error": code, "message": message})

@@ -1,0 +1,178 @@
+"""Slack: the Web API client and how csrgate's messages are drawn in Block Kit.
+
+Requester text is drawn only in `plain_text` and `rich_text` text elements, which Slack shows literally, and
+escaped (&, <, >) in the notification text, which Slack parses: a CN of `<!channel>` is never a mention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    RichTextBlock,
+    RichTextElementParts,
+    RichTextSectionElement,
+)
+
+from csrgate.domain.errors import PermanentFailure, RetryLater
+from csrgate.domain.findings import Finding, Severity
+from csrgate.domain.messages import Fact, Notice, ReviewMessage
+from csrgate.domain.records import MessageRef
+
+APPROVE_ACTION = "csrgate_approve"
+DENY_ACTION = "csrgate_deny"
+MAX_VALUE_CHARS = 500
+MAX_HEADER_CHARS = 150
+MAX_INLINE_RETRY_AFTER_SECONDS = 5  # longer waits go back to the queue rather than hold a request open
+_SEVERITY_MARK = {Severity.ERROR: "✖", Severity.WARNING: "⚠", Severity.INFO: "ℹ"}
+_RETRYABLE_ERRORS = {"ratelimited", "service_unavailable", "internal_error", "fatal_error", "request_timeout"}
+
+
+class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """Retries a 429 in place only when Slack asks for a short wait; a long Retry-After is left to the queue."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        retry_after = (response.headers.get("retry-after") or response.headers.get("Retry-After") or ["1"])[0]
+        return retry_after.isdigit() and int(retry_after) <= MAX_INLINE_RETRY_AFTER_SECONDS
+
+
+def web_client(token: str, base_url: str | None = None, timeout: int = 5) -> WebClient:
+    """A WebClient that retries connection errors, short rate limits and Slack's 5xx answers once each."""
+    handlers: list[RetryHandler] = [
+        ConnectionErrorRetryHandler(max_retry_count=1),
+        BoundedRateLimitRetryHandler(max_retry_count=1),
+        ServerErrorRetryHandler(max_retry_count=1),
+    ]
+    client = WebClient(token=token, base_url=base_url or WebClient.BASE_URL, timeout=timeout, retry_handlers=handlers)
+    return client
+
+
+class SlackNotifier:
+    """Posts csrgate's messages to a channel with the bot token."""
+
+    def __init__(self, client: Callable[[], WebClient]) -> None:
+        self._client = client  # a new client when the token rotates
+
+    def post_review(self, channel: str, message: ReviewMessage) -> MessageRef:
+        """Post an approval request with Approve and Deny buttons."""
+        return self._post(channel, message.headline, review_blocks(message))
+
+    def post_notice(self, channel: str, notice: Notice) -> MessageRef:
+        """Post a notice without buttons."""
+        return self._post(channel, notice.headline, notice_blocks(notice))
+
+    def _post(self, channel: str, headline: str, blocks: list[Block]) -> MessageRef:
+        try:
+            response = self._client().chat_postMessage(
+                channel=channel, text=escape(headline), blocks=blocks, unfurl_links=False, unfurl_media=False
+            )
+        except SlackApiError as exc:
+            raise _translated(exc) from exc
+        except (SlackClientError, OSError) as exc:
+            raise RetryLater(f"Slack is unreachable: {type(exc).__name__}") from exc
+        return MessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
+
+
+def review_blocks(message: ReviewMessage) -> list[Block]:
+    """The approval request: headline, facts, findings, buttons."""
+    approve = ButtonElement(
+        text=PlainTextObject(text="Approve", emoji=False),
+        action_id=APPROVE_ACTION,
+        value=message.request_id,
+        style="primary",
+        confirm=_privileged_confirmation(message) if message.privileged else None,
+    )
+    deny = ButtonElement(
+        text=PlainTextObject(text="Deny", emoji=False), action_id=DENY_ACTION, value=message.request_id, style="danger"
+    )
+    return [
+        *_body(message.headline, message.facts, message.findings),
+        ActionsBlock(block_id=f"decide:{message.request_id}", elements=[approve, deny]),
+        _request_context(message.request_id),
+    ]
+
+
+def notice_blocks(notice: Notice) -> list[Block]:
+    """A notice: headline, facts, findings."""
+    return [*_body(notice.headline, notice.facts, notice.findings), _request_context(notice.request_id)]
+
+
+def escape(text: str) -> str:
+    """Text safe inside Slack mrkdwn: the three characters Slack's formatting docs say to escape."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _body(headline: str, facts: tuple[Fact, ...], findings: tuple[Finding, ...]) -> list[Block]:
+    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_clip(headline, MAX_HEADER_CHARS), emoji=False))]
+    blocks.append(RichTextBlock(elements=[_labelled(fact.label, fact.value) for fact in facts]))
+    if findings:
+        lines = [_labelled(f"{_SEVERITY_MARK[f.severity]} {f.code.value}", f.message) for f in findings]
+        blocks.append(RichTextBlock(elements=lines))
+    return blocks
+
+
+def _labelled(label: str, value: str) -> RichTextSectionElement:
+    return RichTextSectionElement(
+        elements=[
+            RichTextElementParts.Text(text=f"{label}: ", style={"bold": True}),
+            RichTextElementParts.Text(text=_clip(value, MAX_VALUE_CHARS) + "\n"),
+        ]
+    )
+
+
+def _privileged_confirmation(message: ReviewMessage) -> ConfirmObject:
+    return ConfirmObject(
+        title=PlainTextObject(text="Privileged request", emoji=False),
+        text=PlainTextObject(
+            text=f"The policy marks this request privileged. It needs {message.approvals_needed} approvals. "
+            "Approve it?",
+            emoji=False,
+        ),
+        confirm=PlainTextObject(text="Approve", emoji=False),
+        deny=PlainTextObject(text="Cancel", emoji=False),
+        style="primary",
+    )
+
+
+def _request_context(request_id: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=f"csrgate request `{escape(request_id)}`")])
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _translated(exc: SlackApiError) -> Exception:
+    status = exc.response.status_code
+    error = str(exc.response.get("error") or f"HTTP {status}")
+    if status == 429 or status >= 500 or error in _RETRYABLE_ERRORS:
+        return RetryLater(f"Slack answered {error}")
+    return PermanentFailure(f"Slack refused the post: {error}")

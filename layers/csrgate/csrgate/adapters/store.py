@@ -1,0 +1,286 @@
+"""The DynamoDB table: one item per request, one per audit event, every state change a conditional write."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from csrgate.domain.errors import PermanentFailure, RetryLater
+from csrgate.domain.findings import Code, Finding, Severity
+from csrgate.domain.lifecycle import State, ensure_transition
+from csrgate.domain.ports import Conflict
+from csrgate.domain.records import AuditEvent, MessageRef, RequestRecord
+from csrgate.domain.verdict import Outcome
+
+REQUEST_SK = "REQUEST"
+_THROTTLED = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+}
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class DynamoRequestStore:
+    """RequestStore on one DynamoDB table (keys `pk`, `sk`; TTL attribute `expires_at`)."""
+
+    def __init__(self, client: Any, table: str, retention: timedelta) -> None:
+        self._client = client
+        self._table = table
+        self._retention = retention
+
+    def get(self, request_id: str) -> RequestRecord | None:
+        """The stored request, read strongly consistent so a re-read after a conflict sees the winner."""
+        response = self._call(
+            self._client.get_item, TableName=self._table, Key=_key(request_id, REQUEST_SK), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return _record(_plain(item)) if item else None
+
+    def create(self, record: RequestRecord, events: list[AuditEvent]) -> bool:
+        """Put the request if it does not exist, with its first audit events, in one transaction."""
+        put_request = {
+            "Put": {
+                "TableName": self._table,
+                "Item": _dynamo(self._request_item(record)),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        try:
+            self._transact([put_request, *(self._put_event(event) for event in events)])
+        except Conflict:
+            return False
+        return True
+
+    def transition(
+        self, record: RequestRecord, state: State, event: AuditEvent, changes: Mapping[str, Any] | None = None
+    ) -> RequestRecord:
+        """Move the request on, only from the state and version the caller read."""
+        ensure_transition(record.state, state)
+        values = {"state": state.value, **dict(changes or {})}
+        self._update(record, values, event, condition="#state = :expected_state", expected={"state": record.state})
+        return replace(record, state=state, version=record.version + 1, **dict(changes or {}))
+
+    def claim_message(self, request_id: str, now: datetime, lease_seconds: int) -> bool:
+        """Lease the right to post the Slack message; the lease lapses so a crashed poster is recovered."""
+        until = int((now + timedelta(seconds=lease_seconds)).timestamp())
+        try:
+            self._call(
+                self._client.update_item,
+                TableName=self._table,
+                Key=_key(request_id, REQUEST_SK),
+                UpdateExpression="SET message_lease_until = :until",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND attribute_not_exists(slack_ts) AND "
+                    "(attribute_not_exists(message_lease_until) OR message_lease_until < :now)"
+                ),
+                ExpressionAttributeValues=_dynamo({":until": until, ":now": int(now.timestamp())}),
+            )
+        except Conflict:
+            return False
+        return True
+
+    def release_message(self, request_id: str) -> None:
+        """Drop the posting lease, unless a message was saved meanwhile (then there is nothing to release)."""
+        try:
+            self._call(
+                self._client.update_item,
+                TableName=self._table,
+                Key=_key(request_id, REQUEST_SK),
+                UpdateExpression="REMOVE message_lease_until",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(slack_ts)",
+            )
+        except Conflict:
+            return
+
+    def save_message(self, record: RequestRecord, message: MessageRef, event: AuditEvent) -> RequestRecord:
+        """Remember the posted message, once: a second poster's message is never recorded over the first."""
+        values = {"slack_channel": message.channel, "slack_ts": message.ts}
+        self._update(record, values, event, condition="attribute_not_exists(slack_ts)", expected={}, remove_lease=True)
+        return replace(record, slack_message=message, version=record.version + 1)
+
+    def mark_decision_queued(self, record: RequestRecord, event: AuditEvent) -> RequestRecord:
+        """Remember that the decision reached the queue."""
+        self._update(record, {"decision_queued": True}, event, condition="attribute_exists(pk)", expected={})
+        return replace(record, decision_queued=True, version=record.version + 1)
+
+    def add_event(self, event: AuditEvent) -> None:
+        """Store an audit event on its own."""
+        self._transact([self._put_event(event)])
+
+    def events(self, request_id: str) -> list[dict[str, Any]]:
+        """The request's audit events, oldest first."""
+        response = self._call(
+            self._client.query,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=_dynamo({":pk": _pk(request_id), ":prefix": "EVENT#"}),
+            ConsistentRead=True,
+        )
+        return [_plain(item) for item in response.get("Items", [])]
+
+    # --- items --------------------------------------------------------------------------------------------
+
+    def _update(
+        self,
+        record: RequestRecord,
+        values: Mapping[str, Any],
+        event: AuditEvent,
+        *,
+        condition: str,
+        expected: Mapping[str, Any],
+        remove_lease: bool = False,
+    ) -> None:
+        names = {f"#{name}": name for name in values} | {"#version": "version"}
+        names |= {f"#{name}": name for name in expected}
+        assignments = ", ".join(f"#{name} = :{name}" for name in values)
+        update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": _key(record.request_id, REQUEST_SK),
+                "UpdateExpression": f"SET {assignments}, #version = #version + :one, updated_at = :now"
+                + (" REMOVE message_lease_until" if remove_lease else ""),
+                "ConditionExpression": f"attribute_exists(pk) AND ({condition})",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": _dynamo(
+                    {f":{name}": _stored(value) for name, value in values.items()}
+                    | {f":expected_{name}": _stored(value) for name, value in expected.items()}
+                    | {":one": 1, ":now": event.at.isoformat()}
+                ),
+            }
+        }
+        self._transact([update, self._put_event(event)])
+
+    def _request_item(self, record: RequestRecord) -> dict[str, Any]:
+        item = {
+            "pk": _pk(record.request_id),
+            "sk": REQUEST_SK,
+            "request_id": record.request_id,
+            "cluster": record.cluster,
+            "csr_name": record.csr_name,
+            "csr_uid": record.csr_uid,
+            "state": record.state.value,
+            "outcome": record.outcome.value,
+            "findings": [finding.as_dict() for finding in record.findings],
+            "request": record.request,
+            "received_at": record.received_at.isoformat(),
+            "updated_at": record.received_at.isoformat(),
+            "approvals_needed": record.approvals_needed,
+            "privileged": record.privileged,
+            "requester_email": record.requester_email,
+            "version": record.version,
+            "decision_queued": record.decision_queued,
+            "expires_at": self._expiry(record.received_at),
+        }
+        return {name: value for name, value in item.items() if value is not None}
+
+    def _put_event(self, event: AuditEvent) -> dict[str, Any]:
+        item = {
+            "pk": _pk(event.request_id),
+            "sk": f"EVENT#{event.at.isoformat()}#{uuid.uuid4().hex[:8]}",
+            **{key: _stored(value) for key, value in event.as_log_fields().items() if value is not None},
+            "at": event.at.isoformat(),
+            "expires_at": self._expiry(event.at),
+        }
+        return {
+            "Put": {"TableName": self._table, "Item": _dynamo(item), "ConditionExpression": "attribute_not_exists(sk)"}
+        }
+
+    def _expiry(self, at: datetime) -> int:
+        return int((at + self._retention).timestamp())
+
+    # --- calls --------------------------------------------------------------------------------------------
+
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
+                raise Conflict("the request changed since it was read") from exc
+            raise _translated(exc) from exc
+        except BotoCoreError as exc:
+            raise RetryLater(f"DynamoDB is unreachable: {type(exc).__name__}") from exc
+
+    def _call(self, method: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return dict(method(**kwargs))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise Conflict("the request changed since it was read") from exc
+            raise _translated(exc) from exc
+        except BotoCoreError as exc:
+            raise RetryLater(f"DynamoDB is unreachable: {type(exc).__name__}") from exc
+
+
+def _translated(exc: ClientError) -> Exception:
+    code = exc.response.get("Error", {}).get("Code", "Unknown")
+    if code in _THROTTLED or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+        return RetryLater(f"DynamoDB answered {code}")
+    return PermanentFailure(f"DynamoDB refused the call: {code}")
+
+
+def _pk(request_id: str) -> str:
+    return f"REQUEST#{request_id}"
+
+
+def _key(request_id: str, sk: str) -> dict[str, Any]:
+    return _dynamo({"pk": _pk(request_id), "sk": sk})
+
+
+def _stored(value: Any) -> Any:
+    if isinstance(value, State | Outcome):
+        return value.value
+    if isinstance(value, list | tuple):
+        return [_stored(item) for item in value]
+    return value
+
+
+def _dynamo(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(value) for key, value in values.items()}
+
+
+def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _python(_deserializer.deserialize(value)) for key, value in item.items()}
+
+
+def _python(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [_python(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _python(item) for key, item in value.items()}
+    return value
+
+
+def _record(item: Mapping[str, Any]) -> RequestRecord:
+    message = MessageRef(item["slack_channel"], item["slack_ts"]) if item.get("slack_ts") else None
+    return RequestRecord(
+        request_id=item["request_id"],
+        cluster=item["cluster"],
+        csr_name=item["csr_name"],
+        csr_uid=item["csr_uid"],
+        state=State(item["state"]),
+        outcome=Outcome(item["outcome"]),
+        findings=tuple(Finding(Code(f["code"]), Severity(f["severity"]), f["message"]) for f in item["findings"]),
+        request=item.get("request") or {},
+        received_at=datetime.fromisoformat(item["received_at"]).astimezone(UTC),
+        approvals_needed=item.get("approvals_needed", 1),
+        privileged=item.get("privileged", False),
+        requester_email=item.get("requester_email"),
+        version=item["version"],
+        slack_message=message,
+        decision_queued=item.get("decision_queued", False),
+    )

@@ -1,0 +1,305 @@
+"""Intake: from a forwarded CSR event to a stored request, a queued decision and a Slack message."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from csrgate.domain.cluster import ClusterConfig
+from csrgate.domain.errors import PermanentFailure, RetryLater
+from csrgate.domain.lifecycle import State, can_transition, state_after_verdict
+from csrgate.domain.messages import policy_notice, review_message
+from csrgate.domain.ports import (
+    AuditLog,
+    Clock,
+    ClusterDirectory,
+    Conflict,
+    DecisionKind,
+    DecisionQueue,
+    Notifier,
+    QueuedDecision,
+    RequestStore,
+    SlackRetryQueue,
+)
+from csrgate.domain.records import REQUESTER_EMAIL_ANNOTATION, Actor, AuditEvent, RequestRecord, request_id_for
+from csrgate.domain.request import signing_request_from_object
+from csrgate.domain.summary import describe_request
+from csrgate.domain.verdict import evaluate
+
+MESSAGE_LEASE_SECONDS = 60  # long enough for one Slack post with its retries, short enough to recover a crash
+CSRGATE_REASON_PREFIX = "Csrgate"
+
+
+class EventType(StrEnum):
+    """What the forwarder saw happen to a CSR."""
+
+    ADDED = "ADDED"
+    MODIFIED = "MODIFIED"
+    DELETED = "DELETED"
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    """What became of one event."""
+
+    request_id: str
+    state: State | None  # None: a DELETED event for a CSR csrgate never saw
+    created: bool
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """What the CSR's status says happened in the cluster."""
+
+    approved: bool = False
+    denied: bool = False
+    failed_reason: str | None = None
+    issued: bool = False
+    by_csrgate: bool = False
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> ClusterStatus:
+        """Read status.conditions and status.certificate of a CertificateSigningRequest object."""
+        status = obj.get("status") if isinstance(obj.get("status"), Mapping) else {}
+        conditions = [c for c in (status or {}).get("conditions") or [] if isinstance(c, Mapping)]
+        present = {c.get("type"): c for c in conditions if c.get("status", "True") == "True"}
+        decision = present.get("Approved") or present.get("Denied")
+        failed = present.get("Failed")
+        return cls(
+            approved="Approved" in present,
+            denied="Denied" in present,
+            failed_reason=str(failed.get("reason") or "Failed") if failed else None,
+            issued=bool((status or {}).get("certificate")),
+            by_csrgate=bool(decision and str(decision.get("reason", "")).startswith(CSRGATE_REASON_PREFIX)),
+        )
+
+    @property
+    def decided(self) -> bool:
+        """Approved or denied by anyone."""
+        return self.approved or self.denied
+
+
+class Intake:
+    """Receives forwarder events; stores first, then acts, so a crash at any point loses nothing."""
+
+    def __init__(
+        self,
+        clusters: ClusterDirectory,
+        store: RequestStore,
+        decisions: DecisionQueue,
+        slack_retries: SlackRetryQueue,
+        notifier: Notifier,
+        audit: AuditLog,
+        clock: Clock,
+    ) -> None:
+        self._clusters = clusters
+        self._store = store
+        self._decisions = decisions
+        self._slack_retries = slack_retries
+        self._notifier = notifier
+        self._audit = audit
+        self._clock = clock
+
+    def receive(self, cluster: ClusterConfig, event_type: EventType, obj: Mapping[str, Any]) -> IntakeResult:
+        """Handle one event; safe to call again with the same event (duplicates change nothing)."""
+        metadata = obj.get("metadata") or {}
+        request_id = request_id_for(cluster.name, str(metadata.get("uid")))
+        record = self._store.get(request_id)
+        if event_type is EventType.DELETED:
+            return self._deleted(record, request_id)
+        status = ClusterStatus.of(obj)
+        created = False
+        if record is None:
+            record, created = self._create(cluster, request_id, obj, status)
+        elif event_type is EventType.MODIFIED:
+            record = self._reconcile(record, status)
+        self._ensure_side_effects(cluster, record)
+        return IntakeResult(request_id, record.state, created)
+
+    def post_message(self, request_id: str, attempt: int) -> RequestRecord | None:
+        """Post the request's Slack message if it still has none (the retry path); raise RetryLater if Slack fails."""
+        record = self._store.get(request_id)
+        if record is None:
+            return None
+        cluster = self._clusters.get(record.cluster)
+        if cluster is None:
+            self._log(
+                AuditEvent.about(
+                    record,
+                    "slack.post_abandoned",
+                    Actor.SERVICE,
+                    self._clock(),
+                    reason="the cluster is no longer configured",
+                )
+            )
+            return record
+        return self._ensure_message(cluster, record, attempt=attempt, retry_on_failure=False)
+
+    def give_up_message(self, request_id: str, reason: str) -> None:
+        """Slack stayed down through every retry: fail a request nobody can see, so the failure is alarmed."""
+        record = self._store.get(request_id)
+        if record is None or record.slack_message is not None:
+            return
+        event = AuditEvent.about(record, "slack.post_abandoned", Actor.SERVICE, self._clock(), reason=reason)
+        if record.state is State.AWAITING_REVIEW:
+            failed = AuditEvent.about(record, "csr.failed", Actor.SERVICE, self._clock(), reason=reason)
+            self._transition(record, State.FAILED, failed)
+        self._store.add_event(event)
+        self._log(event)
+
+    # --- steps ------------------------------------------------------------------------------------------
+
+    def _create(
+        self, cluster: ClusterConfig, request_id: str, obj: Mapping[str, Any], status: ClusterStatus
+    ) -> tuple[RequestRecord, bool]:
+        request = signing_request_from_object(obj, "object")
+        now = self._clock()
+        verdict = evaluate(request, self._clusters.policy_for(cluster), cluster.kind)
+        state = State.DECIDED_ELSEWHERE if status.decided else state_after_verdict(verdict.outcome)
+        metadata = obj.get("metadata") or {}
+        annotations = metadata.get("annotations") if isinstance(metadata.get("annotations"), Mapping) else {}
+        email = (annotations or {}).get(REQUESTER_EMAIL_ANNOTATION)
+        record = RequestRecord(
+            request_id=request_id,
+            cluster=cluster.name,
+            csr_name=request.name or "",
+            csr_uid=request.uid or "",
+            state=state,
+            outcome=verdict.outcome,
+            findings=verdict.findings,
+            request=describe_request(request),
+            received_at=now,
+            approvals_needed=cluster.approvals_needed(verdict.privileged),
+            privileged=verdict.privileged,
+            requester_email=email if isinstance(email, str) and email else None,
+        )
+        events = [
+            AuditEvent.about(
+                record, "csr.received", Actor.CLUSTER, now, signer=request.signer_name, username=request.username
+            ),
+            AuditEvent.about(
+                record,
+                "csr.policy_verdict",
+                Actor.POLICY,
+                now,
+                verdict=verdict.outcome.value,
+                finding_codes=list(record.finding_codes),
+                privileged=verdict.privileged,
+            ),
+        ]
+        if status.decided:
+            events.append(AuditEvent.about(record, "csr.decided_elsewhere", Actor.CLUSTER, now))
+        if not self._store.create(record, events):
+            existing = self._store.get(request_id)
+            if existing is None:  # created and deleted in between: nothing left to do
+                raise Conflict(f"request {request_id} vanished while being created")
+            return existing, False
+        for event in events:
+            self._log(event)
+        return record, True
+
+    def _reconcile(self, record: RequestRecord, status: ClusterStatus) -> RequestRecord:
+        """Follow what happened in the cluster: decided by someone else, issued, or failed to sign."""
+        now = self._clock()
+        if status.decided and not status.by_csrgate and can_transition(record.state, State.DECIDED_ELSEWHERE):
+            outcome = "approved" if status.approved else "denied"
+            event = AuditEvent.about(record, "csr.decided_elsewhere", Actor.CLUSTER, now, outcome=outcome)
+            return self._transition(record, State.DECIDED_ELSEWHERE, event)
+        if status.issued and can_transition(record.state, State.ISSUED):
+            return self._transition(record, State.ISSUED, AuditEvent.about(record, "csr.issued", Actor.CLUSTER, now))
+        if status.failed_reason and record.state in (State.APPROVED, State.AUTO_APPROVED):
+            event = AuditEvent.about(record, "csr.signing_failed", Actor.CLUSTER, now, reason=status.failed_reason)
+            return self._transition(record, State.FAILED, event)
+        return record
+
+    def _deleted(self, record: RequestRecord | None, request_id: str) -> IntakeResult:
+        if record is None:
+            return IntakeResult(request_id, None, False)
+        if can_transition(record.state, State.WITHDRAWN):
+            event = AuditEvent.about(record, "csr.withdrawn", Actor.CLUSTER, self._clock())
+            record = self._transition(record, State.WITHDRAWN, event)
+        return IntakeResult(request_id, record.state, False)
+
+    def _ensure_side_effects(self, cluster: ClusterConfig, record: RequestRecord) -> None:
+        if record.state in (State.DENIED_BY_POLICY, State.AUTO_APPROVED) and not record.decision_queued:
+            record = self._queue_decision(record)
+        if record.state in (State.AWAITING_REVIEW, State.DENIED_BY_POLICY, State.AUTO_APPROVED):
+            self._ensure_message(cluster, record, attempt=1, retry_on_failure=True)
+
+    def _queue_decision(self, record: RequestRecord) -> RequestRecord:
+        approve = record.state is State.AUTO_APPROVED
+        reason = "; ".join(f"{f.code.value}: {f.message}" for f in record.findings) or "the request meets the policy"
+        self._decisions.send(
+            QueuedDecision(
+                request_id=record.request_id,
+                cluster=record.cluster,
+                csr_name=record.csr_name,
+                csr_uid=record.csr_uid,
+                decision=DecisionKind.APPROVE if approve else DecisionKind.DENY,
+                reason=reason,
+                decided_by=Actor.POLICY.value,
+            )
+        )
+        event = AuditEvent.about(
+            record, "csr.decision_queued", Actor.POLICY, self._clock(), decision="approve" if approve else "deny"
+        )
+        record = self._store.mark_decision_queued(record, event)
+        self._log(event)
+        return record
+
+    def _ensure_message(
+        self, cluster: ClusterConfig, record: RequestRecord, *, attempt: int, retry_on_failure: bool
+    ) -> RequestRecord:
+        if record.slack_message is not None or record.state not in (
+            State.AWAITING_REVIEW,
+            State.DENIED_BY_POLICY,
+            State.AUTO_APPROVED,
+        ):
+            return record
+        now = self._clock()
+        if not self._store.claim_message(record.request_id, now, MESSAGE_LEASE_SECONDS):
+            return record  # posted meanwhile, or another delivery is posting it right now
+        try:
+            if record.state is State.AWAITING_REVIEW:
+                message = self._notifier.post_review(cluster.slack_channel, review_message(record, now))
+                name = "csr.review_requested"
+            else:
+                message = self._notifier.post_notice(cluster.slack_channel, policy_notice(record, now))
+                name = "slack.notice_posted"
+        except (RetryLater, PermanentFailure) as exc:
+            self._store.release_message(record.request_id)
+            event = AuditEvent.about(record, "slack.post_failed", Actor.SERVICE, now, attempt=attempt, reason=str(exc))
+            self._store.add_event(event)
+            self._log(event)
+            if not retry_on_failure:
+                raise
+            self._slack_retries.send(record.request_id, attempt + 1)
+            return record
+        event = AuditEvent.about(
+            record,
+            name,
+            Actor.SERVICE,
+            self._clock(),
+            channel=message.channel,
+            ts=message.ts,
+            approvals_needed=record.approvals_needed,
+        )
+        record = self._store.save_message(record, message, event)
+        self._log(event)
+        return record
+
+    def _transition(self, record: RequestRecord, state: State, event: AuditEvent) -> RequestRecord:
+        try:
+            record = self._store.transition(record, state, event)
+        except Conflict:
+            current = self._store.get(record.request_id)
+            if current is None or not can_transition(current.state, state):
+                return current or record  # someone else moved it on first: their change stands
+            record = self._store.transition(current, state, replace(event, at=self._clock()))
+        self._log(event)
+        return record
+
+    def _log(self, event: AuditEvent) -> None:
+        self._audit.write(event)

@@ -1,0 +1,132 @@
+"""What csrgate tells people about a request: the words and facts, not how Slack draws them.
+
+Every value here may hold text a requester chose (names, subjects, SANs). Whoever renders a message must show
+all of it literally: never as a mention, a link or formatting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from csrgate.domain.findings import Finding
+from csrgate.domain.lifecycle import State
+from csrgate.domain.records import RequestRecord
+from csrgate.domain.summary import describe_lifetime
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One labelled line of a message."""
+
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class ReviewMessage:
+    """An approval request: everything a careful approver needs, nothing they have to decode."""
+
+    request_id: str
+    headline: str
+    facts: tuple[Fact, ...]
+    findings: tuple[Finding, ...]
+    approvals_needed: int
+    privileged: bool
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A short account of something csrgate did on its own (a policy denial or auto-approval)."""
+
+    request_id: str
+    headline: str
+    facts: tuple[Fact, ...]
+    findings: tuple[Finding, ...]
+
+
+def review_message(record: RequestRecord, now: datetime) -> ReviewMessage:
+    """The approval request for a request awaiting review."""
+    needed = record.approvals_needed
+    approvals = f"{needed} approval{'s' if needed != 1 else ''}" + (
+        " (privileged request)" if record.privileged else ""
+    )
+    return ReviewMessage(
+        request_id=record.request_id,
+        headline=f"Certificate request {record.csr_name} on {record.cluster} needs review",
+        facts=(*_request_facts(record, now), Fact("Needs", approvals)),
+        findings=record.findings,
+        approvals_needed=needed,
+        privileged=record.privileged,
+    )
+
+
+def policy_notice(record: RequestRecord, now: datetime) -> Notice:
+    """The notice for a request the policy decided without a person."""
+    what = {
+        State.DENIED_BY_POLICY: "denied by policy",
+        State.AUTO_APPROVED: "approved by policy",
+    }.get(record.state, record.state.value.replace("_", " "))
+    return Notice(
+        request_id=record.request_id,
+        headline=f"Certificate request {record.csr_name} on {record.cluster} was {what}",
+        facts=tuple(_request_facts(record, now)),
+        findings=record.findings,
+    )
+
+
+def _request_facts(record: RequestRecord, now: datetime) -> list[Fact]:
+    request = record.request
+    subject: Mapping[str, Any] = request.get("subject") or {}
+    facts = [
+        Fact("Cluster", record.cluster),
+        Fact("CSR", record.csr_name),
+        Fact("Requested by (verified by the API server)", _requester(request)),
+    ]
+    if record.requester_email:
+        facts.append(Fact("Requester email (claimed in an annotation)", record.requester_email))
+    if request.get("malformed"):
+        facts.append(Fact("CSR content", f"cannot be decoded: {request['malformed']}"))
+        return facts
+    facts += [
+        Fact("Certificate user (CN)", _joined(subject.get("commonNames") or [])),
+        Fact("Certificate groups (O)", _joined(subject.get("organizations") or [])),
+        Fact("Subject alternative names", _joined(_sans(request.get("sans") or {}))),
+        Fact("Usages", _joined(request.get("usages") or [])),
+        Fact("Signer", str(request.get("signerName") or "none")),
+        Fact("Lifetime", _lifetime(request.get("expirationSeconds"), now)),
+        Fact("Key", _key(request.get("publicKey") or {})),
+    ]
+    return facts
+
+
+def _requester(request: Mapping[str, Any]) -> str:
+    username = request.get("username") or "unknown"
+    groups = request.get("groups") or []
+    return f"{username} (groups: {_joined(groups)})" if groups else str(username)
+
+
+def _sans(sans: Mapping[str, Sequence[str]]) -> list[str]:
+    return [f"{kind.upper()}:{name}" for kind, names in sans.items() for name in names]
+
+
+def _lifetime(seconds: Any, now: datetime) -> str:
+    if not isinstance(seconds, int):
+        return "not set (the signer's maximum)"
+    until = (now + timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{describe_lifetime(seconds)}, until {until} if issued now"
+
+
+def _key(key: Mapping[str, Any]) -> str:
+    parts = [str(key.get("type") or "unknown")]
+    if key.get("curve"):
+        parts.append(str(key["curve"]))
+    if key.get("bits"):
+        parts.append(f"{key['bits']} bits")
+    return " ".join(parts)
+
+
+def _joined(values: Sequence[Any]) -> str:
+    return ", ".join(str(value) for value in values) if values else "none"

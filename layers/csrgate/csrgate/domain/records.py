@@ -1,0 +1,95 @@
+"""What csrgate stores about a request, and the audit events that tell its story."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from csrgate.domain.findings import Finding
+from csrgate.domain.lifecycle import State
+from csrgate.domain.verdict import Outcome
+
+_REQUEST_IDS = uuid.UUID("6f1d3c2e-8a4b-5c6d-9e0f-1a2b3c4d5e6f")
+REQUESTER_EMAIL_ANNOTATION = "csrgate.io/requester-email"
+
+
+def request_id_for(cluster: str, csr_uid: str) -> str:
+    """The same CSR (cluster and metadata.uid) always gets the same id, so re-sent events find their request."""
+    return str(uuid.uuid5(_REQUEST_IDS, f"{cluster}/{csr_uid}"))
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """A Slack message csrgate posted: where it is, so it can be updated."""
+
+    channel: str
+    ts: str
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One CSR as csrgate tracks it. `version` guards every state change against concurrent writers."""
+
+    request_id: str
+    cluster: str
+    csr_name: str
+    csr_uid: str
+    state: State
+    outcome: Outcome
+    findings: tuple[Finding, ...]
+    request: Mapping[str, Any]  # describe_request(): untrusted text from the requester
+    received_at: datetime
+    approvals_needed: int = 1
+    privileged: bool = False
+    requester_email: str | None = None  # from an annotation anyone creating the CSR can set: a claim, not a proof
+    version: int = 1
+    slack_message: MessageRef | None = None
+    decision_queued: bool = False
+
+    @property
+    def finding_codes(self) -> tuple[str, ...]:
+        """The codes of the policy findings, in order."""
+        return tuple(finding.code.value for finding in self.findings)
+
+
+class Actor(StrEnum):
+    """Who did something when no person did."""
+
+    POLICY = "csrgate:policy"
+    CLUSTER = "csrgate:cluster"
+    SERVICE = "csrgate"
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One step in a request's life: `csr.<what happened>` or `slack.<what happened>`, in the past tense."""
+
+    event: str
+    request_id: str
+    cluster: str
+    csr_name: str
+    csr_uid: str
+    actor: str
+    at: datetime
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def about(cls, record: RequestRecord, event: str, actor: str, at: datetime, **details: Any) -> AuditEvent:
+        """An event about a stored request."""
+        return cls(event, record.request_id, record.cluster, record.csr_name, record.csr_uid, actor, at, details)
+
+    def as_log_fields(self) -> dict[str, Any]:
+        """The fixed keys every audit log line carries, then the event's own details."""
+        return {
+            "event": self.event,
+            "cluster": self.cluster,
+            "csr_name": self.csr_name,
+            "csr_uid": self.csr_uid,
+            "request_id": self.request_id,
+            "actor": self.actor,
+            **self.details,
+        }
