@@ -151,6 +151,16 @@ def test_audit_lines_carry_the_fixed_keys(stack: Stack, intake: Any, capsys: pyt
     assert verdict["request_id"] == request_id_for("lab", DOCS_REQUEST["metadata"]["uid"])
 
 
+def test_requests_and_verdicts_are_counted_per_cluster(
+    stack: Stack, intake: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    invoke(intake, hmac_event(DOCS_REQUEST))
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    counted = {m["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]: m["cluster"] for m in metrics}
+    assert counted == {"RequestsReceived": "lab", "VerdictReview": "lab", "ReviewsRequested": "lab"}
+    assert all(m["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "csrgate" for m in metrics)
+
+
 def test_the_same_csr_sent_again_creates_nothing_new(
     stack: Stack, intake: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:

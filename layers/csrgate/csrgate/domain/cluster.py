@@ -41,17 +41,20 @@ class Connection(_Config):
 class ClusterConfig(_Config):
     """One cluster's settings, as an operator writes them."""
 
-    name: StrictStr = Field(pattern=CLUSTER_NAME.pattern)
+    # pydantic's patterns search rather than match: each is anchored
+    name: StrictStr = Field(pattern=f"^{CLUSTER_NAME.pattern}$")
     kind: ClusterKind
     auth: Literal["iam", "hmac"]
-    forwarder_role_arn: StrictStr | None = Field(default=None, pattern=r"arn:aws[-a-z]*:iam::\d{12}:role/[\w+=,.@/-]+")
+    forwarder_role_arn: StrictStr | None = Field(
+        default=None, pattern=r"^arn:aws[-a-z]*:iam::\d{12}:role/[\w+=,.@/-]+$"
+    )
     hmac_secret_id: StrictStr | None = None
     connection: Connection
-    slack_channel: StrictStr = Field(pattern=r"[CG][A-Z0-9]{2,}")
+    slack_channel: StrictStr = Field(pattern=r"^[CG][A-Z0-9]{2,}$")
     approvers: Approvers
     required_approvals: StrictInt = Field(default=1, ge=1, le=10)
     privileged_required_approvals: StrictInt = Field(default=2, ge=1, le=10)
-    policy: StrictStr | None = Field(default=None, pattern=r"[A-Za-z0-9_.-]{1,128}")
+    policy: StrictStr | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,128}$")
 
     @model_validator(mode="after")
     def _consistent(self) -> ClusterConfig:
