@@ -64,7 +64,47 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--output", choices=["text", "json"], default="text")
     check.set_defaults(run=_check)
+    _add_dev_commands(commands)
     return parser
+
+
+def _add_dev_commands(commands: Any) -> None:
+    dev = commands.add_parser("dev", help="local stand-ins for development and tests")
+    stand_ins = dev.add_subparsers(required=True, metavar="STAND-IN")
+    cluster = stand_ins.add_parser(
+        "cluster",
+        help="run a local Kubernetes API for CertificateSigningRequests",
+        description="Serve the certificates.k8s.io API on https://127.0.0.1:PORT with its own CA, a signer for "
+        "kubernetes.io/kube-apiserver-client, and admin.kubeconfig, approver.kubeconfig and ca.crt in DIR. "
+        "Runs until SIGINT or SIGTERM; state in DIR survives restarts.",
+    )
+    cluster.add_argument("--data-dir", metavar="DIR", type=Path, required=True, help="where state and kubeconfigs go")
+    cluster.add_argument("--port", metavar="PORT", type=_port, default=6443, help="port on 127.0.0.1 (0: any free)")
+    cluster.add_argument(
+        "--signing-delay",
+        metavar="SECONDS",
+        type=float,
+        default=0.0,
+        help="wait this long after approval before signing (to try slow signers)",
+    )
+    cluster.set_defaults(run=_dev_cluster)
+
+
+def _dev_cluster(args: argparse.Namespace, out: IO[str]) -> int:
+    # devstack is development tooling that never ships in the Lambda layer, so it is imported only here.
+    from devstack.cluster import run_dev_cluster
+
+    return run_dev_cluster(args.data_dir, args.port, out, signing_delay=args.signing_delay)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not between 0 and 65535")
+    return port
 
 
 def _check(args: argparse.Namespace, out: IO[str]) -> int:

@@ -1,0 +1,275 @@
+"""The REST semantics of certificatesigningrequests: create, get, list, update, patch and delete, with the
+generic registry's rules (optimistic concurrency on resourceVersion, uid preconditions, finalizers, dry run)
+around the CSR strategy, validation and admission."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from devstack.cluster.admission import admit_create, admit_update
+from devstack.cluster.auth import Authorizer, UserInfo
+from devstack.cluster.decoding import (
+    JSON_PATCH,
+    MERGE_PATCH,
+    PATCH_TYPES,
+    STRATEGIC_MERGE_PATCH,
+    Decoded,
+    check_object,
+    media_type,
+    parse_json,
+)
+from devstack.cluster.patches import json_patch, merge_patch, strategic_merge_patch
+from devstack.cluster.schema import CSR
+from devstack.cluster.selectors import Predicate
+from devstack.cluster.status import (
+    STALE_OBJECT,
+    ApiError,
+    already_exists,
+    bad_request,
+    conflict,
+    internal_error,
+    invalid_object,
+    not_found,
+    success_deleted,
+    unsupported_media_type,
+)
+from devstack.cluster.store import Store, VersionMismatch
+from devstack.cluster.strategy import MAIN, prepare_for_create, prepare_for_update
+from devstack.cluster.validation import validate_csr, validate_csr_update
+
+_MAX_RETRIES = 16
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list."""
+
+    items: list[dict[str, Any]]
+    resource_version: str
+    continue_token: str = ""
+    remaining: int | None = None
+
+
+def rfc3339(moment: datetime) -> str:
+    """metav1.Time in JSON: UTC, second precision."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class CsrRegistry:
+    """Operations on CSRs; callers have already authorized the request itself."""
+
+    def __init__(self, store: Store, authorizer: Authorizer, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self._authorizer = authorizer
+        self._clock = clock
+
+    def now(self) -> str:
+        """The current time as stored in timestamps."""
+        return rfc3339(self._clock())
+
+    def create(self, body: dict[str, Any], user: UserInfo, dry_run: bool = False) -> dict[str, Any]:
+        """Create a CSR from a decoded body."""
+        if body.get("metadata", {}).get("resourceVersion"):
+            raise internal_error("resourceVersion should not be set on objects to be created")
+        prepared = prepare_for_create(body, user, str(uuid.uuid4()), self.now())
+        name = prepared["metadata"].get("name", "")
+        errors = validate_csr(prepared)
+        if errors:
+            raise invalid_object(name, errors)
+        admit_create(prepared)
+        if dry_run:
+            return prepared
+        stored = self.store.create(name, prepared)
+        if stored is None:
+            raise already_exists(name)
+        return stored
+
+    def get(self, name: str) -> dict[str, Any]:
+        """One CSR; 404 when there is none."""
+        found = self.store.get(name)
+        if found is None:
+            raise not_found(name)
+        return found
+
+    def list(self, predicate: Predicate, limit: int = 0, continue_token: str = "") -> Page:
+        """CSRs matching the selectors, sorted by name, `limit` at a time."""
+        items, version = self.store.snapshot()
+        selected = [item for item in items if predicate(item)]
+        start = _continue_from(continue_token)
+        if start:
+            selected = [item for item in selected if item["metadata"]["name"] > start]
+        if limit <= 0 or len(selected) <= limit:
+            return Page(selected, str(version))
+        page = selected[:limit]
+        token = base64.urlsafe_b64encode(
+            json.dumps({"rv": version, "start": page[-1]["metadata"]["name"]}).encode()
+        ).decode()
+        return Page(page, str(version), token, len(selected) - limit)
+
+    def update(
+        self, name: str, body: dict[str, Any], user: UserInfo, subresource: str = MAIN, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Replace a CSR (or its approval or status): 409 on a stale resourceVersion, never a blind overwrite."""
+        metadata = body.get("metadata", {})
+        if metadata.get("name") and metadata["name"] != name:
+            raise bad_request(
+                f"the name of the object ({metadata['name']}) does not match the name on the URL ({name})"
+            )
+        wanted_version = metadata.get("resourceVersion", "")
+        for _ in range(_MAX_RETRIES):
+            current = self.get(name)
+            if wanted_version and wanted_version != current["metadata"]["resourceVersion"]:
+                raise conflict(name, STALE_OBJECT)
+            try:
+                return self._write(name, body, current, user, subresource, dry_run)
+            except VersionMismatch:
+                if wanted_version:
+                    raise conflict(name, STALE_OBJECT) from None
+        raise conflict(name, STALE_OBJECT)
+
+    def patch(
+        self,
+        name: str,
+        content_type: str | None,
+        raw: bytes,
+        user: UserInfo,
+        subresource: str = MAIN,
+        dry_run: bool = False,
+    ) -> tuple[dict[str, Any], Decoded]:
+        """Apply a patch to the current object, retrying on a concurrent change unless the patch pins a version."""
+        kind = media_type(content_type)
+        if kind not in PATCH_TYPES:
+            raise unsupported_media_type(kind, PATCH_TYPES)
+        patch = parse_json(raw, "error decoding patch")
+        for _ in range(_MAX_RETRIES):
+            current = self.get(name)
+            if kind == JSON_PATCH:
+                patched = json_patch(current, patch)
+            elif kind == MERGE_PATCH:
+                patched = merge_patch(current, patch)
+            else:
+                assert kind == STRATEGIC_MERGE_PATCH
+                patched = strategic_merge_patch(current, patch, CSR)
+            decoded = check_object(patched, CSR)
+            pinned = decoded.object.get("metadata", {}).get("resourceVersion", "")
+            if pinned and pinned != current["metadata"]["resourceVersion"]:
+                raise conflict(name, STALE_OBJECT)
+            try:
+                return self._write(name, decoded.object, current, user, subresource, dry_run), decoded
+            except VersionMismatch:
+                continue
+        raise conflict(name, STALE_OBJECT)
+
+    def delete(self, name: str, options: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
+        """Delete a CSR; with finalizers it is only marked (deletionTimestamp) until they are gone."""
+        preconditions = options.get("preconditions") or {}
+        for _ in range(_MAX_RETRIES):
+            current = self.get(name)
+            _check_preconditions(name, current, preconditions)
+            metadata = current["metadata"]
+            try:
+                if metadata.get("finalizers"):
+                    if metadata.get("deletionTimestamp") or dry_run:
+                        return current
+                    marked = copy.deepcopy(current)
+                    marked["metadata"].update(deletionTimestamp=self.now(), deletionGracePeriodSeconds=0)
+                    return self.store.replace(name, marked, metadata["resourceVersion"])
+                if dry_run:
+                    return success_deleted(name, metadata["uid"])
+                self.store.delete(name, metadata["resourceVersion"])
+                return success_deleted(name, metadata["uid"])
+            except VersionMismatch:
+                continue
+        raise conflict(name, STALE_OBJECT)
+
+    def delete_collection(self, predicate: Predicate, options: dict[str, Any], dry_run: bool = False) -> Page:
+        """Delete every matching CSR; answers the list of what was deleted."""
+        deleted = []
+        for item in self.list(predicate).items:
+            try:
+                self.delete(item["metadata"]["name"], options, dry_run)
+                deleted.append(item)
+            except ApiError as exc:
+                if exc.code != 404:
+                    raise
+        return Page(deleted, str(self.store.resource_version))
+
+    def update_as_controller(
+        self, name: str, change: Callable[[dict[str, Any]], dict[str, Any] | None], user: UserInfo, subresource: str
+    ) -> dict[str, Any] | None:
+        """Read, change and write back through a subresource, retrying on conflicts (a controller's loop)."""
+        for _ in range(_MAX_RETRIES):
+            current = self.store.get(name)
+            if current is None:
+                return None
+            changed = change(copy.deepcopy(current))
+            if changed is None:
+                return current
+            try:
+                return self._write(name, changed, current, user, subresource, dry_run=False)
+            except VersionMismatch:
+                continue
+        return None
+
+    def _write(
+        self,
+        name: str,
+        body: dict[str, Any],
+        current: dict[str, Any],
+        user: UserInfo,
+        subresource: str,
+        dry_run: bool,
+    ) -> dict[str, Any]:
+        uid = body.get("metadata", {}).get("uid", "")
+        if uid and uid != current["metadata"]["uid"]:
+            raise conflict(
+                name,
+                f"Precondition failed: UID in precondition: {uid}, UID in object meta: {current['metadata']['uid']}",
+            )
+        updated = prepare_for_update(body, current, subresource, self.now())
+        if updated == current:
+            return current  # nothing changed: no write, no new resourceVersion (as GuaranteedUpdate skips it)
+        errors = validate_csr_update(updated, current)
+        if errors:
+            raise invalid_object(name, errors)
+        admit_update(updated, current, subresource, user, self._authorizer)
+        if dry_run:
+            return updated
+        metadata = updated["metadata"]
+        if metadata.get("deletionTimestamp") and not metadata.get("finalizers"):
+            self.store.delete(name, current["metadata"]["resourceVersion"])
+            return updated
+        return self.store.replace(name, updated, current["metadata"]["resourceVersion"])
+
+
+def _check_preconditions(name: str, current: dict[str, Any], preconditions: dict[str, Any]) -> None:
+    metadata = current["metadata"]
+    uid, version = preconditions.get("uid"), preconditions.get("resourceVersion")
+    if uid and uid != metadata["uid"]:
+        raise conflict(name, f"Precondition failed: UID in precondition: {uid}, UID in object meta: {metadata['uid']}")
+    if version and version != metadata["resourceVersion"]:
+        raise conflict(
+            name,
+            f"Precondition failed: ResourceVersion in precondition: {version}, "
+            f"ResourceVersion in object meta: {metadata['resourceVersion']}",
+        )
+
+
+def _continue_from(token: str) -> str:
+    if not token:
+        return ""
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+        start = decoded["start"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise bad_request("continue key is not valid: incorrect encoded start resourceVersion") from exc
+    if not isinstance(start, str):
+        raise bad_request("continue key is not valid")
+    return start

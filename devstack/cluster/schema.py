@@ -1,0 +1,484 @@
+"""The shapes of the objects the dev cluster serves, written once.
+
+Each field carries its JSON name and its protobuf field number, taken from the upstream generated.proto files
+(k8s.io/api certificates/v1 and authentication/v1, k8s.io/apimachinery meta/v1 and runtime). From these
+definitions the server reads protobuf bodies, type-checks JSON bodies, reports unknown fields and writes its
+OpenAPI documents, so the three cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Field kinds. "time" is metav1.Time (a Timestamp in protobuf, RFC 3339 in JSON); "fieldsV1" is raw JSON in
+# protobuf and an object in JSON; "map" is map<string, string>; "extra" is map<string, ExtraValue>, a list of
+# strings per key in JSON; "message" refers to another definition by name.
+SCALARS = ("string", "bytes", "int32", "int64", "bool")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a message."""
+
+    name: str
+    number: int  # 0 for JSON-only fields (apiVersion and kind travel in runtime.Unknown in protobuf)
+    kind: str
+    ref: str = ""  # the message name when kind == "message"
+    repeated: bool = False
+    description: str = ""
+    list_type: str = ""  # x-kubernetes-list-type
+    list_map_keys: tuple[str, ...] = ()
+    patch_strategy: str = ""  # x-kubernetes-patch-strategy
+    patch_merge_key: str = ""
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message (an OpenAPI definition) with its fields."""
+
+    name: str  # the OpenAPI definition name, e.g. io.k8s.api.certificates.v1.CertificateSigningRequest
+    description: str
+    fields: tuple[Field, ...]
+    required: tuple[str, ...] = ()
+    gvk: tuple[str, str, str] | None = None  # (group, version, kind) for top-level kinds
+    by_name: dict[str, Field] = field(init=False, repr=False, compare=False)
+    by_number: dict[int, Field] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_name", {f.name: f for f in self.fields})
+        object.__setattr__(self, "by_number", {f.number: f for f in self.fields if f.number})
+
+
+META = "io.k8s.apimachinery.pkg.apis.meta.v1"
+CERTS = "io.k8s.api.certificates.v1"
+AUTHN = "io.k8s.api.authentication.v1"
+
+_API_VERSION = Field(
+    "apiVersion",
+    0,
+    "string",
+    description="APIVersion defines the versioned schema of this representation of an object.",
+)
+_KIND = Field(
+    "kind", 0, "string", description="Kind is a string value representing the REST resource this object represents."
+)
+
+
+def _object_meta_field() -> Field:
+    return Field("metadata", 1, "message", f"{META}.ObjectMeta", description="Standard object's metadata.")
+
+
+MESSAGES: dict[str, Message] = {}
+
+
+def _define(message: Message) -> Message:
+    MESSAGES[message.name] = message
+    return message
+
+
+TIME = f"{META}.Time"
+FIELDS_V1 = f"{META}.FieldsV1"
+
+OBJECT_META = _define(
+    Message(
+        f"{META}.ObjectMeta",
+        "ObjectMeta is metadata that all persisted resources must have.",
+        (
+            Field("name", 1, "string", description="Name must be unique within a namespace. Cannot be updated."),
+            Field("generateName", 2, "string", description="A prefix the server uses to generate a unique name."),
+            Field("namespace", 3, "string", description="Namespace; empty for cluster-scoped objects."),
+            Field("selfLink", 4, "string", description="Deprecated; never populated."),
+            Field("uid", 5, "string", description="UID is the unique in time and space value for this object."),
+            Field("resourceVersion", 6, "string", description="An opaque value for optimistic concurrency and watch."),
+            Field("generation", 7, "int64", description="A sequence number of the desired state."),
+            Field("creationTimestamp", 8, "time", description="When the object was created."),
+            Field("deletionTimestamp", 9, "time", description="When the object will be deleted."),
+            Field("deletionGracePeriodSeconds", 10, "int64", description="Seconds allowed for graceful deletion."),
+            Field("labels", 11, "map", description="Map of string keys and values to organize and select objects."),
+            Field("annotations", 12, "map", description="Unstructured key value map stored with the object."),
+            Field(
+                "ownerReferences",
+                13,
+                "message",
+                f"{META}.OwnerReference",
+                repeated=True,
+                description="Objects this object depends on.",
+                list_type="map",
+                list_map_keys=("uid",),
+                patch_strategy="merge",
+                patch_merge_key="uid",
+            ),
+            Field(
+                "finalizers",
+                14,
+                "string",
+                repeated=True,
+                description="Must be empty before the object is deleted.",
+                list_type="set",
+                patch_strategy="merge",
+            ),
+            Field(
+                "managedFields",
+                17,
+                "message",
+                f"{META}.ManagedFieldsEntry",
+                repeated=True,
+                description="The fields managed by each workflow.",
+                list_type="atomic",
+            ),
+        ),
+    )
+)
+
+_define(
+    Message(
+        f"{META}.OwnerReference",
+        "OwnerReference contains enough information to let you identify an owning object.",
+        (
+            Field("apiVersion", 5, "string", description="API version of the referent."),
+            Field("kind", 1, "string", description="Kind of the referent."),
+            Field("name", 3, "string", description="Name of the referent."),
+            Field("uid", 4, "string", description="UID of the referent."),
+            Field("controller", 6, "bool", description="If true, this reference points to the managing controller."),
+            Field("blockOwnerDeletion", 7, "bool", description="Whether the owner waits for this object's deletion."),
+        ),
+        required=("apiVersion", "kind", "name", "uid"),
+    )
+)
+
+_define(
+    Message(
+        f"{META}.ManagedFieldsEntry",
+        "ManagedFieldsEntry is a workflow-id, a FieldSet and the group version of the resource it applies to.",
+        (
+            Field("manager", 1, "string", description="An identifier of the workflow managing these fields."),
+            Field("operation", 2, "string", description="Apply or Update."),
+            Field("apiVersion", 3, "string", description="The version of the resource the field set applies to."),
+            Field("time", 4, "time", description="When the entry was added."),
+            Field("fieldsType", 6, "string", description="The fields format; only FieldsV1."),
+            Field("fieldsV1", 7, "fieldsV1", description="The field set."),
+            Field("subresource", 8, "string", description="The subresource used to update the object."),
+        ),
+    )
+)
+
+_define(
+    Message(
+        f"{META}.ListMeta",
+        "ListMeta describes metadata that synthetic resources must have, including lists.",
+        (
+            Field("selfLink", 1, "string", description="Deprecated; never populated."),
+            Field("resourceVersion", 2, "string", description="The version of the list."),
+            Field("continue", 3, "string", description="Set when more items can be fetched."),
+            Field("remainingItemCount", 4, "int64", description="The number of items not yet returned."),
+        ),
+    )
+)
+
+_define(
+    Message(
+        f"{META}.StatusCause",
+        "StatusCause provides more information about an api.Status failure.",
+        (
+            Field("reason", 1, "string", description="A machine-readable description of the cause."),
+            Field("message", 2, "string", description="A human-readable description of the cause."),
+            Field("field", 3, "string", description="The field of the resource that has caused this error."),
+        ),
+    )
+)
+
+_define(
+    Message(
+        f"{META}.StatusDetails",
+        "StatusDetails is a set of additional properties that MAY be set by the server.",
+        (
+            Field("name", 1, "string", description="The name of the resource."),
+            Field("group", 2, "string", description="The group of the resource."),
+            Field("kind", 3, "string", description="The kind of the resource."),
+            Field("uid", 6, "string", description="The UID of the resource."),
+            Field("causes", 4, "message", f"{META}.StatusCause", repeated=True, list_type="atomic"),
+            Field("retryAfterSeconds", 5, "int32", description="Seconds before the operation should be retried."),
+        ),
+    )
+)
+
+_define(
+    Message(
+        f"{META}.Status",
+        "Status is a return value for calls that don't return other objects.",
+        (
+            _API_VERSION,
+            _KIND,
+            Field("metadata", 1, "message", f"{META}.ListMeta"),
+            Field("status", 2, "string", description='"Success" or "Failure".'),
+            Field("message", 3, "string", description="A human-readable description of the status."),
+            Field("reason", 4, "string", description="A machine-readable description of why the call failed."),
+            Field("details", 5, "message", f"{META}.StatusDetails", description="Extended data."),
+            Field("code", 6, "int32", description="Suggested HTTP return code."),
+        ),
+        gvk=("", "v1", "Status"),
+    )
+)
+
+_define(
+    Message(
+        f"{META}.Preconditions",
+        "Preconditions must be fulfilled before an operation (update, delete, etc.) is carried out.",
+        (
+            Field("uid", 1, "string", description="Specifies the target UID."),
+            Field("resourceVersion", 2, "string", description="Specifies the target ResourceVersion."),
+        ),
+    )
+)
+
+DELETE_OPTIONS = _define(
+    Message(
+        f"{META}.DeleteOptions",
+        "DeleteOptions may be provided when deleting an API object.",
+        (
+            _API_VERSION,
+            _KIND,
+            Field("gracePeriodSeconds", 1, "int64", description="The duration in seconds before deletion."),
+            Field("preconditions", 2, "message", f"{META}.Preconditions", description="Must be fulfilled first."),
+            Field("orphanDependents", 3, "bool", description="Deprecated: use propagationPolicy."),
+            Field("propagationPolicy", 4, "string", description="Orphan, Background or Foreground."),
+            Field("dryRun", 5, "string", repeated=True, list_type="atomic", description="All: do not persist."),
+            Field(
+                "ignoreStoreReadErrorWithClusterBreakingPotential",
+                6,
+                "bool",
+                description="Delete objects that cannot be read from the store.",
+            ),
+        ),
+        gvk=("", "v1", "DeleteOptions"),
+    )
+)
+
+_define(
+    Message(
+        f"{META}.WatchEvent",
+        "Event represents a single event to a watched resource.",
+        (
+            Field("type", 1, "string"),
+            Field("object", 2, "fieldsV1", description="The object: the new state, or the last state when deleted."),
+        ),
+        required=("type", "object"),
+    )
+)
+
+CSR_CONDITION = _define(
+    Message(
+        f"{CERTS}.CertificateSigningRequestCondition",
+        "CertificateSigningRequestCondition describes a condition of a CertificateSigningRequest object.",
+        (
+            Field("type", 1, "string", description='type of the condition: "Approved", "Denied" or "Failed".'),
+            Field("status", 6, "string", description="status of the condition, one of True, False, Unknown."),
+            Field("reason", 2, "string", description="reason indicates a brief reason for the request state."),
+            Field("message", 3, "string", description="message contains a human readable message."),
+            Field("lastUpdateTime", 4, "time", description="lastUpdateTime is the time of the last update."),
+            Field("lastTransitionTime", 5, "time", description="The time the condition last transitioned."),
+        ),
+        required=("type", "status"),
+    )
+)
+
+CSR_SPEC = _define(
+    Message(
+        f"{CERTS}.CertificateSigningRequestSpec",
+        "CertificateSigningRequestSpec contains the certificate request.",
+        (
+            Field(
+                "request",
+                1,
+                "bytes",
+                description="request contains an x509 certificate signing request encoded "
+                'in a "CERTIFICATE REQUEST" PEM block. When serialized as JSON or YAML, the data is additionally '
+                "base64-encoded.",
+            ),
+            Field(
+                "signerName",
+                7,
+                "string",
+                description="signerName indicates the requested signer, and is a qualified name.",
+            ),
+            Field(
+                "expirationSeconds",
+                8,
+                "int32",
+                description="expirationSeconds is the requested duration of "
+                "validity of the issued certificate. The minimum valid value is 600.",
+            ),
+            Field(
+                "usages",
+                5,
+                "string",
+                repeated=True,
+                list_type="atomic",
+                description="usages specifies a set of key usages requested in the issued certificate.",
+            ),
+            Field(
+                "username",
+                2,
+                "string",
+                description="username contains the name of the user that created the "
+                "CertificateSigningRequest. Populated by the API server on creation and immutable.",
+            ),
+            Field(
+                "uid",
+                3,
+                "string",
+                description="uid contains the uid of the user that created the "
+                "CertificateSigningRequest. Populated by the API server on creation and immutable.",
+            ),
+            Field(
+                "groups",
+                4,
+                "string",
+                repeated=True,
+                list_type="atomic",
+                description="groups contains group membership of the user that created the CertificateSigningRequest.",
+            ),
+            Field(
+                "extra",
+                6,
+                "extra",
+                description="extra contains extra attributes of the user that created the CertificateSigningRequest.",
+            ),
+        ),
+        required=("request", "signerName"),
+    )
+)
+
+CSR_STATUS = _define(
+    Message(
+        f"{CERTS}.CertificateSigningRequestStatus",
+        "CertificateSigningRequestStatus contains conditions used to indicate approved/denied/failed status of "
+        "the request, and the issued certificate.",
+        (
+            Field(
+                "conditions",
+                1,
+                "message",
+                CSR_CONDITION.name,
+                repeated=True,
+                list_type="map",
+                list_map_keys=("type",),
+                description='conditions applied to the request. Known conditions are "Approved", "Denied", and '
+                '"Failed".',
+            ),
+            Field(
+                "certificate",
+                2,
+                "bytes",
+                description="certificate is populated with an issued certificate by "
+                "the signer after an Approved condition is present.",
+            ),
+        ),
+    )
+)
+
+CSR = _define(
+    Message(
+        f"{CERTS}.CertificateSigningRequest",
+        "CertificateSigningRequest objects provide a mechanism to obtain x509 certificates by submitting a "
+        "certificate signing request, and having it asynchronously approved and issued.",
+        (
+            _API_VERSION,
+            _KIND,
+            _object_meta_field(),
+            Field(
+                "spec",
+                2,
+                "message",
+                CSR_SPEC.name,
+                description="spec contains the certificate request, and is immutable after creation.",
+            ),
+            Field(
+                "status",
+                3,
+                "message",
+                CSR_STATUS.name,
+                description="status contains information about whether "
+                "the request is approved or denied, and the certificate issued by the signer.",
+            ),
+        ),
+        required=("spec",),
+        gvk=("certificates.k8s.io", "v1", "CertificateSigningRequest"),
+    )
+)
+
+CSR_LIST = _define(
+    Message(
+        f"{CERTS}.CertificateSigningRequestList",
+        "CertificateSigningRequestList is a collection of CertificateSigningRequest objects.",
+        (
+            _API_VERSION,
+            _KIND,
+            Field("metadata", 1, "message", f"{META}.ListMeta"),
+            Field(
+                "items",
+                2,
+                "message",
+                CSR.name,
+                repeated=True,
+                description="items is a collection of CertificateSigningRequest objects.",
+            ),
+        ),
+        required=("items",),
+        gvk=("certificates.k8s.io", "v1", "CertificateSigningRequestList"),
+    )
+)
+
+USER_INFO = _define(
+    Message(
+        f"{AUTHN}.UserInfo",
+        "UserInfo holds the information about the user needed to implement the user.Info interface.",
+        (
+            Field("username", 1, "string", description="The name that uniquely identifies this user."),
+            Field("uid", 2, "string", description="A unique value that identifies this user across time."),
+            Field("groups", 3, "string", repeated=True, list_type="atomic", description="The groups of the user."),
+            Field("extra", 4, "extra", description="Any additional information provided by the authenticator."),
+        ),
+    )
+)
+
+_define(
+    Message(
+        f"{AUTHN}.SelfSubjectReviewStatus",
+        "SelfSubjectReviewStatus is filled by the kube-apiserver and sent back to a user.",
+        (
+            Field(
+                "userInfo", 1, "message", USER_INFO.name, description="User attributes of the user making this request."
+            ),
+        ),
+    )
+)
+
+SELF_SUBJECT_REVIEW = _define(
+    Message(
+        f"{AUTHN}.SelfSubjectReview",
+        "SelfSubjectReview contains the user information that the kube-apiserver has about the user making this "
+        "request.",
+        (
+            _API_VERSION,
+            _KIND,
+            _object_meta_field(),
+            Field(
+                "status",
+                2,
+                "message",
+                f"{AUTHN}.SelfSubjectReviewStatus",
+                description="Status is filled in by the server with the user attributes.",
+            ),
+        ),
+        gvk=("authentication.k8s.io", "v1", "SelfSubjectReview"),
+    )
+)
+
+# Top-level kinds a request body may carry, by (apiVersion, kind).
+BODY_KINDS: dict[tuple[str, str], Message] = {
+    ("certificates.k8s.io/v1", "CertificateSigningRequest"): CSR,
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): SELF_SUBJECT_REVIEW,
+    ("v1", "DeleteOptions"): DELETE_OPTIONS,
+    ("meta.k8s.io/v1", "DeleteOptions"): DELETE_OPTIONS,
+}

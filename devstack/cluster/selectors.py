@@ -1,0 +1,96 @@
+"""Field and label selectors for list and watch, as far as CertificateSigningRequests support them.
+
+The CSR registry allows field selectors on metadata.name and spec.signerName (upstream's
+certificates.SelectableFields); label selectors take the usual set-based syntax.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from devstack.cluster.status import bad_request
+
+Predicate = Callable[[dict[str, Any]], bool]
+_FIELDS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "metadata.name": lambda obj: obj.get("metadata", {}).get("name", ""),
+    "spec.signerName": lambda obj: obj.get("spec", {}).get("signerName", ""),
+}
+_SET_TERM = re.compile(r"^\s*([^\s!=(),]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
+
+
+def field_predicate(text: str | None) -> Predicate:
+    """A predicate for a field selector such as `metadata.name=myuser,spec.signerName!=x`."""
+    if not text:
+        return _everything
+    tests: list[Predicate] = []
+    for term in _split(text):
+        for operator in ("!=", "==", "="):
+            if operator in term:
+                key, value = (part.strip() for part in term.split(operator, 1))
+                break
+        else:
+            raise bad_request(f'invalid selector: "{text}"; can\'t understand "{term}"')
+        read = _FIELDS.get(key)
+        if read is None:
+            raise bad_request(f'"{key}" is not a known field selector: only "metadata.name", "spec.signerName"')
+        tests.append(_field_test(read, value, negate=operator == "!="))
+    return lambda obj: all(test(obj) for test in tests)
+
+
+def _field_test(read: Callable[[dict[str, Any]], str], value: str, negate: bool) -> Predicate:
+    return lambda obj: (read(obj) == value) != negate
+
+
+def label_predicate(text: str | None) -> Predicate:
+    """A predicate for a label selector: `a=b`, `a!=b`, `a`, `!a`, `a in (x,y)`, `a notin (x)`."""
+    if not text:
+        return _everything
+    tests: list[Predicate] = []
+    for term in _split(text):
+        tests.append(_label_term(term, text))
+    return lambda obj: all(test(obj.get("metadata", {}).get("labels") or {}) for test in tests)
+
+
+def _label_term(term: str, whole: str) -> Callable[[dict[str, str]], bool]:
+    term = term.strip()
+    matched = _SET_TERM.match(term)
+    if matched:
+        key, operator, values = matched.group(1), matched.group(2), {v.strip() for v in matched.group(3).split(",")}
+        if operator == "in":
+            return lambda labels: labels.get(key) in values
+        return lambda labels: labels.get(key) not in values
+    for operator in ("!=", "==", "="):
+        if operator in term:
+            key, value = (part.strip() for part in term.split(operator, 1))
+            if operator == "!=":
+                return lambda labels: labels.get(key) != value
+            return lambda labels: labels.get(key) == value
+    if term.startswith("!") and term[1:].strip():
+        key = term[1:].strip()
+        return lambda labels: key not in labels
+    if term and not re.search(r"[\s(),]", term):
+        return lambda labels: term in labels
+    raise bad_request(f"unable to parse requirement: {term!r} in label selector {whole!r}")
+
+
+def _split(text: str) -> list[str]:
+    """Split on commas outside parentheses."""
+    terms, depth, current = [], 0, ""
+    for character in text:
+        if character == "(":
+            depth += 1
+        elif character == ")":
+            depth -= 1
+        if character == "," and depth == 0:
+            terms.append(current)
+            current = ""
+        else:
+            current += character
+    terms.append(current)
+    return [term for term in terms if term.strip()]
+
+
+def _everything(obj: dict[str, Any]) -> bool:
+    return True

@@ -1,0 +1,408 @@
+"""The dev cluster process: HTTPS on 127.0.0.1 with the cluster CA, files for its identities, clean shutdown.
+
+`DevCluster` runs in the calling process (tests start one per session); `run_dev_cluster` is what
+`csrgate dev cluster` runs in the foreground until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import email.message
+import logging
+import secrets
+import signal
+import socket
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from devstack.cluster.api import Api, Request, Response, Stream, json_response
+from devstack.cluster.auth import (
+    ADMIN_USER,
+    APPROVER_USER,
+    APPROVERS_GROUP,
+    MASTERS,
+    Authenticator,
+    Authorizer,
+    UserInfo,
+)
+from devstack.cluster.kubeconfigs import (
+    ADMIN_KUBECONFIG,
+    APPROVER_KUBECONFIG,
+    client_certificate_credentials,
+    kubeconfig,
+    token_credentials,
+    write_kubeconfig,
+)
+from devstack.cluster.pki import CA_CERT_FILE, DevCa
+from devstack.cluster.registry import CsrRegistry
+from devstack.cluster.signer import Controllers
+from devstack.cluster.status import bad_request, internal_error, too_large
+from devstack.cluster.store import DEFAULT_HISTORY_LIMIT, Store
+
+LOG = logging.getLogger("devstack.cluster")
+ACCESS_LOG = logging.getLogger("devstack.cluster.access")
+APPROVER_TOKEN_FILE = "approver.token"
+MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's --max-request-body-bytes
+IDLE_TIMEOUT = 120.0
+
+
+def utc_now() -> datetime.datetime:
+    """The wall clock, in UTC."""
+    return datetime.datetime.now(datetime.UTC)
+
+
+class DevCluster:
+    """A local Kubernetes API for CSRs: start() it, use its kubeconfigs, stop() it."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int = 0,
+        *,
+        signing_delay: float = 0.0,
+        history_limit: int = DEFAULT_HISTORY_LIMIT,
+        bookmark_interval: float = 60.0,
+        clock: Callable[[], datetime.datetime] = utc_now,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self._requested_port = port
+        self._signing_delay = signing_delay
+        self._history_limit = history_limit
+        self._bookmark_interval = bookmark_interval
+        self._clock = clock
+        self._server: _TlsServer | None = None
+        self._thread: threading.Thread | None = None
+        self._controllers: Controllers | None = None
+        self._store: Store | None = None
+        self.api: Api | None = None
+        self.approver_token = ""
+
+    @property
+    def port(self) -> int:
+        """The port served (known once started)."""
+        assert self._server is not None, "the dev cluster is not running"
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """https://127.0.0.1:PORT."""
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def ca_path(self) -> Path:
+        """The CA certificate clients trust."""
+        return self.data_dir / CA_CERT_FILE
+
+    @property
+    def admin_kubeconfig(self) -> Path:
+        """The cluster-admin identity (client certificate, group system:masters)."""
+        return self.data_dir / ADMIN_KUBECONFIG
+
+    @property
+    def approver_kubeconfig(self) -> Path:
+        """The approver identity (bearer token): get, list, watch and approve CSRs, nothing else."""
+        return self.data_dir / APPROVER_KUBECONFIG
+
+    def start(self) -> DevCluster:
+        """Load or create state under the data directory, write the kubeconfigs and start serving."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        now = self._clock()
+        ca = DevCa.load_or_create(self.data_dir, now)
+        self.approver_token = _load_or_create_token(self.data_dir / APPROVER_TOKEN_FILE)
+        authorizer = Authorizer()
+        authenticator = Authenticator({self.approver_token: UserInfo(APPROVER_USER, (APPROVERS_GROUP,))})
+        self._store = Store(self.data_dir, self._history_limit)
+        registry = CsrRegistry(self._store, authorizer, self._clock)
+        context = _tls_context(ca, now)
+        self._server = _TlsServer(("127.0.0.1", self._requested_port), _Handler, context, authenticator)
+        self.api = Api(registry, authorizer, f"127.0.0.1:{self.port}", self._clock, self._bookmark_interval)
+        self._server.api = self.api
+        self._write_kubeconfigs(ca, now)
+        self._controllers = Controllers(registry, ca, self._clock, self._signing_delay)
+        self._controllers.start()
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="dev-cluster-http", daemon=True
+        )
+        self._thread.start()
+        LOG.info("serving %s (data in %s)", self.url, self.data_dir)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving: end watches cleanly, close every connection, stop the controllers. Idempotent."""
+        if self._server is None:
+            return
+        assert self._store is not None and self._controllers is not None and self._thread is not None
+        self._store.close()
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+        self._server.close_connections()
+        self._server.server_close()
+        self._controllers.stop()
+        self._server = None
+        LOG.info("stopped")
+
+    def __enter__(self) -> DevCluster:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _write_kubeconfigs(self, ca: DevCa, now: datetime.datetime) -> None:
+        admin = ca.client_key_pair(ADMIN_USER, [MASTERS], now)
+        admin_config = kubeconfig(
+            self.url,
+            ca.certificate_pem,
+            ADMIN_USER,
+            client_certificate_credentials(admin.certificate_pem, admin.key_pem),
+        )
+        write_kubeconfig(self.admin_kubeconfig, admin_config)
+        approver_config = kubeconfig(
+            self.url, ca.certificate_pem, APPROVER_USER, token_credentials(self.approver_token)
+        )
+        write_kubeconfig(self.approver_kubeconfig, approver_config)
+
+
+def run_dev_cluster(
+    data_dir: Path, port: int, out: IO[str], signing_delay: float = 0.0, bookmark_interval: float = 60.0
+) -> int:
+    """Run in the foreground until SIGINT or SIGTERM; print where things are once ready."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    cluster = DevCluster(data_dir, port, signing_delay=signing_delay, bookmark_interval=bookmark_interval)
+    try:
+        cluster.start()
+        out.write(
+            f"csrgate dev cluster: serving {cluster.url}\n"
+            f"  admin:    KUBECONFIG={cluster.admin_kubeconfig}\n"
+            f"  approver: KUBECONFIG={cluster.approver_kubeconfig}\n"
+            f"  CA:       {cluster.ca_path}\n"
+            "stop with Ctrl-C\n"
+        )
+        out.flush()
+        while not stopping.wait(0.5):
+            pass
+    finally:
+        cluster.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _load_or_create_token(path: Path) -> str:
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    token = secrets.token_urlsafe(32)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n", encoding="utf-8")
+    return token
+
+
+def _tls_context(ca: DevCa, now: datetime.datetime) -> ssl.SSLContext:
+    """Serve the cluster's certificate; ask for client certificates and verify them against the CA if sent."""
+    serving = ca.serving_key_pair(now)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    with tempfile.TemporaryDirectory() as scratch:
+        cert_file, key_file = Path(scratch) / "serving.crt", Path(scratch) / "serving.key"
+        cert_file.write_bytes(serving.certificate_pem + ca.certificate_pem)
+        key_file.write_bytes(serving.key_pem)
+        context.load_cert_chain(cert_file, key_file)
+    context.load_verify_locations(cadata=ca.certificate_pem.decode("ascii"))
+    # kube-apiserver asks for a client certificate without requiring one; bearer tokens and anonymous health
+    # checks come without. Python's ssl can only ask-and-verify, so a certificate from another CA fails the
+    # handshake here where kube-apiserver would answer 401.
+    context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+class _TlsServer(ThreadingHTTPServer):
+    """A threading HTTP server whose connections are TLS, handshaken in the connection's own thread."""
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        context: ssl.SSLContext,
+        authenticator: Authenticator,
+    ) -> None:
+        super().__init__(address, handler)
+        self.context = context
+        self.authenticator = authenticator
+        self.api: Api | None = None
+        self._connections: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def get_request(self) -> tuple[Any, Any]:
+        connection, address = self.socket.accept()
+        return self.context.wrap_socket(connection, server_side=True, do_handshake_on_connect=False), address
+
+    def track(self, connection: socket.socket, open_: bool) -> None:
+        """Remember open connections, so stop() can close idle keep-alive ones too."""
+        with self._lock:
+            if open_:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+    def close_connections(self) -> None:
+        """Shut every open connection down."""
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed by the client
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        LOG.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Reads one request at a time off a TLS connection and writes back what the Api answers."""
+
+    protocol_version = "HTTP/1.1"
+    server: _TlsServer
+    timeout = IDLE_TIMEOUT
+    server_version = "csrgate-devstack"
+    sys_version = ""
+
+    def setup(self) -> None:
+        self.request.settimeout(IDLE_TIMEOUT)
+        self.request.do_handshake()
+        self.server.track(self.request, True)
+        super().setup()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.request, False)
+
+    def do_GET(self) -> None:  # noqa: N802 - the name BaseHTTPRequestHandler dispatches to
+        self._serve()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._serve()
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._serve()
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._serve()
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._serve()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
+        LOG.debug(format, *args)
+
+    def _serve(self) -> None:
+        started = time.monotonic()
+        user: UserInfo | None = None
+        try:
+            body = self._read_body()
+            user = self._authenticate()
+            split = urlsplit(self.path)
+            query: dict[str, str] = {}
+            for key, value in parse_qsl(split.query, keep_blank_values=True):
+                query.setdefault(key, value)  # the first value wins, as url.Values.Get
+            headers = _Headers(self.headers)
+            assert self.server.api is not None
+            answer = self.server.api.handle(Request(self.command, split.path, query, headers, body, user))
+        except _BodyError as exc:
+            answer = exc.response
+            self.close_connection = True
+        except Exception as exc:  # a bug answers 500 and the server keeps serving
+            LOG.exception("error handling %s %s", self.command, self.path)
+            error = internal_error(f"{type(exc).__name__}: {exc}")
+            answer = json_response(error.code, error.status())
+        code = self._write(answer)
+        ACCESS_LOG.info(
+            "%s %s %s user=%s %.0fms",
+            self.command,
+            self.path,
+            code,
+            user.username if user else "-",
+            (time.monotonic() - started) * 1000,
+        )
+
+    def _authenticate(self) -> UserInfo | None:
+        certificate = self.request.getpeercert(binary_form=True) if isinstance(self.request, ssl.SSLSocket) else None
+        return self.server.authenticator.authenticate(certificate, self.headers.get("Authorization"))
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            raise _BodyError(json_response(411, bad_request("chunked request bodies are not accepted").status()))
+        length_text = self.headers.get("Content-Length") or "0"
+        try:
+            length = int(length_text)
+        except ValueError:
+            raise _BodyError(json_response(400, bad_request("Content-Length is not a number").status())) from None
+        if length < 0:
+            raise _BodyError(json_response(400, bad_request("Content-Length is negative").status()))
+        if length > MAX_BODY_BYTES:
+            error = too_large(MAX_BODY_BYTES)
+            raise _BodyError(json_response(error.code, error.status()))
+        return self.rfile.read(length) if length else b""
+
+    def _write(self, answer: Response | Stream) -> int:
+        if isinstance(answer, Response):
+            self.send_response(answer.code)
+            self.send_header("Content-Type", answer.content_type)
+            self.send_header("Content-Length", str(len(answer.body)))
+            self.send_header("Cache-Control", "no-cache, private")
+            for name, value in answer.headers:
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(answer.body)
+            return answer.code
+        self.send_response(answer.code)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        self.wfile.flush()
+        try:
+            for chunk in answer.chunks:
+                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True  # the client went away mid-watch
+        finally:
+            close = getattr(answer.chunks, "close", None)
+            if close is not None:
+                close()
+        return answer.code
+
+
+class _BodyError(Exception):
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.code)
+        self.response = response
+
+
+class _Headers(dict[str, str]):
+    """Case-insensitive header lookup over http.server's message."""
+
+    def __init__(self, message: email.message.Message) -> None:
+        super().__init__({key.lower(): value for key, value in message.items()})
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key.lower(), default)
