@@ -37,7 +37,11 @@ class SlackStandIn:
     """Serves /api/chat.postMessage and /api/chat.update on 127.0.0.1; `fail_next` makes the next calls fail."""
 
     token: str = "xoxb-stand-in"
+    users: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> {"name", "email"}
+    groups: dict[str, list[str]] = field(default_factory=dict)  # user group id -> member ids
     messages: list[PostedMessage] = field(default_factory=list)
+    ephemeral: list[dict[str, str]] = field(default_factory=list)
+    views: list[dict[str, Any]] = field(default_factory=list)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     _failures: list[_Failure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -93,11 +97,51 @@ class SlackStandIn:
             return _answer(request, failure.status, {"ok": False, "error": failure.error}, headers)
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return _answer(request, 200, {"ok": False, "error": "invalid_auth"})
-        if method == "chat.postMessage":
-            return _answer(request, 200, self._post(arguments))
-        if method == "chat.update":
-            return _answer(request, 200, self._update(arguments))
-        return _answer(request, 200, {"ok": False, "error": "unknown_method"})
+        handlers = {
+            "chat.postMessage": self._post,
+            "chat.update": self._update,
+            "chat.postEphemeral": self._post_ephemeral,
+            "users.info": self._user_info,
+            "usergroups.users.list": self._group_members,
+            "views.open": self._open_view,
+        }
+        handler = handlers.get(method)
+        if handler is None:
+            return _answer(request, 200, {"ok": False, "error": "unknown_method"})
+        return _answer(request, 200, handler(arguments))
+
+    def _post_ephemeral(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self.ephemeral.append(
+                {
+                    "channel": str(arguments.get("channel")),
+                    "user": str(arguments.get("user")),
+                    "text": str(arguments.get("text")),
+                }
+            )
+        return {"ok": True, "message_ts": "0"}
+
+    def _user_info(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        user_id = str(arguments.get("user"))
+        user = self.users.get(user_id)
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": {"id": user_id, "name": user["name"], "profile": {"email": user.get("email", "")}}}
+
+    def _group_members(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        members = self.groups.get(str(arguments.get("usergroup")))
+        if members is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(members)}
+
+    def _open_view(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        view = arguments.get("view")
+        view = json.loads(view) if isinstance(view, str) else view
+        if not arguments.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        with self._lock:
+            self.views.append(dict(view or {}))
+        return {"ok": True, "view": {"id": f"V{len(self.views)}"}}
 
     def _post(self, arguments: dict[str, Any]) -> dict[str, Any]:
         channel = str(arguments.get("channel") or "")

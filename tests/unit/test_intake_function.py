@@ -198,9 +198,16 @@ def test_a_policy_violation_is_denied_queued_for_the_cluster_and_announced(
 def test_a_nodes_own_serving_csr_is_auto_approved(stack: Stack, intake: Any) -> None:
     node = "system:node:ip-10-0-1-23.ec2.internal"
     csr_pem = make_csr(node, orgs=["system:nodes"], dns=["ip-10-0-1-23.ec2.internal"], ips=["10.0.1.23"], key="p256")
-    obj = csr_object(csr_pem, uid="uid-node", name="csr-abcde", signer="kubernetes.io/kubelet-serving",
-                     usages=("digital signature", "server auth"), expiration_seconds=None, username=node,
-                     groups=("system:nodes", "system:authenticated"))  # fmt: skip
+    obj = csr_object(
+        csr_pem,
+        uid="uid-node",
+        name="csr-abcde",
+        signer="kubernetes.io/kubelet-serving",
+        usages=("digital signature", "server auth"),
+        expiration_seconds=None,
+        username=node,
+        groups=("system:nodes", "system:authenticated"),
+    )
     status, body = invoke(intake, hmac_event(obj))
     assert status == 200 and body["state"] == "auto_approved"
     [queued] = stack.queue_messages("DecisionQueue")

@@ -6,7 +6,9 @@ escaped (&, <, >) in the notification text, which Slack parses: a CN of `<!chann
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -26,12 +28,15 @@ from slack_sdk.models.blocks import (
     ConfirmObject,
     ContextBlock,
     HeaderBlock,
+    InputBlock,
     MarkdownTextObject,
+    PlainTextInputElement,
     PlainTextObject,
     RichTextBlock,
     RichTextElementParts,
     RichTextSectionElement,
 )
+from slack_sdk.models.views import View
 
 from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.findings import Finding, Severity
@@ -64,13 +69,14 @@ class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
         return retry_after.isdigit() and int(retry_after) <= MAX_INLINE_RETRY_AFTER_SECONDS
 
 
-def web_client(token: str, base_url: str | None = None, timeout: int = 5) -> WebClient:
-    """A WebClient that retries connection errors, short rate limits and Slack's 5xx answers once each."""
-    handlers: list[RetryHandler] = [
-        ConnectionErrorRetryHandler(max_retry_count=1),
-        BoundedRateLimitRetryHandler(max_retry_count=1),
-        ServerErrorRetryHandler(max_retry_count=1),
-    ]
+def web_client(token: str, base_url: str | None = None, timeout: int = 5, *, hurried: bool = False) -> WebClient:
+    """A WebClient that retries connection errors, short rate limits and Slack's 5xx answers once each.
+
+    A `hurried` client (inside Slack's three-second interaction budget) retries only a failed connection.
+    """
+    handlers: list[RetryHandler] = [ConnectionErrorRetryHandler(max_retry_count=1)]
+    if not hurried:
+        handlers += [BoundedRateLimitRetryHandler(max_retry_count=1), ServerErrorRetryHandler(max_retry_count=1)]
     client = WebClient(token=token, base_url=base_url or WebClient.BASE_URL, timeout=timeout, retry_handlers=handlers)
     return client
 
@@ -89,15 +95,51 @@ class SlackNotifier:
         """Post a notice without buttons."""
         return self._post(channel, notice.headline, notice_blocks(notice))
 
-    def _post(self, channel: str, headline: str, blocks: list[Block]) -> MessageRef:
+    def update_review(self, message: MessageRef, review: ReviewMessage) -> None:
+        """Redraw an approval request (approvals so far), keeping its buttons."""
+        self._call(
+            "chat_update",
+            channel=message.channel,
+            ts=message.ts,
+            text=escape(review.headline),
+            blocks=review_blocks(review),
+        )
+
+    def update_notice(self, message: MessageRef, notice: Notice) -> None:
+        """Replace an approval request with an account of what happened to it: its buttons are gone."""
+        self._call(
+            "chat_update",
+            channel=message.channel,
+            ts=message.ts,
+            text=escape(notice.headline),
+            blocks=notice_blocks(notice),
+        )
+
+    def tell(self, channel: str, user: str, text: str) -> None:
+        """A message only `user` sees, in the channel where they clicked."""
+        self._call("chat_postEphemeral", channel=channel, user=user, text=escape(text))
+
+    def ask_deny_reason(self, trigger_id: str, request_id: str, message: MessageRef) -> None:
+        """Open the Deny dialog; its submission carries the request and message it belongs to."""
+        self._call("views_open", trigger_id=trigger_id, view=deny_dialog(request_id, message))
+
+    def _call(self, method: str, **arguments: Any) -> Any:
         try:
-            response = self._client().chat_postMessage(
-                channel=channel, text=escape(headline), blocks=blocks, unfurl_links=False, unfurl_media=False
-            )
+            return getattr(self._client(), method)(**arguments)
         except SlackApiError as exc:
             raise _translated(exc) from exc
         except (SlackClientError, OSError) as exc:
             raise RetryLater(f"Slack is unreachable: {type(exc).__name__}") from exc
+
+    def _post(self, channel: str, headline: str, blocks: list[Block]) -> MessageRef:
+        response = self._call(
+            "chat_postMessage",
+            channel=channel,
+            text=escape(headline),
+            blocks=blocks,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
         return MessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
 
 
@@ -123,6 +165,30 @@ def review_blocks(message: ReviewMessage) -> list[Block]:
 def notice_blocks(notice: Notice) -> list[Block]:
     """A notice: headline, facts, findings."""
     return [*_body(notice.headline, notice.facts, notice.findings), _request_context(notice.request_id)]
+
+
+DENY_CALLBACK = "csrgate_deny_reason"
+REASON_BLOCK = "reason"
+REASON_ACTION = "reason_text"
+
+
+def deny_dialog(request_id: str, message: MessageRef) -> View:
+    """The modal that asks an approver why they deny."""
+    return View(
+        type="modal",
+        callback_id=DENY_CALLBACK,
+        private_metadata=json.dumps({"request_id": request_id, "channel": message.channel, "ts": message.ts}),
+        title=PlainTextObject(text="Deny certificate", emoji=False),
+        submit=PlainTextObject(text="Deny", emoji=False),
+        close=PlainTextObject(text="Cancel", emoji=False),
+        blocks=[
+            InputBlock(
+                block_id=REASON_BLOCK,
+                label=PlainTextObject(text="Reason (the requester sees it)", emoji=False),
+                element=PlainTextInputElement(action_id=REASON_ACTION, multiline=True, max_length=500),
+            )
+        ],
+    )
 
 
 def escape(text: str) -> str:

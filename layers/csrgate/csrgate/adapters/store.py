@@ -16,7 +16,7 @@ from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.findings import Code, Finding, Severity
 from csrgate.domain.lifecycle import State, ensure_transition
 from csrgate.domain.ports import Conflict
-from csrgate.domain.records import AuditEvent, MessageRef, RequestRecord
+from csrgate.domain.records import Approval, AuditEvent, MessageRef, RequestRecord
 from csrgate.domain.verdict import Outcome
 
 REQUEST_SK = "REQUEST"
@@ -109,6 +109,33 @@ class DynamoRequestStore:
         values = {"slack_channel": message.channel, "slack_ts": message.ts}
         self._update(record, values, event, condition="attribute_not_exists(slack_ts)", expected={}, remove_lease=True)
         return replace(record, slack_message=message, version=record.version + 1)
+
+    def add_approval(self, record: RequestRecord, approval: Approval, event: AuditEvent) -> RequestRecord:
+        """Append the approval once per approver, only while the request awaits review."""
+        update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": _key(record.request_id, REQUEST_SK),
+                "UpdateExpression": "SET approvals = list_append(if_not_exists(approvals, :none), :approval), "
+                "#version = #version + :one, updated_at = :now ADD approver_ids :approver",
+                "ConditionExpression": "attribute_exists(pk) AND #state = :awaiting AND "
+                "(attribute_not_exists(approver_ids) OR NOT contains(approver_ids, :approver_id))",
+                "ExpressionAttributeNames": {"#state": "state", "#version": "version"},
+                "ExpressionAttributeValues": _dynamo(
+                    {
+                        ":none": [],
+                        ":approval": [_approval_item(approval)],
+                        ":approver": {approval.slack_id},
+                        ":approver_id": approval.slack_id,
+                        ":awaiting": State.AWAITING_REVIEW.value,
+                        ":one": 1,
+                        ":now": event.at.isoformat(),
+                    }
+                ),
+            }
+        }
+        self._transact([update, self._put_event(event)])
+        return replace(record, approvals=(*record.approvals, approval), version=record.version + 1)
 
     def mark_decision_queued(self, record: RequestRecord, event: AuditEvent) -> RequestRecord:
         """Remember that the decision reached the queue."""
@@ -239,9 +266,15 @@ def _key(request_id: str, sk: str) -> dict[str, Any]:
     return _dynamo({"pk": _pk(request_id), "sk": sk})
 
 
+def _approval_item(approval: Approval) -> dict[str, str]:
+    return {"slack_id": approval.slack_id, "name": approval.name, "at": approval.at.isoformat()}
+
+
 def _stored(value: Any) -> Any:
     if isinstance(value, State | Outcome):
         return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
     if isinstance(value, list | tuple):
         return [_stored(item) for item in value]
     return value
@@ -283,4 +316,10 @@ def _record(item: Mapping[str, Any]) -> RequestRecord:
         version=item["version"],
         slack_message=message,
         decision_queued=item.get("decision_queued", False),
+        approvals=tuple(
+            Approval(a["slack_id"], a["name"], datetime.fromisoformat(a["at"])) for a in item.get("approvals", [])
+        ),
+        decided_by=item.get("decided_by"),
+        decided_at=datetime.fromisoformat(item["decided_at"]) if item.get("decided_at") else None,
+        decision_reason=item.get("decision_reason"),
     )

@@ -13,10 +13,13 @@ from slack_sdk import WebClient
 from csrgate.adapters.audit import LoggedAuditTrail
 from csrgate.adapters.config import ParameterClusterDirectory, SecretReader, Settings
 from csrgate.adapters.intake_api import IntakeApi
+from csrgate.adapters.interactions_api import InteractionsApi
 from csrgate.adapters.queues import SqsDecisionQueue, SqsSlackRetryQueue
 from csrgate.adapters.slack import SlackNotifier, web_client
+from csrgate.adapters.slack_people import SlackPeople
 from csrgate.adapters.slack_retries import SlackRetryConsumer
 from csrgate.adapters.store import DynamoRequestStore
+from csrgate.domain.approvals import Approvals
 from csrgate.domain.intake import Intake
 
 
@@ -47,6 +50,33 @@ def build_intake(logger: Logger, session: Any = None) -> tuple[Intake, Parameter
         clock=utc_now,
     )
     return intake, clusters, secrets
+
+
+def build_interactions_api(logger: Logger, session: Any = None) -> InteractionsApi:
+    """The interactions function's HTTP API: nothing here may import the Kubernetes client."""
+    settings = Settings.from_environment()
+    session = session or boto3.session.Session()
+    secrets = SecretReader(SecretsProvider(boto3_client=session.client("secretsmanager")))
+    clusters = ParameterClusterDirectory(SSMProvider(boto3_client=session.client("ssm")), settings.config_path)
+    secrets.json(settings.slack_secret_id, "bot_token", "signing_secret")  # fail the cold start, not a click
+
+    def slack_client() -> WebClient:
+        token = secrets.json(settings.slack_secret_id, "bot_token")["bot_token"]
+        return web_client(token, settings.slack_api_url, timeout=2, hurried=True)
+
+    def signing_secret() -> str:
+        return str(secrets.json(settings.slack_secret_id, "signing_secret")["signing_secret"])
+
+    audit = LoggedAuditTrail(logger)
+    approvals = Approvals(
+        clusters=clusters,
+        store=DynamoRequestStore(session.client("dynamodb"), settings.table, settings.retention),
+        decisions=SqsDecisionQueue(session.client("sqs"), settings.decision_queue_url),
+        directory=SlackPeople(slack_client),
+        audit=audit,
+        clock=utc_now,
+    )
+    return InteractionsApi(approvals, SlackNotifier(slack_client), signing_secret, logger, utc_now)
 
 
 def build_intake_api(logger: Logger, session: Any = None) -> IntakeApi:

@@ -50,16 +50,37 @@ class Notice:
 def review_message(record: RequestRecord, now: datetime) -> ReviewMessage:
     """The approval request for a request awaiting review."""
     needed = record.approvals_needed
-    approvals = f"{needed} approval{'s' if needed != 1 else ''}" + (
-        " (privileged request)" if record.privileged else ""
-    )
+    privileged = " (privileged request)" if record.privileged else ""
+    facts = [*_request_facts(record, now), Fact("Needs", f"{needed} approval{'s' if needed != 1 else ''}{privileged}")]
+    if record.approvals:
+        names = ", ".join(approval.name for approval in record.approvals)
+        facts.append(Fact("Approved so far", f"{len(record.approvals)} of {needed}: {names}"))
     return ReviewMessage(
         request_id=record.request_id,
         headline=f"Certificate request {record.csr_name} on {record.cluster} needs review",
-        facts=(*_request_facts(record, now), Fact("Needs", approvals)),
+        facts=tuple(facts),
         findings=record.findings,
         approvals_needed=needed,
         privileged=record.privileged,
+    )
+
+
+def decided_message(record: RequestRecord, now: datetime) -> Notice:
+    """The approval request once decided: no buttons, the outcome, who and when."""
+    what = {
+        State.APPROVED: "approved",
+        State.DENIED: "denied",
+    }.get(record.state, record.state.value.replace("_", " "))
+    facts = [*_request_facts(record, now), Fact("Decision", f"{what} by {record.decided_by or 'unknown'}")]
+    if record.decided_at:
+        facts.append(Fact("Decided at", record.decided_at.strftime("%Y-%m-%d %H:%M:%S UTC")))
+    if record.state is State.DENIED and record.decision_reason:
+        facts.append(Fact("Reason", record.decision_reason))
+    return Notice(
+        request_id=record.request_id,
+        headline=f"Certificate request {record.csr_name} on {record.cluster} was {what}",
+        facts=tuple(facts),
+        findings=record.findings,
     )
 
 

@@ -13,7 +13,7 @@ from csrgate.domain.errors import CsrgateError
 from csrgate.domain.lifecycle import State
 from csrgate.domain.messages import Notice, ReviewMessage
 from csrgate.domain.policy import Policy
-from csrgate.domain.records import AuditEvent, MessageRef, RequestRecord
+from csrgate.domain.records import Approval, AuditEvent, MessageRef, RequestRecord
 
 Clock = Callable[[], datetime]
 
@@ -78,6 +78,9 @@ class RequestStore(Protocol):
 
     def save_message(self, record: RequestRecord, message: MessageRef, event: AuditEvent) -> RequestRecord:
         """Remember the posted Slack message, once."""
+
+    def add_approval(self, record: RequestRecord, approval: Approval, event: AuditEvent) -> RequestRecord:
+        """Add one approver's approval while the request awaits review; raise Conflict if it moved on."""
 
     def mark_decision_queued(self, record: RequestRecord, event: AuditEvent) -> RequestRecord:
         """Remember that the decision reached the worker's queue."""

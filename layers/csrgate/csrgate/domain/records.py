@@ -31,6 +31,15 @@ class MessageRef:
 
 
 @dataclass(frozen=True)
+class Approval:
+    """One approver's click on Approve."""
+
+    slack_id: str
+    name: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class RequestRecord:
     """One CSR as csrgate tracks it. `version` guards every state change against concurrent writers."""
 
@@ -49,6 +58,10 @@ class RequestRecord:
     version: int = 1
     slack_message: MessageRef | None = None
     decision_queued: bool = False
+    approvals: tuple[Approval, ...] = ()
+    decided_by: str | None = None  # "name (slack id)", or an Actor for decisions nobody clicked
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
 
     @property
     def finding_codes(self) -> tuple[str, ...]:

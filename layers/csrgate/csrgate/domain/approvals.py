@@ -1,0 +1,289 @@
+"""Approvers' clicks: who may decide, how many must agree, and what the clicker is told when they may not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from csrgate.domain.cluster import ClusterConfig
+from csrgate.domain.lifecycle import State
+from csrgate.domain.ports import (
+    AuditLog,
+    Clock,
+    ClusterDirectory,
+    Conflict,
+    DecisionKind,
+    DecisionQueue,
+    QueuedDecision,
+    RequestStore,
+)
+from csrgate.domain.records import Approval, AuditEvent, MessageRef, RequestRecord
+
+MAX_REASON_CHARS = 500
+
+
+class Action(StrEnum):
+    """The two buttons."""
+
+    APPROVE = "approve"
+    DENY = "deny"
+
+
+@dataclass(frozen=True)
+class SlackUser:
+    """A Slack user as csrgate needs to know them; `email` is Slack's verified profile email, when readable."""
+
+    slack_id: str
+    name: str
+    email: str | None = None
+
+    @property
+    def label(self) -> str:
+        """'alice (U012ABC)': how decisions name their decider."""
+        return f"{self.name} ({self.slack_id})"
+
+
+class SlackDirectory(Protocol):
+    """Who people are in Slack."""
+
+    def user(self, slack_id: str) -> SlackUser:
+        """The user's name and email."""
+
+    def group_members(self, group_id: str) -> frozenset[str]:
+        """The Slack user IDs in a user group (cached for a few minutes)."""
+
+
+class ClickAnswer(StrEnum):
+    """What happened to a click, for the caller to show."""
+
+    RECORDED = "recorded"  # one approval of several
+    DECIDED = "decided"  # approved or denied: queued for the cluster
+    ASK_REASON = "ask_reason"  # Deny: ask for the reason first
+    REFUSED = "refused"  # not allowed: the clicker is told why
+    STALE = "stale"  # the request moved on: the clicker is told what happened
+
+
+@dataclass(frozen=True)
+class ClickResult:
+    """The outcome of a click and the sentence for the clicker (shown only to them)."""
+
+    answer: ClickAnswer
+    text: str
+    record: RequestRecord | None = None
+
+
+class Approvals:
+    """Turns verified clicks into recorded approvals and decisions, with one conditional write each."""
+
+    def __init__(
+        self,
+        clusters: ClusterDirectory,
+        store: RequestStore,
+        decisions: DecisionQueue,
+        directory: SlackDirectory,
+        audit: AuditLog,
+        clock: Clock,
+    ) -> None:
+        self._clusters = clusters
+        self._store = store
+        self._decisions = decisions
+        self._directory = directory
+        self._audit = audit
+        self._clock = clock
+
+    def click(self, request_id: str, action: Action, clicker_id: str, message: MessageRef) -> ClickResult:
+        """An Approve or Deny click on a request's message."""
+        checked = self._checked(request_id, clicker_id, message)
+        if isinstance(checked, ClickResult):
+            return checked
+        record, cluster, clicker = checked
+        if action is Action.DENY:
+            return ClickResult(ClickAnswer.ASK_REASON, "Why deny it? The requester will see your reason.", record)
+        return self._approve(record, cluster, clicker)
+
+    def deny(self, request_id: str, clicker_id: str, message: MessageRef, reason: str) -> ClickResult:
+        """The Deny dialog was submitted with a reason."""
+        checked = self._checked(request_id, clicker_id, message)
+        if isinstance(checked, ClickResult):
+            return checked
+        record, _, clicker = checked
+        reason = " ".join(reason.split())[:MAX_REASON_CHARS]
+        if not reason:
+            return ClickResult(ClickAnswer.REFUSED, "A denial needs a reason the requester can act on.", record)
+        now = self._clock()
+        event = AuditEvent.about(
+            record,
+            "csr.denied",
+            clicker.label,
+            now,
+            slack_user=clicker.slack_id,
+            slack_name=clicker.name,
+            reason=reason,
+        )
+        changes = {"decided_by": clicker.label, "decided_at": now, "decision_reason": reason}
+        return self._decide(record, State.DENIED, event, changes, DecisionKind.DENY, f"denied by {clicker.label}")
+
+    # --- steps ------------------------------------------------------------------------------------------
+
+    def _checked(
+        self, request_id: str, clicker_id: str, message: MessageRef
+    ) -> tuple[RequestRecord, ClusterConfig, SlackUser] | ClickResult:
+        record = self._store.get(request_id)
+        if record is None:
+            return self._refused(None, clicker_id, "unknown request", "csrgate knows no such request.")
+        if record.slack_message != message:
+            return self._refused(
+                record, clicker_id, "not the request's message", "This button is not on the request's message."
+            )
+        cluster = self._clusters.get(record.cluster)
+        if cluster is None:
+            return self._refused(
+                record,
+                clicker_id,
+                "cluster no longer configured",
+                f"Cluster {record.cluster} is no longer configured in csrgate.",
+            )
+        if record.state is not State.AWAITING_REVIEW:
+            return ClickResult(ClickAnswer.STALE, self._what_happened(record), record)
+        clicker = self._directory.user(clicker_id)
+        if not self._is_approver(cluster, clicker_id):
+            return self._refused(
+                record, clicker_id, "not an approver", f"You are not an approver for {cluster.name}.", clicker
+            )
+        if _is_requester(record, clicker):
+            return self._refused(
+                record, clicker_id, "self-approval", "You cannot decide on your own certificate request.", clicker
+            )
+        return record, cluster, clicker
+
+    def _approve(self, record: RequestRecord, cluster: ClusterConfig, clicker: SlackUser) -> ClickResult:
+        if any(approval.slack_id == clicker.slack_id for approval in record.approvals):
+            return ClickResult(ClickAnswer.REFUSED, "You have already approved this request.", record)
+        now = self._clock()
+        approval = Approval(clicker.slack_id, clicker.name, now)
+        event = AuditEvent.about(
+            record,
+            "csr.approval_recorded",
+            clicker.label,
+            now,
+            slack_user=clicker.slack_id,
+            slack_name=clicker.name,
+            approvals=len(record.approvals) + 1,
+            approvals_needed=record.approvals_needed,
+        )
+        try:
+            record = self._store.add_approval(record, approval, event)
+        except Conflict:
+            return self._stale_after_race(record.request_id)
+        self._audit.write(event)
+        if len(record.approvals) < record.approvals_needed:
+            left = record.approvals_needed - len(record.approvals)
+            return ClickResult(ClickAnswer.RECORDED, f"Approval recorded; {left} more needed.", record)
+        approvers = ", ".join(f"{a.name} ({a.slack_id})" for a in record.approvals)
+        decided = AuditEvent.about(
+            record,
+            "csr.approved",
+            clicker.label,
+            now,
+            slack_user=clicker.slack_id,
+            slack_name=clicker.name,
+            approvers=approvers,
+        )
+        changes = {"decided_by": approvers, "decided_at": now, "decision_reason": "approved in Slack"}
+        return self._decide(record, State.APPROVED, decided, changes, DecisionKind.APPROVE, f"approved by {approvers}")
+
+    def _decide(
+        self,
+        record: RequestRecord,
+        state: State,
+        event: AuditEvent,
+        changes: dict[str, object],
+        kind: DecisionKind,
+        summary: str,
+    ) -> ClickResult:
+        try:
+            record = self._store.transition(record, state, event, changes)
+        except Conflict:
+            return self._stale_after_race(record.request_id)
+        self._audit.write(event)
+        self._decisions.send(
+            QueuedDecision(
+                request_id=record.request_id,
+                cluster=record.cluster,
+                csr_name=record.csr_name,
+                csr_uid=record.csr_uid,
+                decision=kind,
+                reason=str(changes["decision_reason"]),
+                decided_by=str(changes["decided_by"]),
+            )
+        )
+        queued = AuditEvent.about(record, "csr.decision_queued", event.actor, self._clock(), decision=kind.value)
+        record = self._store.mark_decision_queued(record, queued)
+        self._audit.write(queued)
+        return ClickResult(ClickAnswer.DECIDED, f"Done: {summary}. csrgate is applying it in {record.cluster}.", record)
+
+    def _stale_after_race(self, request_id: str) -> ClickResult:
+        current = self._store.get(request_id)
+        text = self._what_happened(current) if current else "csrgate knows no such request."
+        return ClickResult(ClickAnswer.STALE, text, current)
+
+    def _what_happened(self, record: RequestRecord) -> str:
+        when = _ago(record.decided_at, self._clock()) if record.decided_at else ""
+        by = f" by {record.decided_by}" if record.decided_by else ""
+        return {
+            State.APPROVED: f"Already approved{by}{when}.",
+            State.DENIED: f"Already denied{by}{when}.",
+            State.ISSUED: f"Already approved{by}{when}; the certificate is issued.",
+            State.DELIVERED: f"Already approved{by}{when}; the certificate was delivered.",
+            State.WITHDRAWN: "This CSR was deleted in the cluster.",
+            State.EXPIRED: "This request expired before anyone decided.",
+            State.DECIDED_ELSEWHERE: "This CSR was decided in the cluster, outside csrgate.",
+            State.FAILED: "This request failed; see the message for why.",
+        }.get(record.state, f"This request is {record.state.value.replace('_', ' ')}.")
+
+    def _is_approver(self, cluster: ClusterConfig, slack_id: str) -> bool:
+        if slack_id in cluster.approvers.users:
+            return True
+        return any(slack_id in self._directory.group_members(group) for group in cluster.approvers.groups)
+
+    def _refused(
+        self, record: RequestRecord | None, clicker_id: str, reason: str, text: str, clicker: SlackUser | None = None
+    ) -> ClickResult:
+        now = self._clock()
+        details = {"slack_user": clicker_id, "slack_name": clicker.name if clicker else None, "reason": reason}
+        if record is not None:
+            event = AuditEvent.about(
+                record, "slack.request_rejected", clicker.label if clicker else clicker_id, now, **details
+            )
+            self._store.add_event(event)
+        else:
+            event = AuditEvent("slack.request_rejected", "", "", "", "", clicker_id, now, details)
+        self._audit.write(event)
+        return ClickResult(ClickAnswer.REFUSED, text, record)
+
+
+def _is_requester(record: RequestRecord, clicker: SlackUser) -> bool:
+    """Whether the clicker is the requesting user or the certificate's subject, as far as Slack can tell."""
+    request = record.request
+    subject = request.get("subject") or {}
+    claimed = {request.get("username"), subject.get("commonName"), record.requester_email}
+    claimed_names = {_normal(name) for name in claimed if isinstance(name, str) and name}
+    mine = {_normal(clicker.slack_id), _normal(clicker.name)}
+    if clicker.email:
+        mine |= {_normal(clicker.email), _normal(clicker.email.split("@", 1)[0])}
+    return bool(claimed_names & mine)
+
+
+def _normal(name: str) -> str:
+    return name.strip().casefold()
+
+
+def _ago(at: datetime, now: datetime) -> str:
+    minutes = int((now - at).total_seconds() // 60)
+    if minutes < 1:
+        return " just now"
+    if minutes < 120:
+        return f" {minutes} minute{'s' if minutes != 1 else ''} ago"
+    return f" {minutes // 60} hours ago"

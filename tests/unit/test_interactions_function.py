@@ -1,0 +1,337 @@
+"""Slack clicks end to end: signed interaction events into the interactions function, DynamoDB, SQS and Slack out."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from conftest import CLUSTERS, LambdaContext, Stack, load_function
+from slack_sdk.signature import SignatureVerifier
+from test_intake_function import DOCS_REQUEST, EVENTS, audit_events, hmac_event
+
+from csrgate.adapters.store import DynamoRequestStore
+from csrgate.adapters.wiring import build_interactions_api
+from csrgate.domain.approvals import Action, ClickAnswer
+from csrgate.domain.records import MessageRef, request_id_for
+
+SIGNING_SECRET = "s"  # what the stack fixture stores in the Slack secret
+REQUEST_ID = request_id_for("lab", DOCS_REQUEST["metadata"]["uid"])
+PEOPLE = {
+    "U0ALICE": {"name": "alice", "email": "alice@example.com"},
+    "U0BOB": {"name": "bob", "email": "bob@example.com"},
+    "U0MALLORY": {"name": "mallory", "email": "mallory@example.com"},
+    "U0ANGELA": {"name": "angela", "email": "angela@example.com"},
+}
+
+
+def interaction_event(
+    payload: dict[str, Any], *, secret: str = SIGNING_SECRET, at: float | None = None
+) -> dict[str, Any]:
+    """An API Gateway event carrying a Slack interaction, signed as Slack signs it."""
+    body = urlencode({"payload": json.dumps(payload)})
+    timestamp = str(int(at if at is not None else time.time()))
+    event = json.loads((EVENTS / "csr-added-hmac.json").read_text())
+    event["routeKey"] = event["requestContext"]["routeKey"] = "POST /v1/slack/interactions"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/v1/slack/interactions"
+    event["headers"] = {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-slack-request-timestamp": timestamp,
+        "x-slack-signature": SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body),
+    }
+    event["body"] = body
+    return event
+
+
+def click(user: str, message: Any, action: str = "csrgate_approve", request_id: str = REQUEST_ID) -> dict[str, Any]:
+    """A block_actions payload for a button on a posted message."""
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "username": PEOPLE.get(user, {}).get("name", user), "team_id": "T0"},
+        "trigger_id": "1234.5678.abcd",
+        "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel},
+        "channel": {"id": message.channel},
+        "actions": [{"action_id": action, "block_id": f"decide:{request_id}", "value": request_id, "type": "button"}],
+    }
+
+
+def deny_submission(user: str, view: dict[str, Any], reason: str) -> dict[str, Any]:
+    """The Deny dialog submitted."""
+    submitted = copy.deepcopy(view)
+    submitted["state"] = {"values": {"reason": {"reason_text": {"type": "plain_text_input", "value": reason}}}}
+    return {"type": "view_submission", "user": {"id": user}, "view": submitted}
+
+
+def answer(function: Any, event: dict[str, Any]) -> tuple[int, str]:
+    response = function.lambda_handler(event, LambdaContext())
+    return response["statusCode"], response.get("body") or ""
+
+
+@pytest.fixture
+def posted(stack: Stack, capsys: pytest.CaptureFixture[str]) -> Any:
+    """The docs' CSR forwarded through intake, its approval request posted; Slack knows the people."""
+    stack.slack.users.update(PEOPLE)
+    stack.slack.groups["S0PLATFORM"] = ["U0BOB"]
+    stack.put_cluster(
+        "lab", {**CLUSTERS["lab"], "approvers": {"users": ["U0ALICE", "U0ANGELA"], "groups": ["S0PLATFORM"]}}
+    )
+    intake = load_function("intake")
+    intake.lambda_handler(hmac_event(DOCS_REQUEST), LambdaContext())
+    [message] = stack.slack.messages
+    capsys.readouterr()
+    return message
+
+
+@pytest.fixture
+def interactions(posted: Any) -> Any:
+    return load_function("interactions")
+
+
+def decisions(stack: Stack) -> list[dict[str, Any]]:
+    return [json.loads(message["Body"]) for message in stack.queue_messages("DecisionQueue")]
+
+
+def test_an_approvers_click_approves_and_queues_the_decision(
+    stack: Stack, posted: Any, interactions: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # WHEN an approver clicks Approve
+    status, _ = answer(interactions, interaction_event(click("U0ALICE", posted)))
+    # THEN Slack gets its 200, the request is approved and queued for the cluster
+    assert status == 200
+    assert stack.request_item(REQUEST_ID)["state"] == "approved"  # type: ignore[index]
+    [decision] = decisions(stack)
+    assert decision["decision"] == "approve" and decision["decided_by"] == "alice (U0ALICE)"
+    # AND the message loses its buttons and says who decided; the clicker is told
+    assert posted.updated and not [b for b in posted.blocks if b["type"] == "actions"]
+    assert "approved by alice (U0ALICE)" in json.dumps(posted.blocks)
+    assert stack.slack.ephemeral[-1]["user"] == "U0ALICE" and "Done: approved" in stack.slack.ephemeral[-1]["text"]
+    events = [line["event"] for line in audit_events(capsys)]
+    assert events == ["csr.approval_recorded", "csr.approved", "csr.decision_queued"]
+
+
+def test_audit_lines_name_the_slack_user(
+    stack: Stack, posted: Any, interactions: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answer(interactions, interaction_event(click("U0ALICE", posted)))
+    approved = next(line for line in audit_events(capsys) if line["event"] == "csr.approved")
+    assert (approved["slack_user"], approved["slack_name"], approved["actor"]) == (
+        "U0ALICE",
+        "alice",
+        "alice (U0ALICE)",
+    )
+
+
+def test_a_member_of_an_approver_group_may_approve(stack: Stack, posted: Any, interactions: Any) -> None:
+    answer(interactions, interaction_event(click("U0BOB", posted)))
+    assert decisions(stack)[0]["decided_by"] == "bob (U0BOB)"
+
+
+def test_someone_who_is_not_an_approver_is_refused_and_audited(
+    stack: Stack, posted: Any, interactions: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _ = answer(interactions, interaction_event(click("U0MALLORY", posted)))
+    assert status == 200
+    assert stack.request_item(REQUEST_ID)["state"] == "awaiting_review"  # type: ignore[index]
+    assert decisions(stack) == [] and not posted.updated
+    assert stack.slack.ephemeral == [
+        {"channel": "C0LAB", "user": "U0MALLORY", "text": "You are not an approver for lab."}
+    ]
+    [rejected] = audit_events(capsys)
+    assert (rejected["event"], rejected["reason"], rejected["slack_user"]) == (
+        "slack.request_rejected",
+        "not an approver",
+        "U0MALLORY",
+    )
+    stored = [e for e in _stored_events(stack) if e["event"] == "slack.request_rejected"]
+    assert len(stored) == 1
+
+
+def test_nobody_approves_their_own_request(stack: Stack, posted: Any, interactions: Any) -> None:
+    # angela is an approver of lab, and the requester of this CSR (by email and CN)
+    answer(interactions, interaction_event(click("U0ANGELA", posted)))
+    assert stack.request_item(REQUEST_ID)["state"] == "awaiting_review"  # type: ignore[index]
+    assert stack.slack.ephemeral[-1]["text"] == "You cannot decide on your own certificate request."
+
+
+def test_a_privileged_request_needs_two_distinct_approvers(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    from test_intake_function import csr_object
+
+    from csrfactory import make_csr
+
+    stack.slack.users.update(PEOPLE)
+    stack.put_cluster("lab", {**CLUSTERS["lab"], "policy": "strict", "approvers": {"users": ["U0ALICE", "U0BOB"]}})
+    obj = csr_object(make_csr("carol", orgs=["ops"]), uid="uid-ops", name="carol", username="carol@example.com")
+    load_function("intake").lambda_handler(hmac_event(obj), LambdaContext())
+    [message] = stack.slack.messages
+    request_id = request_id_for("lab", "uid-ops")
+    interactions = load_function("interactions")
+    answer(interactions, interaction_event(click("U0ALICE", message, request_id=request_id)))
+    assert stack.request_item(request_id)["state"] == "awaiting_review"  # type: ignore[index]
+    assert "1 of 2: alice" in json.dumps(message.blocks) and [b for b in message.blocks if b["type"] == "actions"]
+    answer(interactions, interaction_event(click("U0ALICE", message, request_id=request_id)))
+    assert stack.slack.ephemeral[-1]["text"] == "You have already approved this request."
+    answer(interactions, interaction_event(click("U0BOB", message, request_id=request_id)))
+    assert stack.request_item(request_id)["state"] == "approved"  # type: ignore[index]
+    [decision] = decisions(stack)
+    assert decision["decided_by"] == "alice (U0ALICE), bob (U0BOB)"
+
+
+def test_two_clicks_at_the_same_moment_make_one_decision(stack: Stack, posted: Any) -> None:
+    # GIVEN two approvers whose clicks both read the request while it still awaited review
+    approvals = build_interactions_api(logging.getLogger("race"))._approvals  # type: ignore[arg-type]
+    store = approvals._store
+    stale, real_get, reads = store.get(REQUEST_ID), store.get, iter(range(2))
+    store.get = lambda request_id: stale if next(reads, None) is not None else real_get(request_id)  # type: ignore[method-assign]
+    message = MessageRef(posted.channel, posted.ts)
+    # WHEN both click Approve
+    first = approvals.click(REQUEST_ID, Action.APPROVE, "U0ALICE", message)
+    second = approvals.click(REQUEST_ID, Action.APPROVE, "U0BOB", message)
+    # THEN one conditional write wins: one decision, and the other clicker learns who was first
+    assert (first.answer, second.answer) == (ClickAnswer.DECIDED, ClickAnswer.STALE)
+    assert second.text.startswith("Already approved by alice (U0ALICE)")
+    assert len(decisions(stack)) == 1
+
+
+def test_deny_asks_for_a_reason_then_denies_with_it(stack: Stack, posted: Any, interactions: Any) -> None:
+    status, _ = answer(interactions, interaction_event(click("U0ALICE", posted, action="csrgate_deny")))
+    assert status == 200 and stack.request_item(REQUEST_ID)["state"] == "awaiting_review"  # type: ignore[index]
+    [view] = stack.slack.views
+    assert json.loads(view["private_metadata"]) == {
+        "request_id": REQUEST_ID,
+        "channel": posted.channel,
+        "ts": posted.ts,
+    }
+    # an empty reason is refused in the dialog itself
+    status, body = answer(interactions, interaction_event(deny_submission("U0ALICE", view, "   ")))
+    assert status == 200 and json.loads(body)["response_action"] == "errors"
+    # a reason denies
+    status, body = answer(
+        interactions, interaction_event(deny_submission("U0ALICE", view, "use your team's group, not a personal cert"))
+    )
+    assert status == 200 and json.loads(body) == {"response_action": "clear"}
+    assert stack.request_item(REQUEST_ID)["state"] == "denied"  # type: ignore[index]
+    [decision] = decisions(stack)
+    assert decision["decision"] == "deny" and decision["reason"] == "use your team's group, not a personal cert"
+    assert "Reason" in json.dumps(posted.blocks) and "personal cert" in json.dumps(posted.blocks)
+
+
+def test_a_click_after_the_csr_was_deleted_says_so(stack: Stack, posted: Any, interactions: Any) -> None:
+    load_function("intake").lambda_handler(hmac_event(DOCS_REQUEST, event_type="DELETED"), LambdaContext())
+    answer(interactions, interaction_event(click("U0ALICE", posted)))
+    assert stack.slack.ephemeral[-1]["text"] == "This CSR was deleted in the cluster."
+    assert decisions(stack) == []
+
+
+def test_a_click_after_approval_elsewhere_says_so(stack: Stack, posted: Any, interactions: Any) -> None:
+    approved = copy.deepcopy(DOCS_REQUEST)
+    approved["status"] = {"conditions": [{"type": "Approved", "status": "True", "reason": "KubectlApprove"}]}
+    load_function("intake").lambda_handler(hmac_event(approved, event_type="MODIFIED"), LambdaContext())
+    answer(interactions, interaction_event(click("U0ALICE", posted)))
+    assert stack.slack.ephemeral[-1]["text"] == "This CSR was decided in the cluster, outside csrgate."
+
+
+def test_a_click_on_a_second_approval_says_who_was_first(stack: Stack, posted: Any, interactions: Any) -> None:
+    answer(interactions, interaction_event(click("U0ALICE", posted)))
+    answer(interactions, interaction_event(click("U0BOB", posted)))
+    assert stack.slack.ephemeral[-1]["user"] == "U0BOB"
+    assert stack.slack.ephemeral[-1]["text"].startswith("Already approved by alice (U0ALICE) just now")
+    assert len(decisions(stack)) == 1
+
+
+def test_a_button_from_another_message_is_refused(stack: Stack, posted: Any, interactions: Any) -> None:
+    other = copy.copy(posted)
+    other.ts = "1699999999.000100"
+    answer(interactions, interaction_event(click("U0ALICE", other)))
+    assert stack.request_item(REQUEST_ID)["state"] == "awaiting_review"  # type: ignore[index]
+    assert stack.slack.ephemeral[-1]["text"] == "This button is not on the request's message."
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(lambda e: e | {"headers": e["headers"] | {"x-slack-signature": "v0=" + "0" * 64}}, id="forged"),
+        pytest.param(lambda e: e | {"body": e["body"].replace("U0ALICE", "U0BOB")}, id="altered body"),
+        pytest.param(lambda e: e | {"headers": {"content-type": "application/x-www-form-urlencoded"}}, id="unsigned"),
+    ],
+)
+def test_forged_and_altered_requests_are_refused_and_audited(
+    stack: Stack, posted: Any, interactions: Any, capsys: pytest.CaptureFixture[str], tamper: Any
+) -> None:
+    status, _ = answer(interactions, tamper(interaction_event(click("U0ALICE", posted))))
+    assert status == 401
+    assert stack.request_item(REQUEST_ID)["state"] == "awaiting_review"  # type: ignore[index]
+    assert "slack.request_rejected" in [line["event"] for line in audit_events(capsys)]
+
+
+def test_a_replayed_request_is_refused(stack: Stack, posted: Any, interactions: Any) -> None:
+    old = interaction_event(click("U0ALICE", posted), at=time.time() - 6 * 60)
+    assert answer(interactions, old)[0] == 401
+    assert decisions(stack) == []
+
+
+def test_a_request_signed_with_another_secret_is_refused(stack: Stack, posted: Any, interactions: Any) -> None:
+    assert answer(interactions, interaction_event(click("U0ALICE", posted), secret="not-ours"))[0] == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [("payload=not-json", 400), ("nothing=here", 400), ("", 400), ("payload=%5B%5D", 400)],
+)
+def test_malformed_payloads_get_a_clear_answer(
+    stack: Stack, posted: Any, interactions: Any, body: str, status: int
+) -> None:
+    event = interaction_event({})
+    timestamp = event["headers"]["x-slack-request-timestamp"]
+    event["body"] = body
+    event["headers"]["x-slack-signature"] = SignatureVerifier(SIGNING_SECRET).generate_signature(
+        timestamp=timestamp, body=body
+    )
+    assert answer(interactions, event)[0] == status
+
+
+def test_other_interactions_and_buttons_are_ignored(stack: Stack, posted: Any, interactions: Any) -> None:
+    assert answer(interactions, interaction_event({"type": "shortcut", "user": {"id": "U0ALICE"}}))[0] == 200
+    assert answer(interactions, interaction_event(click("U0ALICE", posted, action="something_else")))[0] == 200
+    assert stack.request_item(REQUEST_ID)["state"] == "awaiting_review"  # type: ignore[index]
+
+
+def test_slack_rate_limiting_the_reply_does_not_lose_the_decision(stack: Stack, posted: Any, interactions: Any) -> None:
+    # GIVEN Slack knows the clicker already (users.info cached by an earlier click)
+    answer(interactions, interaction_event(click("U0MALLORY", posted)))
+    answer(interactions, interaction_event(click("U0ALICE", posted, action="csrgate_deny")))
+    # WHEN Slack rate-limits everything after the decision is stored (chat.update and chat.postEphemeral)
+    stack.slack.fail_next(429, retry_after=30, times=10)
+    status, _ = answer(interactions, interaction_event(click("U0ALICE", posted)))
+    # THEN the click still answers 200 in time and the decision stands; the worker will redraw the message
+    assert status == 200
+    assert stack.request_item(REQUEST_ID)["state"] == "approved"  # type: ignore[index]
+    assert len(decisions(stack)) == 1
+
+
+def test_slack_down_before_anything_is_decided_asks_slack_to_show_an_error(
+    stack: Stack, posted: Any, interactions: Any
+) -> None:
+    stack.slack.fail_next(500, times=10)  # users.info for an unknown clicker fails
+    status, _ = answer(interactions, interaction_event(click("U0ALICE", posted)))
+    assert status == 503
+    assert stack.request_item(REQUEST_ID)["state"] == "awaiting_review"  # type: ignore[index]
+
+
+def test_the_interactions_code_never_imports_the_kubernetes_client() -> None:
+    code = (
+        "import sys; import csrgate.adapters.wiring, csrgate.adapters.interactions_api; "
+        "sys.exit(1 if any(m == 'kubernetes' or m.startswith('kubernetes.') for m in sys.modules) else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def _stored_events(stack: Stack) -> list[dict[str, Any]]:
+    store = DynamoRequestStore(stack.session.client("dynamodb"), stack.resources["RequestTable"], timedelta(days=1))
+    return store.events(REQUEST_ID)
