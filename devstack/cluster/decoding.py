@@ -13,7 +13,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from devstack.cluster import protobuf
@@ -205,9 +205,11 @@ def _check_single(value: Any, spec: Field, path: str, owner: Message, found: Dec
             raise bad_request(_cannot_handle(kind, f"illegal base64 data in {path}")) from exc
         return value
     if spec.kind == "time" and isinstance(value, str):
-        if not _RFC3339.fullmatch(value) or not _parses(value):
+        moment = _rfc3339(value)
+        if moment is None:
             raise bad_request(_cannot_handle(kind, f'parsing time "{value}" as RFC 3339 in {path}'))
-        return value
+        # metav1.Time keeps UTC seconds: fractions and offsets are normalized away, as Go's round trip does
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if spec.kind == "fieldsV1" and isinstance(value, dict):
         return value
     if spec.kind == "map" and isinstance(value, dict):
@@ -222,12 +224,13 @@ def _check_single(value: Any, spec: Field, path: str, owner: Message, found: Dec
     raise _type_error(value, spec, path, owner, kind, go_type)
 
 
-def _parses(value: str) -> bool:
+def _rfc3339(value: str) -> datetime | None:
+    if not _RFC3339.fullmatch(value):
+        return None
     try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def _go_type(spec: Field) -> str:

@@ -83,6 +83,7 @@ class DevCluster:
         self._thread: threading.Thread | None = None
         self._controllers: Controllers | None = None
         self._store: Store | None = None
+        self._ca: DevCa | None = None
         self.api: Api | None = None
         self.approver_token = ""
 
@@ -96,6 +97,12 @@ class DevCluster:
     def url(self) -> str:
         """https://127.0.0.1:PORT."""
         return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def ca(self) -> DevCa:
+        """The cluster CA (tests use it to mint identities the cluster trusts)."""
+        assert self._ca is not None, "the dev cluster is not running"
+        return self._ca
 
     @property
     def ca_path(self) -> Path:
@@ -116,7 +123,7 @@ class DevCluster:
         """Load or create state under the data directory, write the kubeconfigs and start serving."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         now = self._clock()
-        ca = DevCa.load_or_create(self.data_dir, now)
+        ca = self._ca = DevCa.load_or_create(self.data_dir, now)
         self.approver_token = _load_or_create_token(self.data_dir / APPROVER_TOKEN_FILE)
         authorizer = Authorizer()
         authenticator = Authenticator({self.approver_token: UserInfo(APPROVER_USER, (APPROVERS_GROUP,))})

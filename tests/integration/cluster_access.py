@@ -8,6 +8,7 @@ import json
 import ssl
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,21 @@ class Kubectl:
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
         return result
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        """kubectl running in the background (a watch), its output read line by line; killed after a minute."""
+        process = subprocess.Popen(
+            [str(KUBECTL), "--kubeconfig", str(self.kubeconfig), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=self.home,
+            env={"HOME": str(self.home), "PATH": "/usr/bin:/bin"},
+        )
+        guard = threading.Timer(60, process.kill)  # so a missing line fails the test instead of hanging it
+        guard.daemon = True
+        guard.start()
+        return process
 
 
 def csr_manifest(name: str, csr_pem: bytes, **spec: Any) -> str:

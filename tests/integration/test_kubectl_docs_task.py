@@ -60,9 +60,13 @@ def test_kubectl_drives_the_docs_task_and_whoami_prints_the_new_user(kubectl: Ku
 
     # WHEN the user's credentials go into the kubeconfig as the docs add them
     kubectl(
-        "config", "set-credentials", "myuser", "--client-key=myuser.key", "--client-certificate=myuser.crt",
+        "config",
+        "set-credentials",
+        "myuser",
+        "--client-key=myuser.key",
+        "--client-certificate=myuser.crt",
         "--embed-certs=true",
-    )  # fmt: skip
+    )
     kubectl("config", "set-context", "myuser", "--cluster=csrgate-dev", "--user=myuser")
     whoami = kubectl("--context", "myuser", "auth", "whoami")
     forbidden = kubectl("--context", "myuser", "get", "csr", check=False)
@@ -90,14 +94,23 @@ def test_kubectl_certificate_deny_denies_and_nothing_is_issued(kubectl: Kubectl,
 
 def test_kubectl_get_watch_shows_the_csr_move_from_pending_to_issued(kubectl: Kubectl, name: str) -> None:
     kubectl("apply", "-f", "-", stdin=csr_manifest(name, _csr(kubectl.home, "wanda")))
+    watcher = kubectl.popen("get", "csr", name, "--watch", "--output-watch-events")
+    assert watcher.stdout is not None
+    header, added = watcher.stdout.readline().split(), watcher.stdout.readline().split()
+
     kubectl("certificate", "approve", name)
-    _until_issued(kubectl, name)
+    changes = []
+    while not changes or changes[-1][-1] != "Approved,Issued":
+        changes.append(watcher.stdout.readline().split())
+    watcher.kill()
+    watcher.wait()
 
-    watched = kubectl("get", "csr", name, "--watch", "--output-watch-events", "--request-timeout=2s", check=False)
-
-    lines = [line.split() for line in watched.stdout.splitlines()]
-    assert lines[0][:2] == ["EVENT", "NAME"]
-    assert lines[1][0] == "ADDED" and lines[1][1] == name and lines[1][-1] == "Approved,Issued"
+    assert header == ["EVENT", "NAME", "AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"]
+    assert (added[0], added[1], added[-1]) == ("ADDED", name, "Pending")
+    assert [(change[0], change[-1]) for change in changes] == [
+        ("MODIFIED", "Approved"),
+        ("MODIFIED", "Approved,Issued"),
+    ]
 
 
 def _csr(directory: Path, common_name: str, subject: str | None = None) -> bytes:
