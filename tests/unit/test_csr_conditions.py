@@ -1,0 +1,76 @@
+"""csrgate's decisions on a CSR's conditions: append, or leave alone; and what a status says about issuance."""
+
+from __future__ import annotations
+
+import base64
+
+from csrgate.adapters.cluster.csrs import certificate_pem
+from csrgate.domain.conditions import (
+    MAX_MESSAGE_LENGTH,
+    Condition,
+    Decision,
+    DecisionOutcome,
+    IssuanceOutcome,
+    decision_condition,
+    issuance_state,
+    plan_decision,
+)
+
+PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+def test_the_condition_names_who_decided_and_why() -> None:
+    approved = decision_condition(Decision.APPROVE, "alice@example.com", " on call ")
+    denied = decision_condition(Decision.DENY, "policy", "forbidden-group", reason="CsrgatePolicyDenied")
+
+    assert approved == Condition(
+        "Approved", "True", "CsrgateApproved", "Approved by alice@example.com via csrgate: on call"
+    )
+    assert denied == Condition("Denied", "True", "CsrgatePolicyDenied", "Denied by policy via csrgate: forbidden-group")
+
+
+def test_a_long_reason_is_cut_to_the_message_limit() -> None:
+    condition = decision_condition(Decision.DENY, "bob", "x" * 5000)
+
+    assert len(condition.message) == MAX_MESSAGE_LENGTH
+    assert condition.message.endswith("…")
+
+
+def test_an_undecided_csr_gets_the_condition_appended() -> None:
+    failed = Condition("Failed", "True", "SignerValidationFailure")
+
+    assert plan_decision([], Decision.APPROVE) is None
+    assert plan_decision([failed], Decision.DENY) is None
+
+
+def test_csrgates_own_earlier_decision_is_already_applied() -> None:
+    ours = Condition("Approved", "True", "CsrgateApproved", "Approved by alice")
+
+    assert plan_decision([ours], Decision.APPROVE) == (DecisionOutcome.ALREADY_APPLIED, ours)
+
+
+def test_anyone_elses_decision_or_the_opposite_one_is_decided_elsewhere() -> None:
+    kubectl = Condition("Approved", "True", "KubectlApprove")
+    ours_denied = Condition("Denied", "True", "CsrgateDenied")
+
+    assert plan_decision([kubectl], Decision.APPROVE) == (DecisionOutcome.DECIDED_ELSEWHERE, kubectl)
+    assert plan_decision([ours_denied], Decision.APPROVE) == (DecisionOutcome.DECIDED_ELSEWHERE, ours_denied)
+
+
+def test_issuance_state_reads_denied_failed_issued_and_still_waiting() -> None:
+    approved = Condition("Approved", "True", "CsrgateApproved")
+
+    assert issuance_state([approved], None) is None
+    assert issuance_state([approved], PEM) is IssuanceOutcome.ISSUED
+    assert issuance_state([approved, Condition("Failed", "True", "SignerValidationFailure")], None) is (
+        IssuanceOutcome.FAILED
+    )
+    assert issuance_state([Condition("Denied", "True")], None) is IssuanceOutcome.DENIED
+
+
+def test_the_certificate_is_read_whether_the_client_gives_base64_text_or_bytes() -> None:
+    assert certificate_pem(base64.b64encode(PEM).decode()) == PEM  # kubernetes client 35: str, base64 as in JSON
+    assert certificate_pem(PEM) == PEM  # clients that decode `format: byte` fields hand over the bytes
+    assert certificate_pem(base64.b64encode(PEM)) == PEM
+    assert certificate_pem(None) is None
+    assert certificate_pem("not base64!") is None
