@@ -55,6 +55,7 @@ sam:
 
 bench: install
 	$(BIN)/python bench/check_throughput.py
+	$(BIN)/python bench/interactions_cold_start.py
 
 clean:
 	rm -rf $(VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache .hypothesis
