@@ -1,0 +1,237 @@
+"""The forwarder as a whole, in this process: probes, metrics, JSON logs, and the drain on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from csrgate.forwarder.config import ForwarderConfig, load_config
+from csrgate.forwarder.logs import JsonFormatter
+from csrgate.forwarder.main import Forwarder
+from csrgate.forwarder.sender import HmacSigner
+from csrgate.forwarder.source import CsrList, WatchEvent
+
+KEY = "5e" * 32
+
+
+def pending(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "certificates.k8s.io/v1",
+        "kind": "CertificateSigningRequest",
+        "metadata": {"name": name, "uid": f"uid-{name}", "resourceVersion": "1"},
+        "spec": {"request": "LS0t", "signerName": "kubernetes.io/kube-apiserver-client"},
+    }
+
+
+@dataclass
+class QuietCluster:
+    """Lists `names` once `released` is set; its watches see nothing until they time out."""
+
+    names: list[str]
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def list(self) -> CsrList:
+        self.released.wait(10)
+        return CsrList([pending(name) for name in self.names], "1")
+
+    def watch(self, resource_version: str, timeout_seconds: int) -> Iterator[WatchEvent]:
+        time.sleep(0.2)
+        return iter(())
+
+
+@dataclass
+class Receiver:
+    status: int = 200
+    delay: float = 0.0
+    names: list[str] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            time.sleep(state.delay)
+            if state.status == 200:
+                state.names.append(body["object"]["metadata"]["name"])
+            self.send_response(state.status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def config(tmp_path: Path, receiver: Receiver) -> ForwarderConfig:
+    key, kubeconfig = tmp_path / "key", tmp_path / "kubeconfig"
+    key.write_text(KEY)
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    return load_config(
+        {
+            "CSRGATE_API_URL": receiver.url,
+            "CSRGATE_CLUSTER": "lab",
+            "CSRGATE_AUTH": "hmac",
+            "CSRGATE_HMAC_KEY_FILE": str(key),
+            "KUBECONFIG": str(kubeconfig),
+            "CSRGATE_HTTP_ADDRESS": "127.0.0.1",
+            "CSRGATE_HTTP_PORT": "0",
+            "CSRGATE_RETRY_BASE_SECONDS": "0.05",
+            "CSRGATE_RETRY_MAX_SECONDS": "0.2",
+            "CSRGATE_DRAIN_SECONDS": "5",
+        }
+    )
+
+
+@dataclass
+class Running:
+    forwarder: Forwarder
+    thread: threading.Thread
+    exit_status: list[int]
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.forwarder.health.port}{path}", timeout=5) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as refused:
+            return refused.code, refused.read().decode()
+
+    def stop(self) -> float:
+        started = time.monotonic()
+        self.forwarder.request_stop()
+        self.thread.join(30)
+        assert not self.thread.is_alive()
+        return time.monotonic() - started
+
+
+def start(config: ForwarderConfig, cluster: QuietCluster) -> Running:
+    assert config.hmac_key_file is not None
+    forwarder = Forwarder(config, cluster, HmacSigner(config.hmac_key_file))
+    exit_status: list[int] = []
+    thread = threading.Thread(target=lambda: exit_status.append(forwarder.run()), daemon=True)
+    thread.start()
+    return Running(forwarder, thread, exit_status)
+
+
+def until(condition: Any, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_ready_only_after_the_first_list_and_metrics_name_every_counter(
+    config: ForwarderConfig, receiver: Receiver
+) -> None:
+    cluster = QuietCluster(["alice", "bob"])
+    running = start(config, cluster)
+    until(lambda: running.forwarder.health.port != 0)
+    until(lambda: running.get("/healthz")[0] == 200)
+
+    before = running.get("/readyz")
+    cluster.released.set()
+    until(lambda: running.get("/readyz")[0] == 200)
+    until(lambda: len(receiver.names) == 2)
+    status, metrics = running.get("/metrics")
+    unknown = running.get("/nowhere")
+    running.stop()
+
+    assert before == (503, "the first list of CSRs has not been queued yet\n")
+    assert status == 200
+    assert 'csrgate_forwarder_events_seen_total{type="LISTED"} 2.0' in metrics
+    assert 'csrgate_forwarder_events_sent_total{type="ADDED"} 2.0' in metrics
+    for name in ("send_retries_total", "events_failed_total", "queue_depth", "watch_restarts_total", "ready"):
+        assert f"csrgate_forwarder_{name}" in metrics
+    assert unknown[0] == 404
+    assert running.exit_status == [0]
+
+
+def test_stopping_sends_everything_already_queued_before_exiting(config: ForwarderConfig, receiver: Receiver) -> None:
+    receiver.delay = 0.02
+    cluster = QuietCluster([f"csr-{n}" for n in range(40)])
+    cluster.released.set()
+    running = start(config, cluster)
+    until(running.forwarder.source.ready.is_set)
+
+    running.stop()
+
+    assert sorted(receiver.names) == sorted(f"csr-{n}" for n in range(40))
+    assert running.exit_status == [0]
+
+
+def test_stopping_gives_up_at_the_drain_deadline_and_counts_what_it_abandoned(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    receiver.status = 503
+    key, kubeconfig = tmp_path / "key", tmp_path / "kubeconfig"
+    key.write_text(KEY)
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    config = load_config(
+        {
+            "CSRGATE_API_URL": receiver.url,
+            "CSRGATE_CLUSTER": "lab",
+            "CSRGATE_AUTH": "hmac",
+            "CSRGATE_HMAC_KEY_FILE": str(key),
+            "KUBECONFIG": str(kubeconfig),
+            "CSRGATE_HTTP_ADDRESS": "127.0.0.1",
+            "CSRGATE_HTTP_PORT": "0",
+            "CSRGATE_SENDERS": "2",
+            "CSRGATE_RETRY_BASE_SECONDS": "0.05",
+            "CSRGATE_RETRY_MAX_SECONDS": "0.1",
+            "CSRGATE_DRAIN_SECONDS": "0.5",
+        }
+    )
+    cluster = QuietCluster([f"csr-{n}" for n in range(10)])
+    cluster.released.set()
+    running = start(config, cluster)
+    until(running.forwarder.source.ready.is_set)
+
+    took = running.stop()
+
+    assert 0.5 <= took < 3.0
+    registry = running.forwarder.metrics.registry
+    abandoned = registry.get_sample_value("csrgate_forwarder_events_failed_total", {"reason": "shutdown"})
+    assert abandoned == 10  # two in flight, given up in their retry wait; eight never taken from the queue
+    assert receiver.names == []
+
+
+def test_log_lines_are_json_with_the_fields_passed_in() -> None:
+    formatter = JsonFormatter()
+    record = logging.LogRecord("csrgate.forwarder.sender", logging.ERROR, __file__, 1, "event.refused", None, None)
+    record.__dict__.update(csr="alice", status="401", error="unauthenticated")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+
+    line = json.loads(formatter.format(record))
+
+    assert line["message"] == "event.refused"
+    assert (line["level"], line["logger"]) == ("ERROR", "csrgate.forwarder.sender")
+    assert (line["csr"], line["status"], line["error"]) == ("alice", "401", "unauthenticated")
+    assert line["time"].endswith("+00:00")
+    assert "ValueError: boom" in line["exception"]

@@ -1,0 +1,300 @@
+"""Delivery: signed POSTs to a local receiver that answers as scripted, with retries timed by a fake clock."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import urllib3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from csrgate.domain.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from csrgate.forwarder.backoff import Backoff
+from csrgate.forwarder.changes import CsrEvent
+from csrgate.forwarder.metrics import ForwarderMetrics
+from csrgate.forwarder.sender import HmacSigner, Sender, Signer, SigV4Signer
+
+KEY = "4f" * 32
+CSR = {
+    "apiVersion": "certificates.k8s.io/v1",
+    "kind": "CertificateSigningRequest",
+    "metadata": {"name": "alice", "uid": "uid-alice", "resourceVersion": "7"},
+    "spec": {"request": "LS0tLS1CRUdJTi", "signerName": "kubernetes.io/kube-apiserver-client"},
+    "status": {},
+}
+
+
+@dataclass
+class Arrival:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """Answers each POST with the next scripted (status, body, headers, delay); 200 once the script is done."""
+
+    script: deque[tuple[int, dict[str, Any], dict[str, str], float]] = field(default_factory=deque)
+    arrivals: list[Arrival] = field(default_factory=list)
+    url: str = ""
+
+    def answer(self, status: int, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+               delay: float = 0.0) -> None:  # fmt: skip
+        self.script.append((status, body or {}, headers or {}, delay))
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state.arrivals.append(Arrival(self.path, dict(self.headers.items()), body))
+            status, answer, headers, delay = state.script.popleft() if state.script else (200, {}, {}, 0.0)
+            time.sleep(delay)
+            data = json.dumps(answer or {"request_id": "r", "state": "awaiting_review", "created": True}).encode()
+            self.send_response(status)
+            for name, value in {"Content-Type": "application/json", **headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1/hmac/csr-events"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "key"
+    path.write_text(KEY + "\n")
+    return path
+
+
+@dataclass
+class Harness:
+    sender: Sender
+    metrics: ForwarderMetrics
+    waits: list[float]
+
+    def count(self, name: str, **labels: str) -> float:
+        return self.metrics.registry.get_sample_value(f"csrgate_forwarder_{name}_total", labels) or 0.0
+
+
+def harness(url: str, signer: Signer, timeout: float = 5.0, give_up_after: int | None = None) -> Harness:
+    waits: list[float] = []
+    metrics = ForwarderMetrics()
+
+    def wait(delay: float) -> bool:  # the fake clock: no real sleeping; True ends the retries (shutdown)
+        waits.append(delay)
+        return give_up_after is not None and len(waits) >= give_up_after
+
+    backoff = lambda: Backoff(0.5, 8.0, uniform=lambda low, high: high)  # noqa: E731 - the upper bound, to check it
+    pool = urllib3.PoolManager(retries=False)
+    return Harness(Sender(url, "lab", signer, pool, timeout, backoff, metrics, wait), metrics, waits)
+
+
+def test_an_event_arrives_as_the_protocol_says_signed_with_the_clusters_key(receiver: Receiver, key_file: Path) -> None:
+    run = harness(receiver.url, HmacSigner(key_file))
+
+    delivered = run.sender.deliver(CsrEvent("ADDED", CSR))
+
+    assert delivered
+    [arrival] = receiver.arrivals
+    assert arrival.path == "/v1/hmac/csr-events"
+    assert json.loads(arrival.body) == {"cluster": "lab", "type": "ADDED", "object": CSR}
+    assert arrival.headers["Content-Type"] == "application/json"
+    assert arrival.headers["User-Agent"].startswith("csrgate-forwarder/")
+    verify(KEY.encode(), arrival.headers[TIMESTAMP_HEADER], arrival.headers[SIGNATURE_HEADER], arrival.body, time.time)
+    assert run.count("events_sent", type="ADDED") == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 408, 429])
+def test_server_errors_timeouts_and_throttling_are_retried_with_growing_waits(
+    receiver: Receiver, key_file: Path, status: int
+) -> None:
+    for _ in range(4):
+        receiver.answer(status, {"error": "retry-later", "message": "a dependency is unavailable"})
+    run = harness(receiver.url, HmacSigner(key_file))
+
+    delivered = run.sender.deliver(CsrEvent("ADDED", CSR))
+
+    assert delivered
+    assert len(receiver.arrivals) == 5
+    assert run.waits == [0.5, 1.0, 2.0, 4.0]  # full jitter below these ceilings; the test takes the ceiling
+    assert run.count("send_retries", reason=str(status)) == 4
+    signatures = {arrival.headers[SIGNATURE_HEADER] for arrival in receiver.arrivals}
+    assert len(signatures) >= 1  # each attempt is signed afresh (the same second may give the same one)
+
+
+def test_retries_go_on_past_the_cap_without_giving_up(receiver: Receiver, key_file: Path) -> None:
+    for _ in range(12):
+        receiver.answer(503)
+    run = harness(receiver.url, HmacSigner(key_file))
+
+    assert run.sender.deliver(CsrEvent("ADDED", CSR))
+    assert run.waits[-4:] == [8.0, 8.0, 8.0, 8.0]
+    assert len(receiver.arrivals) == 13
+
+
+def test_retry_after_is_honoured(receiver: Receiver, key_file: Path) -> None:
+    receiver.answer(429, {"message": "Too Many Requests"}, {"Retry-After": "6"})
+    run = harness(receiver.url, HmacSigner(key_file))
+
+    assert run.sender.deliver(CsrEvent("ADDED", CSR))
+    assert run.waits == [6.0]
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(400, "invalid-event"), (401, "unauthenticated"), (403, "forbidden"), (404, "unknown-cluster"),
+     (413, "payload-too-large")],
+)  # fmt: skip
+def test_refusals_that_would_never_work_are_logged_with_the_error_code_and_not_retried(
+    receiver: Receiver, key_file: Path, status: int, error: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver.answer(status, {"error": error, "message": "what to check"})
+    run = harness(receiver.url, HmacSigner(key_file))
+
+    with caplog.at_level(logging.ERROR, logger="csrgate.forwarder"):
+        delivered = run.sender.deliver(CsrEvent("ADDED", CSR))
+
+    assert not delivered
+    assert len(receiver.arrivals) == 1
+    assert run.waits == []
+    assert run.count("events_failed", reason=str(status)) == 1
+    [record] = caplog.records
+    assert record.getMessage() == "event.refused"
+    assert (record.__dict__["error"], record.__dict__["csr"], record.__dict__["uid"]) == (error, "alice", "uid-alice")
+    assert record.__dict__["api_message"] == "what to check"
+
+
+def test_api_gateways_own_refusal_without_an_error_code_is_still_logged(
+    receiver: Receiver, key_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver.answer(403, {"message": "The security token included in the request is invalid."})
+    run = harness(receiver.url, HmacSigner(key_file))
+
+    with caplog.at_level(logging.ERROR, logger="csrgate.forwarder"):
+        assert not run.sender.deliver(CsrEvent("ADDED", CSR))
+
+    assert caplog.records[0].__dict__["error"] == "(no error code)"
+    assert "security token" in caplog.records[0].__dict__["api_message"]
+
+
+def test_a_refused_connection_is_retried(key_file: Path, receiver: Receiver) -> None:
+    closed = "http://127.0.0.1:9/v1/hmac/csr-events"  # the discard port: nothing listens there
+    run = harness(closed, HmacSigner(key_file), give_up_after=3)
+
+    assert not run.sender.deliver(CsrEvent("ADDED", CSR))
+    assert run.count("send_retries", reason="connection") == 3
+    assert run.count("events_failed", reason="shutdown") == 1
+
+
+def test_a_slow_answer_times_out_and_is_retried(receiver: Receiver, key_file: Path) -> None:
+    receiver.answer(200, delay=1.0)
+    run = harness(receiver.url, HmacSigner(key_file), timeout=0.2)
+
+    started = time.monotonic()
+    assert run.sender.deliver(CsrEvent("ADDED", CSR))
+
+    assert time.monotonic() - started < 1.0
+    assert run.count("send_retries", reason="timeout") == 1
+    assert len(receiver.arrivals) == 2
+
+
+def test_an_event_larger_than_the_api_accepts_is_not_sent(receiver: Receiver, key_file: Path) -> None:
+    huge = {**CSR, "spec": {**CSR["spec"], "request": "A" * 300_000}}
+    run = harness(receiver.url, HmacSigner(key_file))
+
+    assert not run.sender.deliver(CsrEvent("ADDED", huge))
+    assert receiver.arrivals == []
+    assert run.count("events_failed", reason="payload-too-large") == 1
+
+
+def test_a_rotated_key_file_is_used_without_a_restart(receiver: Receiver, key_file: Path) -> None:
+    run = harness(receiver.url, HmacSigner(key_file))
+    run.sender.deliver(CsrEvent("ADDED", CSR))
+    rotated = "a1" * 32
+    replacement = key_file.with_name("new-key")
+    replacement.write_text(rotated)
+    replacement.replace(key_file)  # as the kubelet swaps a Secret volume's files
+
+    run.sender.deliver(CsrEvent("MODIFIED", CSR))
+
+    second = receiver.arrivals[1]
+    verify(rotated.encode(), second.headers[TIMESTAMP_HEADER], second.headers[SIGNATURE_HEADER], second.body, time.time)
+
+
+def test_a_missing_key_file_is_retried_until_it_is_back(receiver: Receiver, key_file: Path) -> None:
+    signer = HmacSigner(key_file)
+    key_file.unlink()
+    run = harness(receiver.url, signer, give_up_after=2)
+
+    assert not run.sender.deliver(CsrEvent("ADDED", CSR))
+    assert receiver.arrivals == []
+    assert run.count("send_retries", reason="credentials") == 2
+
+
+def sigv4_holds(arrival: Arrival, url: str, credentials: Credentials, region: str) -> bool:
+    """Check a request's SigV4 signature as API Gateway's IAM authorizer would, with botocore's own steps."""
+    authorization = arrival.headers["Authorization"]
+    match = re.fullmatch(
+        r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/execute-api/aws4_request, "
+        r"SignedHeaders=(?P<signed>[^,]+), Signature=(?P<signature>[0-9a-f]{64})",
+        authorization,
+    )
+    assert match is not None, authorization
+    assert (match["key"], match["region"]) == (credentials.access_key, region)
+    signed = match["signed"].split(";")
+    headers = {name: value for name, value in arrival.headers.items() if name.lower() in signed}
+    request = AWSRequest(method="POST", url=url, data=arrival.body, headers=headers)
+    request.context["timestamp"] = arrival.headers["X-Amz-Date"]
+    auth = SigV4Auth(credentials, "execute-api", region)
+    expected = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
+    return bool(expected == match["signature"]) and "host" in signed
+
+
+def test_sigv4_signs_for_execute_api_with_the_pods_temporary_credentials(receiver: Receiver) -> None:
+    credentials = Credentials("ASIAEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "session-token")
+    url = receiver.url.replace("/v1/hmac/csr-events", "/v1/csr-events")
+    run = harness(url, SigV4Signer("eu-west-1", lambda: credentials))
+
+    assert run.sender.deliver(CsrEvent("ADDED", CSR))
+
+    [arrival] = receiver.arrivals
+    assert arrival.headers["X-Amz-Security-Token"] == "session-token"
+    assert sigv4_holds(arrival, url, credentials, "eu-west-1")
+    assert not sigv4_holds(arrival, url, Credentials("ASIAEXAMPLE", "another-secret", "session-token"), "eu-west-1")
+
+
+def test_without_aws_credentials_yet_the_send_waits_and_tries_again(receiver: Receiver) -> None:
+    found: list[Credentials | None] = [None, None, Credentials("AKIDEXAMPLE", "secret")]
+    run = harness(receiver.url, SigV4Signer("eu-west-1", lambda: found.pop(0)))
+
+    assert run.sender.deliver(CsrEvent("ADDED", CSR))
+    assert run.count("send_retries", reason="credentials") == 2
+    assert "X-Amz-Security-Token" not in receiver.arrivals[0].headers
