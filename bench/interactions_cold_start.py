@@ -26,10 +26,12 @@ from moto.server import ThreadedMotoServer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests" / "unit"), str(ROOT / "tests")]
 
-from conftest import CLUSTERS, LambdaContext, load_function  # noqa: E402 - test fixtures shared with the benchmark
-from test_intake_function import DOCS_REQUEST, hmac_event  # noqa: E402
-from test_interactions_function import PEOPLE, click, interaction_event  # noqa: E402
+from lambda_events import click, hmac_event, interaction_event  # noqa: E402
+from stack import CLUSTERS, LambdaContext, load_function  # noqa: E402 - test fixtures shared with the benchmark
+from test_intake_function import DOCS_REQUEST  # noqa: E402
+from test_interactions_function import PEOPLE  # noqa: E402
 
+from csrgate.domain.records import request_id_for  # noqa: E402
 from devstack.aws import provision  # noqa: E402
 from devstack.slack import running_slack  # noqa: E402
 
@@ -42,7 +44,7 @@ app = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(app)
 imported = time.perf_counter()
 sys.path.insert(0, sys.argv[2])
-from conftest import LambdaContext
+from stack import LambdaContext
 response = app.lambda_handler(json.loads(sys.stdin.read()), LambdaContext())
 done = time.perf_counter()
 assert response["statusCode"] == 200, response
@@ -115,9 +117,10 @@ def prepare(slack: object, env: dict[str, str]) -> dict[str, str]:
 def cold_click(env: dict[str, str], slack: object) -> dict[str, float]:
     """One fresh interpreter: import the function, then handle a click that is refused (nothing changes)."""
     message = slack.messages[0]  # type: ignore[attr-defined]
-    event = interaction_event(click("U0MALLORY", message))  # not an approver: refused, so every sample is alike
+    # not an approver: refused, so every sample does the same work
+    event = interaction_event(click("U0MALLORY", message, request_id_for("lab", DOCS_REQUEST["metadata"]["uid"])))
     app = str(ROOT / "functions" / "interactions" / "app.py")
-    return json.loads(run([sys.executable, "-c", CHILD, app, str(ROOT / "tests" / "unit")], env, json.dumps(event)))
+    return json.loads(run([sys.executable, "-c", CHILD, app, str(ROOT / "tests")], env, json.dumps(event)))
 
 
 def run(command: list[str], env: dict[str, str], stdin: str = "") -> str:

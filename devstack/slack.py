@@ -42,6 +42,8 @@ class SlackStandIn:
     messages: list[PostedMessage] = field(default_factory=list)
     ephemeral: list[dict[str, str]] = field(default_factory=list)
     views: list[dict[str, Any]] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)  # completed uploads: channel, name, title, content
+    _uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     _failures: list[_Failure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -67,6 +69,9 @@ class SlackStandIn:
             def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
                 stand_in._handle(self)
 
+            def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+                stand_in._handle(self)
+
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
                 return
 
@@ -82,13 +87,18 @@ class SlackStandIn:
             self._server = None
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
-        method = request.path.removeprefix("/api/").split("?", 1)[0]
+        path, _, query = request.path.partition("?")
         length = int(request.headers.get("Content-Length") or 0)
-        raw = request.rfile.read(length).decode("utf-8")
+        body = request.rfile.read(length)
+        if path.startswith("/upload/"):
+            return self._receive_upload(request, path.removeprefix("/upload/"), body)
+        method = path.removeprefix("/api/")
+        raw = body.decode("utf-8")
+        arguments: dict[str, Any] = dict(parse_qsl(query))
         if "json" in (request.headers.get("Content-Type") or ""):
-            arguments = json.loads(raw or "{}")
+            arguments.update(json.loads(raw or "{}"))
         else:
-            arguments = dict(parse_qsl(raw))
+            arguments.update(parse_qsl(raw))
         with self._lock:
             self.calls.append((method, arguments))
             failure = self._failures.pop(0) if self._failures else None
@@ -104,11 +114,64 @@ class SlackStandIn:
             "users.info": self._user_info,
             "usergroups.users.list": self._group_members,
             "views.open": self._open_view,
+            "users.lookupByEmail": self._lookup_by_email,
+            "conversations.open": self._open_conversation,
+            "files.getUploadURLExternal": self._upload_url,
+            "files.completeUploadExternal": self._complete_upload,
         }
         handler = handlers.get(method)
         if handler is None:
             return _answer(request, 200, {"ok": False, "error": "unknown_method"})
         return _answer(request, 200, handler(arguments))
+
+    def _lookup_by_email(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        email = str(arguments.get("email") or "").casefold()
+        for user_id, user in self.users.items():
+            if user.get("email", "").casefold() == email:
+                return {"ok": True, "user": {"id": user_id, "name": user["name"], "profile": {"email": user["email"]}}}
+        return {"ok": False, "error": "users_not_found"}
+
+    def _open_conversation(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        user = str(arguments.get("users") or "")
+        if user not in self.users:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "channel": {"id": f"D{user}"}}
+
+    def _upload_url(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        assert self._server is not None
+        with self._lock:
+            file_id = f"F{len(self._uploads) + 1:06d}"
+            self._uploads[file_id] = {"name": str(arguments.get("filename") or ""), "content": None}
+        port = self._server.server_address[1]
+        return {"ok": True, "file_id": file_id, "upload_url": f"http://127.0.0.1:{port}/upload/{file_id}"}
+
+    def _receive_upload(self, request: BaseHTTPRequestHandler, file_id: str, body: bytes) -> None:
+        with self._lock:
+            upload = self._uploads.get(file_id)
+            if upload is not None:
+                upload["content"] = body
+        _answer(request, 200 if upload is not None else 404, {"ok": upload is not None})
+
+    def _complete_upload(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        described = json.loads(str(arguments.get("files") or "[]"))
+        channel = str(arguments.get("channel_id") or "")
+        completed = []
+        with self._lock:
+            for entry in described:
+                upload = self._uploads.get(str(entry.get("id")))
+                if upload is None or upload["content"] is None:
+                    return {"ok": False, "error": "file_not_found"}
+                record = {
+                    "id": entry["id"],
+                    "channel": channel,
+                    "name": upload["name"],
+                    "title": entry.get("title") or upload["name"],
+                    "content": upload["content"],
+                    "initial_comment": str(arguments.get("initial_comment") or ""),
+                }
+                self.files.append(record)
+                completed.append({"id": entry["id"], "name": upload["name"], "title": record["title"]})
+        return {"ok": True, "files": completed}
 
     def _post_ephemeral(self, arguments: dict[str, Any]) -> dict[str, Any]:
         with self._lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import CLUSTERS, Stack, load_function
+from stack import CLUSTERS, Stack, load_function
 
 from csrgate.adapters.config import ConfigError, Settings
 

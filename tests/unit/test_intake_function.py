@@ -9,18 +9,15 @@ import base64
 import copy
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FORWARDER_ROLE, HMAC_KEY, LambdaContext, Stack, load_function
+from lambda_events import EVENTS, hmac_event, sqs_event
+from stack import CLUSTERS, FORWARDER_ROLE, LambdaContext, Stack, load_function
 
 from csrfactory import make_csr, pem
 from csrgate.domain.records import request_id_for
-from csrgate.domain.signing import signed_headers
 
-ROOT = Path(__file__).resolve().parents[2]
-EVENTS = ROOT / "events"
 DOCS_REQUEST = json.loads(json.loads((EVENTS / "csr-added-iam.json").read_text())["body"])["object"]
 CALLER = "arn:aws:sts::123456789012:assumed-role/csrgate-forwarder/eks-pod-identity"
 
@@ -54,24 +51,6 @@ def csr_object(
         obj["spec"]["expirationSeconds"] = expiration_seconds
     obj["status"] = status or {}
     return obj
-
-
-def hmac_event(
-    obj: dict[str, Any] | None = None,
-    *,
-    cluster: str = "lab",
-    event_type: str = "ADDED",
-    body: bytes | None = None,
-    key: str = HMAC_KEY,
-    at: float | None = None,
-) -> dict[str, Any]:
-    """An API Gateway event as a forwarder outside AWS sends it, signed now with the cluster's key."""
-    event = json.loads((EVENTS / "csr-added-hmac.json").read_text())
-    raw = body if body is not None else json.dumps({"cluster": cluster, "type": event_type, "object": obj}).encode()
-    headers = signed_headers(key.encode(), raw, lambda: at if at is not None else time.time())
-    event["headers"].update({name.lower(): value for name, value in headers.items()})
-    event["body"] = raw.decode("utf-8", errors="surrogateescape")
-    return event
 
 
 def iam_event(
@@ -330,13 +309,13 @@ def test_slack_down_loses_nothing_the_notifier_posts_later(stack: Stack, intake:
     assert stack.request_item(body["request_id"])["state"] == "awaiting_review"  # type: ignore[index]
     # WHEN Slack is back and the notifier takes the retry message
     notifier = load_function("notifier")
-    response = notifier.lambda_handler(_sqs_event(stack.queue_messages("SlackRetryQueue")), LambdaContext())
+    response = notifier.lambda_handler(sqs_event(stack.queue_messages("SlackRetryQueue")), LambdaContext())
     # THEN the approval request is posted once, and remembered
     assert response == {"batchItemFailures": []}
     [message] = stack.slack.messages
     assert stack.request_item(body["request_id"])["slack_ts"] == message.ts  # type: ignore[index]
     # AND a late duplicate of the retry posts nothing more
-    notifier.lambda_handler(_sqs_event(stack.queue_messages("SlackRetryQueue")), LambdaContext())
+    notifier.lambda_handler(sqs_event(stack.queue_messages("SlackRetryQueue")), LambdaContext())
     assert len(stack.slack.messages) == 1
 
 
@@ -349,10 +328,10 @@ def test_the_notifier_retries_then_fails_the_request_loudly(
     messages = stack.queue_messages("SlackRetryQueue")
     capsys.readouterr()
     # an early delivery fails and is reported back to SQS for another try
-    first = notifier.lambda_handler(_sqs_event(messages, receive_count=2), LambdaContext())
+    first = notifier.lambda_handler(sqs_event(messages, receive_count=2), LambdaContext())
     assert first == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
     # the last delivery gives up: the request fails and the failure is counted for the alarm
-    last = notifier.lambda_handler(_sqs_event(messages, receive_count=6), LambdaContext())
+    last = notifier.lambda_handler(sqs_event(messages, receive_count=6), LambdaContext())
     assert last == {"batchItemFailures": []}
     assert stack.request_item(body["request_id"])["state"] == "failed"  # type: ignore[index]
     output = capsys.readouterr().out
@@ -363,26 +342,7 @@ def test_the_notifier_drops_messages_that_are_not_its_own(stack: Stack) -> None:
     notifier = load_function("notifier")
     bodies = ["not json", "[]", json.dumps({"kind": "post_message", "request_id": 7}), json.dumps({"kind": "x"})]
     records = [{"MessageId": f"m{i}", "ReceiptHandle": "r", "Body": body} for i, body in enumerate(bodies)]
-    assert notifier.lambda_handler(_sqs_event(records), LambdaContext()) == {"batchItemFailures": []}
-
-
-def _sqs_event(messages: list[dict[str, Any]], receive_count: int = 1) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": message["MessageId"],
-                "receiptHandle": message["ReceiptHandle"],
-                "body": message["Body"],
-                "attributes": {"ApproximateReceiveCount": str(receive_count)},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:SlackRetryQueue",
-                "awsRegion": "eu-west-1",
-            }
-            for message in messages
-        ]
-    }
+    assert notifier.lambda_handler(sqs_event(records), LambdaContext()) == {"batchItemFailures": []}
 
 
 # --- reconciling what happened in the cluster ---------------------------------------------------------------
@@ -533,6 +493,4 @@ def test_a_base64_encoded_body_is_read(stack: Stack, intake: Any) -> None:
 
 
 def _cluster(name: str) -> dict[str, Any]:
-    from conftest import CLUSTERS
-
     return dict(CLUSTERS[name])

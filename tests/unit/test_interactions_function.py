@@ -10,19 +10,20 @@ import sys
 import time
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
-from conftest import CLUSTERS, LambdaContext, Stack, load_function
+from lambda_events import click as click_payload
+from lambda_events import deny_submission, hmac_event, interaction_event
 from slack_sdk.signature import SignatureVerifier
-from test_intake_function import DOCS_REQUEST, EVENTS, audit_events, hmac_event
+from stack import CLUSTERS, LambdaContext, Stack, load_function
+from test_intake_function import DOCS_REQUEST, audit_events
 
 from csrgate.adapters.store import DynamoRequestStore
 from csrgate.adapters.wiring import build_interactions_api
 from csrgate.domain.approvals import Action, ClickAnswer
 from csrgate.domain.records import MessageRef, request_id_for
 
-SIGNING_SECRET = "s"  # what the stack fixture stores in the Slack secret
+SIGNING_SECRET = "s"  # what the local stack keeps in the Slack secret
 REQUEST_ID = request_id_for("lab", DOCS_REQUEST["metadata"]["uid"])
 PEOPLE = {
     "U0ALICE": {"name": "alice", "email": "alice@example.com"},
@@ -32,41 +33,9 @@ PEOPLE = {
 }
 
 
-def interaction_event(
-    payload: dict[str, Any], *, secret: str = SIGNING_SECRET, at: float | None = None
-) -> dict[str, Any]:
-    """An API Gateway event carrying a Slack interaction, signed as Slack signs it."""
-    body = urlencode({"payload": json.dumps(payload)})
-    timestamp = str(int(at if at is not None else time.time()))
-    event = json.loads((EVENTS / "csr-added-hmac.json").read_text())
-    event["routeKey"] = event["requestContext"]["routeKey"] = "POST /v1/slack/interactions"
-    event["rawPath"] = event["requestContext"]["http"]["path"] = "/v1/slack/interactions"
-    event["headers"] = {
-        "content-type": "application/x-www-form-urlencoded",
-        "x-slack-request-timestamp": timestamp,
-        "x-slack-signature": SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body),
-    }
-    event["body"] = body
-    return event
-
-
 def click(user: str, message: Any, action: str = "csrgate_approve", request_id: str = REQUEST_ID) -> dict[str, Any]:
-    """A block_actions payload for a button on a posted message."""
-    return {
-        "type": "block_actions",
-        "user": {"id": user, "username": PEOPLE.get(user, {}).get("name", user), "team_id": "T0"},
-        "trigger_id": "1234.5678.abcd",
-        "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel},
-        "channel": {"id": message.channel},
-        "actions": [{"action_id": action, "block_id": f"decide:{request_id}", "value": request_id, "type": "button"}],
-    }
-
-
-def deny_submission(user: str, view: dict[str, Any], reason: str) -> dict[str, Any]:
-    """The Deny dialog submitted."""
-    submitted = copy.deepcopy(view)
-    submitted["state"] = {"values": {"reason": {"reason_text": {"type": "plain_text_input", "value": reason}}}}
-    return {"type": "view_submission", "user": {"id": user}, "view": submitted}
+    """A click on a csrgate button of the docs' CSR's message (or another request's)."""
+    return click_payload(user, message, request_id, action)
 
 
 def answer(function: Any, event: dict[str, Any]) -> tuple[int, str]:
@@ -110,7 +79,8 @@ def test_an_approvers_click_approves_and_queues_the_decision(
     assert decision["decision"] == "approve" and decision["decided_by"] == "alice (U0ALICE)"
     # AND the message loses its buttons and says who decided; the clicker is told
     assert posted.updated and not [b for b in posted.blocks if b["type"] == "actions"]
-    assert "approved by alice (U0ALICE)" in json.dumps(posted.blocks)
+    assert posted.text == "Certificate request myuser on lab was approved"
+    assert "Decided by: " in json.dumps(posted.blocks) and "alice (U0ALICE)" in json.dumps(posted.blocks)
     assert stack.slack.ephemeral[-1]["user"] == "U0ALICE" and "Done: approved" in stack.slack.ephemeral[-1]["text"]
     events = [line["event"] for line in audit_events(capsys)]
     assert events == ["csr.approval_recorded", "csr.approved", "csr.decision_queued"]

@@ -44,3 +44,16 @@ def _send(client: Any, **kwargs: Any) -> None:
         client.send_message(**kwargs)
     except (ClientError, BotoCoreError) as exc:
         raise RetryLater(f"SQS did not take the message: {type(exc).__name__}") from exc
+
+
+class SqsIssuanceChecks:
+    """Another look at a certificate later: a message on the decision queue, delayed."""
+
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self._client = client
+        self._url = queue_url
+
+    def send(self, request_id: str, attempt: int, delay_seconds: int) -> None:
+        """Queue a check of the signer after `delay_seconds` (SQS allows up to 15 minutes)."""
+        body = json.dumps({"kind": "check_issuance", "request_id": request_id, "attempt": attempt})
+        _send(self._client, QueueUrl=self._url, MessageBody=body, DelaySeconds=max(0, min(delay_seconds, 900)))

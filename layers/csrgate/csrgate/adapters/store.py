@@ -20,6 +20,7 @@ from csrgate.domain.records import Approval, AuditEvent, MessageRef, RequestReco
 from csrgate.domain.verdict import Outcome
 
 REQUEST_SK = "REQUEST"
+_FLAGS = frozenset({"decision_queued", "decision_applied", "requester_told"})
 _THROTTLED = {
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
@@ -139,8 +140,15 @@ class DynamoRequestStore:
 
     def mark_decision_queued(self, record: RequestRecord, event: AuditEvent) -> RequestRecord:
         """Remember that the decision reached the queue."""
-        self._update(record, {"decision_queued": True}, event, condition="attribute_exists(pk)", expected={})
-        return replace(record, decision_queued=True, version=record.version + 1)
+        return self.mark(record, "decision_queued", event)
+
+    def mark(self, record: RequestRecord, flag: str, event: AuditEvent, note: str | None = None) -> RequestRecord:
+        """Set a progress flag; flags only ever go from false to true, so a repeat is harmless."""
+        if flag not in _FLAGS:
+            raise ValueError(f"{flag} is not a progress flag")
+        changes: dict[str, Any] = {flag: True} | ({"outcome_note": note} if note is not None else {})
+        self._update(record, changes, event, condition="attribute_exists(pk)", expected={})
+        return replace(record, version=record.version + 1, **changes)
 
     def add_event(self, event: AuditEvent) -> None:
         """Store an audit event on its own."""
@@ -322,4 +330,7 @@ def _record(item: Mapping[str, Any]) -> RequestRecord:
         decided_by=item.get("decided_by"),
         decided_at=datetime.fromisoformat(item["decided_at"]) if item.get("decided_at") else None,
         decision_reason=item.get("decision_reason"),
+        decision_applied=item.get("decision_applied", False),
+        requester_told=item.get("requester_told", False),
+        outcome_note=item.get("outcome_note"),
     )

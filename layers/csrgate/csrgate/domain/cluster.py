@@ -55,6 +55,9 @@ class ClusterConfig(_Config):
     required_approvals: StrictInt = Field(default=1, ge=1, le=10)
     privileged_required_approvals: StrictInt = Field(default=2, ge=1, le=10)
     policy: StrictStr | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,128}$")
+    # How to find a requester in Slack when the CSR carries no csrgate.io/requester-email annotation:
+    requester_emails: dict[StrictStr, StrictStr] = {}  # Kubernetes user name -> email
+    requester_email_template: StrictStr | None = Field(default=None, pattern=r"^[^@\s]*\{username\}[^@\s]*@[^@\s]+$")
 
     @model_validator(mode="after")
     def _consistent(self) -> ClusterConfig:

@@ -65,17 +65,32 @@ def review_message(record: RequestRecord, now: datetime) -> ReviewMessage:
     )
 
 
+_OUTCOMES = {
+    State.APPROVED: "approved",
+    State.AUTO_APPROVED: "approved by policy",
+    State.DENIED: "denied",
+    State.DENIED_BY_POLICY: "denied by policy",
+    State.ISSUED: "approved and issued",
+    State.DELIVERED: "approved, issued and delivered",
+    State.FAILED: "not completed",
+    State.WITHDRAWN: "withdrawn: the CSR was deleted",
+    State.DECIDED_ELSEWHERE: "decided in the cluster, outside csrgate",
+    State.EXPIRED: "expired before anyone decided",
+}
+
+
 def decided_message(record: RequestRecord, now: datetime) -> Notice:
-    """The approval request once decided: no buttons, the outcome, who and when."""
-    what = {
-        State.APPROVED: "approved",
-        State.DENIED: "denied",
-    }.get(record.state, record.state.value.replace("_", " "))
-    facts = [*_request_facts(record, now), Fact("Decision", f"{what} by {record.decided_by or 'unknown'}")]
+    """A request past review: no buttons; the outcome, who decided and when, and what happened since."""
+    what = _OUTCOMES.get(record.state, record.state.value.replace("_", " "))
+    facts = list(_request_facts(record, now))
+    if record.decided_by:
+        facts.append(Fact("Decided by", record.decided_by))
     if record.decided_at:
         facts.append(Fact("Decided at", record.decided_at.strftime("%Y-%m-%d %H:%M:%S UTC")))
-    if record.state is State.DENIED and record.decision_reason:
+    if record.state in (State.DENIED, State.DENIED_BY_POLICY) and record.decision_reason:
         facts.append(Fact("Reason", record.decision_reason))
+    if record.outcome_note:
+        facts.append(Fact("Status", record.outcome_note))
     return Notice(
         request_id=record.request_id,
         headline=f"Certificate request {record.csr_name} on {record.cluster} was {what}",

@@ -85,6 +85,9 @@ class RequestStore(Protocol):
     def mark_decision_queued(self, record: RequestRecord, event: AuditEvent) -> RequestRecord:
         """Remember that the decision reached the worker's queue."""
 
+    def mark(self, record: RequestRecord, flag: str, event: AuditEvent, note: str | None = None) -> RequestRecord:
+        """Set one of the record's progress flags (decision_applied, requester_told), and its outcome note."""
+
     def add_event(self, event: AuditEvent) -> None:
         """Store an audit event that changes no state."""
 

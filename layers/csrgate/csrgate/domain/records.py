@@ -62,6 +62,9 @@ class RequestRecord:
     decided_by: str | None = None  # "name (slack id)", or an Actor for decisions nobody clicked
     decided_at: datetime | None = None
     decision_reason: str | None = None
+    decision_applied: bool = False  # the decision's condition is on the CSR in the cluster
+    requester_told: bool = False  # the requester got their certificate, or the denial
+    outcome_note: str | None = None  # what happened after the decision, for people: "approved but not issued: ..."
 
     @property
     def finding_codes(self) -> tuple[str, ...]:

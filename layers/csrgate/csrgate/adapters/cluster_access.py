@@ -1,0 +1,39 @@
+"""Connections to the configured clusters, built once per container and kept while it is warm."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from csrgate.adapters.cluster.connections import ClusterConnection, EksConnection, SecretConnection
+from csrgate.adapters.cluster.csrs import ClusterCsrs
+from csrgate.domain.cluster import ClusterConfig
+
+
+class ClusterConnections:
+    """ClusterAccess for the worker: EKS clusters by name (DescribeCluster, STS tokens), others from a secret."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self._csrs: dict[tuple[str, str], ClusterCsrs] = {}
+        self._lock = threading.Lock()
+
+    def csrs(self, cluster: ClusterConfig) -> ClusterCsrs:
+        """CSR operations on the cluster; a changed connection setting makes a new connection."""
+        with self._lock:
+            key = (cluster.name, cluster.connection.model_dump_json())
+            if key not in self._csrs:
+                self._csrs = {k: v for k, v in self._csrs.items() if k[0] != cluster.name}
+                self._csrs[key] = ClusterCsrs(self._connection(cluster))
+            return self._csrs[key]
+
+    def _connection(self, cluster: ClusterConfig) -> ClusterConnection:
+        connection = cluster.connection
+        if connection.eks_cluster_name:
+            region = connection.region
+            return EksConnection(
+                connection.eks_cluster_name,
+                self._session.client("eks", region_name=region),
+                self._session.client("sts", region_name=region),
+            )
+        return SecretConnection(self._session.client("secretsmanager"), str(connection.secret_id), name=cluster.name)

@@ -1,0 +1,73 @@
+"""Delivering the outcome to the requester: how to find them, and what their direct message says."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from csrgate.domain.cluster import ClusterConfig
+from csrgate.domain.kubeconfig import RequesterKubeconfig
+from csrgate.domain.records import RequestRecord
+
+_NAME_IN_TEMPLATE = "{username}"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A file for the requester and the message that comes with it."""
+
+    filename: str
+    content: str
+    comment: str
+
+
+def requester_emails(record: RequestRecord, cluster: ClusterConfig) -> tuple[str, ...]:
+    """Where to look for the requester, in order: the CSR's annotation, the cluster's mapping, its template."""
+    username = str(record.request.get("username") or "")
+    candidates = [record.requester_email, cluster.requester_emails.get(username)]
+    if "@" in username:
+        candidates.append(username)
+    elif username and cluster.requester_email_template:
+        local = username.rsplit(":", 1)[-1]  # e.g. oidc:alice -> alice
+        candidates.append(cluster.requester_email_template.replace(_NAME_IN_TEMPLATE, local))
+    return tuple(dict.fromkeys(email for email in candidates if email and "@" in email))
+
+
+def kubeconfig_delivery(record: RequestRecord, kubeconfig: RequesterKubeconfig) -> Delivery:
+    """The kubeconfig, with the one command that adds the requester's private key and a check that it works."""
+    comment = (
+        f"Your certificate request {record.csr_name} on {record.cluster} was approved by {record.decided_by}. "
+        f"Here is your kubeconfig for user {kubeconfig.user}, valid until "
+        f"{kubeconfig.not_after.strftime('%Y-%m-%d %H:%M UTC')}.\n"
+        "It does not hold your private key, which never left your machine. Add it with:\n"
+        f"{kubeconfig.set_credentials_command}\n"
+        "Then check who the cluster thinks you are:\n"
+        f"kubectl --kubeconfig {shlex.quote(kubeconfig.filename)} auth whoami"
+    )
+    return Delivery(kubeconfig.filename, kubeconfig.text, comment)
+
+
+def bundle_delivery(record: RequestRecord, bundle: str) -> Delivery:
+    """A serving certificate: the PEM chain to install next to the private key."""
+    comment = (
+        f"Your certificate request {record.csr_name} on {record.cluster} was approved by {record.decided_by}. "
+        "Here is the certificate chain (PEM) to serve with the private key you made the CSR from."
+    )
+    return Delivery(f"{record.cluster}-{record.csr_name}.pem", bundle, comment)
+
+
+def denial_text(record: RequestRecord) -> str:
+    """What a requester is told when their request is denied, and how to fix it."""
+    reasons = [f"{finding.code.value}: {finding.message}" for finding in record.findings if finding.severity == "error"]
+    if record.decision_reason and record.decided_by and not record.decided_by.startswith("csrgate"):
+        reasons = [record.decision_reason]
+    why = "\n".join(f"- {reason}" for reason in reasons) or "- no reason was given"
+    return f"Your certificate request {record.csr_name} on {record.cluster} was denied by {record.decided_by}:\n{why}"
+
+
+def fetch_command(record: RequestRecord) -> str:
+    """The command that fetches the issued certificate, for a requester csrgate could not find in Slack."""
+    return (
+        f"kubectl get csr {shlex.quote(record.csr_name)} -o jsonpath='{{.status.certificate}}' "
+        f"| base64 -d > {shlex.quote(record.csr_name)}.crt"
+    )

@@ -1,0 +1,295 @@
+"""The worker: apply a decision in the cluster, follow the signer, deliver the result to the requester.
+
+Every step reads the stored request first and records what it did, so a redelivered message repeats nothing:
+a decision already applied is not applied again, a requester already served is not served twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from csrgate.domain.cluster import ClusterConfig
+from csrgate.domain.conditions import (
+    REASON_POLICY_DENIED,
+    Decision,
+    DecisionOutcome,
+    DecisionResult,
+    IssuanceOutcome,
+    IssuanceResult,
+)
+from csrgate.domain.delivery import (
+    Delivery,
+    bundle_delivery,
+    denial_text,
+    fetch_command,
+    kubeconfig_delivery,
+    requester_emails,
+)
+from csrgate.domain.errors import PermanentFailure, RetryLater
+from csrgate.domain.kubeconfig import RequesterKubeconfig, build_certificate_bundle
+from csrgate.domain.lifecycle import State, can_transition
+from csrgate.domain.messages import Notice, decided_message
+from csrgate.domain.ports import AuditLog, Clock, ClusterDirectory, Conflict, RequestStore
+from csrgate.domain.records import Actor, AuditEvent, MessageRef, RequestRecord
+
+CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
+_APPROVED = (State.APPROVED, State.AUTO_APPROVED)
+_DENIED = (State.DENIED, State.DENIED_BY_POLICY)
+
+
+class ClusterCsrs(Protocol):
+    """What the worker does with CSRs in one cluster."""
+
+    def decide(
+        self, name: str, uid: str, decision: Decision, decided_by: str, why: str, reason: str | None = None
+    ) -> DecisionResult:
+        """Append the decision's condition through the approval subresource, unless that would overwrite."""
+
+    def wait_for_certificate(self, name: str, uid: str, timeout: float, poll_interval: float = 0.5) -> IssuanceResult:
+        """Where the certificate stands, waiting at most `timeout` seconds."""
+
+    def kubeconfig_for(self, certificate_pem: bytes, key_path: str | None = None) -> RequesterKubeconfig:
+        """The requester's kubeconfig for an issued client certificate."""
+
+
+class ClusterAccess(Protocol):
+    """Connections to the clusters, kept across warm invocations."""
+
+    def csrs(self, cluster: ClusterConfig) -> ClusterCsrs:
+        """CSR operations on the cluster."""
+
+
+class Requesters(Protocol):
+    """Reaching requesters in Slack."""
+
+    def find(self, emails: tuple[str, ...]) -> str | None:
+        """The Slack user ID of the first email Slack knows."""
+
+    def send(self, user_id: str, delivery: Delivery) -> None:
+        """A file in their direct messages."""
+
+    def tell(self, user_id: str, text: str) -> None:
+        """A direct message."""
+
+    def reply(self, message: MessageRef, text: str) -> None:
+        """A reply in the approval request's thread."""
+
+
+class Redraw(Protocol):
+    """Redrawing a request's Slack message as its story moves on."""
+
+    def update_notice(self, message: MessageRef, notice: Notice) -> None:
+        """Replace the message with this account of it."""
+
+
+class IssuanceChecks(Protocol):
+    """Looking at the signer again later, without holding a function open."""
+
+    def send(self, request_id: str, attempt: int, delay_seconds: int) -> None:
+        """Queue another look at the certificate."""
+
+
+@dataclass(frozen=True)
+class WorkerTimings:
+    """How long to wait for a signer: per look, between looks, and in all."""
+
+    wait_per_look_seconds: float = 10.0
+    between_looks_seconds: int = 30
+    give_up_after: timedelta = timedelta(minutes=15)
+
+
+class DecisionWorker:
+    """Consumes the decision queue."""
+
+    def __init__(
+        self,
+        clusters: ClusterDirectory,
+        access: ClusterAccess,
+        store: RequestStore,
+        redraw: Redraw,
+        requesters: Requesters,
+        checks: IssuanceChecks,
+        audit: AuditLog,
+        clock: Clock,
+        timings: WorkerTimings = WorkerTimings(),
+    ) -> None:
+        self._clusters = clusters
+        self._access = access
+        self._store = store
+        self._redraw = redraw
+        self._requesters = requesters
+        self._checks = checks
+        self._audit = audit
+        self._clock = clock
+        self._timings = timings
+
+    def apply(self, request_id: str) -> RequestRecord | None:
+        """Apply the stored decision in the cluster, then follow it through; safe to repeat."""
+        found = self._load(request_id)
+        if found is None:
+            return None
+        record, cluster = found
+        if record.state in (*_APPROVED, *_DENIED) and not record.decision_applied:
+            record = self._apply_in_cluster(record, cluster)
+        if record.state in _DENIED:
+            return self._tell_denied(record, cluster)
+        if record.state in _APPROVED or (record.state is State.ISSUED and not record.requester_told):
+            return self._look_at_signer(record, cluster, attempt=1)
+        return record  # decided elsewhere, withdrawn, delivered, failed: nothing left to do
+
+    def check_issuance(self, request_id: str, attempt: int) -> RequestRecord | None:
+        """Another look at an approved request's certificate (queued with a delay)."""
+        found = self._load(request_id)
+        if found is None:
+            return None
+        record, cluster = found
+        if record.state in _APPROVED or (record.state is State.ISSUED and not record.requester_told):
+            return self._look_at_signer(record, cluster, attempt)
+        return record
+
+    def fail(self, request_id: str, reason: str) -> None:
+        """The last delivery of a message failed too: mark the request failed, loudly, where people look."""
+        record = self._store.get(request_id)
+        if record is None or not can_transition(record.state, State.FAILED):
+            return
+        self._move(record, State.FAILED, "csr.failed", Actor.SERVICE, note=reason, reason=reason)
+
+    # --- steps ------------------------------------------------------------------------------------------
+
+    def _apply_in_cluster(self, record: RequestRecord, cluster: ClusterConfig) -> RequestRecord:
+        approve = record.state in _APPROVED
+        decision = Decision.APPROVE if approve else Decision.DENY
+        why = record.decision_reason or "; ".join(f"{f.code.value}: {f.message}" for f in record.findings)
+        reason = REASON_POLICY_DENIED if record.state is State.DENIED_BY_POLICY else None
+        decided_by = record.decided_by or Actor.POLICY.value
+        result = self._access.csrs(cluster).decide(record.csr_name, record.csr_uid, decision, decided_by, why, reason)
+        if result.outcome in (DecisionOutcome.APPLIED, DecisionOutcome.ALREADY_APPLIED):
+            note = "approved in the cluster; waiting for the signer" if approve else "denied in the cluster"
+            event = self._event(record, "csr.decision_applied", decided_by, decision=decision.value)
+            record = self._store.mark(record, "decision_applied", event, note=note)
+            self._audit.write(event)
+            self._redraw_message(record)
+            return record
+        if result.outcome is DecisionOutcome.DECIDED_ELSEWHERE:
+            condition = result.condition
+            note = (
+                f"{condition.type} in the cluster first: {condition.reason} {condition.message}".strip()
+                if condition
+                else ""
+            )
+            return self._move(record, State.DECIDED_ELSEWHERE, "csr.decided_elsewhere", Actor.CLUSTER, note=note)
+        note = "the CSR was deleted" if result.outcome is DecisionOutcome.GONE else "the CSR was deleted and recreated"
+        return self._move(record, State.WITHDRAWN, "csr.withdrawn", Actor.CLUSTER, note=note)
+
+    def _look_at_signer(self, record: RequestRecord, cluster: ClusterConfig, attempt: int) -> RequestRecord:
+        csrs = self._access.csrs(cluster)
+        result = csrs.wait_for_certificate(record.csr_name, record.csr_uid, self._timings.wait_per_look_seconds)
+        if result.outcome is IssuanceOutcome.ISSUED and result.certificate_pem:
+            if record.state is not State.ISSUED:
+                record = self._move(record, State.ISSUED, "csr.issued", Actor.CLUSTER, note="certificate issued")
+            return self._deliver(record, cluster, csrs, result.certificate_pem)
+        if result.outcome is IssuanceOutcome.FAILED:
+            condition = result.condition
+            why = f"{condition.reason}: {condition.message}" if condition else "the signer refused"
+            note = f"approved but not issued: {why}"
+            return self._move(record, State.FAILED, "csr.failed", Actor.CLUSTER, note=note, reason=why)
+        if result.outcome in (IssuanceOutcome.GONE, IssuanceOutcome.REPLACED):
+            return self._move(record, State.WITHDRAWN, "csr.withdrawn", Actor.CLUSTER, note="the CSR was deleted")
+        if result.outcome is IssuanceOutcome.DENIED:
+            note = "denied in the cluster after csrgate approved it"
+            return self._move(record, State.DECIDED_ELSEWHERE, "csr.decided_elsewhere", Actor.CLUSTER, note=note)
+        waited = self._clock() - (record.decided_at or record.received_at)
+        if waited >= self._timings.give_up_after:
+            minutes = int(self._timings.give_up_after.total_seconds() // 60)
+            note = f"approved but not issued: the signer issued nothing within {minutes} minutes"
+            return self._move(record, State.FAILED, "csr.failed", Actor.SERVICE, note=note, reason=note)
+        self._checks.send(record.request_id, attempt + 1, self._timings.between_looks_seconds)
+        return record
+
+    def _deliver(
+        self, record: RequestRecord, cluster: ClusterConfig, csrs: ClusterCsrs, certificate_pem: bytes
+    ) -> RequestRecord:
+        if record.requester_told:
+            return record
+        signer = str(record.request.get("signerName") or "")
+        if signer == CLIENT_SIGNER:
+            delivery = kubeconfig_delivery(record, csrs.kubeconfig_for(certificate_pem))
+        else:
+            delivery = bundle_delivery(record, build_certificate_bundle(certificate_pem))
+        user = self._requesters.find(requester_emails(record, cluster))
+        if user is None:
+            return self._requester_not_found(
+                record, "the certificate is issued: fetch it with\n" + fetch_command(record)
+            )
+        self._requesters.send(user, delivery)
+        record = self._mark_told(record, user)
+        return self._move(
+            record,
+            State.DELIVERED,
+            "csr.delivered",
+            Actor.SERVICE,
+            note="certificate delivered to the requester by direct message",
+            slack_user=user,
+        )
+
+    def _tell_denied(self, record: RequestRecord, cluster: ClusterConfig) -> RequestRecord:
+        if record.requester_told:
+            return record
+        user = self._requesters.find(requester_emails(record, cluster))
+        if user is None:
+            return self._requester_not_found(record, denial_text(record))
+        self._requesters.tell(user, denial_text(record))
+        return self._mark_told(record, user)
+
+    def _requester_not_found(self, record: RequestRecord, text: str) -> RequestRecord:
+        if record.slack_message is not None:
+            self._requesters.reply(record.slack_message, f"csrgate could not find the requester in Slack. {text}")
+        event = self._event(record, "csr.delivery_failed", Actor.SERVICE, reason="requester not found in Slack")
+        record = self._store.mark(record, "requester_told", event)
+        self._audit.write(event)
+        return record
+
+    def _mark_told(self, record: RequestRecord, user: str) -> RequestRecord:
+        event = self._event(record, "csr.requester_told", Actor.SERVICE, slack_user=user)
+        record = self._store.mark(record, "requester_told", event)
+        self._audit.write(event)
+        return record
+
+    def _move(
+        self, record: RequestRecord, state: State, name: str, actor: str, note: str, **details: object
+    ) -> RequestRecord:
+        event = self._event(record, name, actor, **details)
+        try:
+            record = self._store.transition(record, state, event, {"outcome_note": note})
+        except Conflict:
+            current = self._store.get(record.request_id)
+            return current or record  # someone moved it first: their change stands
+        self._audit.write(event)
+        self._redraw_message(record)
+        return record
+
+    def _redraw_message(self, record: RequestRecord) -> None:
+        """Show the request's progress; Slack trouble here must not undo or repeat work already recorded."""
+        if record.slack_message is None:
+            return
+        try:
+            self._redraw.update_notice(record.slack_message, decided_message(record, self._clock()))
+        except (RetryLater, PermanentFailure) as exc:
+            event = self._event(record, "slack.update_failed", Actor.SERVICE, reason=str(exc))
+            self._store.add_event(event)
+            self._audit.write(event)
+
+    def _load(self, request_id: str) -> tuple[RequestRecord, ClusterConfig] | None:
+        record = self._store.get(request_id)
+        if record is None:
+            return None
+        cluster = self._clusters.get(record.cluster)
+        if cluster is None:
+            self.fail(request_id, f"cluster {record.cluster} is no longer configured")
+            return None
+        return record, cluster
+
+    def _event(self, record: RequestRecord, name: str, actor: str, **details: object) -> AuditEvent:
+        return AuditEvent.about(record, name, actor, self._clock(), **details)

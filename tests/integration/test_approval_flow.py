@@ -1,0 +1,213 @@
+"""A click in Slack to a working kubeconfig: intake, interactions and worker against the dev cluster.
+
+AWS is moto provisioned from template.yaml, Slack is the stand-in, the cluster is the dev cluster driven by the
+real kubectl; the functions are the real handlers. The worker reaches the cluster with the approver identity
+(get/list/watch CSRs, approve and deny), kept in Secrets Manager as production keeps it.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cluster_access import KUBECTL, Kubectl, csr_manifest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from lambda_events import click as click_payload
+from lambda_events import deny_submission, hmac_event, interaction_event, sqs_event
+from stack import CLUSTERS, LambdaContext, Stack, load_function, running_stack
+
+from csrgate.domain.records import request_id_for
+from devstack.cluster import DevCluster
+
+PEOPLE = {
+    "U0ALICE": {"name": "alice", "email": "alice@example.com"},
+    "U0DANA": {"name": "dana", "email": "dana@example.com"},
+}
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch, dev_cluster: DevCluster) -> Iterator[Stack]:
+    """The local stack, with cluster `lab` reached through the dev cluster's approver kubeconfig."""
+    with running_stack(monkeypatch) as running:
+        running.session.client("secretsmanager").create_secret(
+            Name="csrgate/clusters/lab/kubeconfig", SecretString=dev_cluster.approver_kubeconfig.read_text()
+        )
+        running.slack.users.update(PEOPLE)
+        running.put_cluster("lab", {**CLUSTERS["lab"], "approvers": {"users": ["U0ALICE"]}})
+        yield running
+
+
+@pytest.fixture
+def requester(tmp_path: Path, name: str) -> dict[str, Any]:
+    """Dana's key and CSR, as the docs task makes them (CN is the user she asks to be)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file = tmp_path / "dana.key"
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    return {"user": name, "key_file": key_file, "csr_pem": csr.public_bytes(serialization.Encoding.PEM)}
+
+
+def forward(stack: Stack, kubectl: Kubectl, csr_name: str, event_type: str = "ADDED") -> dict[str, Any]:
+    """What the forwarder does: send the CSR as the API server returns it to the intake function."""
+    obj = json.loads(kubectl("get", "csr", csr_name, "-o", "json").stdout)
+    response = load_function("intake").lambda_handler(hmac_event(obj, event_type=event_type), LambdaContext())
+    assert response["statusCode"] == 200, response
+    return json.loads(response["body"])
+
+
+def run_worker(stack: Stack) -> list[dict[str, Any]]:
+    """Deliver every waiting decision-queue message to the worker function, as Lambda's event source would."""
+    worker = load_function("worker")
+    answers = []
+    for _ in range(10):
+        messages = stack.queue_messages("DecisionQueue")
+        if not messages:
+            break
+        answers.append(worker.lambda_handler(sqs_event(messages), LambdaContext()))
+        sqs = stack.session.client("sqs")
+        for message in messages:
+            sqs.delete_message(QueueUrl=stack.resources["DecisionQueue"], ReceiptHandle=message["ReceiptHandle"])
+    return answers
+
+
+def click(stack: Stack, user: str, action: str, request_id: str) -> None:
+    [message] = [m for m in stack.slack.messages if request_id in json.dumps(m.blocks)]
+    response = load_function("interactions").lambda_handler(
+        interaction_event(click_payload(user, message, request_id, action)), LambdaContext()
+    )
+    assert response["statusCode"] == 200
+
+
+def condition_types(kubectl: Kubectl, csr_name: str) -> str:
+    return kubectl("get", "csr", csr_name, "-o", "jsonpath={.status.conditions[*].type}").stdout
+
+
+def test_a_click_ends_with_the_csr_approved_and_a_working_kubeconfig_in_the_requesters_dm(
+    stack: Stack, kubectl: Kubectl, requester: dict[str, Any], tmp_path: Path
+) -> None:
+    # GIVEN dana's CSR created in the cluster as the docs do, with her email annotated
+    name = requester["user"]
+    manifest = csr_manifest(name, requester["csr_pem"], expirationSeconds=3600)
+    manifest = manifest.replace(
+        "metadata:\n", "metadata:\n  annotations:\n    csrgate.io/requester-email: dana@example.com\n", 1
+    )
+    kubectl("apply", "-f", "-", stdin=manifest)
+    # AND forwarded to csrgate, which asks for review
+    intake = forward(stack, kubectl, name)
+    assert intake["state"] == "awaiting_review"
+    # WHEN an approver clicks Approve and the worker takes the decision
+    click(stack, "U0ALICE", "csrgate_approve", intake["request_id"])
+    answers = run_worker(stack)
+    # THEN the CSR is approved in the cluster with csrgate's reason, and issued
+    assert all(answer == {"batchItemFailures": []} for answer in answers), answers
+    reasons = kubectl("get", "csr", name, "-o", "jsonpath={.status.conditions[*].reason}").stdout
+    assert "CsrgateApproved" in reasons
+    assert stack.request_item(intake["request_id"])["state"] == "delivered"  # type: ignore[index]
+    # AND dana has a kubeconfig in her DM that, with her key added by the line she was given, works
+    [delivered] = [f for f in stack.slack.files if f["channel"] == "DU0DANA"]
+    kubeconfig = tmp_path / delivered["name"]
+    kubeconfig.write_bytes(delivered["content"])
+    command = next(line for line in delivered["initial_comment"].splitlines() if "set-credentials" in line)
+    key_path = tmp_path / shlex.split(command.split("--client-key=", 1)[1])[0].split()[0]
+    key_path.write_bytes(requester["key_file"].read_bytes())
+    subprocess.run([str(KUBECTL), *shlex.split(command)[1:]], cwd=tmp_path, check=True, capture_output=True, text=True)
+    whoami = subprocess.run(
+        [str(KUBECTL), "--kubeconfig", str(kubeconfig), "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert whoami.stdout == name
+    # AND the approval request shows the whole story
+    [message] = [m for m in stack.slack.messages if intake["request_id"] in json.dumps(m.blocks)]
+    assert "was approved, issued and delivered" in message.text
+
+
+def test_a_denial_lands_in_the_cluster_and_reaches_the_requester(
+    stack: Stack, kubectl: Kubectl, requester: dict[str, Any]
+) -> None:
+    name = requester["user"]
+    manifest = csr_manifest(name, requester["csr_pem"], expirationSeconds=3600)
+    manifest = manifest.replace(
+        "metadata:\n", "metadata:\n  annotations:\n    csrgate.io/requester-email: dana@example.com\n", 1
+    )
+    kubectl("apply", "-f", "-", stdin=manifest)
+    intake = forward(stack, kubectl, name)
+    click(stack, "U0ALICE", "csrgate_deny", intake["request_id"])
+    [view] = stack.slack.views
+    interactions = load_function("interactions")
+    interactions.lambda_handler(
+        interaction_event(deny_submission("U0ALICE", view, "ask for a group role instead")), LambdaContext()
+    )
+    run_worker(stack)
+    assert "Denied" in condition_types(kubectl, name)
+    message = kubectl("get", "csr", name, "-o", "jsonpath={.status.conditions[0].message}").stdout
+    assert "alice (U0ALICE)" in message and "ask for a group role instead" in message
+    dms = [m for m in stack.slack.messages if m.channel == "DU0DANA"]
+    assert dms and "ask for a group role instead" in dms[-1].text
+
+
+def test_a_policy_denial_is_applied_with_the_policy_reason(stack: Stack, kubectl: Kubectl, name: str) -> None:
+    from csrfactory import make_csr
+
+    kubectl("apply", "-f", "-", stdin=csr_manifest(name, make_csr(name, key="p256"), expirationSeconds=None))
+    intake = forward(stack, kubectl, name)
+    assert intake["state"] == "denied_by_policy"
+    run_worker(stack)
+    reasons = kubectl("get", "csr", name, "-o", "jsonpath={.status.conditions[*].reason}").stdout
+    assert "CsrgatePolicyDenied" in reasons
+    assert "expiration-unset" in kubectl("get", "csr", name, "-o", "jsonpath={.status.conditions[0].message}").stdout
+
+
+def test_a_csr_approved_with_kubectl_first_is_left_alone(
+    stack: Stack, kubectl: Kubectl, requester: dict[str, Any]
+) -> None:
+    name = requester["user"]
+    kubectl("apply", "-f", "-", stdin=csr_manifest(name, requester["csr_pem"], expirationSeconds=3600))
+    intake = forward(stack, kubectl, name)
+    click(stack, "U0ALICE", "csrgate_approve", intake["request_id"])
+    kubectl("certificate", "deny", name)  # someone with kubectl was faster than the worker
+    run_worker(stack)
+    assert condition_types(kubectl, name) == "Denied"
+    assert stack.request_item(intake["request_id"])["state"] == "decided_elsewhere"  # type: ignore[index]
+
+
+def test_a_csr_deleted_before_the_worker_runs_withdraws_the_request(
+    stack: Stack, kubectl: Kubectl, requester: dict[str, Any]
+) -> None:
+    name = requester["user"]
+    kubectl("apply", "-f", "-", stdin=csr_manifest(name, requester["csr_pem"], expirationSeconds=3600))
+    intake = forward(stack, kubectl, name)
+    click(stack, "U0ALICE", "csrgate_approve", intake["request_id"])
+    kubectl("delete", "csr", name)
+    run_worker(stack)
+    assert stack.request_item(intake["request_id"])["state"] == "withdrawn"  # type: ignore[index]
+
+
+def test_a_requester_csrgate_cannot_find_is_told_in_the_thread(
+    stack: Stack, kubectl: Kubectl, requester: dict[str, Any]
+) -> None:
+    name = requester["user"]
+    kubectl("apply", "-f", "-", stdin=csr_manifest(name, requester["csr_pem"], expirationSeconds=3600))
+    intake = forward(stack, kubectl, name)  # no annotation, and the admin user has no email
+    click(stack, "U0ALICE", "csrgate_approve", intake["request_id"])
+    run_worker(stack)
+    assert stack.request_item(intake["request_id"])["state"] == "issued"  # type: ignore[index]
+    [reply] = [m for m in stack.slack.messages if m.thread_ts]
+    assert "could not find the requester" in reply.text and f"kubectl get csr {name}" in reply.text
+    assert (
+        request_id_for("lab", json.loads(kubectl("get", "csr", name, "-o", "json").stdout)["metadata"]["uid"])
+        == intake["request_id"]
+    )
