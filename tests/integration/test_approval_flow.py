@@ -211,3 +211,115 @@ def test_a_requester_csrgate_cannot_find_is_told_in_the_thread(
         request_id_for("lab", json.loads(kubectl("get", "csr", name, "-o", "json").stdout)["metadata"]["uid"])
         == intake["request_id"]
     )
+
+
+def test_a_signer_that_refuses_ends_as_approved_but_not_issued(stack: Stack, kubectl: Kubectl, name: str) -> None:
+    from csrfactory import make_csr
+
+    # GIVEN a policy that lets a CSR without client auth through to review; the in-tree signer will refuse it
+    stack.session.client("ssm").put_parameter(
+        Name="/csrgate/policies/lenient",
+        Value="signers: {kubernetes.io/kube-apiserver-client: {requiredUsages: []}}",
+        Type="String",
+    )
+    stack.put_cluster("lab", {**CLUSTERS["lab"], "approvers": {"users": ["U0ALICE"]}, "policy": "lenient"})
+    kubectl("apply", "-f", "-", stdin=csr_manifest(name, make_csr(name), usages=["digital signature"]))
+    intake = forward(stack, kubectl, name)
+    click(stack, "U0ALICE", "csrgate_approve", intake["request_id"])
+    run_worker(stack)
+    item = stack.request_item(intake["request_id"])
+    assert item is not None and item["state"] == "failed"
+    assert item["outcome_note"].startswith("approved but not issued: ")
+    [message] = [m for m in stack.slack.messages if intake["request_id"] in json.dumps(m.blocks)]
+    assert "approved but not issued" in json.dumps(message.blocks)
+
+
+def test_a_signer_that_never_issues_is_given_up_on(
+    stack: Stack, kubectl: Kubectl, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from csrfactory import make_csr
+
+    # GIVEN a signer csrgate manages but the cluster does not run, and a worker that waits no time at all
+    monkeypatch.setenv("CSRGATE_SIGNER_WAIT_SECONDS", "0")
+    monkeypatch.setenv("CSRGATE_SIGNER_LOOK_SECONDS", "0")
+    policy = "signers: {example.com/nobody: {allowedUsages: [client auth], requiredUsages: [client auth]}}"
+    stack.session.client("ssm").put_parameter(Name="/csrgate/policies/nobody", Value=policy, Type="String")
+    stack.put_cluster("lab", {**CLUSTERS["lab"], "approvers": {"users": ["U0ALICE"]}, "policy": "nobody"})
+    manifest = csr_manifest(name, make_csr(name), signerName="example.com/nobody", expirationSeconds=3600)
+    kubectl("apply", "-f", "-", stdin=manifest)
+    intake = forward(stack, kubectl, name)
+    click(stack, "U0ALICE", "csrgate_approve", intake["request_id"])
+    run_worker(stack)
+    item = stack.request_item(intake["request_id"])
+    assert item is not None and item["state"] == "failed"
+    assert "the signer issued nothing within 0 minutes" in item["outcome_note"]
+    assert "Approved" in condition_types(kubectl, name)
+
+
+def test_a_cluster_api_outage_is_retried_until_it_works(
+    stack: Stack, kubectl: Kubectl, requester: dict[str, Any], dev_cluster: DevCluster
+) -> None:
+    name = requester["user"]
+    kubectl("apply", "-f", "-", stdin=csr_manifest(name, requester["csr_pem"], expirationSeconds=3600))
+    intake = forward(stack, kubectl, name)
+    click(stack, "U0ALICE", "csrgate_approve", intake["request_id"])
+    # GIVEN the worker's first container reaches a cluster API that is down
+    secrets = stack.session.client("secretsmanager")
+    working = dev_cluster.approver_kubeconfig.read_text()
+    secrets.put_secret_value(
+        SecretId="csrgate/clusters/lab/kubeconfig", SecretString=working.replace(f":{dev_cluster.port}", ":1")
+    )
+    worker = load_function("worker")
+    messages = stack.queue_messages("DecisionQueue")
+    # THEN the message is handed back to SQS and nothing is decided
+    assert worker.lambda_handler(sqs_event(messages), LambdaContext())["batchItemFailures"]
+    assert condition_types(kubectl, name) == ""
+    # WHEN the cluster is reachable again (a new container reads the secret afresh)
+    secrets.put_secret_value(SecretId="csrgate/clusters/lab/kubeconfig", SecretString=working)
+    assert load_function("worker").lambda_handler(sqs_event(messages, receive_count=2), LambdaContext()) == {
+        "batchItemFailures": []
+    }
+    assert "Approved" in condition_types(kubectl, name)
+
+
+def test_slack_rate_limiting_a_message_update_loses_nothing(
+    stack: Stack, kubectl: Kubectl, requester: dict[str, Any]
+) -> None:
+    name = requester["user"]
+    manifest = csr_manifest(name, requester["csr_pem"], expirationSeconds=3600)
+    manifest = manifest.replace(
+        "metadata:\n", "metadata:\n  annotations:\n    csrgate.io/requester-email: dana@example.com\n", 1
+    )
+    kubectl("apply", "-f", "-", stdin=manifest)
+    intake = forward(stack, kubectl, name)
+    click(stack, "U0ALICE", "csrgate_approve", intake["request_id"])
+    stack.slack.fail_next(429, retry_after=30)  # the worker's first Slack call: chat.update
+    run_worker(stack)
+    assert stack.request_item(intake["request_id"])["state"] == "delivered"  # type: ignore[index]
+    assert [f for f in stack.slack.files if f["channel"] == "DU0DANA"]
+
+
+def test_the_last_failed_attempt_fails_the_request_and_says_so(
+    stack: Stack, kubectl: Kubectl, requester: dict[str, Any], dev_cluster: DevCluster
+) -> None:
+    name = requester["user"]
+    kubectl("apply", "-f", "-", stdin=csr_manifest(name, requester["csr_pem"], expirationSeconds=3600))
+    intake = forward(stack, kubectl, name)
+    click(stack, "U0ALICE", "csrgate_approve", intake["request_id"])
+    broken = dev_cluster.approver_kubeconfig.read_text().replace(f":{dev_cluster.port}", ":1")
+    stack.session.client("secretsmanager").put_secret_value(
+        SecretId="csrgate/clusters/lab/kubeconfig", SecretString=broken
+    )
+    messages = stack.queue_messages("DecisionQueue")
+    answer = load_function("worker").lambda_handler(sqs_event(messages, receive_count=5), LambdaContext())
+    assert answer["batchItemFailures"]  # so SQS moves it to the dead-letter queue, which is alarmed
+    item = stack.request_item(intake["request_id"])
+    assert item is not None and item["state"] == "failed" and "gave up after 5 attempts" in item["outcome_note"]
+    [message] = [m for m in stack.slack.messages if intake["request_id"] in json.dumps(m.blocks)]
+    assert "was not completed" in message.text
+
+
+def test_messages_that_are_not_the_workers_are_dropped(stack: Stack) -> None:
+    bodies = ["not json", "{}", json.dumps({"kind": "apply_decision", "request_id": 5}), json.dumps({"kind": "x"})]
+    records = [{"MessageId": f"m{i}", "ReceiptHandle": "r", "Body": body} for i, body in enumerate(bodies)]
+    assert load_function("worker").lambda_handler(sqs_event(records), LambdaContext()) == {"batchItemFailures": []}

@@ -40,6 +40,8 @@ class Settings:
     slack_api_url: str | None
     retention: timedelta
     slack_retry_delay_seconds: int = 30
+    signer_wait_seconds: int = 900  # how long an approved CSR may wait for its certificate
+    signer_look_seconds: int = 10  # how long one look at the signer may wait before trying again later
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -60,6 +62,8 @@ class Settings:
             slack_api_url=env.get("CSRGATE_SLACK_API_URL") or None,
             retention=timedelta(days=int(days)),
             slack_retry_delay_seconds=_seconds(env, "CSRGATE_SLACK_RETRY_DELAY_SECONDS", "30", most=900),
+            signer_wait_seconds=_seconds(env, "CSRGATE_SIGNER_WAIT_SECONDS", "900", most=86400),
+            signer_look_seconds=_seconds(env, "CSRGATE_SIGNER_LOOK_SECONDS", "10", most=40),
         )
 
 

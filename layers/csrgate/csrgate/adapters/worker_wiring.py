@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -43,6 +44,9 @@ def build_decision_consumer(
         checks=SqsIssuanceChecks(session.client("sqs"), settings.decision_queue_url),
         audit=LoggedAuditTrail(logger),
         clock=utc_now,
-        timings=timings or WorkerTimings(),
+        timings=WorkerTimings(
+            wait_per_look_seconds=settings.signer_look_seconds,
+            give_up_after=timedelta(seconds=settings.signer_wait_seconds),
+        ),
     )
     return DecisionConsumer(worker, logger)
