@@ -71,6 +71,11 @@ def provision(session: Any, path: Path = TEMPLATE) -> dict[str, str]:
             AttributeDefinitions=properties["AttributeDefinitions"],
             KeySchema=properties["KeySchema"],
             BillingMode=properties.get("BillingMode", "PAY_PER_REQUEST"),
+            **(
+                {"GlobalSecondaryIndexes": properties["GlobalSecondaryIndexes"]}
+                if "GlobalSecondaryIndexes" in properties
+                else {}
+            ),
         )
         ttl = properties.get("TimeToLiveSpecification")
         if ttl:

@@ -323,3 +323,18 @@ def test_messages_that_are_not_the_workers_are_dropped(stack: Stack) -> None:
     bodies = ["not json", "{}", json.dumps({"kind": "apply_decision", "request_id": 5}), json.dumps({"kind": "x"})]
     records = [{"MessageId": f"m{i}", "ReceiptHandle": "r", "Body": body} for i, body in enumerate(bodies)]
     assert load_function("worker").lambda_handler(sqs_event(records), LambdaContext()) == {"batchItemFailures": []}
+
+
+def test_an_expired_review_can_deny_the_csr_in_the_cluster(
+    stack: Stack, kubectl: Kubectl, requester: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack.put_cluster("lab", {**CLUSTERS["lab"], "approvers": {"users": ["U0ALICE"]}, "denyExpired": True})
+    name = requester["user"]
+    kubectl("apply", "-f", "-", stdin=csr_manifest(name, requester["csr_pem"], expirationSeconds=3600))
+    intake = forward(stack, kubectl, name)
+    monkeypatch.setenv("CSRGATE_REMIND_AFTER_MINUTES", "0")
+    monkeypatch.setenv("CSRGATE_EXPIRE_AFTER_MINUTES", "0")
+    assert load_function("sweeper").lambda_handler({}, LambdaContext())["expired"] == 1
+    run_worker(stack)
+    assert kubectl("get", "csr", name, "-o", "jsonpath={.status.conditions[0].reason}").stdout == "CsrgateExpired"
+    assert stack.request_item(intake["request_id"])["state"] == "expired"  # type: ignore[index]

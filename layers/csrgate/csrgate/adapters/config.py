@@ -42,6 +42,8 @@ class Settings:
     slack_retry_delay_seconds: int = 30
     signer_wait_seconds: int = 900  # how long an approved CSR may wait for its certificate
     signer_look_seconds: int = 10  # how long one look at the signer may wait before trying again later
+    remind_after_minutes: int = 60
+    expire_after_minutes: int = 720  # well inside Kubernetes' 24 hours for pending CSRs
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -64,13 +66,17 @@ class Settings:
             slack_retry_delay_seconds=_seconds(env, "CSRGATE_SLACK_RETRY_DELAY_SECONDS", "30", most=900),
             signer_wait_seconds=_seconds(env, "CSRGATE_SIGNER_WAIT_SECONDS", "900", most=86400),
             signer_look_seconds=_seconds(env, "CSRGATE_SIGNER_LOOK_SECONDS", "10", most=40),
+            remind_after_minutes=_seconds(env, "CSRGATE_REMIND_AFTER_MINUTES", "60", most=1380),
+            expire_after_minutes=_seconds(env, "CSRGATE_EXPIRE_AFTER_MINUTES", "720", most=1380),
         )
 
 
 def _seconds(env: Mapping[str, str], name: str, default: str, most: int) -> int:
+    """A whole number from 0 to `most` (seconds or minutes, as the variable's name says)."""
     value = env.get(name, default)
-    if not value.isdigit() or int(value) > most:
-        raise ConfigError(f"{name} must be a number of seconds from 0 to {most}, not {value!r}")
+    if not value.isascii() or not value.isdigit() or int(value) > most:
+        unit = "minutes" if name.endswith("MINUTES") else "seconds"
+        raise ConfigError(f"{name} must be a number of {unit} from 0 to {most}, not {value!r}")
     return int(value)
 
 

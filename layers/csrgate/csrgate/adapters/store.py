@@ -20,7 +20,9 @@ from csrgate.domain.records import Approval, AuditEvent, MessageRef, RequestReco
 from csrgate.domain.verdict import Outcome
 
 REQUEST_SK = "REQUEST"
-_FLAGS = frozenset({"decision_queued", "decision_applied", "requester_told"})
+PENDING_INDEX = "pending"  # sparse: only requests awaiting review carry `pending`, sorted by `received_at`
+_PENDING = "PENDING"
+_FLAGS = frozenset({"decision_queued", "decision_applied", "requester_told", "reminded"})
 _THROTTLED = {
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
@@ -70,8 +72,32 @@ class DynamoRequestStore:
         """Move the request on, only from the state and version the caller read."""
         ensure_transition(record.state, state)
         values = {"state": state.value, **dict(changes or {})}
-        self._update(record, values, event, condition="#state = :expected_state", expected={"state": record.state})
+        self._update(
+            record,
+            values,
+            event,
+            condition="#state = :expected_state",
+            expected={"state": record.state},
+            remove=() if state is State.AWAITING_REVIEW else ("pending",),
+        )
         return replace(record, state=state, version=record.version + 1, **dict(changes or {}))
+
+    def pending_since(self, before: datetime) -> list[RequestRecord]:
+        """Requests still awaiting review that arrived before `before`, oldest first (the sparse index)."""
+        records, start = [], None
+        while True:
+            page = self._call(
+                self._client.query,
+                TableName=self._table,
+                IndexName=PENDING_INDEX,
+                KeyConditionExpression="pending = :pending AND received_at < :before",
+                ExpressionAttributeValues=_dynamo({":pending": _PENDING, ":before": before.isoformat()}),
+                **({"ExclusiveStartKey": start} if start else {}),
+            )
+            records += [_record(_plain(item)) for item in page.get("Items", [])]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return records
 
     def claim_message(self, request_id: str, now: datetime, lease_seconds: int) -> bool:
         """Lease the right to post the Slack message; the lease lapses so a crashed poster is recovered."""
@@ -108,7 +134,14 @@ class DynamoRequestStore:
     def save_message(self, record: RequestRecord, message: MessageRef, event: AuditEvent) -> RequestRecord:
         """Remember the posted message, once: a second poster's message is never recorded over the first."""
         values = {"slack_channel": message.channel, "slack_ts": message.ts}
-        self._update(record, values, event, condition="attribute_not_exists(slack_ts)", expected={}, remove_lease=True)
+        self._update(
+            record,
+            values,
+            event,
+            condition="attribute_not_exists(slack_ts)",
+            expected={},
+            remove=("message_lease_until",),
+        )
         return replace(record, slack_message=message, version=record.version + 1)
 
     def add_approval(self, record: RequestRecord, approval: Approval, event: AuditEvent) -> RequestRecord:
@@ -175,7 +208,7 @@ class DynamoRequestStore:
         *,
         condition: str,
         expected: Mapping[str, Any],
-        remove_lease: bool = False,
+        remove: tuple[str, ...] = (),
     ) -> None:
         names = {f"#{name}": name for name in values} | {"#version": "version"}
         names |= {f"#{name}": name for name in expected}
@@ -185,7 +218,7 @@ class DynamoRequestStore:
                 "TableName": self._table,
                 "Key": _key(record.request_id, REQUEST_SK),
                 "UpdateExpression": f"SET {assignments}, #version = #version + :one, updated_at = :now"
-                + (" REMOVE message_lease_until" if remove_lease else ""),
+                + (f" REMOVE {', '.join(remove)}" if remove else ""),
                 "ConditionExpression": f"attribute_exists(pk) AND ({condition})",
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": _dynamo(
@@ -217,6 +250,7 @@ class DynamoRequestStore:
             "version": record.version,
             "decision_queued": record.decision_queued,
             "expires_at": self._expiry(record.received_at),
+            "pending": _PENDING if record.state is State.AWAITING_REVIEW else None,
         }
         return {name: value for name, value in item.items() if value is not None}
 
@@ -333,4 +367,5 @@ def _record(item: Mapping[str, Any]) -> RequestRecord:
         decision_applied=item.get("decision_applied", False),
         requester_told=item.get("requester_told", False),
         outcome_note=item.get("outcome_note"),
+        reminded=item.get("reminded", False),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -16,11 +16,13 @@ from csrgate.adapters.intake_api import IntakeApi
 from csrgate.adapters.interactions_api import InteractionsApi
 from csrgate.adapters.queues import SqsDecisionQueue, SqsSlackRetryQueue
 from csrgate.adapters.slack import SlackNotifier, web_client
+from csrgate.adapters.slack_delivery import SlackDelivery
 from csrgate.adapters.slack_people import SlackPeople
 from csrgate.adapters.slack_retries import SlackRetryConsumer
 from csrgate.adapters.store import DynamoRequestStore
 from csrgate.domain.approvals import Approvals
 from csrgate.domain.intake import Intake
+from csrgate.domain.sweeper import Sweeper, SweepTimings
 
 
 def utc_now() -> datetime:
@@ -89,3 +91,29 @@ def build_slack_retry_consumer(logger: Logger, session: Any = None) -> SlackRetr
     """The notifier function's queue consumer."""
     intake, _, _ = build_intake(logger, session)
     return SlackRetryConsumer(intake, logger)
+
+
+def build_sweeper(logger: Logger, session: Any = None) -> Sweeper:
+    """The sweeper function's reminders and expiries."""
+    settings = Settings.from_environment()
+    session = session or boto3.session.Session()
+    secrets = SecretReader(SecretsProvider(boto3_client=session.client("secretsmanager")))
+    clusters = ParameterClusterDirectory(SSMProvider(boto3_client=session.client("ssm")), settings.config_path)
+    secrets.json(settings.slack_secret_id, "bot_token")
+
+    def slack_client() -> WebClient:
+        return web_client(secrets.json(settings.slack_secret_id, "bot_token")["bot_token"], settings.slack_api_url)
+
+    return Sweeper(
+        clusters=clusters,
+        store=DynamoRequestStore(session.client("dynamodb"), settings.table, settings.retention),
+        decisions=SqsDecisionQueue(session.client("sqs"), settings.decision_queue_url),
+        redraw=SlackNotifier(slack_client),
+        requesters=SlackDelivery(slack_client),
+        audit=LoggedAuditTrail(logger),
+        clock=utc_now,
+        timings=SweepTimings(
+            remind_after=timedelta(minutes=settings.remind_after_minutes),
+            expire_after=timedelta(minutes=settings.expire_after_minutes),
+        ),
+    )

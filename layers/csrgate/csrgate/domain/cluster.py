@@ -6,7 +6,7 @@ import re
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 from pydantic.alias_generators import to_camel
 
 CLUSTER_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -55,6 +55,7 @@ class ClusterConfig(_Config):
     required_approvals: StrictInt = Field(default=1, ge=1, le=10)
     privileged_required_approvals: StrictInt = Field(default=2, ge=1, le=10)
     policy: StrictStr | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,128}$")
+    deny_expired: StrictBool = False  # also deny an expired review's CSR in the cluster (reason CsrgateExpired)
     # How to find a requester in Slack when the CSR carries no csrgate.io/requester-email annotation:
     requester_emails: dict[StrictStr, StrictStr] = {}  # Kubernetes user name -> email
     requester_email_template: StrictStr | None = Field(default=None, pattern=r"^[^@\s]*\{username\}[^@\s]*@[^@\s]+$")

@@ -75,7 +75,7 @@ _OUTCOMES = {
     State.FAILED: "not completed",
     State.WITHDRAWN: "withdrawn: the CSR was deleted",
     State.DECIDED_ELSEWHERE: "decided in the cluster, outside csrgate",
-    State.EXPIRED: "expired before anyone decided",
+    State.EXPIRED: "left undecided until it expired",
 }
 
 

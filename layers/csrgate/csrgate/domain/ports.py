@@ -91,6 +91,9 @@ class RequestStore(Protocol):
     def add_event(self, event: AuditEvent) -> None:
         """Store an audit event that changes no state."""
 
+    def pending_since(self, before: datetime) -> list[RequestRecord]:
+        """Requests still awaiting review that arrived before `before`, oldest first."""
+
 
 class DecisionQueue(Protocol):
     """The worker's queue of decisions to apply in clusters."""

@@ -65,6 +65,7 @@ class RequestRecord:
     decision_applied: bool = False  # the decision's condition is on the CSR in the cluster
     requester_told: bool = False  # the requester got their certificate, or the denial
     outcome_note: str | None = None  # what happened after the decision, for people: "approved but not issued: ..."
+    reminded: bool = False  # approvers were reminded in the thread
 
     @property
     def finding_codes(self) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.conditions import (
+    REASON_EXPIRED,
     REASON_POLICY_DENIED,
     Decision,
     DecisionOutcome,
@@ -131,7 +132,8 @@ class DecisionWorker:
         if found is None:
             return None
         record, cluster = found
-        if record.state in (*_APPROVED, *_DENIED) and not record.decision_applied:
+        expired_to_deny = record.state is State.EXPIRED and cluster.deny_expired
+        if (record.state in (*_APPROVED, *_DENIED) or expired_to_deny) and not record.decision_applied:
             record = self._apply_in_cluster(record, cluster)
         if record.state in _DENIED:
             return self._tell_denied(record, cluster)
@@ -161,12 +163,18 @@ class DecisionWorker:
     def _apply_in_cluster(self, record: RequestRecord, cluster: ClusterConfig) -> RequestRecord:
         approve = record.state in _APPROVED
         decision = Decision.APPROVE if approve else Decision.DENY
-        why = record.decision_reason or "; ".join(f"{f.code.value}: {f.message}" for f in record.findings)
-        reason = REASON_POLICY_DENIED if record.state is State.DENIED_BY_POLICY else None
+        why = (
+            record.decision_reason
+            or record.outcome_note
+            or "; ".join(f"{f.code.value}: {f.message}" for f in record.findings)
+        )
+        reason = {State.DENIED_BY_POLICY: REASON_POLICY_DENIED, State.EXPIRED: REASON_EXPIRED}.get(record.state)
         decided_by = record.decided_by or Actor.POLICY.value
         result = self._access.csrs(cluster).decide(record.csr_name, record.csr_uid, decision, decided_by, why, reason)
         if result.outcome in (DecisionOutcome.APPLIED, DecisionOutcome.ALREADY_APPLIED):
             note = "approved in the cluster; waiting for the signer" if approve else "denied in the cluster"
+            if record.state is State.EXPIRED:
+                note = f"{record.outcome_note}; denied in the cluster"
             event = self._event(record, "csr.decision_applied", decided_by, decision=decision.value)
             record = self._store.mark(record, "decision_applied", event, note=note)
             self._audit.write(event)

@@ -1,0 +1,16 @@
+"""Sweeper: reminds approvers of reviews left waiting and expires them before Kubernetes forgets the CSR."""
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from csrgate.adapters.wiring import build_sweeper
+
+logger = Logger(service="csrgate-sweeper")
+sweeper = build_sweeper(logger)
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    result = sweeper.sweep()
+    logger.info("sweep.finished", extra={"reminded": result.reminded, "expired": result.expired})
+    return {"reminded": result.reminded, "expired": result.expired}

@@ -1,0 +1,76 @@
+"""The sweeper: reminders for reviews left waiting, expiry before Kubernetes garbage-collects the CSR."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from lambda_events import click, hmac_event, interaction_event
+from stack import CLUSTERS, LambdaContext, Stack, load_function
+from test_intake_function import DOCS_REQUEST
+from test_interactions_function import PEOPLE
+
+from csrgate.domain.records import request_id_for
+
+REQUEST_ID = request_id_for("lab", DOCS_REQUEST["metadata"]["uid"])
+
+
+@pytest.fixture
+def waiting(stack: Stack) -> Any:
+    """The docs' CSR awaiting review in lab's channel."""
+    stack.slack.users.update(PEOPLE)
+    load_function("intake").lambda_handler(hmac_event(DOCS_REQUEST), LambdaContext())
+    [message] = stack.slack.messages
+    return message
+
+
+def sweep(monkeypatch: pytest.MonkeyPatch, remind: int, expire: int) -> dict[str, int]:
+    monkeypatch.setenv("CSRGATE_REMIND_AFTER_MINUTES", str(remind))
+    monkeypatch.setenv("CSRGATE_EXPIRE_AFTER_MINUTES", str(expire))
+    return load_function("sweeper").lambda_handler({"source": "aws.scheduler"}, LambdaContext())  # type: ignore[no-any-return]
+
+
+def test_a_review_left_waiting_is_reminded_once_in_its_thread(
+    stack: Stack, waiting: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert sweep(monkeypatch, remind=0, expire=720) == {"reminded": 1, "expired": 0}
+    [reminder] = [m for m in stack.slack.messages if m.thread_ts == waiting.ts]
+    assert reminder.text.startswith("Reminder: this request has waited 0 hours and needs 1 more approval.")
+    assert sweep(monkeypatch, remind=0, expire=720) == {"reminded": 0, "expired": 0}
+    assert len([m for m in stack.slack.messages if m.thread_ts]) == 1
+
+
+def test_nothing_is_reminded_before_its_time(stack: Stack, waiting: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert sweep(monkeypatch, remind=60, expire=720) == {"reminded": 0, "expired": 0}
+
+
+def test_a_review_nobody_decided_expires_and_says_so(
+    stack: Stack, waiting: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert sweep(monkeypatch, remind=0, expire=0) == {"reminded": 0, "expired": 1}
+    assert stack.request_item(REQUEST_ID)["state"] == "expired"  # type: ignore[index]
+    assert waiting.updated and waiting.text.endswith("was left undecided until it expired")
+    assert not [b for b in waiting.blocks if b["type"] == "actions"]
+    assert stack.queue_messages("DecisionQueue") == []  # lab does not deny expired CSRs
+    # a late click is told what happened
+    load_function("interactions").lambda_handler(
+        interaction_event(click("U0ALICE", waiting, REQUEST_ID)), LambdaContext()
+    )
+    assert stack.slack.ephemeral[-1]["text"] == "This request expired before anyone decided."
+
+
+def test_a_cluster_may_also_deny_expired_csrs(stack: Stack, waiting: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    stack.put_cluster("lab", {**CLUSTERS["lab"], "denyExpired": True})
+    sweep(monkeypatch, remind=0, expire=0)
+    [queued] = stack.queue_messages("DecisionQueue")
+    decision = json.loads(queued["Body"])
+    assert decision["decision"] == "deny" and decision["reason"].startswith("expired")
+
+
+def test_decided_requests_are_not_swept(stack: Stack, waiting: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    load_function("interactions").lambda_handler(
+        interaction_event(click("U0ALICE", waiting, REQUEST_ID)), LambdaContext()
+    )
+    assert stack.request_item(REQUEST_ID)["state"] == "approved"  # type: ignore[index]
+    assert sweep(monkeypatch, remind=0, expire=0) == {"reminded": 0, "expired": 0}
