@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -235,3 +237,34 @@ def test_log_lines_are_json_with_the_fields_passed_in() -> None:
     assert (line["csr"], line["status"], line["error"]) == ("alice", "401", "unauthenticated")
     assert line["time"].endswith("+00:00")
     assert "ValueError: boom" in line["exception"]
+
+
+def test_a_health_port_already_taken_exits_1_with_a_log_line_naming_it(tmp_path: Path) -> None:
+    key, kubeconfig = tmp_path / "key", tmp_path / "kubeconfig"
+    key.write_text(KEY)
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: lab\n"
+        "clusters: [{name: lab, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: forwarder, user: {token: not-used}}]\n"
+        "contexts: [{name: lab, context: {cluster: lab, user: forwarder}}]\n"
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = {
+            "CSRGATE_API_URL": "http://127.0.0.1:9",
+            "CSRGATE_CLUSTER": "lab",
+            "CSRGATE_AUTH": "hmac",
+            "CSRGATE_HMAC_KEY_FILE": str(key),
+            "KUBECONFIG": str(kubeconfig),
+            "CSRGATE_HTTP_ADDRESS": "127.0.0.1",
+            "CSRGATE_HTTP_PORT": str(taken.getsockname()[1]),
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "csrgate.forwarder"], env=env, capture_output=True, text=True, timeout=60
+        )
+
+    assert result.returncode == 1
+    [line] = [json.loads(text) for text in result.stdout.splitlines()]
+    assert line["message"] == "forwarder.failed"
+    assert "CSRGATE_HTTP_PORT" in line["reason"]

@@ -173,8 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series only double what is scraped
     try:
         forwarder = Forwarder(config, api, signer)
-    except OSError as exc:  # the health port is taken or not allowed
-        LOG.error("forwarder.failed", extra={"reason": f"CSRGATE_HTTP_PORT {config.http_port}: {exc}"})
+    except OSError as exc:  # the health port is taken, or the address is not this host's
+        where = f"CSRGATE_HTTP_ADDRESS {config.http_address!r} and CSRGATE_HTTP_PORT {config.http_port}"
+        LOG.error("forwarder.failed", extra={"reason": f"{where} cannot be served: {exc}"})
         return EXIT_FAILED
     with _stop_on_signals(forwarder.request_stop):
         return forwarder.run()
