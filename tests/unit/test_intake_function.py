@@ -351,15 +351,24 @@ def test_the_notifier_drops_messages_that_are_not_its_own(stack: Stack) -> None:
 def test_a_csr_approved_outside_csrgate_is_recorded_as_decided_elsewhere(stack: Stack, intake: Any) -> None:
     invoke(intake, hmac_event(DOCS_REQUEST))
     approved = copy.deepcopy(DOCS_REQUEST)
-    approved["status"] = {"conditions": [{"type": "Approved", "status": "True", "reason": "KubectlApprove"}]}
+    approved["status"] = {
+        "conditions": [
+            {"type": "Approved", "status": "True", "reason": "KubectlApprove", "message": "approved by kubectl"}
+        ]
+    }
     status, body = invoke(intake, hmac_event(approved, event_type="MODIFIED"))
     assert status == 200 and body["state"] == "decided_elsewhere"
+    # the approval request shows it, with the condition's reason and message, and loses its buttons
+    [message] = stack.slack.messages
+    assert message.updated and not [b for b in message.blocks if b["type"] == "actions"]
+    assert "approved in the cluster outside csrgate: KubectlApprove approved by kubectl" in json.dumps(message.blocks)
 
 
 def test_a_deleted_csr_withdraws_its_request(stack: Stack, intake: Any) -> None:
     invoke(intake, hmac_event(DOCS_REQUEST))
     status, body = invoke(intake, hmac_event(DOCS_REQUEST, event_type="DELETED"))
     assert status == 200 and body["state"] == "withdrawn"
+    assert "the CSR was deleted in the cluster" in json.dumps(stack.slack.messages[0].blocks)
     again = invoke(intake, hmac_event(DOCS_REQUEST, event_type="DELETED"))
     assert again == (200, {**body, "created": False})
 

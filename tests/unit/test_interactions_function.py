@@ -86,6 +86,17 @@ def test_an_approvers_click_approves_and_queues_the_decision(
     assert events == ["csr.approval_recorded", "csr.approved", "csr.decision_queued"]
 
 
+def test_decisions_are_counted_and_timed_per_cluster(
+    stack: Stack, posted: Any, interactions: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answer(interactions, interaction_event(click("U0ALICE", posted)))
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    names = {m["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]: m for m in metrics}
+    assert names["Approved"]["cluster"] == "lab"
+    timed = names["TimeToDecision"]
+    assert timed["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] == "Seconds" and timed["TimeToDecision"][0] >= 0
+
+
 def test_audit_lines_name_the_slack_user(
     stack: Stack, posted: Any, interactions: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -12,10 +12,20 @@ NAMESPACE = "csrgate"
 _COUNTED = {
     "csr.received": "RequestsReceived",
     "csr.review_requested": "ReviewsRequested",
+    "csr.approved": "Approved",
+    "csr.denied": "Denied",
+    "csr.expired": "Expired",
+    "csr.delivered": "Delivered",
+    "csr.delivery_failed": "DeliveryFailures",
+    "csr.failed": "Failed",
     "slack.post_failed": "SlackPostFailures",
     "slack.post_abandoned": "SlackPostsAbandoned",
     "csr.event_rejected": "EventsRejected",
 }
+
+
+# Durations carried in event details, by metric name.
+_TIMED = {"seconds_to_decision": "TimeToDecision", "seconds_to_issue": "TimeToIssue"}
 
 
 class LoggedAuditTrail:
@@ -33,6 +43,15 @@ class LoggedAuditTrail:
             name = f"Verdict{str(event.details.get('verdict', 'unknown')).capitalize()}"
         if name:
             self.count(name, event.cluster)
+        for detail, metric in _TIMED.items():
+            seconds = event.details.get(detail)
+            if isinstance(seconds, int | float):
+                self.measure(metric, event.cluster, float(seconds))
+
+    def measure(self, name: str, cluster: str, seconds: float) -> None:
+        """Record a duration with the cluster as its dimension."""
+        with single_metric(name=name, unit=MetricUnit.Seconds, value=seconds, namespace=self._namespace) as metric:
+            metric.add_dimension(name="cluster", value=cluster)
 
     def count(self, name: str, cluster: str) -> None:
         """Add one to a metric with the cluster as its dimension."""

@@ -121,6 +121,7 @@ class Approvals:
             slack_user=clicker.slack_id,
             slack_name=clicker.name,
             reason=reason,
+            seconds_to_decision=_seconds_since(record.received_at, now),
         )
         changes = {"decided_by": clicker.label, "decided_at": now, "decision_reason": reason}
         return self._decide(record, State.DENIED, event, changes, DecisionKind.DENY, f"denied by {clicker.label}")
@@ -190,6 +191,7 @@ class Approvals:
             slack_user=clicker.slack_id,
             slack_name=clicker.name,
             approvers=approvers,
+            seconds_to_decision=_seconds_since(record.received_at, now),
         )
         changes = {"decided_by": approvers, "decided_at": now, "decision_reason": "approved in Slack"}
         return self._decide(record, State.APPROVED, decided, changes, DecisionKind.APPROVE, f"approved by {approvers}")
@@ -274,6 +276,10 @@ def _is_requester(record: RequestRecord, clicker: SlackUser) -> bool:
     if clicker.email:
         mine |= {_normal(clicker.email), _normal(clicker.email.split("@", 1)[0])}
     return bool(claimed_names & mine)
+
+
+def _seconds_since(start: datetime, now: datetime) -> int:
+    return int((now - start).total_seconds())
 
 
 def _normal(name: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.lifecycle import State, can_transition, state_after_verdict
-from csrgate.domain.messages import policy_notice, review_message
+from csrgate.domain.messages import decided_message, policy_notice, review_message
 from csrgate.domain.ports import (
     AuditLog,
     Clock,
@@ -58,6 +58,7 @@ class ClusterStatus:
     failed_reason: str | None = None
     issued: bool = False
     by_csrgate: bool = False
+    decision_text: str = ""  # the deciding condition's reason and message, as the cluster shows them
 
     @classmethod
     def of(cls, obj: Mapping[str, Any]) -> ClusterStatus:
@@ -73,6 +74,9 @@ class ClusterStatus:
             failed_reason=str(failed.get("reason") or "Failed") if failed else None,
             issued=bool((status or {}).get("certificate")),
             by_csrgate=bool(decision and str(decision.get("reason", "")).startswith(CSRGATE_REASON_PREFIX)),
+            decision_text=" ".join(str(decision.get(key) or "") for key in ("reason", "message")).strip()[:300]
+            if decision
+            else "",
         )
 
     @property
@@ -145,7 +149,7 @@ class Intake:
         event = AuditEvent.about(record, "slack.post_abandoned", Actor.SERVICE, self._clock(), reason=reason)
         if record.state is State.AWAITING_REVIEW:
             failed = AuditEvent.about(record, "csr.failed", Actor.SERVICE, self._clock(), reason=reason)
-            self._transition(record, State.FAILED, failed)
+            self._transition(record, State.FAILED, failed, f"nobody could review it: {reason}")
         self._store.add_event(event)
         self._log(event)
 
@@ -205,13 +209,19 @@ class Intake:
         now = self._clock()
         if status.decided and not status.by_csrgate and can_transition(record.state, State.DECIDED_ELSEWHERE):
             outcome = "approved" if status.approved else "denied"
-            event = AuditEvent.about(record, "csr.decided_elsewhere", Actor.CLUSTER, now, outcome=outcome)
-            return self._transition(record, State.DECIDED_ELSEWHERE, event)
+            event = AuditEvent.about(
+                record, "csr.decided_elsewhere", Actor.CLUSTER, now, outcome=outcome, condition=status.decision_text
+            )
+            note = f"{outcome} in the cluster outside csrgate" + (
+                f": {status.decision_text}" if status.decision_text else ""
+            )
+            return self._transition(record, State.DECIDED_ELSEWHERE, event, note)
         if status.issued and can_transition(record.state, State.ISSUED):
-            return self._transition(record, State.ISSUED, AuditEvent.about(record, "csr.issued", Actor.CLUSTER, now))
+            event = AuditEvent.about(record, "csr.issued", Actor.CLUSTER, now)
+            return self._transition(record, State.ISSUED, event, "certificate issued")
         if status.failed_reason and record.state in (State.APPROVED, State.AUTO_APPROVED):
             event = AuditEvent.about(record, "csr.signing_failed", Actor.CLUSTER, now, reason=status.failed_reason)
-            return self._transition(record, State.FAILED, event)
+            return self._transition(record, State.FAILED, event, f"approved but not issued: {status.failed_reason}")
         return record
 
     def _deleted(self, record: RequestRecord | None, request_id: str) -> IntakeResult:
@@ -219,7 +229,7 @@ class Intake:
             return IntakeResult(request_id, None, False)
         if can_transition(record.state, State.WITHDRAWN):
             event = AuditEvent.about(record, "csr.withdrawn", Actor.CLUSTER, self._clock())
-            record = self._transition(record, State.WITHDRAWN, event)
+            record = self._transition(record, State.WITHDRAWN, event, "the CSR was deleted in the cluster")
         return IntakeResult(request_id, record.state, False)
 
     def _ensure_side_effects(self, cluster: ClusterConfig, record: RequestRecord) -> None:
@@ -290,16 +300,29 @@ class Intake:
         self._log(event)
         return record
 
-    def _transition(self, record: RequestRecord, state: State, event: AuditEvent) -> RequestRecord:
+    def _transition(self, record: RequestRecord, state: State, event: AuditEvent, note: str) -> RequestRecord:
+        changes = {"outcome_note": note}
         try:
-            record = self._store.transition(record, state, event)
+            record = self._store.transition(record, state, event, changes)
         except Conflict:
             current = self._store.get(record.request_id)
             if current is None or not can_transition(current.state, state):
                 return current or record  # someone else moved it on first: their change stands
-            record = self._store.transition(current, state, replace(event, at=self._clock()))
+            record = self._store.transition(current, state, replace(event, at=self._clock()), changes)
         self._log(event)
+        self._redraw(record)
         return record
+
+    def _redraw(self, record: RequestRecord) -> None:
+        """Show on the request's Slack message what happened in the cluster; Slack trouble loses nothing here."""
+        if record.slack_message is None:
+            return
+        try:
+            self._notifier.update_notice(record.slack_message, decided_message(record, self._clock()))
+        except (RetryLater, PermanentFailure) as exc:
+            event = AuditEvent.about(record, "slack.update_failed", Actor.SERVICE, self._clock(), reason=str(exc))
+            self._store.add_event(event)
+            self._log(event)
 
     def _log(self, event: AuditEvent) -> None:
         self._audit.write(event)

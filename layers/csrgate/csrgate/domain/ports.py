@@ -118,6 +118,9 @@ class Notifier(Protocol):
     def post_notice(self, channel: str, notice: Notice) -> MessageRef:
         """Post a short notice without buttons."""
 
+    def update_notice(self, message: MessageRef, notice: Notice) -> None:
+        """Replace a posted message with this account of what happened."""
+
 
 class AuditLog(Protocol):
     """The structured log line every audit event also becomes."""

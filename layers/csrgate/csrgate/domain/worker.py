@@ -196,7 +196,15 @@ class DecisionWorker:
         result = csrs.wait_for_certificate(record.csr_name, record.csr_uid, self._timings.wait_per_look_seconds)
         if result.outcome is IssuanceOutcome.ISSUED and result.certificate_pem:
             if record.state is not State.ISSUED:
-                record = self._move(record, State.ISSUED, "csr.issued", Actor.CLUSTER, note="certificate issued")
+                waited = int((self._clock() - (record.decided_at or record.received_at)).total_seconds())
+                record = self._move(
+                    record,
+                    State.ISSUED,
+                    "csr.issued",
+                    Actor.CLUSTER,
+                    note="certificate issued",
+                    seconds_to_issue=waited,
+                )
             return self._deliver(record, cluster, csrs, result.certificate_pem)
         if result.outcome is IssuanceOutcome.FAILED:
             condition = result.condition
@@ -208,8 +216,7 @@ class DecisionWorker:
         if result.outcome is IssuanceOutcome.DENIED:
             note = "denied in the cluster after csrgate approved it"
             return self._move(record, State.DECIDED_ELSEWHERE, "csr.decided_elsewhere", Actor.CLUSTER, note=note)
-        waited = self._clock() - (record.decided_at or record.received_at)
-        if waited >= self._timings.give_up_after:
+        if self._clock() - (record.decided_at or record.received_at) >= self._timings.give_up_after:
             minutes = int(self._timings.give_up_after.total_seconds() // 60)
             note = f"approved but not issued: the signer issued nothing within {minutes} minutes"
             return self._move(record, State.FAILED, "csr.failed", Actor.SERVICE, note=note, reason=note)
