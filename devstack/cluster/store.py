@@ -54,7 +54,8 @@ class Store:
         self._objects: dict[str, dict[str, Any]] = {}
         self._history: deque[Event] = deque()
         self._history_limit = max(1, history_limit)
-        self._resource_version = 0
+        # etcd starts at revision 1, so a list of an empty cluster never says "0" (which means "any" to a watch)
+        self._resource_version = 1
         self._compacted = 0  # events at or below this version are no longer in the history
         self.changed = threading.Condition()
         self.closed = False
