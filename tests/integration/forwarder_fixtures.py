@@ -65,7 +65,7 @@ class Receiver:
 
     def up(self) -> None:
         """Listen (again, on the same port)."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self._server = _QuietServer(("127.0.0.1", self.port), self._handler())
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
@@ -145,6 +145,13 @@ class Receiver:
                 pass
 
         return Handler
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Connections cut by down() or by a killed forwarder are expected here: no traceback on stderr for them."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass
 
 
 @dataclass

@@ -28,7 +28,7 @@ class Plan:
     """How one watch call goes: `before` changes the cluster first; then up to `limit` events, then the end."""
 
     limit: int | None = None
-    then: str = "end"  # end (server timeout) | break (connection lost) | bookmark (then end)
+    then: str = "end"  # end (server timeout) | early (ends at once) | break (connection lost) | bookmark (then end)
     before: Callable[[FakeCsrApi], None] | None = None
 
 
@@ -45,6 +45,7 @@ class FakeCsrApi:
     list_failures: int = 0
     lists: int = 0
     watched_from: list[str] = field(default_factory=list)
+    now: float = 0.0  # the monotonic clock: a watch ending at its timeout has lasted that long
 
     def create(self, name: str, signer: str = CLIENT) -> None:
         obj = {
@@ -79,9 +80,9 @@ class FakeCsrApi:
         if not self.plans:
             self.stopping.set()
             return iter(())
-        return self._play(self.plans.pop(0), int(resource_version))
+        return self._play(self.plans.pop(0), int(resource_version), timeout_seconds)
 
-    def _play(self, plan: Plan, since: int) -> Iterator[WatchEvent]:
+    def _play(self, plan: Plan, since: int, timeout_seconds: int) -> Iterator[WatchEvent]:
         if plan.before:
             plan.before(self)
         if since < self.compacted:
@@ -95,6 +96,8 @@ class FakeCsrApi:
             yield WatchEvent(
                 "BOOKMARK", {"kind": "CertificateSigningRequest", "metadata": {"resourceVersion": str(self.version)}}
             )
+        if plan.then != "early":
+            self.now += timeout_seconds
 
     def _record(self, kind: str, name: str, obj: dict[str, Any]) -> None:
         self.version += 1
@@ -148,6 +151,7 @@ def run(api: FakeCsrApi, *plans: Plan, publish: Callable[[CsrEvent], bool] | Non
         api.stopping,
         watch_timeout=300,
         wait=wait,
+        monotonic=lambda: api.now,
     )
     source.run()
     return Run(api, source, published, waits, metrics)
@@ -205,6 +209,14 @@ def test_a_watch_ended_by_the_server_resumes_at_once(cluster: FakeCsrApi) -> Non
     assert result.waits == []
     assert result.restarts("closed") == 2
     assert cluster.lists == 1
+
+
+def test_a_watch_that_ends_early_and_empty_is_resumed_after_a_backoff(cluster: FakeCsrApi) -> None:
+    result = run(cluster, Plan(then="early"), Plan(then="early"), Plan())
+
+    assert result.waits == [0.5, 1.0]  # a restarting API server or a proxy cutting streams is not hammered
+    assert cluster.watched_from == ["0", "0", "0", "0"]
+    assert result.restarts("closed") == 3
 
 
 def test_410_gone_relists_and_sends_what_the_gap_hid(cluster: FakeCsrApi) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -74,6 +75,7 @@ class CsrSource:
         stopping: threading.Event,
         watch_timeout: int,
         wait: Callable[[float], bool] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._api = api
         self._tracker = tracker
@@ -83,6 +85,7 @@ class CsrSource:
         self._stopping = stopping
         self._watch_timeout = watch_timeout
         self._wait = wait or stopping.wait  # returns True when stopping: a backoff ends early on SIGTERM
+        self._monotonic = monotonic
         self.ready = threading.Event()
         self.resource_version: str | None = None  # None: the next step is a (re-)list
 
@@ -121,16 +124,24 @@ class CsrSource:
     def _watch(self) -> None:
         if self.resource_version is None or self._stopping.is_set():
             return
+        started, events = self._monotonic(), 0
         for event in self._api.watch(self.resource_version, self._watch_timeout):
             if self._stopping.is_set():
                 return
+            events += 1
             self._metrics.events_seen.labels(type=event.type).inc()
             if event.type != BOOKMARK and not self._publish_all(self._tracker.changed(event.type, event.object)):
                 return
             self.resource_version = event.resource_version or self.resource_version
             self._backoff.reset()
-        if not self._stopping.is_set():
-            # The server ended the watch (its timeout, or a restart): resume from the last version seen.
+        if self._stopping.is_set():
+            return
+        # The server ended the watch: at its timeout, resume at once from the last version seen. Ended empty
+        # long before it (a restarting server, a proxy cutting streams), back off first, as client-go's
+        # reflector does for "very short watches", rather than hammer the API server.
+        if events == 0 and self._monotonic() - started < self._watch_timeout / 2:
+            self._pause("closed", "the watch ended early with no events")
+        else:
             self._metrics.watch_restarts.labels(reason="closed").inc()
 
     def _publish_all(self, events: list[CsrEvent]) -> bool:
