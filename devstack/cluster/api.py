@@ -148,6 +148,8 @@ class Api:
             raise forbidden_path(user.username, "get", path)
         if request.method != "GET":
             raise method_not_allowed()
+        if path == "/openapi/v2":
+            negotiate(request.headers.get("Accept"), table_allowed=False)
         return document()
 
     def _non_resource(self, path: str) -> Callable[[], Response] | None:
@@ -171,6 +173,7 @@ class Api:
             document = openapi.v3_document(path.removeprefix("/openapi/v3/"))
             return (lambda: Response(200, openapi.encoded(document))) if document else None
         if path == "/openapi/v2":
+            # JSON only: the protobuf form (what client-go's OpenAPISchema asks for alone) is answered 406
             return lambda: Response(200, openapi.encoded(openapi.v2_document()))
         return None
 

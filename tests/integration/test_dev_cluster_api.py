@@ -327,3 +327,51 @@ def test_bad_query_parameters_and_unknown_paths(dev_cluster: DevCluster, admin: 
     assert_status(https(dev_cluster, "GET", "/apis/apps/v1/deployments", admin), 404, "NotFound")
     assert_status(https(dev_cluster, "GET", f"{CSRS}/a/exec", admin), 404, "NotFound")
     assert_status(https(dev_cluster, "POST", f"{CSRS}/a", admin, b"{}"), 405, "MethodNotAllowed")
+
+
+def test_generate_name_dry_run_and_unknown_field_warnings(dev_cluster: DevCluster, admin: Identity, name: str) -> None:
+    body = json.loads(csr_body(""))
+    body["metadata"] = {"generateName": f"{name}-"}
+    body["spec"]["colour"] = "blue"
+
+    dry = https(dev_cluster, "POST", f"{CSRS}?dryRun=All", admin, json.dumps(body).encode())
+    created = https(dev_cluster, "POST", CSRS, admin, json.dumps(body).encode())
+
+    generated = created.json()["metadata"]["name"]
+    assert dry.code == 201 and https(dev_cluster, "GET", f"{CSRS}/{dry.json()['metadata']['name']}", admin).code == 404
+    assert generated.startswith(f"{name}-") and len(generated) == len(name) + 6
+    assert created.headers["warning"] == '299 - "unknown field \\"spec.colour\\""'
+
+
+def test_a_csr_with_a_finalizer_is_only_marked_until_the_finalizer_goes(
+    dev_cluster: DevCluster, admin: Identity, name: str
+) -> None:
+    body = json.loads(csr_body(name))
+    body["metadata"]["finalizers"] = ["example.com/keep"]
+    https(dev_cluster, "POST", CSRS, admin, json.dumps(body).encode())
+
+    marked = https(dev_cluster, "DELETE", f"{CSRS}/{name}", admin).json()
+    https(dev_cluster, "PATCH", f"{CSRS}/{name}", admin, b'{"metadata":{"finalizers":null}}', MERGE_PATCH)
+
+    assert marked["metadata"]["deletionTimestamp"]
+    assert https(dev_cluster, "GET", f"{CSRS}/{name}", admin).code == 404
+
+
+def test_deletecollection_deletes_what_the_selector_selects(
+    dev_cluster: DevCluster, admin: Identity, name: str
+) -> None:
+    for suffix in ("a", "b"):
+        create(dev_cluster, admin, f"{name}-{suffix}")
+    label = json.dumps({"metadata": {"labels": {"sweep": name}}}).encode()
+    https(dev_cluster, "PATCH", f"{CSRS}/{name}-a", admin, label, MERGE_PATCH)
+
+    deleted = https(dev_cluster, "DELETE", f"{CSRS}?labelSelector=sweep%3D{name}", admin).json()
+
+    assert [item["metadata"]["name"] for item in deleted["items"]] == [f"{name}-a"]
+    assert https(dev_cluster, "GET", f"{CSRS}/{name}-b", admin).code == 200
+
+
+def test_openapi_v2_is_served_as_json_only(dev_cluster: DevCluster, admin: Identity) -> None:
+    protobuf_only = {"Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"}
+
+    assert_status(https(dev_cluster, "GET", "/openapi/v2", admin, headers=protobuf_only), 406, "NotAcceptable")

@@ -63,6 +63,21 @@ def test_a_watch_sees_changes_in_order_with_bookmarks(own_cluster: DevCluster) -
     assert int(bookmark) == int(start) + 3
 
 
+def test_objects_entering_and_leaving_a_label_selection_are_added_and_deleted(own_cluster: DevCluster) -> None:
+    api = client(own_cluster)
+    api.create_certificate_signing_request(body("labelled"))
+    start = api.list_certificate_signing_request().metadata.resource_version
+    api.patch_certificate_signing_request("labelled", {"metadata": {"labels": {"team": "a"}}})
+    api.patch_certificate_signing_request("labelled", {"metadata": {"labels": {"team": "b"}}})
+
+    events = watch.Watch().stream(
+        api.list_certificate_signing_request, label_selector="team=a", resource_version=start, timeout_seconds=5
+    )
+    seen = [(next(events)["type"]), next(events)["type"]]
+
+    assert seen == ["ADDED", "DELETED"]
+
+
 def test_a_watch_ends_at_its_timeout(own_cluster: DevCluster) -> None:
     api = client(own_cluster)
 
