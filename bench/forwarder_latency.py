@@ -25,6 +25,7 @@ import threading
 import time
 from pathlib import Path
 
+import urllib3
 from kubernetes import client, config, watch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -51,11 +52,14 @@ class PlainWatch:
 
     def _run(self) -> None:
         version = self._api.list_certificate_signing_request().metadata.resource_version
-        for event in self._watch.stream(
-            self._api.list_certificate_signing_request, resource_version=version, allow_watch_bookmarks=True
-        ):
-            if event["type"] == "ADDED":
-                self.seen.setdefault(event["raw_object"]["metadata"]["name"], time.time())
+        try:
+            for event in self._watch.stream(
+                self._api.list_certificate_signing_request, resource_version=version, allow_watch_bookmarks=True
+            ):
+                if event["type"] == "ADDED":
+                    self.seen.setdefault(event["raw_object"]["metadata"]["name"], time.time())
+        except (urllib3.exceptions.HTTPError, OSError):
+            pass  # the dev cluster stopped at the end of the run
 
 
 def wait_for(names: list[str], seen: dict[str, float] | None, receiver: Receiver, seconds: float) -> None:
