@@ -66,6 +66,16 @@ def forward(stack: Stack, kubectl: Kubectl, csr_name: str, event_type: str = "AD
     return json.loads(response["body"])
 
 
+def submit(stack: Stack, kubectl: Kubectl, requester: dict[str, Any], email: str | None = None) -> dict[str, Any]:
+    """The requester's CSR created in the cluster as the docs do (optionally with their email), then forwarded."""
+    manifest = csr_manifest(requester["user"], requester["csr_pem"], expirationSeconds=3600)
+    if email:
+        annotation = f"metadata:\n  annotations:\n    csrgate.io/requester-email: {email}\n"
+        manifest = manifest.replace("metadata:\n", annotation, 1)
+    kubectl("apply", "-f", "-", stdin=manifest)
+    return forward(stack, kubectl, requester["user"])
+
+
 def run_worker(stack: Stack) -> list[dict[str, Any]]:
     """Deliver every waiting decision-queue message to the worker function, as Lambda's event source would."""
     worker = load_function("worker")
@@ -98,13 +108,8 @@ def test_a_click_ends_with_the_csr_approved_and_a_working_kubeconfig_in_the_requ
 ) -> None:
     # GIVEN dana's CSR created in the cluster as the docs do, with her email annotated
     name = requester["user"]
-    manifest = csr_manifest(name, requester["csr_pem"], expirationSeconds=3600)
-    manifest = manifest.replace(
-        "metadata:\n", "metadata:\n  annotations:\n    csrgate.io/requester-email: dana@example.com\n", 1
-    )
-    kubectl("apply", "-f", "-", stdin=manifest)
     # AND forwarded to csrgate, which asks for review
-    intake = forward(stack, kubectl, name)
+    intake = submit(stack, kubectl, requester, email="dana@example.com")
     assert intake["state"] == "awaiting_review"
     # WHEN an approver clicks Approve and the worker takes the decision
     click(stack, "U0ALICE", "csrgate_approve", intake["request_id"])
@@ -139,12 +144,7 @@ def test_a_denial_lands_in_the_cluster_and_reaches_the_requester(
     stack: Stack, kubectl: Kubectl, requester: dict[str, Any]
 ) -> None:
     name = requester["user"]
-    manifest = csr_manifest(name, requester["csr_pem"], expirationSeconds=3600)
-    manifest = manifest.replace(
-        "metadata:\n", "metadata:\n  annotations:\n    csrgate.io/requester-email: dana@example.com\n", 1
-    )
-    kubectl("apply", "-f", "-", stdin=manifest)
-    intake = forward(stack, kubectl, name)
+    intake = submit(stack, kubectl, requester, email="dana@example.com")
     click(stack, "U0ALICE", "csrgate_deny", intake["request_id"])
     [view] = stack.slack.views
     interactions = load_function("interactions")
@@ -175,8 +175,7 @@ def test_a_csr_approved_with_kubectl_first_is_left_alone(
     stack: Stack, kubectl: Kubectl, requester: dict[str, Any]
 ) -> None:
     name = requester["user"]
-    kubectl("apply", "-f", "-", stdin=csr_manifest(name, requester["csr_pem"], expirationSeconds=3600))
-    intake = forward(stack, kubectl, name)
+    intake = submit(stack, kubectl, requester)
     click(stack, "U0ALICE", "csrgate_approve", intake["request_id"])
     kubectl("certificate", "deny", name)  # someone with kubectl was faster than the worker
     run_worker(stack)
@@ -188,8 +187,7 @@ def test_a_csr_deleted_before_the_worker_runs_withdraws_the_request(
     stack: Stack, kubectl: Kubectl, requester: dict[str, Any]
 ) -> None:
     name = requester["user"]
-    kubectl("apply", "-f", "-", stdin=csr_manifest(name, requester["csr_pem"], expirationSeconds=3600))
-    intake = forward(stack, kubectl, name)
+    intake = submit(stack, kubectl, requester)
     click(stack, "U0ALICE", "csrgate_approve", intake["request_id"])
     kubectl("delete", "csr", name)
     run_worker(stack)
@@ -200,8 +198,7 @@ def test_a_requester_csrgate_cannot_find_is_told_in_the_thread(
     stack: Stack, kubectl: Kubectl, requester: dict[str, Any]
 ) -> None:
     name = requester["user"]
-    kubectl("apply", "-f", "-", stdin=csr_manifest(name, requester["csr_pem"], expirationSeconds=3600))
-    intake = forward(stack, kubectl, name)  # no annotation, and the admin user has no email
+    intake = submit(stack, kubectl, requester)  # no annotation, and the admin user has no email
     click(stack, "U0ALICE", "csrgate_approve", intake["request_id"])
     run_worker(stack)
     assert stack.request_item(intake["request_id"])["state"] == "issued"  # type: ignore[index]
@@ -260,8 +257,7 @@ def test_a_cluster_api_outage_is_retried_until_it_works(
     stack: Stack, kubectl: Kubectl, requester: dict[str, Any], dev_cluster: DevCluster
 ) -> None:
     name = requester["user"]
-    kubectl("apply", "-f", "-", stdin=csr_manifest(name, requester["csr_pem"], expirationSeconds=3600))
-    intake = forward(stack, kubectl, name)
+    intake = submit(stack, kubectl, requester)
     click(stack, "U0ALICE", "csrgate_approve", intake["request_id"])
     # GIVEN the worker's first container reaches a cluster API that is down
     secrets = stack.session.client("secretsmanager")
@@ -285,13 +281,7 @@ def test_a_cluster_api_outage_is_retried_until_it_works(
 def test_slack_rate_limiting_a_message_update_loses_nothing(
     stack: Stack, kubectl: Kubectl, requester: dict[str, Any]
 ) -> None:
-    name = requester["user"]
-    manifest = csr_manifest(name, requester["csr_pem"], expirationSeconds=3600)
-    manifest = manifest.replace(
-        "metadata:\n", "metadata:\n  annotations:\n    csrgate.io/requester-email: dana@example.com\n", 1
-    )
-    kubectl("apply", "-f", "-", stdin=manifest)
-    intake = forward(stack, kubectl, name)
+    intake = submit(stack, kubectl, requester, email="dana@example.com")
     click(stack, "U0ALICE", "csrgate_approve", intake["request_id"])
     stack.slack.fail_next(429, retry_after=30)  # the worker's first Slack call: chat.update
     run_worker(stack)
@@ -302,9 +292,7 @@ def test_slack_rate_limiting_a_message_update_loses_nothing(
 def test_the_last_failed_attempt_fails_the_request_and_says_so(
     stack: Stack, kubectl: Kubectl, requester: dict[str, Any], dev_cluster: DevCluster
 ) -> None:
-    name = requester["user"]
-    kubectl("apply", "-f", "-", stdin=csr_manifest(name, requester["csr_pem"], expirationSeconds=3600))
-    intake = forward(stack, kubectl, name)
+    intake = submit(stack, kubectl, requester)
     click(stack, "U0ALICE", "csrgate_approve", intake["request_id"])
     broken = dev_cluster.approver_kubeconfig.read_text().replace(f":{dev_cluster.port}", ":1")
     stack.session.client("secretsmanager").put_secret_value(
@@ -330,8 +318,7 @@ def test_an_expired_review_can_deny_the_csr_in_the_cluster(
 ) -> None:
     stack.put_cluster("lab", {**CLUSTERS["lab"], "approvers": {"users": ["U0ALICE"]}, "denyExpired": True})
     name = requester["user"]
-    kubectl("apply", "-f", "-", stdin=csr_manifest(name, requester["csr_pem"], expirationSeconds=3600))
-    intake = forward(stack, kubectl, name)
+    intake = submit(stack, kubectl, requester)
     monkeypatch.setenv("CSRGATE_REMIND_AFTER_MINUTES", "0")
     monkeypatch.setenv("CSRGATE_EXPIRE_AFTER_MINUTES", "0")
     assert load_function("sweeper").lambda_handler({}, LambdaContext())["expired"] == 1

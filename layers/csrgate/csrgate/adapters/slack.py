@@ -124,12 +124,7 @@ class SlackNotifier:
         self._call("views_open", trigger_id=trigger_id, view=deny_dialog(request_id, message))
 
     def _call(self, method: str, **arguments: Any) -> Any:
-        try:
-            return getattr(self._client(), method)(**arguments)
-        except SlackApiError as exc:
-            raise _translated(exc) from exc
-        except (SlackClientError, OSError) as exc:
-            raise RetryLater(f"Slack is unreachable: {type(exc).__name__}") from exc
+        return call_slack(self._client(), method, **arguments)
 
     def _post(self, channel: str, headline: str, blocks: list[Block]) -> MessageRef:
         response = self._call(
@@ -236,9 +231,15 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _translated(exc: SlackApiError) -> Exception:
-    status = exc.response.status_code
-    error = str(exc.response.get("error") or f"HTTP {status}")
-    if status == 429 or status >= 500 or error in _RETRYABLE_ERRORS:
-        return RetryLater(f"Slack answered {error}")
-    return PermanentFailure(f"Slack refused the post: {error}")
+def call_slack(client: WebClient, method: str, **arguments: Any) -> Any:
+    """A Web API call, its errors translated: RetryLater for rate limits, 5xx and the network, else PermanentFailure."""
+    try:
+        return getattr(client, method)(**arguments)
+    except SlackApiError as exc:
+        status = exc.response.status_code
+        error = str(exc.response.get("error") or f"HTTP {status}")
+        if status == 429 or status >= 500 or error in _RETRYABLE_ERRORS:
+            raise RetryLater(f"Slack answered {error} to {method}") from exc
+        raise PermanentFailure(f"Slack refused {method}: {error}") from exc
+    except (SlackClientError, OSError) as exc:
+        raise RetryLater(f"Slack is unreachable: {type(exc).__name__}") from exc

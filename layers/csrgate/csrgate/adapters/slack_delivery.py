@@ -6,11 +6,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
 
-from csrgate.adapters.slack import escape
+from csrgate.adapters.slack import call_slack, escape
 from csrgate.domain.delivery import Delivery
-from csrgate.domain.errors import PermanentFailure, RetryLater
+from csrgate.domain.errors import PermanentFailure
 from csrgate.domain.records import MessageRef
 
 
@@ -53,12 +52,4 @@ class SlackDelivery:
         return str(self._call("conversations_open", users=user_id)["channel"]["id"])
 
     def _call(self, method: str, **arguments: Any) -> Any:
-        try:
-            return getattr(self._client(), method)(**arguments)
-        except SlackApiError as exc:
-            status = exc.response.status_code
-            if status == 429 or status >= 500:
-                raise RetryLater(f"Slack answered {status} to {method}") from exc
-            raise PermanentFailure(f"Slack refused {method}: {exc.response.get('error')}") from exc
-        except (SlackClientError, OSError) as exc:
-            raise RetryLater(f"Slack is unreachable: {type(exc).__name__}") from exc
+        return call_slack(self._client(), method, **arguments)

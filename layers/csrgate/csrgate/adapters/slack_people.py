@@ -7,10 +7,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
 
+from csrgate.adapters.slack import call_slack
 from csrgate.domain.approvals import SlackUser
-from csrgate.domain.errors import PermanentFailure, RetryLater
 
 CACHE_SECONDS = 300
 T = TypeVar("T")
@@ -46,15 +45,7 @@ class SlackPeople:
         return value
 
     def _call(self, method: str, **arguments: Any) -> Any:
-        try:
-            return getattr(self._client(), method)(**arguments)
-        except SlackApiError as exc:
-            status = exc.response.status_code
-            if status == 429 or status >= 500:
-                raise RetryLater(f"Slack answered {status}") from exc
-            raise PermanentFailure(f"Slack refused {method}: {exc.response.get('error')}") from exc
-        except (SlackClientError, OSError) as exc:
-            raise RetryLater(f"Slack is unreachable: {type(exc).__name__}") from exc
+        return call_slack(self._client(), method, **arguments)
 
 
 def _user(response: Any, slack_id: str) -> SlackUser:

@@ -1,7 +1,11 @@
-"""Building each function's objects once per container, from the environment."""
+"""Building each function's objects once per container, from the environment.
+
+Nothing here imports the Kubernetes client: the worker's wiring, which does, is in worker_wiring.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,87 +34,106 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def build_intake(logger: Logger, session: Any = None) -> tuple[Intake, ParameterClusterDirectory, SecretReader]:
-    """The Intake use case with its DynamoDB, SQS, SSM, Secrets Manager and Slack adapters."""
-    settings = Settings.from_environment()
-    session = session or boto3.session.Session()
-    secrets = SecretReader(SecretsProvider(boto3_client=session.client("secretsmanager")))
-    clusters = ParameterClusterDirectory(SSMProvider(boto3_client=session.client("ssm")), settings.config_path)
-    secrets.json(settings.slack_secret_id, "bot_token")  # fail the cold start, not the first post
+@dataclass(frozen=True)
+class Kit:
+    """What every function starts from: settings, AWS clients, configuration, secrets, the audit trail."""
 
-    def slack_client() -> WebClient:
-        return web_client(secrets.json(settings.slack_secret_id, "bot_token")["bot_token"], settings.slack_api_url)
+    settings: Settings
+    session: Any
+    secrets: SecretReader
+    clusters: ParameterClusterDirectory
+    store: DynamoRequestStore
+    audit: LoggedAuditTrail
 
-    sqs = session.client("sqs")
-    intake = Intake(
-        clusters=clusters,
-        store=DynamoRequestStore(session.client("dynamodb"), settings.table, settings.retention),
-        decisions=SqsDecisionQueue(sqs, settings.decision_queue_url),
-        slack_retries=SqsSlackRetryQueue(sqs, settings.slack_retry_queue_url, settings.slack_retry_delay_seconds),
-        notifier=SlackNotifier(slack_client),
-        audit=LoggedAuditTrail(logger),
+    @classmethod
+    def from_environment(cls, logger: Logger, session: Any = None) -> Kit:
+        """Read and check everything once; a bad setting, parameter or secret fails the cold start, naming it."""
+        settings = Settings.from_environment()
+        session = session or boto3.session.Session()
+        secrets = SecretReader(SecretsProvider(boto3_client=session.client("secretsmanager")))
+        secrets.json(settings.slack_secret_id, "bot_token", "signing_secret")
+        return cls(
+            settings=settings,
+            session=session,
+            secrets=secrets,
+            clusters=ParameterClusterDirectory(SSMProvider(boto3_client=session.client("ssm")), settings.config_path),
+            store=DynamoRequestStore(session.client("dynamodb"), settings.table, settings.retention),
+            audit=LoggedAuditTrail(logger),
+        )
+
+    def slack(self, *, hurried: bool = False) -> WebClient:
+        """A Slack client with the current bot token (the secret is cached for a few minutes, so rotation lands)."""
+        token = self.secrets.json(self.settings.slack_secret_id, "bot_token")["bot_token"]
+        if hurried:
+            return web_client(token, self.settings.slack_api_url, timeout=2, hurried=True)
+        return web_client(token, self.settings.slack_api_url)
+
+    def signing_secret(self) -> str:
+        """Slack's request signing secret."""
+        return str(self.secrets.json(self.settings.slack_secret_id, "signing_secret")["signing_secret"])
+
+    def decision_queue(self) -> SqsDecisionQueue:
+        """The worker's queue."""
+        return SqsDecisionQueue(self.session.client("sqs"), self.settings.decision_queue_url)
+
+
+def build_intake(kit: Kit) -> Intake:
+    """The Intake use case."""
+    settings = kit.settings
+    retries = SqsSlackRetryQueue(
+        kit.session.client("sqs"), settings.slack_retry_queue_url, settings.slack_retry_delay_seconds
+    )
+    return Intake(
+        clusters=kit.clusters,
+        store=kit.store,
+        decisions=kit.decision_queue(),
+        slack_retries=retries,
+        notifier=SlackNotifier(kit.slack),
+        audit=kit.audit,
         clock=utc_now,
     )
-    return intake, clusters, secrets
-
-
-def build_interactions_api(logger: Logger, session: Any = None) -> InteractionsApi:
-    """The interactions function's HTTP API: nothing here may import the Kubernetes client."""
-    settings = Settings.from_environment()
-    session = session or boto3.session.Session()
-    secrets = SecretReader(SecretsProvider(boto3_client=session.client("secretsmanager")))
-    clusters = ParameterClusterDirectory(SSMProvider(boto3_client=session.client("ssm")), settings.config_path)
-    secrets.json(settings.slack_secret_id, "bot_token", "signing_secret")  # fail the cold start, not a click
-
-    def slack_client() -> WebClient:
-        token = secrets.json(settings.slack_secret_id, "bot_token")["bot_token"]
-        return web_client(token, settings.slack_api_url, timeout=2, hurried=True)
-
-    def signing_secret() -> str:
-        return str(secrets.json(settings.slack_secret_id, "signing_secret")["signing_secret"])
-
-    audit = LoggedAuditTrail(logger)
-    approvals = Approvals(
-        clusters=clusters,
-        store=DynamoRequestStore(session.client("dynamodb"), settings.table, settings.retention),
-        decisions=SqsDecisionQueue(session.client("sqs"), settings.decision_queue_url),
-        directory=SlackPeople(slack_client),
-        audit=audit,
-        clock=utc_now,
-    )
-    return InteractionsApi(approvals, SlackNotifier(slack_client), signing_secret, logger, utc_now)
 
 
 def build_intake_api(logger: Logger, session: Any = None) -> IntakeApi:
     """The intake function's HTTP API."""
-    intake, clusters, secrets = build_intake(logger, session)
-    return IntakeApi(intake, clusters, secrets, logger)
+    kit = Kit.from_environment(logger, session)
+    return IntakeApi(build_intake(kit), kit.clusters, kit.secrets, logger)
 
 
 def build_slack_retry_consumer(logger: Logger, session: Any = None) -> SlackRetryConsumer:
     """The notifier function's queue consumer."""
-    intake, _, _ = build_intake(logger, session)
-    return SlackRetryConsumer(intake, logger)
+    return SlackRetryConsumer(build_intake(Kit.from_environment(logger, session)), logger)
+
+
+def build_interactions_api(logger: Logger, session: Any = None) -> InteractionsApi:
+    """The interactions function's HTTP API, inside Slack's three seconds."""
+    kit = Kit.from_environment(logger, session)
+
+    def hurried_slack() -> WebClient:
+        return kit.slack(hurried=True)
+
+    approvals = Approvals(
+        clusters=kit.clusters,
+        store=kit.store,
+        decisions=kit.decision_queue(),
+        directory=SlackPeople(hurried_slack),
+        audit=kit.audit,
+        clock=utc_now,
+    )
+    return InteractionsApi(approvals, SlackNotifier(hurried_slack), kit.signing_secret, logger, utc_now)
 
 
 def build_sweeper(logger: Logger, session: Any = None) -> Sweeper:
     """The sweeper function's reminders and expiries."""
-    settings = Settings.from_environment()
-    session = session or boto3.session.Session()
-    secrets = SecretReader(SecretsProvider(boto3_client=session.client("secretsmanager")))
-    clusters = ParameterClusterDirectory(SSMProvider(boto3_client=session.client("ssm")), settings.config_path)
-    secrets.json(settings.slack_secret_id, "bot_token")
-
-    def slack_client() -> WebClient:
-        return web_client(secrets.json(settings.slack_secret_id, "bot_token")["bot_token"], settings.slack_api_url)
-
+    kit = Kit.from_environment(logger, session)
+    settings = kit.settings
     return Sweeper(
-        clusters=clusters,
-        store=DynamoRequestStore(session.client("dynamodb"), settings.table, settings.retention),
-        decisions=SqsDecisionQueue(session.client("sqs"), settings.decision_queue_url),
-        redraw=SlackNotifier(slack_client),
-        requesters=SlackDelivery(slack_client),
-        audit=LoggedAuditTrail(logger),
+        clusters=kit.clusters,
+        store=kit.store,
+        decisions=kit.decision_queue(),
+        redraw=SlackNotifier(kit.slack),
+        requesters=SlackDelivery(kit.slack),
+        audit=kit.audit,
         clock=utc_now,
         timings=SweepTimings(
             remind_after=timedelta(minutes=settings.remind_after_minutes),

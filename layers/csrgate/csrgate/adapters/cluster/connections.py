@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 import tempfile
 import threading
 import time
@@ -195,7 +196,7 @@ def ca_file(ca_pem: bytes) -> str:
     """The CA written to a file named by its hash (the client's TLS settings take a path; /tmp in Lambda)."""
     path = Path(tempfile.gettempdir()) / f"csrgate-ca-{hashlib.sha256(ca_pem).hexdigest()[:32]}.crt"
     if not path.exists():
-        temporary = path.with_suffix(f".{threading.get_ident()}.tmp")
+        temporary = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         temporary.write_bytes(ca_pem)
         temporary.replace(path)
     return str(path)

@@ -37,9 +37,14 @@ class EksTokenSource:
         self._lock = threading.Lock()
         # As `aws eks get-token` does: carry the cluster name from the call's parameters to the request, and
         # add it as a header before signing, so the signature covers it.
+        # unique_id keeps a client shared by several token sources from getting the handlers twice.
         events = sts_client.meta.events
-        events.register("provide-client-params.sts.GetCallerIdentity", _take_cluster_id)
-        events.register("before-sign.sts.GetCallerIdentity", _add_cluster_id_header)
+        events.register(
+            "provide-client-params.sts.GetCallerIdentity", _take_cluster_id, unique_id="csrgate-eks-take-cluster-id"
+        )
+        events.register(
+            "before-sign.sts.GetCallerIdentity", _add_cluster_id_header, unique_id="csrgate-eks-add-cluster-id-header"
+        )
 
     def token(self) -> str:
         """A token with at least REFRESH_MARGIN_SECONDS of life left."""
