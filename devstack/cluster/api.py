@@ -141,18 +141,16 @@ class Api:
             return self._csr(request, user, path)
         if path == SELF_SUBJECT_REVIEWS:
             return self._self_subject_review(request, user)
-        document = self._non_resource(path)
+        document = self._non_resource(path, request.headers.get("Accept"))
         if document is None:
             raise path_not_found()
         if not self._authorizer.allowed(Attributes(user, "get", path=path, resource_request=False)):
             raise forbidden_path(user.username, "get", path)
         if request.method != "GET":
             raise method_not_allowed()
-        if path == "/openapi/v2":
-            negotiate(request.headers.get("Accept"), table_allowed=False)
         return document()
 
-    def _non_resource(self, path: str) -> Callable[[], Response] | None:
+    def _non_resource(self, path: str, accept: str | None) -> Callable[[], Response] | None:
         if path == "/version":
             return lambda: json_response(200, discovery.version_info())
         if path == "/api":
@@ -173,8 +171,7 @@ class Api:
             document = openapi.v3_document(path.removeprefix("/openapi/v3/"))
             return (lambda: Response(200, openapi.encoded(document))) if document else None
         if path == "/openapi/v2":
-            # JSON only: the protobuf form (what client-go's OpenAPISchema asks for alone) is answered 406
-            return lambda: Response(200, openapi.encoded(openapi.v2_document()))
+            return lambda: _openapi_v2(accept)
         return None
 
     def _self_subject_review(self, request: Request, user: UserInfo) -> Response:
@@ -292,6 +289,12 @@ class Api:
         attributes = Attributes(user, verb, group, resource, subresource, name)
         if not self._authorizer.allowed(attributes):
             raise forbidden(user.username, verb, resource, group, name or None, subresource)
+
+
+def _openapi_v2(accept: str | None) -> Response:
+    """JSON only: the protobuf form, which client-go's OpenAPISchema asks for alone, is answered 406."""
+    negotiate(accept, table_allowed=False)
+    return Response(200, openapi.encoded(openapi.v2_document()))
 
 
 def _predicate(query: dict[str, str]) -> Callable[[dict[str, Any]], bool]:

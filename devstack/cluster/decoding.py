@@ -25,7 +25,6 @@ PROTOBUF = "application/vnd.kubernetes.protobuf"
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
-APPLY_PATCH = "application/apply-patch+yaml"
 BODY_TYPES = [JSON, PROTOBUF]
 PATCH_TYPES = [JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH]
 _GO_TYPES = {"string": "string", "bytes": "[]uint8", "int32": "int32", "int64": "int64", "bool": "bool"}

@@ -9,8 +9,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-TABLE_MEDIA_PARAMETERS = {"as": "Table", "g": "meta.k8s.io", "v": "v1"}
-
 CSR_COLUMNS = [
     {"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace."},
     {"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp is a timestamp representing "

@@ -241,8 +241,3 @@ def _raw(value: str | bytes) -> bytes:
 def _go_bytes(data: bytes) -> Any:
     """A []byte as Go's %#v prints it in field.Invalid, which is what kube-apiserver shows for spec.request."""
     return GoLiteral("[]byte{" + ", ".join(f"0x{byte:x}" for byte in data) + "}")
-
-
-def raw_bytes(value: str | bytes) -> bytes:
-    """The bytes a JSON bytes field (base64 text) holds."""
-    return _raw(value)
