@@ -15,12 +15,13 @@ AWS_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install test lint typecheck unit sam bench clean
+.PHONY: help install test lint typecheck unit sam bench dev-cluster clean
 
 help:
 	@echo "make install   create $(VENV) with csrgate and its development tools"
 	@echo "make test      lint, type-check, run the tests, validate and build the SAM template"
 	@echo "make bench     run the benchmarks under bench/"
+	@echo "make dev-cluster  run the local Kubernetes API for CSRs (state in .dev-cluster/)"
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed
 
@@ -57,5 +58,8 @@ bench: install
 	$(BIN)/python bench/check_throughput.py
 	$(BIN)/python bench/interactions_cold_start.py
 
+dev-cluster: install
+	$(BIN)/csrgate dev cluster --data-dir .dev-cluster
+
 clean:
-	rm -rf $(VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache .hypothesis .dev-cluster
