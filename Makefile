@@ -57,6 +57,7 @@ sam:
 bench: install
 	$(BIN)/python bench/check_throughput.py
 	$(BIN)/python bench/interactions_cold_start.py
+	$(BIN)/python bench/forwarder_latency.py
 
 dev-cluster: install
 	$(BIN)/csrgate dev cluster --data-dir .dev-cluster
