@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from lambda_events import EVENTS, hmac_event, sqs_event
-from stack import CLUSTERS, FORWARDER_ROLE, LambdaContext, Stack, load_function
+from stack import CLUSTERS, FORWARDER_ROLE, HMAC_KEY, LambdaContext, Stack, load_function
 
 from csrfactory import make_csr, pem
 from csrgate.domain.records import request_id_for
@@ -406,6 +406,15 @@ def test_forged_and_stale_hmac_signatures_are_refused(
         and stack.request_item(request_id_for("lab", "5d8f3f64-6b1a-4c43-9a44-0e4b7e4a1c21")) is None
     )
     assert "csr.event_rejected" in capsys.readouterr().out
+
+
+def test_a_rotated_key_and_the_old_one_both_work_while_both_are_listed(stack: Stack, intake: Any) -> None:
+    secrets = stack.session.client("secretsmanager")
+    secrets.put_secret_value(SecretId="csrgate/clusters/lab/hmac", SecretString=f"new-lab-key\n{HMAC_KEY}\n")
+    rotated = load_function("intake")
+    assert invoke(rotated, hmac_event(DOCS_REQUEST, key="new-lab-key"))[0] == 200
+    assert invoke(rotated, hmac_event(DOCS_REQUEST, key=HMAC_KEY))[0] == 200
+    assert invoke(rotated, hmac_event(DOCS_REQUEST, key="retired-key"))[0] == 401
 
 
 def test_a_signed_body_cannot_be_altered(stack: Stack, intake: Any) -> None:

@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from csrgate.domain.signing import SignatureRejected, sign, signed_headers, verify
+from csrgate.domain.signing import SignatureRejected, sign, signed_headers, verify, verify_any
 
 SECRET = b"cluster-key"
 BODY = b'{"cluster": "prod", "type": "ADDED"}'
@@ -64,3 +64,15 @@ def test_the_secret_never_appears_in_a_rejection() -> None:
     with pytest.raises(SignatureRejected) as raised:
         verify(SECRET, str(int(NOW)), "v1=00", BODY, clock)
     assert SECRET.decode() not in str(raised.value)
+
+
+def test_during_a_rotation_either_key_verifies_and_no_other() -> None:
+    old, new = b"old-key", b"new-key"
+    for key in (old, new):
+        headers = signed_headers(key, BODY, clock)
+        verify_any([new, old], headers["X-Csrgate-Timestamp"], headers["X-Csrgate-Signature"], BODY, clock)
+    forged = signed_headers(b"someone-else", BODY, clock)
+    with pytest.raises(SignatureRejected, match="does not match"):
+        verify_any([new, old], forged["X-Csrgate-Timestamp"], forged["X-Csrgate-Signature"], BODY, clock)
+    with pytest.raises(SignatureRejected, match="no key"):
+        verify_any([], forged["X-Csrgate-Timestamp"], forged["X-Csrgate-Signature"], BODY, clock)

@@ -24,7 +24,7 @@ from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.errors import InputError, PermanentFailure, RetryLater
 from csrgate.domain.intake import EventType, Intake
 from csrgate.domain.ports import ClusterDirectory, Conflict
-from csrgate.domain.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureRejected, verify
+from csrgate.domain.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureRejected, verify_any
 
 MAX_BODY_BYTES = 256 * 1024
 IAM_ROUTE = "/v1/csr-events"
@@ -124,9 +124,11 @@ class IntakeApi:
         if cluster.auth != "hmac":
             raise ApiError(401, "unauthenticated", f"cluster {cluster.name} signs with AWS IAM: send to {IAM_ROUTE}")
         headers = self.resolver.current_event.headers
-        secret = self._secrets.text(cluster.hmac_secret_id or "").encode("utf-8")
+        # one key per line: during a rotation the secret holds the new key and the old one
+        keys = [line.strip().encode("utf-8") for line in self._secrets.text(cluster.hmac_secret_id or "").splitlines()]
         try:
-            verify(secret, headers.get(TIMESTAMP_HEADER.lower()), headers.get(SIGNATURE_HEADER.lower()), raw, self._now)
+            timestamp, signature = headers.get(TIMESTAMP_HEADER.lower()), headers.get(SIGNATURE_HEADER.lower())
+            verify_any([key for key in keys if key], timestamp, signature, raw, self._now)
         except SignatureRejected as exc:
             self._reject(cluster.name, str(exc))
             raise ApiError(401, "unauthenticated", str(exc)) from None

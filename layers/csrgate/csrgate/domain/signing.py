@@ -30,6 +30,21 @@ def signed_headers(secret: bytes, body: bytes, now: Callable[[], float]) -> dict
     return {TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: sign(secret, timestamp, body)}
 
 
+def verify_any(
+    secrets: list[bytes], timestamp: str | None, signature: str | None, body: bytes, now: Callable[[], float]
+) -> None:
+    """Like verify, accepting a signature made with any of the keys (the new and the old one during a rotation)."""
+    if not secrets:
+        raise SignatureRejected("no key is configured for this cluster")
+    for secret in secrets[:-1]:
+        try:
+            verify(secret, timestamp, signature, body, now)
+        except SignatureRejected:
+            continue
+        return
+    verify(secrets[-1], timestamp, signature, body, now)
+
+
 def verify(secret: bytes, timestamp: str | None, signature: str | None, body: bytes, now: Callable[[], float]) -> None:
     """Raise SignatureRejected unless the signature is ours and the timestamp is inside the window."""
     if not timestamp or not signature:
