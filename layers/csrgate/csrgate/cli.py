@@ -88,6 +88,15 @@ def _add_dev_commands(commands: Any) -> None:
         help="wait this long after approval before signing (to try slow signers)",
     )
     cluster.set_defaults(run=_dev_cluster)
+    up = stand_ins.add_parser(
+        "up",
+        help="run the whole service locally: cluster, AWS, API, functions, forwarder and Slack",
+        description="Start the dev cluster, moto with what template.yaml declares, a local API Gateway calling the "
+        "functions, their queue consumers and schedule, the forwarder and a Slack stand-in, all on 127.0.0.1; "
+        "write DIR/stack.json once ready. Runs until SIGINT or SIGTERM.",
+    )
+    up.add_argument("--data-dir", metavar="DIR", type=Path, required=True, help="where state and stack.json go")
+    up.set_defaults(run=_dev_up)
 
 
 def _dev_cluster(args: argparse.Namespace, out: IO[str]) -> int:
@@ -95,6 +104,12 @@ def _dev_cluster(args: argparse.Namespace, out: IO[str]) -> int:
     from devstack.cluster import run_dev_cluster
 
     return run_dev_cluster(args.data_dir, args.port, out, signing_delay=args.signing_delay)
+
+
+def _dev_up(args: argparse.Namespace, out: IO[str]) -> int:
+    from devstack.up import run_dev_stack
+
+    return run_dev_stack(args.data_dir, out)
 
 
 def _port(text: str) -> int:

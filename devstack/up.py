@@ -1,0 +1,262 @@
+"""`csrgate dev up`: the whole service on 127.0.0.1, from template.yaml, until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+import boto3
+
+from devstack.aws import load_template, provision
+from devstack.cluster import DevCluster
+from devstack.functions import parameter_defaults, template_functions
+from devstack.gateway import LocalGateway, template_routes
+from devstack.pump import Pump, template_sources
+from devstack.slack_emulator import SlackEmulator
+
+LOG = logging.getLogger("devstack.up")
+REGION = "us-east-1"
+CLUSTER = "dev"
+CHANNEL = "C0DEV"
+# Two approvers and two people who may not approve; dana is the demo's requester.
+USERS: dict[str, dict[str, Any]] = {
+    "U0ALICE": {"name": "alice", "email": "alice@example.com", "approver": True},
+    "U0BOB": {"name": "bob", "email": "bob@example.com", "approver": True},
+    "U0DANA": {"name": "dana", "email": "dana@example.com", "approver": False},
+    "U0ERIN": {"name": "erin", "email": "erin@example.com", "approver": False},
+}
+STACK_FILE = "stack.json"
+
+
+class DevStack:
+    """Everything `dev up` runs; start() in order, stop() in reverse, whatever was reached."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.resolve()
+        self.cluster = DevCluster(self.data_dir / "cluster")
+        self.moto: Any = None
+        self.slack = SlackEmulator(token="xoxb-dev-" + secrets.token_hex(8), signing_secret=secrets.token_hex(16))
+        self.gateway: LocalGateway | None = None
+        self.pump: Pump | None = None
+        self.forwarder: subprocess.Popen[bytes] | None = None
+        self._forwarder_log: IO[bytes] | None = None
+
+    def start(self) -> DevStack:
+        """Start each part and write stack.json once the forwarder is ready."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / STACK_FILE).unlink(missing_ok=True)
+        self.cluster.start()
+        session = self._start_aws()
+        resources = provision(session)
+        self.slack.users.update({uid: {"name": str(u["name"]), "email": str(u["email"])} for uid, u in USERS.items()})
+        self.slack.start()
+        hmac_key = self._configure(session, resources)
+        template = load_template()
+        refs = {**parameter_defaults(template), **resources}
+        functions = template_functions(
+            template, refs, {"CSRGATE_SLACK_API_URL": self.slack.api_url, "AWS_DEFAULT_REGION": REGION}
+        )
+        for function in functions.values():
+            function.load()
+        self.gateway = LocalGateway(template_routes(template), functions).start()
+        self.slack.interactions_url = f"{self.gateway.url}/v1/slack/interactions"
+        queues, schedules = template_sources(template)
+        self.pump = Pump(session.client("sqs"), resources, functions, queues, schedules).start()
+        self._start_forwarder(hmac_key)
+        self._write_stack_file()
+        return self
+
+    def stop(self) -> None:
+        """Stop everything started, the forwarder first (it drains into a gateway that still answers)."""
+        if self.forwarder is not None:
+            if self.forwarder.poll() is None:
+                self.forwarder.terminate()
+                try:
+                    self.forwarder.wait(15)
+                except subprocess.TimeoutExpired:
+                    self.forwarder.kill()
+                    self.forwarder.wait(5)
+            self.forwarder = None
+        if self._forwarder_log is not None:
+            self._forwarder_log.close()
+            self._forwarder_log = None
+        if self.pump is not None:
+            self.pump.stop()
+        if self.gateway is not None:
+            self.gateway.stop()
+        self.slack.stop()
+        if self.moto is not None:
+            self.moto.stop()
+            self.moto = None
+        self.cluster.stop()
+
+    def describe(self) -> dict[str, Any]:
+        """What stack.json holds."""
+        assert self.gateway is not None
+        return {
+            "kubeconfig": str(self.cluster.admin_kubeconfig),
+            "approver_kubeconfig": str(self.cluster.approver_kubeconfig),
+            "api_url": self.gateway.url,
+            "interactions_url": self.slack.interactions_url,
+            "slack_url": self.slack.base_url,
+            "slack_signing_secret": self.slack.signing_secret,
+            "channel": CHANNEL,
+            "cluster": CLUSTER,
+            "aws_endpoint_url": os.environ["AWS_ENDPOINT_URL"],
+            "forwarder_log": str(self.data_dir / "forwarder.log"),
+            "users": USERS,
+        }
+
+    def _start_aws(self) -> Any:
+        from moto.server import ThreadedMotoServer
+
+        port = _free_port()
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.moto.start()
+        # the functions' boto3 clients (and ours) all reach moto through these, as they would reach AWS
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+                "AWS_ACCESS_KEY_ID": "dev",
+                "AWS_SECRET_ACCESS_KEY": "dev",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "POWERTOOLS_METRICS_NAMESPACE": "csrgate",
+            }
+        )
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.pop("AWS_PROFILE", None)
+        return boto3.session.Session(region_name=REGION)
+
+    def _configure(self, session: Any, resources: dict[str, str]) -> str:
+        """The Slack secret, the dev cluster's parameter and its HMAC key and connection secrets."""
+        hmac_key = secrets.token_hex(32)
+        store = session.client("secretsmanager")
+        store.put_secret_value(
+            SecretId=resources["SlackSecret"],
+            SecretString=json.dumps({"bot_token": self.slack.token, "signing_secret": self.slack.signing_secret}),
+        )
+        store.create_secret(Name=f"csrgate/clusters/{CLUSTER}/hmac", SecretString=hmac_key)
+        store.create_secret(
+            Name=f"csrgate/clusters/{CLUSTER}/kubeconfig", SecretString=self.cluster.approver_kubeconfig.read_text()
+        )
+        document = {
+            "name": CLUSTER,
+            "kind": "generic",
+            "auth": "hmac",
+            "hmacSecretId": f"csrgate/clusters/{CLUSTER}/hmac",
+            "connection": {"secretId": f"csrgate/clusters/{CLUSTER}/kubeconfig"},
+            "slackChannel": CHANNEL,
+            "approvers": {"users": [uid for uid, user in USERS.items() if user["approver"]]},
+        }
+        session.client("ssm").put_parameter(
+            Name=f"/csrgate/clusters/{CLUSTER}", Value=json.dumps(document), Type="String"
+        )
+        return hmac_key
+
+    def _start_forwarder(self, hmac_key: str, ready_within: float = 30.0) -> None:
+        assert self.gateway is not None
+        key_file = self.data_dir / "hmac-key"
+        key_file.write_text(hmac_key)
+        key_file.chmod(0o600)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.data_dir),
+            "KUBECONFIG": str(self.cluster.approver_kubeconfig),
+            "CSRGATE_API_URL": self.gateway.url,
+            "CSRGATE_CLUSTER": CLUSTER,
+            "CSRGATE_AUTH": "hmac",
+            "CSRGATE_HMAC_KEY_FILE": str(key_file),
+            "CSRGATE_HTTP_ADDRESS": "127.0.0.1",
+            "CSRGATE_HTTP_PORT": "0",
+            "CSRGATE_DRAIN_SECONDS": "5",
+        }
+        log_path = self.data_dir / "forwarder.log"
+        self._forwarder_log = open(log_path, "ab")  # noqa: SIM115 - kept open for the process's lifetime
+        self.forwarder = subprocess.Popen(
+            [sys.executable, "-m", "csrgate.forwarder"], env=env, stdout=self._forwarder_log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + ready_within
+        while not _forwarder_ready(log_path):
+            if self.forwarder.poll() is not None:
+                raise RuntimeError(f"the forwarder exited with {self.forwarder.returncode}; see {log_path}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the forwarder was not ready within {ready_within} s; see {log_path}")
+            time.sleep(0.05)
+
+    def _write_stack_file(self) -> None:
+        # written to a temporary name and renamed, so whoever waits for it never reads half a file
+        path = self.data_dir / STACK_FILE
+        partial = path.with_suffix(".json.partial")
+        partial.write_text(json.dumps(self.describe(), indent=2) + "\n")
+        partial.replace(path)
+
+
+def run_dev_stack(data_dir: Path, out: IO[str]) -> int:
+    """Run in the foreground until SIGINT or SIGTERM; print where things are once ready."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("werkzeug", "botocore", "urllib3"):  # every request they make would be a line
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stack = DevStack(data_dir)
+    try:
+        stack.start()
+        described = stack.describe()
+        out.write(
+            "csrgate dev stack: ready\n"
+            f"  Slack page:   {described['slack_url']}\n"
+            f"  API:          {described['api_url']}\n"
+            f"  cluster:      KUBECONFIG={described['kubeconfig']}\n"
+            f"  details:      {stack.data_dir / STACK_FILE}\n"
+            "stop with Ctrl-C\n"
+        )
+        out.flush()
+        while not stopping.wait(0.5):
+            pass
+    finally:
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _forwarder_ready(log_path: Path) -> bool:
+    """True once the forwarder's health port answers /readyz with 200."""
+    ports = []
+    for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if entry.get("message") == "forwarder.started":
+            ports.append(entry.get("http_port"))
+    if not ports:
+        return False
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports[-1]}/readyz", timeout=2) as answer:  # noqa: S310
+            return int(answer.status) == 200
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
