@@ -1,0 +1,183 @@
+"""Through `csrgate dev up` as a requester, an approver and an attacker would use it: the real kubectl, the real
+forwarder, the functions behind the local API Gateway and their queues, and Slack's side played by the stand-in."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+from cryptography.hazmat.primitives import serialization
+from e2e_logs import audit_events
+from slack_sdk.signature import SignatureVerifier
+
+from csrfactory import make_csr, private_key
+from devstack.client import KUBECTL, DevStackClient, wait_for
+from devstack.demo import csr_manifest
+
+
+def apply_csr(stack: DevStackClient, name: str, orgs: tuple[str, ...] = (), requester: str = "dana") -> None:
+    """A CSR for user `name`, created with kubectl as the docs do, annotated with the requester's email."""
+    email = stack.stack["users"][stack.user(requester)]["email"]
+    stack.kubectl("apply", "-f", "-", stdin=csr_manifest(name, make_csr(name, orgs=orgs), email))
+
+
+def condition(stack: DevStackClient, name: str, kind: str) -> dict[str, str]:
+    """The CSR's condition of one type (Approved, Denied ...), waited for."""
+
+    def present() -> dict[str, str] | None:
+        conditions = (stack.csr(name) or {}).get("status", {}).get("conditions", [])
+        return next((c for c in conditions if c["type"] == kind), None)
+
+    return wait_for(f"{name} to have a {kind} condition", present)
+
+
+def current(stack: DevStackClient, message: dict[str, object]) -> dict[str, object]:
+    """The message as Slack shows it now."""
+    return next(m for m in stack.messages(str(message["channel"])) if m["ts"] == message["ts"])
+
+
+def post_interaction(stack: DevStackClient, body: str, timestamp: int, secret: str) -> int:
+    """A request straight to the interactions URL, signed with `secret` at `timestamp`; the HTTP status."""
+    signature = SignatureVerifier(secret).generate_signature(timestamp=str(timestamp), body=body)
+    request = urllib.request.Request(
+        stack.stack["interactions_url"],
+        data=body.encode(),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": str(timestamp),
+            "X-Slack-Signature": signature,
+        },
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as refused:
+        return int(refused.code)
+
+
+def test_the_demo_path_ends_with_whoami_printing_the_requested_user(
+    stack: DevStackClient, name: str, home: Path
+) -> None:
+    # GIVEN dana's CSR applied with kubectl
+    apply_csr(stack, name)
+    # WHEN the approval request reaches Slack and alice, an approver, clicks Approve
+    message = stack.review_message(name)
+    assert stack.condition(name) == "Pending"
+    answer = stack.click(message, "csrgate_approve", stack.user("alice"))
+    # THEN Slack got its 200 in well under its three seconds
+    assert answer["status"] == 200 and answer["elapsed_ms"] < 3000, answer
+    # AND the cluster shows it approved by csrgate and issued
+    wait_for(f"{name} Approved,Issued", lambda: stack.condition(name) == "Approved,Issued")
+    assert condition(stack, name, "Approved")["reason"] == "CsrgateApproved"
+    # AND dana has a kubeconfig in her DM which, with her key added by the line it came with, is her
+    dana = stack.user("dana")
+    delivered = wait_for(
+        "the DM", lambda: next((f for f in stack.files() if f["user"] == dana and name in f["name"]), None)
+    )
+    kubeconfig = home / delivered["name"]
+    kubeconfig.write_bytes(base64.b64decode(delivered["content"]))
+    command = next(line.strip("` ") for line in delivered["initial_comment"].splitlines() if "set-credentials" in line)
+    key = private_key("rsa2048").private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (home / shlex.split(command.split("--client-key=", 1)[1])[0]).write_bytes(key)
+    subprocess.run([str(KUBECTL), *shlex.split(command)[1:]], cwd=home, check=True, capture_output=True)
+    whoami = subprocess.run(
+        [str(KUBECTL), "--kubeconfig", str(kubeconfig), "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"],
+        cwd=home,
+        capture_output=True,
+        text=True,
+        env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+    )
+    assert whoami.stdout == name, whoami.stderr
+    # AND the approval request tells the whole story, as the audit log does
+    wait_for("the message to say delivered", lambda: "delivered" in str(current(stack, message)["text"]))
+    assert wait_for("csr.delivered in the audit log", lambda: audit_events(stack, "csr.delivered"))
+
+
+def test_a_click_by_someone_who_may_not_approve_changes_nothing(stack: DevStackClient, name: str) -> None:
+    # GIVEN a CSR waiting for review
+    apply_csr(stack, name)
+    message = stack.review_message(name)
+    erin = stack.user("erin")
+    # WHEN erin, who is not an approver, clicks Approve
+    answer = stack.click(message, "csrgate_approve", erin)
+    # THEN Slack gets a 200 (an error would show her a red banner) and she alone is told no
+    assert answer["status"] == 200
+    refusal = wait_for("erin's refusal", lambda: next((e for e in stack.ephemeral() if e["user"] == erin), None))
+    assert refusal["channel"] == stack.channel
+    # AND the CSR is still pending in the cluster and the approval request is unchanged
+    assert stack.condition(name) == "Pending"
+    assert current(stack, message)["updated"] is False
+
+
+def test_forged_and_stale_interactions_are_refused_and_change_nothing(stack: DevStackClient, name: str) -> None:
+    # GIVEN a CSR waiting for review, and the Approve click Slack would send for it
+    apply_csr(stack, name)
+    message = stack.review_message(name)
+    [button] = [
+        element
+        for block in message["blocks"]
+        if block.get("type") == "actions"
+        for element in block["elements"]
+        if element["action_id"] == "csrgate_approve"
+    ]
+    payload = {
+        "type": "block_actions",
+        "user": {"id": stack.user("alice")},
+        "trigger_id": "1.2.x",
+        "container": {"type": "message", "message_ts": message["ts"], "channel_id": message["channel"]},
+        "channel": {"id": message["channel"]},
+        "actions": [{"action_id": "csrgate_approve", "block_id": "decide", "value": button["value"]}],
+    }
+    body = urlencode({"payload": json.dumps(payload)})
+    rejected_before = len(audit_events(stack, "slack.request_rejected"))
+    # WHEN it is signed with the wrong secret, or correctly but ten minutes ago
+    forged = post_interaction(stack, body, int(time.time()), "not-the-signing-secret")
+    stale = post_interaction(stack, body, int(time.time()) - 600, stack.stack["slack_signing_secret"])
+    # THEN both are refused, logged as rejected, and nothing changes in the cluster or in Slack
+    assert (forged, stale) == (401, 401)
+    wait_for(
+        "two rejections in the log", lambda: len(audit_events(stack, "slack.request_rejected")) >= rejected_before + 2
+    )
+    assert stack.condition(name) == "Pending"
+    assert current(stack, message)["updated"] is False
+
+
+def test_a_policy_denial_is_in_the_cluster_and_in_slack(stack: DevStackClient, name: str) -> None:
+    # WHEN a CSR asks for the kubeadm:cluster-admins group
+    apply_csr(stack, name, orgs=("kubeadm:cluster-admins",))
+    # THEN the cluster denies it with csrgate's policy reason, naming the finding
+    denied = condition(stack, name, "Denied")
+    assert denied["reason"] == "CsrgatePolicyDenied"
+    assert "forbidden-group" in denied["message"]
+    # AND the review channel gets a notice, with no buttons to click
+    notice = wait_for(
+        "the policy notice",
+        lambda: next((m for m in stack.messages(stack.channel) if name in m["text"] and "denied" in m["text"]), None),
+    )
+    assert "csrgate_approve" not in json.dumps(notice["blocks"])
+    assert stack.condition(name) == "Denied"
+
+
+def test_an_approval_with_kubectl_outside_csrgate_is_shown_on_the_message(stack: DevStackClient, name: str) -> None:
+    # GIVEN a CSR waiting for review in Slack
+    apply_csr(stack, name)
+    message = stack.review_message(name)
+    # WHEN an admin approves it with kubectl instead
+    stack.kubectl("certificate", "approve", name)
+    # THEN the cluster issues it with kubectl's reason, not csrgate's
+    wait_for(f"{name} Approved,Issued", lambda: stack.condition(name) == "Approved,Issued")
+    assert condition(stack, name, "Approved")["reason"] == "KubectlApprove"
+    # AND the approval request says it was decided outside csrgate, as the audit log does
+    updated = wait_for("the message to change", lambda: current(stack, message)["updated"] and current(stack, message))
+    assert "outside csrgate" in json.dumps(updated), updated
+    assert wait_for("csr.decided_elsewhere in the log", lambda: audit_events(stack, "csr.decided_elsewhere"))
