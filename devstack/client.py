@@ -151,6 +151,14 @@ class DevStackClient:
         body = {"channel": message["channel"], "ts": message["ts"], "action_id": action_id, "user": user}
         return dict(self._post("_emulator/click", body))
 
+    def fail_next(self, status: int, times: int = 1, retry_after: int | None = None) -> None:
+        """Make the stand-in answer the service's next Web API calls with this HTTP status."""
+        self._post("_emulator/fail", {"status": status, "times": times, "retry_after": retry_after})
+
+    def calls(self) -> list[dict[str, Any]]:
+        """The Web API calls the service made, in order (method and arguments)."""
+        return list(self._get("_emulator/calls"))
+
     def _get(self, path: str) -> Any:
         with urllib.request.urlopen(self.stack["slack_url"] + path, timeout=10) as answer:  # noqa: S310 - loopback
             return json.loads(answer.read())

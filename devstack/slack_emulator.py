@@ -88,8 +88,21 @@ class SlackEmulator(SlackStandIn):
                 return _json(request, 200, list(self.ephemeral))
         if route == ("GET", "files"):
             return _json(request, 200, self._files())
+        if route == ("GET", "calls"):
+            with self._lock:
+                return _json(request, 200, [{"method": m, "arguments": a} for m, a in self.calls])
         if route == ("GET", "users"):
             return _json(request, 200, self.users)
+        if route == ("POST", "fail"):
+            # {"status": 429, "times": 1, "retry_after": 1}: the next Web API calls fail, to try rate limits
+            fields = json.loads(body or b"{}")
+            retry_after = fields.get("retry_after")
+            self.fail_next(
+                int(fields.get("status", 429)),
+                times=int(fields.get("times", 1)),
+                retry_after=None if retry_after is None else int(retry_after),
+            )
+            return _json(request, 200, {"ok": True})
         if route == ("POST", "click"):
             form = "form" in (request.headers.get("Content-Type") or "")
             fields = dict(parse_qsl(body.decode())) if form else json.loads(body or b"{}")

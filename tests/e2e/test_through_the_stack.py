@@ -181,3 +181,50 @@ def test_an_approval_with_kubectl_outside_csrgate_is_shown_on_the_message(stack:
     updated = wait_for("the message to change", lambda: current(stack, message)["updated"] and current(stack, message))
     assert "outside csrgate" in json.dumps(updated), updated
     assert wait_for("csr.decided_elsewhere in the log", lambda: audit_events(stack, "csr.decided_elsewhere"))
+
+
+def test_an_approver_may_not_approve_their_own_request_but_another_may(stack: DevStackClient, name: str) -> None:
+    # GIVEN a CSR alice asked for herself
+    apply_csr(stack, name, requester="alice")
+    message = stack.review_message(name)
+    alice = stack.user("alice")
+    # WHEN she clicks Approve on it
+    assert stack.click(message, "csrgate_approve", alice)["status"] == 200
+    # THEN she alone is told no, and the CSR stays pending
+    wait_for(
+        "alice's refusal",
+        lambda: any(e["user"] == alice and "your own certificate request" in e["text"] for e in stack.ephemeral()),
+    )
+    assert stack.condition(name) == "Pending"
+    # WHEN bob approves it instead, it is approved and issued
+    assert stack.click(message, "csrgate_approve", stack.user("bob"))["status"] == 200
+    wait_for(f"{name} Approved,Issued", lambda: stack.condition(name) == "Approved,Issued")
+
+
+def test_a_csr_deleted_before_the_click_is_withdrawn(stack: DevStackClient, name: str) -> None:
+    # GIVEN a CSR waiting for review, deleted from the cluster by its requester
+    apply_csr(stack, name)
+    message = stack.review_message(name)
+    stack.kubectl("delete", "csr", name)
+    # THEN the forwarder's DELETED event withdraws the request, and the approval request says so
+    updated = wait_for("the message to change", lambda: current(stack, message)["updated"] and current(stack, message))
+    assert "withdrawn" in json.dumps(updated).lower(), updated
+    assert wait_for("csr.withdrawn in the log", lambda: audit_events(stack, "csr.withdrawn"))
+    # AND there is nothing left to click, nothing comes back in the cluster, and no kubeconfig is delivered
+    assert "csrgate_approve" not in json.dumps(updated["blocks"])
+    assert stack.csr(name) is None
+    assert not [f for f in stack.files() if name in f["name"]]
+
+
+def test_slack_rate_limiting_the_approval_request_delays_it_but_loses_nothing(stack: DevStackClient, name: str) -> None:
+    # GIVEN Slack answers the next Web API call with 429 and Retry-After: 1
+    stack.fail_next(429, retry_after=1)
+    # WHEN a CSR arrives
+    apply_csr(stack, name)
+    # THEN the approval request is posted anyway, once, after the rate-limited attempt
+    message = stack.review_message(name)
+    assert len([m for m in stack.messages(stack.channel) if name in m["text"] and m["thread_ts"] is None]) == 1
+    posts = [c for c in stack.calls() if c["method"] == "chat.postMessage" and name in json.dumps(c["arguments"])]
+    assert len(posts) >= 2, posts
+    assert stack.click(message, "csrgate_approve", stack.user("alice"))["status"] == 200
+    wait_for(f"{name} Approved,Issued", lambda: stack.condition(name) == "Approved,Issued")
