@@ -8,11 +8,7 @@ import os
 import secrets
 import signal
 import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
@@ -21,6 +17,7 @@ import boto3
 
 from devstack.aws import load_template, provision
 from devstack.cluster import DevCluster
+from devstack.forwarder_process import SupervisedForwarder
 from devstack.functions import parameter_defaults, template_functions
 from devstack.gateway import LocalGateway, template_routes
 from devstack.pump import Pump, template_sources
@@ -50,8 +47,7 @@ class DevStack:
         self.slack = SlackEmulator(token="xoxb-dev-" + secrets.token_hex(8), signing_secret=secrets.token_hex(16))
         self.gateway: LocalGateway | None = None
         self.pump: Pump | None = None
-        self.forwarder: subprocess.Popen[bytes] | None = None
-        self._forwarder_log: IO[bytes] | None = None
+        self.forwarder: SupervisedForwarder | None = None
 
     def start(self) -> DevStack:
         """Start each part and write stack.json once the forwarder is ready."""
@@ -81,17 +77,8 @@ class DevStack:
     def stop(self) -> None:
         """Stop everything started, the forwarder first (it drains into a gateway that still answers)."""
         if self.forwarder is not None:
-            if self.forwarder.poll() is None:
-                self.forwarder.terminate()
-                try:
-                    self.forwarder.wait(15)
-                except subprocess.TimeoutExpired:
-                    self.forwarder.kill()
-                    self.forwarder.wait(5)
+            self.forwarder.stop()
             self.forwarder = None
-        if self._forwarder_log is not None:
-            self._forwarder_log.close()
-            self._forwarder_log = None
         if self.pump is not None:
             self.pump.stop()
         if self.gateway is not None:
@@ -116,6 +103,7 @@ class DevStack:
             "cluster": CLUSTER,
             "aws_endpoint_url": os.environ["AWS_ENDPOINT_URL"],
             "forwarder_log": str(self.data_dir / "forwarder.log"),
+            "forwarder_pid_file": str(self.data_dir / "forwarder.pid"),
             "users": USERS,
         }
 
@@ -183,18 +171,9 @@ class DevStack:
             "CSRGATE_HTTP_PORT": "0",
             "CSRGATE_DRAIN_SECONDS": "5",
         }
-        log_path = self.data_dir / "forwarder.log"
-        self._forwarder_log = open(log_path, "ab")  # noqa: SIM115 - kept open for the process's lifetime
-        self.forwarder = subprocess.Popen(
-            [sys.executable, "-m", "csrgate.forwarder"], env=env, stdout=self._forwarder_log, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + ready_within
-        while not _forwarder_ready(log_path):
-            if self.forwarder.poll() is not None:
-                raise RuntimeError(f"the forwarder exited with {self.forwarder.returncode}; see {log_path}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the forwarder was not ready within {ready_within} s; see {log_path}")
-            time.sleep(0.05)
+        self.forwarder = SupervisedForwarder(
+            env, self.data_dir / "forwarder.log", self.data_dir / "forwarder.pid"
+        ).start(ready_within)
 
     def _write_stack_file(self) -> None:
         # written to a temporary name and renamed, so whoever waits for it never reads half a file
@@ -235,25 +214,6 @@ def run_dev_stack(data_dir: Path, out: IO[str]) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
-
-
-def _forwarder_ready(log_path: Path) -> bool:
-    """True once the forwarder's health port answers /readyz with 200."""
-    ports = []
-    for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if entry.get("message") == "forwarder.started":
-            ports.append(entry.get("http_port"))
-    if not ports:
-        return False
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{ports[-1]}/readyz", timeout=2) as answer:  # noqa: S310
-            return int(answer.status) == 200
-    except OSError:
-        return False
 
 
 def _free_port() -> int:
