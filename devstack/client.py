@@ -131,7 +131,7 @@ class DevStackClient:
         """Every uploaded file, content in base64."""
         return list(self._get("_emulator/files"))
 
-    def review_message(self, csr_name: str, timeout: float = 30.0) -> dict[str, Any]:
+    def review_message(self, csr_name: str, timeout: float = 30.0, interval: float = 0.1) -> dict[str, Any]:
         """The approval request for a CSR in the review channel, once it has its buttons."""
 
         def posted() -> dict[str, Any] | None:
@@ -144,7 +144,7 @@ class DevStackClient:
                     return message
             return None
 
-        return wait_for(f"the approval request for {csr_name} in Slack", posted, timeout)
+        return wait_for(f"the approval request for {csr_name} in Slack", posted, timeout, interval)
 
     def click(self, message: dict[str, Any], action_id: str, user: str) -> dict[str, Any]:
         """Click a button on a message as `user`; the service's HTTP status and how long it took."""
