@@ -503,6 +503,12 @@ def test_bad_csr_objects_get_a_clear_4xx(
     assert stack.slack.messages == []
 
 
+def test_an_object_from_a_list_without_apiversion_and_kind_is_accepted(stack: Stack, intake: Any) -> None:
+    listed = {key: value for key, value in DOCS_REQUEST.items() if key not in ("apiVersion", "kind")}
+    status, body = invoke(intake, hmac_event(listed))
+    assert status == 200 and body["state"] == "awaiting_review"
+
+
 def test_a_base64_encoded_body_is_read(stack: Stack, intake: Any) -> None:
     event = hmac_event(DOCS_REQUEST)
     event["body"] = base64.b64encode(event["body"].encode()).decode()

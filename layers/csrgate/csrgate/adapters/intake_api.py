@@ -63,8 +63,9 @@ class _Spec(_Open):
 
 
 class _CsrObject(_Open):
-    api_version: Literal["certificates.k8s.io/v1"] = Field(alias="apiVersion")
-    kind: Literal["CertificateSigningRequest"]
+    # Optional: items of a list response carry neither (the list does), and the event's route says what it is.
+    api_version: Literal["certificates.k8s.io/v1"] = Field(default="certificates.k8s.io/v1", alias="apiVersion")
+    kind: Literal["CertificateSigningRequest"] = "CertificateSigningRequest"
     metadata: _Metadata
     spec: _Spec
     status: dict[str, Any] | None = None

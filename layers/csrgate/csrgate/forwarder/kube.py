@@ -41,6 +41,10 @@ def api_client(access: KubeAccess) -> client.ApiClient:
         raise ConfigError(f"{source} cannot be used: {exc}") from None
 
 
+API_VERSION = "certificates.k8s.io/v1"
+KIND = "CertificateSigningRequest"
+
+
 class KubernetesCsrApi:
     """CsrApi over the Kubernetes API."""
 
@@ -55,7 +59,13 @@ class KubernetesCsrApi:
         version = ""
         while True:
             page = self._call_list(token)
-            items += page.get("items") or []
+            # List items carry no apiVersion or kind; the list does. Fill them in, as kubectl does, so each item
+            # is the object the watch would send and intake's schema accepts it.
+            items += [
+                {"apiVersion": API_VERSION, "kind": KIND, **item}
+                for item in page.get("items") or []
+                if isinstance(item, dict)
+            ]
             metadata = page.get("metadata") or {}
             version = version or str(metadata.get("resourceVersion") or "")
             token = metadata.get("continue") or None
