@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -253,3 +254,12 @@ def test_the_installed_command_prints_no_traceback_for_garbage(tmp_path: Path) -
     result = csrgate("check", "garbage", cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and result.stderr.startswith("csrgate: error: ")
+
+
+def test_forward_refuses_to_start_without_its_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for variable in [name for name in os.environ if name.startswith("CSRGATE_")] + ["KUBECONFIG"]:
+        monkeypatch.delenv(variable, raising=False)
+    assert main(["forward"]) == 2
+    assert capsys.readouterr().err == "csrgate forward: CSRGATE_API_URL is required\n"

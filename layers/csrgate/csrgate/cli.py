@@ -64,6 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--output", choices=["text", "json"], default="text")
     check.set_defaults(run=_check)
+    forward = commands.add_parser(
+        "forward",
+        help="run the in-cluster forwarder",
+        description="List and watch CertificateSigningRequests and send every change to csrgate's API, at least "
+        "once. Configured with CSRGATE_* environment variables (docs/forwarder.md); a bad one exits 2 naming it. "
+        "Runs until SIGTERM or SIGINT, then sends what is queued for up to CSRGATE_DRAIN_SECONDS.",
+    )
+    forward.set_defaults(run=_forward)
     _add_dev_commands(commands)
     return parser
 
@@ -97,6 +105,13 @@ def _add_dev_commands(commands: Any) -> None:
     )
     up.add_argument("--data-dir", metavar="DIR", type=Path, required=True, help="where state and stack.json go")
     up.set_defaults(run=_dev_up)
+
+
+def _forward(args: argparse.Namespace, out: IO[str]) -> int:
+    # Imported here: `csrgate check` should not pay for the Kubernetes client and prometheus_client.
+    from csrgate.forwarder.main import main as run_forwarder
+
+    return run_forwarder()
 
 
 def _dev_cluster(args: argparse.Namespace, out: IO[str]) -> int:
