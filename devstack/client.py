@@ -151,6 +151,14 @@ class DevStackClient:
         body = {"channel": message["channel"], "ts": message["ts"], "action_id": action_id, "user": user}
         return dict(self._post("_emulator/click", body))
 
+    def views(self) -> list[dict[str, Any]]:
+        """Every view (modal) the service opened, with its id."""
+        return list(self._get("_emulator/views"))
+
+    def submit(self, view_id: str, user: str, values: dict[str, dict[str, str]]) -> dict[str, Any]:
+        """Submit an opened view as `user`, inputs as {block_id: {action_id: text}}; the service's status."""
+        return dict(self._post("_emulator/submit", {"view_id": view_id, "user": user, "values": values}))
+
     def fail_next(self, status: int, times: int = 1, retry_after: int | None = None) -> None:
         """Make the stand-in answer the service's next Web API calls with this HTTP status."""
         self._post("_emulator/fail", {"status": status, "times": times, "retry_after": retry_after})

@@ -51,6 +51,24 @@ class SlackEmulator(SlackStandIn):
         status, elapsed = self.send_interaction(urlencode({"payload": json.dumps(payload)}).encode())
         return 200, {"status": status, "elapsed_ms": elapsed}
 
+    def submit(self, view_id: str, user: str, values: dict[str, dict[str, str]]) -> tuple[int, dict[str, Any]]:
+        """`user` submits an opened view (a modal) with text in its inputs: {block_id: {action_id: text}}."""
+        with self._lock:
+            index = int(view_id.removeprefix("V")) - 1 if view_id.removeprefix("V").isdigit() else -1
+            view = dict(self.views[index]) if 0 <= index < len(self.views) else None
+        if view is None:
+            return 404, {"error": "view_not_found"}
+        view["id"] = view_id
+        view["state"] = {
+            "values": {
+                block: {action: {"type": "plain_text_input", "value": text} for action, text in actions.items()}
+                for block, actions in values.items()
+            }
+        }
+        payload = {"type": "view_submission", "user": {"id": user, "team_id": "T0DEV"}, "view": view}
+        status, elapsed = self.send_interaction(urlencode({"payload": json.dumps(payload)}).encode())
+        return 200, {"status": status, "elapsed_ms": elapsed}
+
     def send_interaction(
         self, body: bytes, timestamp: int | None = None, signature: str | None = None
     ) -> tuple[int, float]:
@@ -88,6 +106,16 @@ class SlackEmulator(SlackStandIn):
                 return _json(request, 200, list(self.ephemeral))
         if route == ("GET", "files"):
             return _json(request, 200, self._files())
+        if route == ("GET", "views"):
+            with self._lock:
+                return _json(request, 200, [{"id": f"V{i + 1}", **v} for i, v in enumerate(self.views)])
+        if route == ("POST", "submit"):
+            fields = json.loads(body or b"{}")
+            try:
+                status, answer = self.submit(fields["view_id"], fields["user"], fields.get("values", {}))
+            except KeyError as missing:
+                return _json(request, 400, {"error": f"missing {missing}"})
+            return _json(request, status, answer)
         if route == ("GET", "calls"):
             with self._lock:
                 return _json(request, 200, [{"method": m, "arguments": a} for m, a in self.calls])

@@ -246,3 +246,25 @@ def test_a_csr_made_while_the_forwarder_is_down_reaches_slack_once_it_is_back(st
     # AND the flow goes on as usual
     assert stack.click(message, "csrgate_approve", stack.user("bob"))["status"] == 200
     wait_for(f"{name} Approved,Issued", lambda: stack.condition(name) == "Approved,Issued")
+
+
+def test_a_denial_with_a_reason_lands_in_the_cluster_and_reaches_the_requester(
+    stack: DevStackClient, name: str
+) -> None:
+    # GIVEN a CSR waiting for review
+    apply_csr(stack, name)
+    message = stack.review_message(name)
+    bob = stack.user("bob")
+    opened = len(stack.views())
+    # WHEN bob clicks Deny, and gives his reason in the dialog that opens
+    assert stack.click(message, "csrgate_deny", bob)["status"] == 200
+    view = wait_for("the Deny dialog", lambda: stack.views()[opened] if len(stack.views()) > opened else None)
+    answer = stack.submit(view["id"], bob, {"reason": {"reason_text": "ask for a group role instead"}})
+    assert answer["status"] == 200, answer
+    # THEN the cluster denies it with csrgate's reason, naming bob and his reason
+    denied = condition(stack, name, "Denied")
+    assert denied["reason"] == "CsrgateDenied"
+    assert "bob (U0BOB)" in denied["message"] and "ask for a group role instead" in denied["message"]
+    # AND dana is told why in a DM
+    dana_dm = f"D{stack.user('dana')}"
+    wait_for("dana's DM", lambda: any("ask for a group role instead" in m["text"] for m in stack.messages(dana_dm)))
