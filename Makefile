@@ -15,9 +15,11 @@ AWS_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install test lint typecheck unit sam bench dev-cluster clean
+.PHONY: help install test lint typecheck unit sam bench dev-cluster demo dev clean
 
 help:
+	@echo "make demo      the whole service on this machine: kubectl apply -> Slack -> kubectl auth whoami"
+	@echo "make dev       run the whole service locally and leave it running (state in .dev-stack/)"
 	@echo "make install   create $(VENV) with csrgate and its development tools"
 	@echo "make test      lint, type-check, run the tests, validate and build the SAM template"
 	@echo "make bench     run the benchmarks under bench/"
@@ -58,9 +60,16 @@ bench: install
 	$(BIN)/python bench/check_throughput.py
 	$(BIN)/python bench/interactions_cold_start.py
 	$(BIN)/python bench/forwarder_latency.py
+	$(BIN)/python -m devstack.bench 50
+
+demo: install
+	$(BIN)/python -m devstack.demo
+
+dev: install
+	$(BIN)/csrgate dev up --data-dir .dev-stack
 
 dev-cluster: install
 	$(BIN)/csrgate dev cluster --data-dir .dev-cluster
 
 clean:
-	rm -rf $(VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache .hypothesis .dev-cluster
+	rm -rf $(VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache .hypothesis .dev-cluster .dev-stack
