@@ -27,6 +27,8 @@ LOG = logging.getLogger("devstack.up")
 REGION = "us-east-1"
 CLUSTER = "dev"
 CHANNEL = "C0DEV"
+# The built-in policy, with one group that needs two approvers, to try privileged requests.
+POLICY = "signers:\n  kubernetes.io/kube-apiserver-client:\n    privilegedGroups: [sre]\n"
 # Two approvers and two people who may not approve; dana is the demo's requester.
 USERS: dict[str, dict[str, Any]] = {
     "U0ALICE": {"name": "alice", "email": "alice@example.com", "approver": True},
@@ -148,10 +150,11 @@ class DevStack:
             "connection": {"secretId": f"csrgate/clusters/{CLUSTER}/kubeconfig"},
             "slackChannel": CHANNEL,
             "approvers": {"users": [uid for uid, user in USERS.items() if user["approver"]]},
+            "policy": CLUSTER,
         }
-        session.client("ssm").put_parameter(
-            Name=f"/csrgate/clusters/{CLUSTER}", Value=json.dumps(document), Type="String"
-        )
+        ssm = session.client("ssm")
+        ssm.put_parameter(Name=f"/csrgate/clusters/{CLUSTER}", Value=json.dumps(document), Type="String")
+        ssm.put_parameter(Name=f"/csrgate/policies/{CLUSTER}", Value=POLICY, Type="String")
         return hmac_key
 
     def _start_forwarder(self, hmac_key: str, ready_within: float = 30.0) -> None:

@@ -30,6 +30,11 @@ def apply_csr(stack: DevStackClient, name: str, orgs: tuple[str, ...] = (), requ
     stack.kubectl("apply", "-f", "-", stdin=csr_manifest(name, make_csr(name, orgs=orgs), email))
 
 
+def _about(events: list[dict[str, object]], csr_name: str) -> list[dict[str, object]]:
+    """The audit events about one CSR."""
+    return [event for event in events if event.get("csr_name") == csr_name]
+
+
 def condition(stack: DevStackClient, name: str, kind: str) -> dict[str, str]:
     """The CSR's condition of one type (Approved, Denied ...), waited for."""
 
@@ -119,6 +124,9 @@ def test_a_click_by_someone_who_may_not_approve_changes_nothing(stack: DevStackC
     # AND the CSR is still pending in the cluster and the approval request is unchanged
     assert stack.condition(name) == "Pending"
     assert current(stack, message)["updated"] is False
+    # AND the refusal is in the audit log, naming who and why
+    rejected = wait_for("the rejection in the log", lambda: _about(audit_events(stack, "slack.request_rejected"), name))
+    assert (rejected[0]["slack_user"], rejected[0]["reason"]) == (erin, "not an approver")
 
 
 def test_forged_and_stale_interactions_are_refused_and_change_nothing(stack: DevStackClient, name: str) -> None:
@@ -168,6 +176,10 @@ def test_a_policy_denial_is_in_the_cluster_and_in_slack(stack: DevStackClient, n
     )
     assert "csrgate_approve" not in json.dumps(notice["blocks"])
     assert stack.condition(name) == "Denied"
+    # AND the audit log has the verdict with its finding, and the decision applied in the cluster
+    verdict = wait_for("the verdict in the log", lambda: _about(audit_events(stack, "csr.policy_verdict"), name))
+    assert verdict[0]["verdict"] == "deny" and verdict[0]["finding_codes"] == ["forbidden-group"]
+    assert wait_for("the decision in the log", lambda: _about(audit_events(stack, "csr.decision_applied"), name))
 
 
 def test_an_approval_with_kubectl_outside_csrgate_is_shown_on_the_message(stack: DevStackClient, name: str) -> None:
@@ -198,9 +210,32 @@ def test_an_approver_may_not_approve_their_own_request_but_another_may(stack: De
         lambda: any(e["user"] == alice and "your own certificate request" in e["text"] for e in stack.ephemeral()),
     )
     assert stack.condition(name) == "Pending"
+    rejected = wait_for("the rejection in the log", lambda: _about(audit_events(stack, "slack.request_rejected"), name))
+    assert rejected[0]["reason"] == "self-approval"
     # WHEN bob approves it instead, it is approved and issued
     assert stack.click(message, "csrgate_approve", stack.user("bob"))["status"] == 200
     wait_for(f"{name} Approved,Issued", lambda: stack.condition(name) == "Approved,Issued")
+
+
+def test_a_privileged_request_needs_two_approvers(stack: DevStackClient, name: str) -> None:
+    # GIVEN a CSR asking for group sre, which the dev cluster's policy marks privileged
+    apply_csr(stack, name, orgs=("sre",))
+    message = stack.review_message(name)
+    assert "2 approvals (privileged request)" in json.dumps(message["blocks"])
+    # WHEN one approver approves, it is recorded and the CSR stays pending
+    assert stack.click(message, "csrgate_approve", stack.user("alice"))["status"] == 200
+    wait_for(
+        "alice's approval on the message", lambda: "1 of 2: alice" in json.dumps(current(stack, message)["blocks"])
+    )
+    assert stack.condition(name) == "Pending"
+    # AND when a second approver approves, the CSR is approved and issued, naming both
+    assert stack.click(message, "csrgate_approve", stack.user("bob"))["status"] == 200
+    wait_for(f"{name} Approved,Issued", lambda: stack.condition(name) == "Approved,Issued")
+    assert "alice (U0ALICE), bob (U0BOB)" in condition(stack, name, "Approved")["message"]
+    approved = wait_for(
+        "csr.approved in the log", lambda: [e for e in audit_events(stack, "csr.approved") if e.get("csr_name") == name]
+    )
+    assert approved[0]["approvers"] == "alice (U0ALICE), bob (U0BOB)"
 
 
 def test_a_csr_deleted_before_the_click_is_withdrawn(stack: DevStackClient, name: str) -> None:
