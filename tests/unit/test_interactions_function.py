@@ -141,6 +141,35 @@ def test_nobody_approves_their_own_request(stack: Stack, posted: Any, interactio
     assert stack.slack.ephemeral[-1]["text"] == "You cannot decide on your own certificate request."
 
 
+@pytest.mark.parametrize(
+    ("username", "cn", "annotation"),
+    [
+        ("oidc:alice", "service-bot", None),  # the requester, behind an OIDC prefix
+        ("ALICE@example.com", "service-bot", None),  # the requester's email, in other case
+        ("system:serviceaccount:ci:deployer", "alice", None),  # the certificate would be hers
+        ("bob@example.com", "service-bot", "Alice@Example.com"),  # she claims it in the annotation
+    ],
+)
+def test_an_approver_cannot_decide_a_request_that_is_theirs_under_another_spelling(
+    stack: Stack, username: str, cn: str, annotation: str | None
+) -> None:
+    from test_intake_function import csr_object
+
+    from csrfactory import make_csr
+
+    stack.slack.users.update(PEOPLE)
+    obj = csr_object(make_csr(cn), uid="uid-spelled", name="spelled", username=username)
+    obj["metadata"]["annotations"] = {"csrgate.io/requester-email": annotation} if annotation else {}
+    load_function("intake").lambda_handler(hmac_event(obj), LambdaContext())
+    [message] = stack.slack.messages
+    request_id = request_id_for("lab", "uid-spelled")
+    load_function("interactions").lambda_handler(
+        interaction_event(click("U0ALICE", message, request_id=request_id)), LambdaContext()
+    )
+    assert stack.request_item(request_id)["state"] == "awaiting_review"  # type: ignore[index]
+    assert stack.slack.ephemeral[-1]["text"] == "You cannot decide on your own certificate request."
+
+
 def test_a_privileged_request_needs_two_distinct_approvers(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     from test_intake_function import csr_object
 

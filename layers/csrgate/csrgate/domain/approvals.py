@@ -153,7 +153,7 @@ class Approvals:
             return self._refused(
                 record, clicker_id, "not an approver", f"You are not an approver for {cluster.name}.", clicker
             )
-        if _is_requester(record, clicker):
+        if _is_requester(record, clicker, cluster):
             return self._refused(
                 record, clicker_id, "self-approval", "You cannot decide on your own certificate request.", clicker
             )
@@ -266,16 +266,28 @@ class Approvals:
         return ClickResult(ClickAnswer.REFUSED, text, record)
 
 
-def _is_requester(record: RequestRecord, clicker: SlackUser) -> bool:
-    """Whether the clicker is the requesting user or the certificate's subject, as far as Slack can tell."""
+def _is_requester(record: RequestRecord, clicker: SlackUser, cluster: ClusterConfig) -> bool:
+    """Whether the clicker is the requesting user or the certificate's subject, as far as Slack can tell.
+
+    Names are compared loosely on purpose (case, an `oidc:`-style prefix, an email's domain): refusing a
+    colleague who shares a name is a small cost; letting someone approve their own certificate is not.
+    """
     request = record.request
     subject = request.get("subject") or {}
-    claimed = {request.get("username"), subject.get("commonName"), record.requester_email}
-    claimed_names = {_normal(name) for name in claimed if isinstance(name, str) and name}
-    mine = {_normal(clicker.slack_id), _normal(clicker.name)}
-    if clicker.email:
-        mine |= {_normal(clicker.email), _normal(clicker.email.split("@", 1)[0])}
+    username = request.get("username")
+    claimed = [username, subject.get("commonName"), record.requester_email]
+    if isinstance(username, str):
+        claimed.append(cluster.requester_emails.get(username))
+    claimed_names = {name for value in claimed if isinstance(value, str) and value for name in _names(value)}
+    mine = {_normal(clicker.slack_id), *_names(clicker.name), *(_names(clicker.email) if clicker.email else ())}
     return bool(claimed_names & mine)
+
+
+def _names(identity: str) -> set[str]:
+    """An identity and the shorter names it may go by: 'oidc:Alice@Example.com' -> itself, alice@example.com, alice."""
+    full = _normal(identity)
+    unprefixed = full.rsplit(":", 1)[-1]
+    return {name for name in (full, unprefixed, unprefixed.split("@", 1)[0]) if name}
 
 
 def _seconds_since(start: datetime, now: datetime) -> int:
