@@ -197,8 +197,9 @@ def test_two_clicks_at_the_same_moment_make_one_decision(stack: Stack, posted: A
     # GIVEN two approvers whose clicks both read the request while it still awaited review
     approvals = build_interactions_api(logging.getLogger("race"))._approvals  # type: ignore[arg-type]
     store = approvals._store
-    stale, real_get, reads = store.get(REQUEST_ID), store.get, iter(range(2))
-    store.get = lambda request_id: stale if next(reads, None) is not None else real_get(request_id)  # type: ignore[method-assign]
+    # each click's first read sees the request as it was before either click
+    stale, real_get, reads = store.get(REQUEST_ID), store.get, iter(range(4))
+    store.get = lambda request_id: stale if next(reads, 1) in (0, 2) else real_get(request_id)  # type: ignore[method-assign]
     message = MessageRef(posted.channel, posted.ts)
     # WHEN both click Approve
     first = approvals.click(REQUEST_ID, Action.APPROVE, "U0ALICE", message)

@@ -137,6 +137,19 @@ def test_odd_subjects_are_denied_as_invalid(cn: str | list[str]) -> None:
     assert "invalid-subject" in verdict.codes
 
 
+def test_a_group_list_too_long_to_read_is_denied() -> None:
+    many = [f"team-{n:02d}" for n in range(21)]
+    assert "invalid-subject" in verdict_for(make_csr("alice", orgs=many)).codes
+    padded = ["x" * 60] * 7 + ["platform-admins"]  # 435 characters: the last group would be off-screen
+    assert "invalid-subject" in verdict_for(make_csr("alice", orgs=padded)).codes
+
+
+def test_too_many_sans_are_denied() -> None:
+    names = [f"svc-{n}.payments.svc" for n in range(51)]
+    verdict = app_verdict(make_csr("svc", dns=names, key="p256"))
+    assert "san-not-allowed" in verdict.codes
+
+
 def test_hidden_characters_in_groups_are_invalid_too() -> None:
     assert "invalid-subject" in verdict_for(make_csr("alice", orgs=["dev\x00ops"])).codes
 

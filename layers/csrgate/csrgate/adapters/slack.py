@@ -45,7 +45,7 @@ from csrgate.domain.records import MessageRef
 
 APPROVE_ACTION = "csrgate_approve"
 DENY_ACTION = "csrgate_deny"
-MAX_VALUE_CHARS = 500
+MAX_VALUE_CHARS = 2000  # below Slack's limits; the policy denies subjects and SAN lists that would not fit
 MAX_HEADER_CHARS = 150
 MAX_INLINE_RETRY_AFTER_SECONDS = 5  # longer waits go back to the queue rather than hold a request open
 _SEVERITY_MARK = {Severity.ERROR: "✖", Severity.WARNING: "⚠", Severity.INFO: "ℹ"}

@@ -175,10 +175,12 @@ class Approvals:
             approvals_needed=record.approvals_needed,
         )
         try:
-            record = self._store.add_approval(record, approval, event)
+            self._store.add_approval(record, approval, event)
         except Conflict:
             return self._stale_after_race(record.request_id)
         self._audit.write(event)
+        # Decide on the stored approvals, not on our copy: two approvers clicking at once must see each other.
+        record = self._store.get(record.request_id) or record
         if len(record.approvals) < record.approvals_needed:
             left = record.approvals_needed - len(record.approvals)
             return ClickResult(ClickAnswer.RECORDED, f"Approval recorded; {left} more needed.", record)

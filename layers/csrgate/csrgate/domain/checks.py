@@ -14,6 +14,10 @@ from csrgate.domain.request import SigningRequest
 from csrgate.domain.summary import describe_lifetime
 
 MAX_COMMON_NAME_LENGTH = 64  # ub-common-name in RFC 5280
+# Approvers must be able to read every group and name a certificate would carry; longer lists are denied.
+MAX_GROUPS = 20
+MAX_GROUPS_CHARS = 400
+MAX_SANS = 50
 NODE_USERNAME_PREFIX = "system:node:"
 SYSTEM_GROUP_PREFIX = "system:"
 _WEAK_SIGNATURE_HASHES = ("md2", "md4", "md5", "sha1")
@@ -81,6 +85,12 @@ def check_subject_text(ctx: CheckContext) -> Iterator[Finding]:
         yield error(
             Code.INVALID_SUBJECT,
             "the subject contains control, invisible or non-printable characters; use plain printable text",
+        )
+    if len(subject.organizations) > MAX_GROUPS or sum(map(len, subject.organizations)) > MAX_GROUPS_CHARS:
+        yield error(
+            Code.INVALID_SUBJECT,
+            f"the subject asks for {len(subject.organizations)} groups; at most {MAX_GROUPS} (and "
+            f"{MAX_GROUPS_CHARS} characters in all) so that approvers can read every one",
         )
     if len(subject.common_names) > 1:
         yield error(Code.INVALID_SUBJECT, f"the subject has {len(subject.common_names)} CNs; give exactly one")
@@ -184,6 +194,9 @@ def check_sans(ctx: CheckContext) -> Iterator[Finding]:
             yield error(Code.SAN_NOT_ALLOWED, f"{kind.upper()} names are not allowed for {ctx.request.signer_name}")
     if sans.other:
         yield error(Code.SAN_NOT_ALLOWED, "only DNS, IP, email and URI subject alternative names are understood")
+    count = sum(len(names) for names in present.values())
+    if count > MAX_SANS:
+        yield error(Code.SAN_NOT_ALLOWED, f"the CSR has {count} subject alternative names; at most {MAX_SANS}")
     if rules.required and not (sans.dns or sans.ip):
         yield error(Code.MISSING_SAN, "add at least one DNS name or IP address as a subject alternative name")
     if "dns" in rules.allowed:
