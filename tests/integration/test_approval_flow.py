@@ -7,6 +7,7 @@ real kubectl; the functions are the real handlers. The worker reaches the cluste
 
 from __future__ import annotations
 
+import base64
 import json
 import shlex
 import subprocess
@@ -325,3 +326,27 @@ def test_an_expired_review_can_deny_the_csr_in_the_cluster(
     run_worker(stack)
     assert kubectl("get", "csr", name, "-o", "jsonpath={.status.conditions[0].reason}").stdout == "CsrgateExpired"
     assert stack.request_item(intake["request_id"])["state"] == "expired"  # type: ignore[index]
+
+
+def test_the_worker_refuses_a_csr_that_is_not_the_one_reviewed(
+    stack: Stack, kubectl: Kubectl, requester: dict[str, Any]
+) -> None:
+    from csrfactory import make_csr
+
+    # GIVEN a CSR in the cluster asking for a dangerous group
+    name = requester["user"]
+    danger = make_csr(name, orgs=["platform-admins"])
+    kubectl("apply", "-f", "-", stdin=csr_manifest(name, danger, expirationSeconds=3600))
+    # AND an event about it (its real name and uid) that shows approvers a harmless request instead
+    obj = json.loads(kubectl("get", "csr", name, "-o", "json").stdout)
+    obj["spec"]["request"] = base64.b64encode(requester["csr_pem"]).decode()
+    load_function("intake").lambda_handler(hmac_event(obj), LambdaContext())
+    request_id = request_id_for("lab", obj["metadata"]["uid"])
+    # WHEN an approver approves what they were shown
+    click(stack, "U0ALICE", "csrgate_approve", request_id)
+    run_worker(stack)
+    # THEN the worker does not approve the CSR in the cluster, and says why
+    assert condition_types(kubectl, name) == ""
+    item = stack.request_item(request_id)
+    assert item is not None and item["state"] == "withdrawn"
+    assert "not the one reviewed" in item["outcome_note"]

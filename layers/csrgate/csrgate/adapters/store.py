@@ -251,6 +251,7 @@ class DynamoRequestStore:
             "decision_queued": record.decision_queued,
             "expires_at": self._expiry(record.received_at),
             "pending": _PENDING if record.state is State.AWAITING_REVIEW else None,
+            "spec_fingerprint": record.spec_fingerprint,
         }
         return {name: value for name, value in item.items() if value is not None}
 
@@ -368,4 +369,5 @@ def _record(item: Mapping[str, Any]) -> RequestRecord:
         requester_told=item.get("requester_told", False),
         outcome_note=item.get("outcome_note"),
         reminded=item.get("reminded", False),
+        spec_fingerprint=item.get("spec_fingerprint", ""),
     )

@@ -24,7 +24,7 @@ from csrgate.domain.ports import (
     SlackRetryQueue,
 )
 from csrgate.domain.records import REQUESTER_EMAIL_ANNOTATION, Actor, AuditEvent, RequestRecord, request_id_for
-from csrgate.domain.request import signing_request_from_object
+from csrgate.domain.request import signing_request_from_object, spec_fingerprint
 from csrgate.domain.summary import describe_request
 from csrgate.domain.verdict import evaluate
 
@@ -178,6 +178,7 @@ class Intake:
             approvals_needed=cluster.approvals_needed(verdict.privileged),
             privileged=verdict.privileged,
             requester_email=email if isinstance(email, str) and email else None,
+            spec_fingerprint=spec_fingerprint(obj.get("spec") or {}),
         )
         events = [
             AuditEvent.about(

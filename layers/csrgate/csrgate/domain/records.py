@@ -66,6 +66,7 @@ class RequestRecord:
     requester_told: bool = False  # the requester got their certificate, or the denial
     outcome_note: str | None = None  # what happened after the decision, for people: "approved but not issued: ..."
     reminded: bool = False  # approvers were reminded in the thread
+    spec_fingerprint: str = ""  # spec_fingerprint() of what was reviewed; the worker decides only that CSR
 
     @property
     def finding_codes(self) -> tuple[str, ...]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import binascii
+import hashlib
+import json
 from base64 import b64decode
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -34,6 +36,15 @@ class SigningRequest:
     def with_overrides(self, **changes: Any) -> SigningRequest:
         """A copy with the given spec fields replaced; None values leave a field as it is."""
         return replace(self, **{key: value for key, value in changes.items() if value is not None})
+
+
+_FINGERPRINTED = ("request", "signerName", "usages", "expirationSeconds", "username", "groups")
+
+
+def spec_fingerprint(spec: Mapping[str, Any]) -> str:
+    """A digest of what a CSR asks for and who asked, to check that the CSR decided is the CSR reviewed."""
+    chosen = {key: spec.get(key) for key in _FINGERPRINTED}
+    return hashlib.sha256(json.dumps(chosen, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
 def read_signing_request(data: bytes, source: str) -> SigningRequest:

@@ -44,9 +44,17 @@ class ClusterCsrs(Protocol):
     """What the worker does with CSRs in one cluster."""
 
     def decide(
-        self, name: str, uid: str, decision: Decision, decided_by: str, why: str, reason: str | None = None
+        self,
+        name: str,
+        uid: str,
+        decision: Decision,
+        decided_by: str,
+        why: str,
+        reason: str | None = None,
+        spec_fingerprint: str | None = None,
     ) -> DecisionResult:
-        """Append the decision's condition through the approval subresource, unless that would overwrite."""
+        """Append the decision's condition through the approval subresource, unless that would overwrite, or the
+        CSR is not the one reviewed (another uid, or a spec whose fingerprint differs)."""
 
     def wait_for_certificate(self, name: str, uid: str, timeout: float, poll_interval: float = 0.5) -> IssuanceResult:
         """Where the certificate stands, waiting at most `timeout` seconds."""
@@ -170,7 +178,9 @@ class DecisionWorker:
         )
         reason = {State.DENIED_BY_POLICY: REASON_POLICY_DENIED, State.EXPIRED: REASON_EXPIRED}.get(record.state)
         decided_by = record.decided_by or Actor.POLICY.value
-        result = self._access.csrs(cluster).decide(record.csr_name, record.csr_uid, decision, decided_by, why, reason)
+        result = self._access.csrs(cluster).decide(
+            record.csr_name, record.csr_uid, decision, decided_by, why, reason, record.spec_fingerprint or None
+        )
         if result.outcome in (DecisionOutcome.APPLIED, DecisionOutcome.ALREADY_APPLIED):
             note = "approved in the cluster; waiting for the signer" if approve else "denied in the cluster"
             if record.state is State.EXPIRED:
@@ -188,7 +198,11 @@ class DecisionWorker:
                 else ""
             )
             return self._move(record, State.DECIDED_ELSEWHERE, "csr.decided_elsewhere", Actor.CLUSTER, note=note)
-        note = "the CSR was deleted" if result.outcome is DecisionOutcome.GONE else "the CSR was deleted and recreated"
+        note = (
+            "the CSR was deleted"
+            if result.outcome is DecisionOutcome.GONE
+            else "the CSR in the cluster is not the one reviewed (recreated, or not what the forwarder sent)"
+        )
         return self._move(record, State.WITHDRAWN, "csr.withdrawn", Actor.CLUSTER, note=note)
 
     def _look_at_signer(self, record: RequestRecord, cluster: ClusterConfig, attempt: int) -> RequestRecord:

@@ -40,6 +40,7 @@ from csrgate.domain.conditions import (
 )
 from csrgate.domain.errors import RetryLater
 from csrgate.domain.kubeconfig import RequesterKubeconfig, build_requester_kubeconfig
+from csrgate.domain.request import spec_fingerprint
 
 REQUEST_TIMEOUT = (3.05, 10.0)  # (connect, read) seconds for each API call
 MAX_CONFLICT_RETRIES = 5
@@ -82,15 +83,23 @@ class ClusterCsrs:
         return None if found is None else _snapshot(found)
 
     def decide(
-        self, name: str, uid: str, decision: Decision, decided_by: str, why: str, reason: str | None = None
+        self,
+        name: str,
+        uid: str,
+        decision: Decision,
+        decided_by: str,
+        why: str,
+        reason: str | None = None,
+        spec_fingerprint: str | None = None,
     ) -> DecisionResult:
-        """Approve or deny the CSR reviewed as `uid`, unless it is gone, replaced or already decided."""
+        """Approve or deny the CSR reviewed as `uid` (and, given one, with that spec fingerprint), unless it is gone,
+        replaced or already decided."""
         condition = decision_condition(decision, decided_by, why, reason)
         for _ in range(MAX_CONFLICT_RETRIES + 1):
             found = self._read(name)
             if found is None:
                 return DecisionResult(DecisionOutcome.GONE, name)
-            if found.metadata.uid != uid:
+            if found.metadata.uid != uid or not self._is_reviewed(found, spec_fingerprint):
                 return DecisionResult(DecisionOutcome.REPLACED, name)
             planned = plan_decision(_conditions(found), decision)
             if planned is not None:
@@ -114,6 +123,13 @@ class ClusterCsrs:
                 return DecisionResult(DecisionOutcome.GONE, name)
             return DecisionResult(DecisionOutcome.APPLIED, name, condition)
         raise RetryLater(f"CSR {name} kept changing while being decided ({MAX_CONFLICT_RETRIES + 1} conflicts)")
+
+    def _is_reviewed(self, found: V1CertificateSigningRequest, fingerprint: str | None) -> bool:
+        """Whether the CSR in the cluster asks for what was reviewed: what people saw came from the forwarder."""
+        if fingerprint is None:
+            return True
+        spec = self._connection.api_client().sanitize_for_serialization(found.spec) or {}
+        return spec_fingerprint(spec) == fingerprint
 
     def approve(self, name: str, uid: str, decided_by: str, why: str) -> DecisionResult:
         """Approve with reason CsrgateApproved."""
