@@ -96,7 +96,7 @@ def prepare(slack: object, env: dict[str, str]) -> dict[str, str]:
         SecretId=resources["SlackSecret"],
         SecretString=json.dumps({"bot_token": slack.token, "signing_secret": "s"}),  # type: ignore[attr-defined]
     )
-    secrets.create_secret(Name="csrgate/clusters/lab/hmac", SecretString="lab-forwarder-key")
+    secrets.create_secret(Name="csrgate/forwarders/lab", SecretString="lab-forwarder-key")
     lab = {**CLUSTERS["lab"], "approvers": {"users": ["U0ALICE"]}}
     session.client("ssm").put_parameter(Name="/csrgate/clusters/lab", Value=json.dumps(lab), Type="String")
     slack.users.update(PEOPLE)  # type: ignore[attr-defined]

@@ -138,7 +138,7 @@ class DevStack:
             SecretId=resources["SlackSecret"],
             SecretString=json.dumps({"bot_token": self.slack.token, "signing_secret": self.slack.signing_secret}),
         )
-        store.create_secret(Name=f"csrgate/clusters/{CLUSTER}/hmac", SecretString=hmac_key)
+        store.create_secret(Name=f"csrgate/forwarders/{CLUSTER}", SecretString=hmac_key)
         store.create_secret(
             Name=f"csrgate/clusters/{CLUSTER}/kubeconfig", SecretString=self.cluster.approver_kubeconfig.read_text()
         )
@@ -146,7 +146,7 @@ class DevStack:
             "name": CLUSTER,
             "kind": "generic",
             "auth": "hmac",
-            "hmacSecretId": f"csrgate/clusters/{CLUSTER}/hmac",
+            "hmacSecretId": f"csrgate/forwarders/{CLUSTER}",
             "connection": {"secretId": f"csrgate/clusters/{CLUSTER}/kubeconfig"},
             "slackChannel": CHANNEL,
             "approvers": {"users": [uid for uid, user in USERS.items() if user["approver"]]},

@@ -31,7 +31,7 @@ CLUSTERS = {
         "name": "lab",
         "kind": "generic",
         "auth": "hmac",
-        "hmacSecretId": "csrgate/clusters/lab/hmac",
+        "hmacSecretId": "csrgate/forwarders/lab",
         "connection": {"secretId": "csrgate/clusters/lab/kubeconfig"},
         "slackChannel": "C0LAB",
         "approvers": {"users": ["U0ALICE", "U0BOB"]},
@@ -111,7 +111,7 @@ def running_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             SecretId=resources["SlackSecret"],
             SecretString=json.dumps({"bot_token": slack.token, "signing_secret": "s"}),
         )
-        secrets.create_secret(Name="csrgate/clusters/lab/hmac", SecretString=HMAC_KEY)
+        secrets.create_secret(Name="csrgate/forwarders/lab", SecretString=HMAC_KEY)
         ssm = session.client("ssm")
         for name, document in CLUSTERS.items():
             ssm.put_parameter(Name=f"/csrgate/clusters/{name}", Value=json.dumps(document), Type="String")

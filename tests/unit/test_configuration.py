@@ -17,7 +17,7 @@ def test_a_good_configuration_loads(stack: Stack) -> None:
 def test_cluster_settings_may_be_yaml(stack: Stack) -> None:
     stack.put_cluster(
         "staging",
-        "name: staging\nkind: generic\nauth: hmac\nhmacSecretId: csrgate/clusters/staging/hmac\n"
+        "name: staging\nkind: generic\nauth: hmac\nhmacSecretId: csrgate/forwarders/staging\n"
         "connection: {secretId: csrgate/clusters/staging/kubeconfig}\nslackChannel: C0STAGE\n"
         "approvers: {users: [U0ALICE]}\n",
     )
@@ -68,9 +68,20 @@ def test_a_bad_environment_value_is_named(variable: str, value: str, message: st
         ({"requiredApprovals": 3}, "privilegedRequiredApprovals cannot be below requiredApprovals"),
         ({"name": "other"}, "name is 'other' but the parameter is named 'lab'"),
         ({"name": "Lab!"}, "name: String should match pattern"),
-        ({"kind": "eks", "connection": {"secretId": "x"}}, "kind: eks needs connection.eksClusterName"),
+        (
+            {"kind": "eks", "connection": {"secretId": "csrgate/clusters/x"}},
+            "kind: eks needs connection.eksClusterName",
+        ),
         ({"forwarderRoleArn": "arn:aws:iam::1:user/x"}, "forwarderRoleArn: String should match pattern"),
         ({"policy": "missing"}, "its policy parameter /csrgate/policies/missing cannot be read"),
+        (
+            {"hmacSecretId": "csrgate/clusters/lab/kubeconfig"},
+            "hmacSecretId must be a secret under csrgate/forwarders/",
+        ),
+        (
+            {"connection": {"secretId": "prod/kubeconfig"}},
+            "connection.secretId must be a secret under csrgate/clusters/",
+        ),
     ],
 )
 def test_a_bad_cluster_parameter_is_named_with_its_key(stack: Stack, change: dict[str, object], message: str) -> None:

@@ -410,7 +410,7 @@ def test_forged_and_stale_hmac_signatures_are_refused(
 
 def test_a_rotated_key_and_the_old_one_both_work_while_both_are_listed(stack: Stack, intake: Any) -> None:
     secrets = stack.session.client("secretsmanager")
-    secrets.put_secret_value(SecretId="csrgate/clusters/lab/hmac", SecretString=f"new-lab-key\n{HMAC_KEY}\n")
+    secrets.put_secret_value(SecretId="csrgate/forwarders/lab", SecretString=f"new-lab-key\n{HMAC_KEY}\n")
     rotated = load_function("intake")
     assert invoke(rotated, hmac_event(DOCS_REQUEST, key="new-lab-key"))[0] == 200
     assert invoke(rotated, hmac_event(DOCS_REQUEST, key=HMAC_KEY))[0] == 200

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 from pydantic.alias_generators import to_camel
 
+FORWARDER_SECRETS = "csrgate/forwarders/"
+CLUSTER_SECRETS = "csrgate/clusters/"
 CLUSTER_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
@@ -66,6 +68,11 @@ class ClusterConfig(_Config):
             raise ValueError("auth: iam needs forwarderRoleArn, the role the forwarder signs with")
         if self.auth == "hmac" and not self.hmac_secret_id:
             raise ValueError("auth: hmac needs hmacSecretId, the Secrets Manager secret holding the key")
+        # The intake function may read only csrgate/forwarders/*, the worker only csrgate/clusters/*.
+        if self.hmac_secret_id and not self.hmac_secret_id.startswith(FORWARDER_SECRETS):
+            raise ValueError(f"hmacSecretId must be a secret under {FORWARDER_SECRETS}, which intake may read")
+        if self.connection.secret_id and not self.connection.secret_id.startswith(CLUSTER_SECRETS):
+            raise ValueError(f"connection.secretId must be a secret under {CLUSTER_SECRETS}, which the worker may read")
         if self.kind is ClusterKind.EKS and not (self.connection.eks_cluster_name and self.connection.region):
             raise ValueError("kind: eks needs connection.eksClusterName and connection.region")
         if self.kind is ClusterKind.GENERIC and not self.connection.secret_id:
