@@ -118,3 +118,13 @@ def test_a_bad_slack_secret_is_named_without_its_value(stack: Stack, secret: str
         load_function("intake")
     assert message in str(raised.value) and "SlackSecret" in str(raised.value)
     assert 'signing_secret": "s' not in str(raised.value)
+
+
+def test_a_bad_policy_does_not_stop_functions_that_never_read_policies(stack: Stack) -> None:
+    # the interactions function answers Slack within three seconds: it reads no policy at cold start
+    stack.session.client("ssm").put_parameter(
+        Name="/csrgate/policies/strict", Value="not: [valid", Type="String", Overwrite=True
+    )
+    assert load_function("interactions").api is not None
+    with pytest.raises(ConfigError, match="policy /csrgate/policies/strict"):
+        load_function("intake")

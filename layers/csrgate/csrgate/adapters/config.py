@@ -91,20 +91,25 @@ class ParameterClusterDirectory:
     """Clusters from SSM parameters `{path}/clusters/{name}` and policies from `{path}/policies/{name}`.
 
     Each parameter holds one YAML or JSON document. All clusters are loaded and checked when this is built
-    (cold start), and again when the cache ages out.
+    (cold start); a parameter is parsed again only when its text changes (SSM values are cached for a few minutes).
     """
 
     def __init__(self, ssm: SSMProvider, path: str, max_age: int = CACHE_SECONDS) -> None:
         self._ssm = ssm
         self._path = path
         self._max_age = max_age
-        self._parsed_policies: dict[tuple[str, str], Policy] = {}
-        for cluster in self._load_clusters().values():
-            self.policy_for(cluster)  # a bad policy fails the cold start, not the first request that needs it
+        self._parsed_clusters: dict[str, tuple[str, ClusterConfig]] = {}
+        self._parsed_policies: dict[str, tuple[str, Policy]] = {}
+        self._load_clusters()
 
     def get(self, name: str) -> ClusterConfig | None:
         """A cluster's configuration, or None when it is not configured."""
         return self._load_clusters().get(name)
+
+    def check_policies(self) -> None:
+        """Read every cluster's policy now, so a bad one fails the cold start (only intake needs policies)."""
+        for cluster in self._load_clusters().values():
+            self.policy_for(cluster)
 
     def policy_for(self, cluster: ClusterConfig) -> Policy:
         """The cluster's named policy, or the built-in one."""
@@ -112,16 +117,17 @@ class ParameterClusterDirectory:
             return default_policy()
         name = f"{self._path}/policies/{cluster.policy}"
         try:
-            text = self._ssm.get(name, max_age=self._max_age)
+            text = str(self._ssm.get(name, max_age=self._max_age))
         except GetParameterError as exc:
             raise ConfigError(f"cluster {cluster.name}: its policy parameter {name} cannot be read ({exc})") from None
-        cache_key = (name, str(text))
-        if cache_key not in self._parsed_policies:
+        parsed = self._parsed_policies.get(name)
+        if parsed is None or parsed[0] != text:
             try:
-                self._parsed_policies[cache_key] = load_policy(str(text), name)
+                parsed = (text, load_policy(text, name))
             except PolicyError as exc:
                 raise ConfigError(str(exc)) from None
-        return self._parsed_policies[cache_key]
+            self._parsed_policies[name] = parsed
+        return parsed[1]
 
     def _load_clusters(self) -> dict[str, ClusterConfig]:
         prefix = f"{self._path}/clusters"
@@ -130,12 +136,17 @@ class ParameterClusterDirectory:
         except GetParameterError as exc:
             raise ConfigError(f"the cluster parameters under {prefix} cannot be read ({exc})") from None
         clusters = {}
-        for key, text in dict(values).items():
-            parameter = f"{prefix}/{key}"
-            cluster = _cluster(parameter, str(text))
-            if cluster.name != key:
-                raise ConfigError(f"{parameter}: name is {cluster.name!r} but the parameter is named {key!r}")
-            clusters[key] = cluster
+        for key, raw in dict(values).items():
+            text = str(raw)
+            parsed = self._parsed_clusters.get(key)
+            if parsed is None or parsed[0] != text:
+                parameter = f"{prefix}/{key}"
+                cluster = _cluster(parameter, text)
+                if cluster.name != key:
+                    raise ConfigError(f"{parameter}: name is {cluster.name!r} but the parameter is named {key!r}")
+                parsed = (text, cluster)
+                self._parsed_clusters[key] = parsed
+            clusters[key] = parsed[1]
         return clusters
 
 

@@ -97,6 +97,7 @@ def build_intake(kit: Kit) -> Intake:
 def build_intake_api(logger: Logger, session: Any = None) -> IntakeApi:
     """The intake function's HTTP API."""
     kit = Kit.from_environment(logger, session)
+    kit.clusters.check_policies()
     return IntakeApi(build_intake(kit), kit.clusters, kit.secrets, logger)
 
 
