@@ -69,7 +69,7 @@ class DynamoRequestStore:
     def transition(
         self, record: RequestRecord, state: State, event: AuditEvent, changes: Mapping[str, Any] | None = None
     ) -> RequestRecord:
-        """Move the request on, only from the state and version the caller read."""
+        """Move the request on, only from the state the caller read (a change of state by anyone else is a Conflict)."""
         ensure_transition(record.state, state)
         values = {"state": state.value, **dict(changes or {})}
         self._update(

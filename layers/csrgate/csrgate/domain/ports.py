@@ -68,7 +68,7 @@ class RequestStore(Protocol):
     def transition(
         self, record: RequestRecord, state: State, event: AuditEvent, changes: Mapping[str, Any] | None = None
     ) -> RequestRecord:
-        """Move the request from `record.state` (at `record.version`) to `state`; raise Conflict if it moved."""
+        """Move the request from `record.state` to `state`; raise Conflict if its state moved meanwhile."""
 
     def claim_message(self, request_id: str, now: datetime, lease_seconds: int) -> bool:
         """Take the right to post the request's Slack message for a while; False when posted or claimed."""
