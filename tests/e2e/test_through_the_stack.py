@@ -79,8 +79,8 @@ def test_the_demo_path_ends_with_whoami_printing_the_requested_user(
     message = stack.review_message(name)
     assert stack.condition(name) == "Pending"
     answer = stack.click(message, "csrgate_approve", stack.user("alice"))
-    # THEN Slack got its 200 in well under its three seconds
-    assert answer["status"] == 200 and answer["elapsed_ms"] < 3000, answer
+    # THEN Slack got its 200 (how fast is measured by `make bench`, not asserted on a shared machine)
+    assert answer["status"] == 200, answer
     # AND the cluster shows it approved by csrgate and issued
     wait_for(f"{name} Approved,Issued", lambda: stack.condition(name) == "Approved,Issued")
     assert condition(stack, name, "Approved")["reason"] == "CsrgateApproved"

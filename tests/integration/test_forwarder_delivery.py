@@ -87,13 +87,13 @@ def test_one_csr_arrives_signed_and_sigterm_stops_cleanly(
     kubectl("apply", "-f", "-", stdin=csr_manifest("myuser", make_csr("myuser")))
     receiver.until(lambda: "myuser" in receiver.names(), 15, "myuser's ADDED")
     time.sleep(0.5)
-    status, took = forwarder.terminate()
+    status, _ = forwarder.terminate()
 
     [arrival] = receiver.arrivals  # the other signer is not csrgate's: left alone
     assert (arrival.type, arrival.name, arrival.path) == ("ADDED", "myuser", "/v1/hmac/csr-events")
     assert arrival.object["spec"]["signerName"] == "kubernetes.io/kube-apiserver-client"
     assert receiver.rejected == []
-    assert (status, took < 5) == (0, True)
+    assert status == 0  # terminate() fails if the drain does not end
     messages = [line["message"] for line in forwarder.lines()]  # every line is JSON
     assert messages[:3] == ["forwarder.started", "csrs.listed", "forwarder.ready"]
     assert messages[-3:] == ["forwarder.signal", "forwarder.draining", "forwarder.stopped"]
@@ -132,7 +132,14 @@ def test_an_api_outage_of_30_seconds_loses_nothing(
     receiver.down()
     outage_began = time.monotonic()
     maker.create(during)
-    time.sleep(max(0.0, 30 - (time.monotonic() - outage_began)))
+
+    def full_and_retrying() -> bool:
+        metrics = forwarder.metrics()
+        retries = metric(metrics, "csrgate_forwarder_send_retries_total", reason="connection")
+        return metric(metrics, "csrgate_forwarder_queue_depth") == 16 and retries >= 4
+
+    receiver.until(full_and_retrying, 60, "the queue filled and the sends retried during the outage")
+    time.sleep(max(0.0, 30 - (time.monotonic() - outage_began)))  # the outage lasts its 30 s at least
     metrics = forwarder.metrics()
     receiver.up()
     receiver.until(lambda: receiver.names() >= set(during), 30, "the CSRs made during the outage")

@@ -218,10 +218,8 @@ def test_a_slow_answer_times_out_and_is_retried(receiver: Receiver, key_file: Pa
     receiver.answer(200, delay=1.0)
     run = harness(receiver.url, HmacSigner(key_file), timeout=0.2)
 
-    started = time.monotonic()
     assert run.sender.deliver(CsrEvent("ADDED", CSR))
 
-    assert time.monotonic() - started < 1.0
     assert run.count("send_retries", reason="timeout") == 1
     assert len(receiver.arrivals) == 2
 

@@ -290,9 +290,7 @@ def test_a_long_rate_limit_goes_to_the_retry_queue_instead_of_holding_the_forwar
     stack: Stack, intake: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stack.slack.fail_next(429, retry_after=60)
-    started = time.monotonic()
     status, body = invoke(intake, hmac_event(DOCS_REQUEST))
-    assert time.monotonic() - started < 10
     assert status == 200 and body["state"] == "awaiting_review"
     assert stack.slack.messages == []
     [retry] = stack.queue_messages("SlackRetryQueue")
@@ -388,18 +386,18 @@ def test_a_csr_first_seen_already_decided_posts_nothing(stack: Stack, intake: An
 
 
 @pytest.mark.parametrize(
-    ("change", "status", "error"),
+    ("key", "skew"),
     [
-        ({"key": "another-key"}, 401, "unauthenticated"),
-        ({"at": time.time() - 600}, 401, "unauthenticated"),
-        ({"at": time.time() + 600}, 401, "unauthenticated"),
+        ("another-key", 0),
+        (HMAC_KEY, -600),  # signed ten minutes ago
+        (HMAC_KEY, +600),  # signed ten minutes from now
     ],
 )
 def test_forged_and_stale_hmac_signatures_are_refused(
-    stack: Stack, intake: Any, capsys: pytest.CaptureFixture[str], change: dict[str, Any], status: int, error: str
+    stack: Stack, intake: Any, capsys: pytest.CaptureFixture[str], key: str, skew: int
 ) -> None:
-    answer = invoke(intake, hmac_event(DOCS_REQUEST, **change))
-    assert answer[0] == status and answer[1]["error"] == error
+    answer = invoke(intake, hmac_event(DOCS_REQUEST, key=key, at=time.time() + skew))
+    assert answer[0] == 401 and answer[1]["error"] == "unauthenticated"
     assert (
         stack.slack.messages == []
         and stack.request_item(request_id_for("lab", "5d8f3f64-6b1a-4c43-9a44-0e4b7e4a1c21")) is None
