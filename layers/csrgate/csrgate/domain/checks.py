@@ -18,6 +18,8 @@ MAX_COMMON_NAME_LENGTH = 64  # ub-common-name in RFC 5280
 MAX_GROUPS = 20
 MAX_GROUPS_CHARS = 400
 MAX_SANS = 50
+RSA_MIN_EXPONENT = 65537
+ACCEPTED_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})  # NIST P-256, P-384, P-521
 NODE_USERNAME_PREFIX = "system:node:"
 SYSTEM_GROUP_PREFIX = "system:"
 _WEAK_SIGNATURE_HASHES = ("md2", "md4", "md5", "sha1")
@@ -66,15 +68,20 @@ def check_signature(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def check_key(ctx: CheckContext) -> Iterator[Finding]:
-    """RSA under the policy's minimum, small curves, DSA and unknown key types are refused."""
+    """RSA under the policy's minimum or with a small exponent, curves other than P-256, P-384 and P-521, DSA and
+    unknown key types are refused, judged by the key's numbers rather than its name."""
     key, rules = ctx.csr.public_key, ctx.keys
     fix = f"use RSA with at least {rules.rsa_min_bits} bits or EC P-256 (openssl ecparam -name prime256v1 -genkey)"
     if key.type not in rules.allowed_types:
         yield error(Code.WEAK_KEY, f"{key.describe()} keys are not accepted; {fix}")
     elif key.type == "RSA" and (key.bits or 0) < rules.rsa_min_bits:
         yield error(Code.WEAK_KEY, f"the RSA key has {key.bits} bits, below {rules.rsa_min_bits}; {fix}")
+    elif key.type == "RSA" and (key.exponent or 0) < RSA_MIN_EXPONENT:
+        yield error(Code.WEAK_KEY, f"the RSA key's public exponent is {key.exponent}, below {RSA_MIN_EXPONENT}; {fix}")
     elif key.type == "EC" and (key.bits or 0) < rules.ec_min_bits:
         yield error(Code.WEAK_KEY, f"the EC curve {key.curve} has {key.bits} bits, below {rules.ec_min_bits}; {fix}")
+    elif key.type == "EC" and key.curve not in ACCEPTED_CURVES:
+        yield error(Code.WEAK_KEY, f"keys on the curve {key.curve} are not accepted; {fix}")
 
 
 def check_subject_text(ctx: CheckContext) -> Iterator[Finding]:

@@ -52,7 +52,7 @@ KeyUsage = Literal[
     "netscape sgc",
 ]
 SanKind = Literal["dns", "ip", "email", "uri"]
-KeyType = Literal["RSA", "EC", "Ed25519", "Ed448"]
+KeyType = Literal["RSA", "EC", "Ed25519"]  # what Go's crypto/x509 verifies; Ed448 and DSA never are
 
 API_MINIMUM_EXPIRATION_SECONDS = 600  # CertificateSigningRequestSpec.expirationSeconds minimum
 RSA_FLOOR_BITS = 2048
@@ -69,7 +69,7 @@ class KeyRules(_Rules):
 
     rsa_min_bits: StrictInt = Field(default=RSA_FLOOR_BITS, ge=RSA_FLOOR_BITS)
     ec_min_bits: StrictInt = Field(default=EC_FLOOR_BITS, ge=EC_FLOOR_BITS)
-    allowed_types: tuple[KeyType, ...] = ("RSA", "EC", "Ed25519", "Ed448")
+    allowed_types: tuple[KeyType, ...] = ("RSA", "EC", "Ed25519")
 
 
 class SanRules(_Rules):

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from csrgate.domain.csr import DecodedCsr, MalformedCsr, decode_csr, find_pem_block
+from csrgate.domain.csr import DecodedCsr, MalformedCsr, decode_csr, read_pem
 from csrgate.domain.documents import MAX_DOCUMENT_BYTES, DocumentError, load_document
 from csrgate.domain.errors import InputError
 
@@ -70,12 +70,16 @@ def read_signing_request(data: bytes, source: str) -> SigningRequest:
 
 
 def signing_request_from_object(obj: Mapping[str, Any], source: str) -> SigningRequest:
-    """A SigningRequest from a CertificateSigningRequest object (a manifest, or what the API server returns)."""
+    """A SigningRequest from a CertificateSigningRequest object (a manifest, or what the API server returns).
+    A spec.request csrgate cannot read exactly as Kubernetes does gives a request to deny, never an error."""
     request_text, spec_fields = _read_object(obj, source)
-    pem = _pem_from_base64(request_text)
+    pem = _base64(request_text)
     if pem is None:
-        raise InputError(source, "spec.request is not the base64 of a PEM CERTIFICATE REQUEST")
-    csr, malformed = _decode(pem, f"{source}: spec.request")
+        return SigningRequest(csr=None, malformed="spec.request is not base64", **spec_fields)
+    try:
+        csr, malformed = _decode(pem, f"{source}: spec.request")
+    except InputError as exc:
+        csr, malformed = None, exc.problem
     return SigningRequest(csr=csr, malformed=malformed, **spec_fields)
 
 
@@ -85,22 +89,25 @@ def _decoded(pem: bytes, source: str) -> SigningRequest:
 
 
 def _decode(pem: bytes, source: str) -> tuple[DecodedCsr | None, str | None]:
-    block = find_pem_block(pem, source)
     try:
-        return decode_csr(block), None
+        return decode_csr(read_pem(pem, source)), None
     except MalformedCsr as exc:
         return None, str(exc)
 
 
 def _pem_from_base64(text: str | bytes) -> bytes | None:
+    decoded = _base64(text)
+    return decoded if decoded is not None and b"-----BEGIN" in decoded else None
+
+
+def _base64(text: str | bytes) -> bytes | None:
     try:
-        decoded = b64decode(text, validate=True)
+        return b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         try:  # base64 wrapped over several lines, as `base64` without -w0 writes it
-            decoded = b64decode(b"".join(_ascii(text).split()), validate=True)
+            return b64decode(b"".join(_ascii(text).split()), validate=True)
         except (binascii.Error, ValueError):
             return None
-    return decoded if b"-----BEGIN" in decoded else None
 
 
 def _ascii(text: str | bytes) -> bytes:
