@@ -226,7 +226,7 @@ def test_openssl_made_kubelet_csr_is_approved_for_its_node(tmp_path: Path) -> No
     subject = ["-subj", "/O=system:nodes/CN=system:node:worker-1", "-addext", "subjectAltName=DNS:worker-1,IP:10.1.2.3"]
     openssl("req", "-new", "-key", "node.key", "-out", "node.csr", *subject, cwd=tmp_path)
     args = ["check", "--signer", "kubernetes.io/kubelet-serving", "--usage", "digital signature"]
-    args += ["--usage", "server auth", "--username", "system:node:worker-1", "node.csr"]
+    args += ["--usage", "server auth", "--username", "system:node:worker-1", "--group", "system:nodes", "node.csr"]
     result = csrgate(*args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "verdict:       approve" in result.stdout

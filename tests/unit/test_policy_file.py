@@ -40,9 +40,27 @@ def test_a_policy_file_changes_only_what_it_names() -> None:
 
 
 def test_lists_replace_rather_than_extend() -> None:
-    policy = load_policy(f"signers: {{{CLIENT}: {{forbiddenGroups: [admins]}}}}", "p.yaml")
+    policy = load_policy(f"signers: {{{CLIENT}: {{allowedUsages: [client auth], privilegedGroups: [ops]}}}}", "p")
     client = policy.rules_for(CLIENT)
-    assert client is not None and client.forbidden_groups == ("admins",)
+    assert client is not None and client.allowed_usages == ("client auth",) and client.privileged_groups == ("ops",)
+
+
+def test_forbidden_groups_and_reserved_prefixes_are_floors_a_file_adds_to_but_never_lowers() -> None:
+    # GIVEN a policy that tries to empty the built-in lists, and adds its own
+    text = f"signers: {{{CLIENT}: {{forbiddenGroups: [admins], reservedUsernamePrefixes: []}}}}"
+    client = load_policy(text, "p.yaml").rules_for(CLIENT)
+    # THEN the built-in entries are still there, with the file's additions
+    assert client is not None
+    assert client.forbidden_groups == ("system:masters", "kubeadm:cluster-admins", "admins")
+    assert client.reserved_username_prefixes == ("system:",)
+
+
+def test_a_signer_of_your_own_that_authenticates_clients_gets_the_floors_too() -> None:
+    text = "signers: {example.com/clients: {allowedUsages: [client auth], forbiddenGroups: [], reservedUsernamePrefixes: []}}"
+    rules = load_policy(text, "p.yaml").rules_for("example.com/clients")
+    assert rules is not None
+    assert set(rules.forbidden_groups) >= {"system:masters", "kubeadm:cluster-admins"}
+    assert rules.reserved_username_prefixes == ("system:",)
 
 
 @pytest.mark.parametrize(

@@ -289,6 +289,7 @@ def test_kubelet_serving_cn_must_be_a_node_name() -> None:
         ({"dns": ["ip-10-0-1-234.ec2.internal"]}, "san-not-allowed"),
         ({"dns": ["kubernetes.default.svc"]}, "san-not-allowed"),
         ({"dns": ["ip-10-0-1-23.ec2.internal;rm -rf"]}, "san-not-allowed"),
+        ({"dns": ["ip-10-0-1-23.ec2.internal.attacker.example"], "ips": ["10.96.0.1"]}, "san-not-allowed"),
         ({"ips": ["8.8.8.8"]}, "san-not-allowed"),
         ({"ips": ["2001:db8::1"]}, "san-not-allowed"),
         ({"dns": [f"ip-10-0-1-23.zone{i}.internal" for i in range(6)]}, "san-not-allowed"),
@@ -300,9 +301,83 @@ def test_kubelet_serving_names_must_belong_to_the_node(sans: dict[str, list[str]
     assert code in verdict.codes
 
 
-def test_the_nodes_regional_dns_name_passes() -> None:
-    csr_pem = node_csr(dns=["ip-10-0-1-23.ec2.internal", "ip-10-0-1-23.eu-west-1.compute.internal"])
-    assert kubelet_verdict(csr_pem).outcome is Outcome.APPROVE
+@pytest.mark.parametrize(
+    "dns",
+    [
+        "ip-10-0-1-23.eu-west-1.compute.internal",  # shares only the first label with the node's name
+        "ip-10-0-1-23",  # a part of the node's name
+        "ip-10-0-1-23.ec2.internalx",  # the node's name, and more, without a dot
+        "web.staging.internal",
+    ],
+)
+def test_a_dns_name_that_is_not_the_nodes_full_name_is_denied(dns: str) -> None:
+    verdict = kubelet_verdict(node_csr(dns=[dns]))
+    assert verdict.outcome is Outcome.DENY and "not the node's name" in verdict.findings[0].message
+
+
+def test_the_nodes_name_with_a_suffix_goes_to_a_person_unless_the_policy_allows_the_suffix() -> None:
+    # GIVEN a node that also asks for its name under another domain
+    csr_pem = node_csr(dns=["ip-10-0-1-23.ec2.internal", "ip-10-0-1-23.ec2.internal.attacker.example"])
+    # THEN the built-in policy, which allows no suffix, wants a person to confirm it
+    verdict = kubelet_verdict(csr_pem)
+    assert verdict.outcome is Outcome.REVIEW and verdict.codes == ("san-not-allowed",)
+    assert "'.attacker.example'" in verdict.findings[0].message
+    # AND a policy naming the cluster's own suffix approves that suffix, and only it
+    allowed = load_policy(f"signers: {{{KUBELET}: {{sans: {{nodeDnsSuffixPattern: '\\.nodes\\.example'}}}}}}", "p")
+    assert kubelet_verdict(node_csr(dns=["ip-10-0-1-23.ec2.internal.nodes.example"]), policy=allowed).outcome is (
+        Outcome.APPROVE
+    )
+    assert kubelet_verdict(csr_pem, policy=allowed).outcome is Outcome.REVIEW
+
+
+def test_a_node_outside_system_nodes_goes_to_a_person() -> None:
+    verdict = kubelet_verdict(node_csr(), groups=("system:authenticated",))
+    assert verdict.outcome is Outcome.REVIEW and verdict.codes == ("requester-unknown",)
+
+
+@pytest.mark.parametrize(
+    "sans",
+    [
+        {"ips": ["10.96.0.1"]},  # the `kubernetes` Service on kubeadm's default range
+        {"ips": ["10.100.0.1"]},  # ... and on EKS's
+        {"ips": ["10.96.4.20"]},  # any other Service address
+        {"ips": [f"10.0.1.{n}" for n in range(6)]},  # more addresses than a node has
+        {"dns": ["ip-10-0-1-23.ec2.internal"], "ips": ["10.0.1.23", "172.20.0.1"]},
+    ],
+)
+def test_service_addresses_and_too_many_addresses_are_denied_for_nodes(sans: dict[str, list[str]]) -> None:
+    verdict = kubelet_verdict(node_csr(**sans))
+    assert verdict.outcome is Outcome.DENY and "san-not-allowed" in verdict.codes
+
+
+@pytest.mark.parametrize(
+    "sans",
+    [
+        {"dns": ["kubernetes"]},
+        {"dns": ["kubernetes.default"]},
+        {"dns": ["kubernetes.default.svc"]},
+        {"dns": ["kubernetes.default.svc.cluster.local"]},
+        {"dns": ["KUBERNETES.default.svc."]},
+        {"ips": ["10.96.0.1"]},
+        {"ips": ["172.20.0.1"]},
+    ],
+)
+def test_no_serving_signer_certifies_the_api_servers_own_names(sans: dict[str, list[str]]) -> None:
+    # GIVEN an app-serving request (which may otherwise name Services) for the API server's own name
+    csr_pem = make_csr(None, dns=sans.get("dns", ["web.shop.svc"]), ips=sans.get("ips", []))
+    verdict = verdict_for(csr_pem, signer="beta.eks.amazonaws.com/app-serving", usages=("server auth",))
+    # THEN it is denied, naming the API server
+    assert verdict.outcome is Outcome.DENY
+    assert any("API server" in finding.message for finding in verdict.findings)
+
+
+def test_a_policy_may_explicitly_allow_the_api_servers_names() -> None:
+    policy = load_policy(
+        "signers: {beta.eks.amazonaws.com/app-serving: {sans: {allowApiServerNames: true, dnsPatterns: ['.*']}}}", "p"
+    )
+    csr_pem = make_csr(None, dns=["kubernetes.default.svc"])
+    verdict = verdict_for(csr_pem, signer="beta.eks.amazonaws.com/app-serving", usages=("server auth",), policy=policy)
+    assert verdict.outcome is Outcome.REVIEW
 
 
 def test_a_policy_can_widen_the_node_ip_ranges() -> None:
@@ -426,3 +501,47 @@ def test_a_custom_signer_may_auto_approve_clean_requests() -> None:
     )
     verdict = verdict_for(make_csr("robot-7"), signer="example.com/robots", expiration_seconds=3600, policy=policy)
     assert verdict.outcome is Outcome.APPROVE
+
+
+# --- names that look alike ------------------------------------------------------------------------------------
+
+UNICODE_SUBJECTS = f"signers: {{{CLIENT}: {{allowNonAsciiSubject: true}}}}"
+
+
+@pytest.mark.parametrize(
+    ("cn", "orgs"),
+    [
+        ("\u0430dmin", []),  # Cyrillic a
+        ("alice", ["system\u200b:masters"]),  # a zero-width space inside a forbidden group
+        ("j\u00fcrgen", []),
+        ("\uff41lice", []),  # fullwidth a
+    ],
+)
+def test_names_are_printable_ascii_by_default(cn: str, orgs: list[str]) -> None:
+    verdict = verdict_for(make_csr(cn, orgs=orgs))
+    assert verdict.outcome is Outcome.DENY and "invalid-subject" in verdict.codes
+
+
+def test_a_non_ascii_name_is_shown_with_its_code_points() -> None:
+    [finding] = verdict_for(make_csr("j\u00fcrgen")).findings
+    assert "j\u00fcrgen [U+00FC]" in finding.message
+
+
+@pytest.mark.parametrize(
+    "cn",
+    [
+        "\u0430dmin",  # Latin mixed with a Cyrillic look-alike
+        "\uff41lice",  # a fullwidth letter stands for an ASCII one
+        "ad\u115fmin",  # a Hangul filler renders as nothing
+        "ali\u034fce",  # so does the combining grapheme joiner
+        "alice\ufe0f",  # and a variation selector
+    ],
+)
+def test_a_policy_allowing_other_scripts_still_refuses_look_alikes(cn: str) -> None:
+    verdict = verdict_for(make_csr(cn), policy=load_policy(UNICODE_SUBJECTS, "p"))
+    assert verdict.outcome is Outcome.DENY and "invalid-subject" in verdict.codes
+
+
+@pytest.mark.parametrize("cn", ["j\u00fcrgen", "\u0438\u0432\u0430\u043d", "\u5f20\u4f1f"])
+def test_a_policy_allowing_other_scripts_lets_real_names_through_to_a_person(cn: str) -> None:
+    assert verdict_for(make_csr(cn), policy=load_policy(UNICODE_SUBJECTS, "p")).outcome is Outcome.REVIEW

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -15,6 +14,7 @@ from csrgate.domain.errors import CsrgateError
 from csrgate.domain.policy import Policy, default_policy, load_policy
 from csrgate.domain.request import MAX_INPUT_BYTES, SigningRequest, read_signing_request
 from csrgate.domain.summary import describe_lifetime, describe_request
+from csrgate.domain.text import shown
 from csrgate.domain.verdict import Outcome, Verdict, evaluate
 
 DEFAULT_SIGNER = "kubernetes.io/kube-apiserver-client"
@@ -213,7 +213,7 @@ def _text_report(request: SigningRequest, verdict: Verdict, assumed_signer: bool
         f"lifetime:      {describe_lifetime(request.expiration_seconds)}",
     ]
     if request.csr is None:
-        lines.append(f"CSR:           cannot be decoded: {_safe(request.malformed or '')}")
+        lines.append(f"CSR:           cannot be decoded: {shown(request.malformed or '')}")
     else:
         csr = request.csr
         subject = fields["subject"]
@@ -232,32 +232,24 @@ def _text_report(request: SigningRequest, verdict: Verdict, assumed_signer: bool
         ]
     lines.append(f"verdict:       {verdict.outcome.value}")
     lines += [
-        f"  {finding.severity.value:<8} {finding.code.value}: {_safe(finding.message)}" for finding in verdict.findings
+        f"  {finding.severity.value:<8} {finding.code.value}: {shown(finding.message)}" for finding in verdict.findings
     ]
     return "\n".join(lines) + "\n"
 
 
 def _shown(value: str | None) -> str:
-    return "(not given)" if value is None else _safe(value)
+    return "(not given)" if value is None else shown(value)
 
 
 def _list(values: Any) -> str:
-    items = [_safe(str(value)) for value in values]
+    items = [shown(str(value)) for value in values]
     return ", ".join(items) if items else "none"
-
-
-def _safe(text: str) -> str:
-    """Requester text made harmless for a terminal: control and formatting characters shown as escapes."""
-    return "".join(
-        char.encode("unicode_escape").decode("ascii") if unicodedata.category(char)[0] in "CZ" and char != " " else char
-        for char in text
-    )
 
 
 def _error_text(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.filename is not None:
-        return _safe(f"{exc.filename}: {exc.strerror or exc}")
-    return _safe(str(exc))
+        return shown(f"{exc.filename}: {exc.strerror or exc}")
+    return shown(str(exc))
 
 
 if __name__ == "__main__":

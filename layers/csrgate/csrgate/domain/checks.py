@@ -12,6 +12,7 @@ from csrgate.domain.findings import Code, Finding, error, warning
 from csrgate.domain.policy import API_MINIMUM_EXPIRATION_SECONDS, KeyRules, SignerRules
 from csrgate.domain.request import SigningRequest
 from csrgate.domain.summary import describe_lifetime
+from csrgate.domain.text import is_invisible, is_printable_ascii, lookalike_problem, shown
 
 MAX_COMMON_NAME_LENGTH = 64  # ub-common-name in RFC 5280
 # Approvers must be able to read every group and name a certificate would carry; longer lists are denied.
@@ -21,6 +22,9 @@ MAX_SANS = 50
 RSA_MIN_EXPONENT = 65537
 ACCEPTED_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})  # NIST P-256, P-384, P-521
 NODE_USERNAME_PREFIX = "system:node:"
+# The names of the `kubernetes` Service: the API server as every pod reaches it.
+API_SERVER_NAMES = frozenset({"kubernetes", "kubernetes.default", "kubernetes.default.svc"})
+API_SERVER_NAME_PREFIX = "kubernetes.default.svc."
 SYSTEM_GROUP_PREFIX = "system:"
 _WEAK_SIGNATURE_HASHES = ("md2", "md4", "md5", "sha1")
 _WELL_KNOWN_GROUPS_HINT = "groups come from the O values of the CSR subject"
@@ -85,14 +89,26 @@ def check_key(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def check_subject_text(ctx: CheckContext) -> Iterator[Finding]:
-    """Subject text is shown to people: control, invisible and unassigned characters have no place in it."""
+    """Subject text is shown to people: control, invisible and unassigned characters have no place in it, and the
+    user and group names (CN, O) are printable ASCII unless the policy allows more, never look-alikes."""
     subject = ctx.csr.subject
     values = [*subject.common_names, *subject.organizations, *(value for _, value in subject.other)]
-    if not all(value.isprintable() for value in values):
+    if any(is_invisible(char) for value in values for char in value):
         yield error(
             Code.INVALID_SUBJECT,
             "the subject contains control, invisible or non-printable characters; use plain printable text",
         )
+    for label, value in [*(("CN", cn) for cn in subject.common_names), *(("O", o) for o in subject.organizations)]:
+        if ctx.signer.allow_non_ascii_subject:
+            problem = lookalike_problem(value)
+            if problem and problem != "holds invisible characters":
+                yield error(Code.INVALID_SUBJECT, f"the {label} {shown(value)!r} {problem}; use plain text")
+        elif not is_printable_ascii(value):
+            yield error(
+                Code.INVALID_SUBJECT,
+                f"the {label} {shown(value)!r} is not printable ASCII, so it could pass for another name; "
+                "use ASCII letters, digits and punctuation",
+            )
     if len(subject.organizations) > MAX_GROUPS or sum(map(len, subject.organizations)) > MAX_GROUPS_CHARS:
         yield error(
             Code.INVALID_SUBJECT,
@@ -173,7 +189,15 @@ def check_requester(ctx: CheckContext) -> Iterator[Finding]:
     elif username != common_name:
         yield error(
             Code.SUBJECT_MISMATCH,
-            f"the CN must equal the requesting identity {username}: a node may only ask for its own certificate",
+            f"the CN must equal the requesting identity {shown(username)!r}: "
+            "a node may only ask for its own certificate",
+        )
+    missing = [group for group in ctx.signer.requester_groups if group not in ctx.request.groups]
+    if username is not None and missing:
+        yield warning(
+            Code.REQUESTER_UNKNOWN,
+            f"the requesting identity is not in {_quoted(missing)}, as a node authenticated by the cluster is; "
+            "a person must confirm who asked",
         )
 
 
@@ -208,8 +232,10 @@ def check_sans(ctx: CheckContext) -> Iterator[Finding]:
         yield error(Code.MISSING_SAN, "add at least one DNS name or IP address as a subject alternative name")
     if "dns" in rules.allowed:
         yield from _check_dns_names(ctx)
-    if "ip" in rules.allowed and rules.ip_ranges is not None:
+    if "ip" in rules.allowed:
         yield from _check_ip_addresses(ctx)
+    if "server auth" in ctx.signer.allowed_usages and not rules.allow_api_server_names:
+        yield from _check_api_server_names(ctx)
 
 
 def _check_dns_names(ctx: CheckContext) -> Iterator[Finding]:
@@ -221,17 +247,51 @@ def _check_dns_names(ctx: CheckContext) -> Iterator[Finding]:
             if not any(pattern.fullmatch(name) for pattern in rules.dns_patterns):
                 yield error(Code.SAN_NOT_ALLOWED, f"the DNS name {name!r} matches none of the allowed patterns")
     if rules.dns_names_start_with_node_name:
-        node = _node_hostname(ctx.csr.subject.common_name)
-        for name in names:
-            if node is None or name.split(".", 1)[0] != node:
-                yield error(Code.SAN_NOT_ALLOWED, f"the DNS name {name!r} does not start with the node's name")
+        yield from _check_node_dns_names(ctx)
+
+
+def _check_node_dns_names(ctx: CheckContext) -> Iterator[Finding]:
+    """As kubelet-csr-approver binds them: the node's full name, or that name and a suffix the policy allows."""
+    node, suffix_pattern = _node_name(ctx.csr.subject.common_name), ctx.signer.sans.node_dns_suffix_pattern
+    for name in ctx.csr.sans.dns:
+        suffix = name.removeprefix(node) if node is not None and name.startswith(node) else None
+        if suffix is None or suffix and not suffix.startswith("."):
+            yield error(Code.SAN_NOT_ALLOWED, f"the DNS name {name!r} is not the node's name {node!r}")
+            continue
+        if suffix and (suffix_pattern is None or not suffix_pattern.fullmatch(suffix)):
+            allowed = "no suffix" if suffix_pattern is None else f"only suffixes matching {suffix_pattern.pattern!r}"
+            yield warning(
+                Code.SAN_NOT_ALLOWED,
+                f"the DNS name {name!r} is the node's name followed by {suffix!r}, and the policy allows {allowed} "
+                "(sans.nodeDnsSuffixPattern); a person must confirm the node owns that name",
+            )
 
 
 def _check_ip_addresses(ctx: CheckContext) -> Iterator[Finding]:
-    ranges = ctx.signer.sans.ip_ranges or ()
-    for text in ctx.csr.sans.ip:
-        if not _in_ranges(text, ranges):
+    addresses, rules = ctx.csr.sans.ip, ctx.signer.sans
+    if rules.max_ip_addresses is not None and len(addresses) > rules.max_ip_addresses:
+        yield error(
+            Code.SAN_NOT_ALLOWED, f"at most {rules.max_ip_addresses} IP addresses are allowed, not {len(addresses)}"
+        )
+    for text in addresses:
+        if rules.ip_ranges is not None and not _in_ranges(text, rules.ip_ranges):
             yield error(Code.SAN_NOT_ALLOWED, f"the IP address {text} is outside the allowed ranges")
+        elif _in_ranges(text, rules.service_ranges):
+            yield error(
+                Code.SAN_NOT_ALLOWED,
+                f"the IP address {text} is in the cluster's Service range (sans.serviceRanges), which no node serves",
+            )
+
+
+def _check_api_server_names(ctx: CheckContext) -> Iterator[Finding]:
+    """A serving certificate for the API server's in-cluster name lets its holder stand in for the API server
+    before every pod that trusts the cluster CA (their service-account tokens included)."""
+    for name in ctx.csr.sans.dns:
+        if name.lower().rstrip(".") in API_SERVER_NAMES or name.lower().startswith(API_SERVER_NAME_PREFIX):
+            yield error(Code.SAN_NOT_ALLOWED, f"the DNS name {name!r} is the API server's own name")
+    for text in ctx.csr.sans.ip:
+        if _in_addresses(text, ctx.signer.sans.api_server_addresses):
+            yield error(Code.SAN_NOT_ALLOWED, f"the IP address {text} is the API server's Service address")
 
 
 def check_expiration(ctx: CheckContext) -> Iterator[Finding]:
@@ -284,7 +344,15 @@ def _in_ranges(text: str, ranges: tuple[ipaddress.IPv4Network | ipaddress.IPv6Ne
     return any(address.version == network.version and address in network for network in ranges)
 
 
-def _node_hostname(common_name: str | None) -> str | None:
+def _in_addresses(text: str, addresses: Iterable[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> bool:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return address in set(addresses)
+
+
+def _node_name(common_name: str | None) -> str | None:
     if not common_name or not common_name.startswith(NODE_USERNAME_PREFIX):
         return None
-    return common_name.removeprefix(NODE_USERNAME_PREFIX).split(".", 1)[0] or None
+    return common_name.removeprefix(NODE_USERNAME_PREFIX) or None

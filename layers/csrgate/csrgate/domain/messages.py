@@ -15,6 +15,7 @@ from csrgate.domain.findings import Finding
 from csrgate.domain.lifecycle import State
 from csrgate.domain.records import RequestRecord
 from csrgate.domain.summary import describe_lifetime
+from csrgate.domain.text import shown
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,8 @@ def _request_facts(record: RequestRecord, now: datetime) -> list[Fact]:
         facts.append(Fact("CSR content", f"cannot be decoded: {request['malformed']}"))
         return facts
     facts += [
-        Fact("Certificate user (CN)", _joined(subject.get("commonNames") or [])),
-        Fact("Certificate groups (O)", _joined(subject.get("organizations") or [])),
+        Fact("Certificate user (CN)", _joined([shown(str(cn)) for cn in subject.get("commonNames") or []])),
+        Fact("Certificate groups (O)", _joined([shown(str(o)) for o in subject.get("organizations") or []])),
         Fact("Subject alternative names", _joined(_sans(request.get("sans") or {}))),
         Fact("Usages", _joined(request.get("usages") or [])),
         Fact("Signer", str(request.get("signerName") or "none")),
@@ -145,7 +146,7 @@ def _requester(request: Mapping[str, Any]) -> str:
 
 
 def _sans(sans: Mapping[str, Sequence[str]]) -> list[str]:
-    return [f"{kind.upper()}:{name}" for kind, names in sans.items() for name in names]
+    return [f"{kind.upper()}:{shown(str(name))}" for kind, names in sans.items() for name in names]
 
 
 def _lifetime(seconds: Any, now: datetime) -> str:

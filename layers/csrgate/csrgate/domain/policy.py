@@ -57,6 +57,12 @@ KeyType = Literal["RSA", "EC", "Ed25519"]  # what Go's crypto/x509 verifies; Ed4
 API_MINIMUM_EXPIRATION_SECONDS = 600  # CertificateSigningRequestSpec.expirationSeconds minimum
 RSA_FLOOR_BITS = 2048
 EC_FLOOR_BITS = 256
+# Floors: a policy file adds to these, it never removes them (as rsaMinBits can only be raised).
+FORBIDDEN_GROUPS_FLOOR = ("system:masters", "kubeadm:cluster-admins")
+RESERVED_USERNAME_FLOOR = "system:"  # for every signer whose certificates authenticate clients
+_FLOOR_LISTS = ("forbiddenGroups", "reservedUsernamePrefixes")
+# The `kubernetes` Service's ClusterIP in kubeadm's and EKS's default Service ranges.
+DEFAULT_API_SERVER_ADDRESSES = ("10.96.0.1", "10.100.0.1", "172.20.0.1")
 _SIGNER_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?")
 
 
@@ -78,9 +84,19 @@ class SanRules(_Rules):
     allowed: tuple[SanKind, ...] = ()
     required: StrictBool = False  # at least one DNS or IP name
     dns_patterns: tuple[re.Pattern[str], ...] = ()  # each DNS name must fully match one; empty means any
+    # Each DNS name is the node's full name, or that name followed by a suffix matching node_dns_suffix_pattern
+    # (kubelet-csr-approver's providerRegex), for signers whose CN names a node.
     dns_names_start_with_node_name: StrictBool = False
+    node_dns_suffix_pattern: re.Pattern[str] | None = None
     max_dns_names: StrictInt | None = Field(default=None, ge=1)
+    max_ip_addresses: StrictInt | None = Field(default=None, ge=1)
     ip_ranges: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = None  # None means any
+    service_ranges: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()  # IP SANs never in these
+    # Serving certificates never name the API server (the `kubernetes` Service), unless this says they may.
+    allow_api_server_names: StrictBool = False
+    api_server_addresses: tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...] = tuple(
+        ipaddress.ip_address(address) for address in DEFAULT_API_SERVER_ADDRESSES
+    )
 
     @field_validator("dns_patterns", mode="before")
     @classmethod
@@ -97,7 +113,7 @@ class SanRules(_Rules):
                 raise ValueError(f"item {index} is not a valid regular expression: {exc}") from exc
         return compiled
 
-    @field_validator("ip_ranges", mode="before")
+    @field_validator("ip_ranges", "service_ranges", mode="before")
     @classmethod
     def _networks(cls, ranges: Any) -> Any:
         if not isinstance(ranges, list | tuple):
@@ -127,6 +143,8 @@ class SignerRules(_Rules):
     required_groups: tuple[StrictStr, ...] = ()
     only_required_groups: StrictBool = False
     privileged_groups: tuple[StrictStr, ...] = ()  # O values that make a request need more approvers
+    requester_groups: tuple[StrictStr, ...] = ()  # groups the requesting identity must be in to skip a person
+    allow_non_ascii_subject: StrictBool = False  # CN and O in printable ASCII unless this says otherwise
     expiration_required: StrictBool = True
     max_expiration_seconds: StrictInt | None = Field(default=None, ge=API_MINIMUM_EXPIRATION_SECONDS)
     sans: SanRules = SanRules()
@@ -136,6 +154,18 @@ class SignerRules(_Rules):
         missing = sorted(set(self.required_usages) - set(self.allowed_usages))
         if missing:
             raise ValueError(f"requiredUsages {missing} must also be in allowedUsages")
+        return self
+
+    @model_validator(mode="after")
+    def _floors_hold(self) -> SignerRules:
+        """No policy removes the floors: they are added back to whatever a file lists."""
+        floors: dict[str, Any] = {
+            "forbidden_groups": tuple(dict.fromkeys(self.forbidden_groups + FORBIDDEN_GROUPS_FLOOR))
+        }
+        if "client auth" in self.allowed_usages and RESERVED_USERNAME_FLOOR not in self.reserved_username_prefixes:
+            floors["reserved_username_prefixes"] = (*self.reserved_username_prefixes, RESERVED_USERNAME_FLOOR)
+        for name, value in floors.items():
+            object.__setattr__(self, name, value)
         return self
 
 
@@ -193,6 +223,8 @@ def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
     for key, value in override.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
             merged[key] = _merge(merged[key], value)
+        elif key in _FLOOR_LISTS and isinstance(value, list) and isinstance(merged.get(key), list):
+            merged[key] = list(dict.fromkeys([*merged[key], *value]))  # floors: a file adds, never removes
         else:
             merged[key] = value
     return merged
