@@ -76,7 +76,7 @@ def _pss_parameters(hash_oid: str, salt_length: int) -> bytes:
 
 
 _PSS = {
-    _pss_parameters("1.3.14.3.2.26", 20): ("RSASSA-PSS with SHA1", False),
+    der.encode(der.SEQUENCE, b""): ("RSASSA-PSS with SHA1", False),  # DER leaves out the defaults: SHA-1 throughout
     _pss_parameters("2.16.840.1.101.3.4.2.1", 32): ("RSASSA-PSS with SHA256", True),
     _pss_parameters("2.16.840.1.101.3.4.2.2", 48): ("RSASSA-PSS with SHA384", True),
     _pss_parameters("2.16.840.1.101.3.4.2.3", 64): ("RSASSA-PSS with SHA512", True),
