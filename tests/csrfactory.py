@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 
 _KEY_CACHE: dict[str, Any] = {}
@@ -124,3 +124,118 @@ def manifest(
     }
     text = json.dumps(document) if as_json else yaml.safe_dump(document)
     return text.encode("utf-8")
+
+
+# --- DER by hand: requests `cryptography`'s builder will not write, as a hostile requester can send them ---------
+
+PKCS9_EXTENSION_REQUEST = "1.2.840.113549.1.9.14"
+MICROSOFT_EXTENSION_REQUEST = "1.3.6.1.4.1.311.2.1.14"
+CHALLENGE_PASSWORD = "1.2.840.113549.1.9.7"
+SUBJECT_ALT_NAME = "2.5.29.17"
+SEQUENCE, SET, OCTET_STRING = 0x30, 0x31, 0x04
+# Tags of the string types a subject attribute may use, and how each one's text becomes bytes.
+STRING_TYPES: dict[str, tuple[int, str]] = {
+    "utf8": (0x0C, "utf-8"),
+    "printable": (0x13, "ascii"),
+    "t61": (0x14, "latin-1"),
+    "ia5": (0x16, "ascii"),
+    "universal": (0x1C, "utf-32-be"),
+    "bmp": (0x1E, "utf-16-be"),
+}
+_SIGNATURE_ALGORITHMS = {  # AlgorithmIdentifier DER per key family
+    "rsa": bytes.fromhex("300d06092a864886f70d01010b0500"),  # sha256WithRSAEncryption, NULL parameters
+    "ec": bytes.fromhex("300a06082a8648ce3d040302"),  # ecdsa-with-SHA256
+    "ed25519": bytes.fromhex("300506032b6570"),  # Ed25519
+}
+
+
+def der(tag: int, *parts: bytes) -> bytes:
+    """One DER element with a single-byte tag around the concatenated parts."""
+    body = b"".join(parts)
+    if len(body) < 0x80:
+        return bytes([tag, len(body)]) + body
+    length = len(body).to_bytes((len(body).bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(length)]) + length + body
+
+
+def der_oid(dotted: str) -> bytes:
+    """An OBJECT IDENTIFIER."""
+    arcs = [int(arc) for arc in dotted.split(".")]
+    body = b""
+    for arc in [40 * arcs[0] + arcs[1], *arcs[2:]]:
+        chunk = [arc & 0x7F]
+        while arc > 0x7F:
+            arc >>= 7
+            chunk.insert(0, 0x80 | (arc & 0x7F))
+        body += bytes(chunk)
+    return der(0x06, body)
+
+
+def der_integer(value: int) -> bytes:
+    """An INTEGER."""
+    return der(0x02, value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True))
+
+
+def der_string(text: str, kind: str = "utf8") -> bytes:
+    """A string of one of STRING_TYPES, or an INTEGER when kind is "integer" (a subject value Go does not read)."""
+    if kind == "integer":
+        return der_integer(int(text) if text.isdigit() else len(text))
+    tag, encoding = STRING_TYPES[kind]
+    return der(tag, text.encode(encoding))
+
+
+def rdn(*attributes: tuple[str, bytes]) -> bytes:
+    """One RelativeDistinguishedName: a SET of (OID, value DER) pairs; several make a multi-valued RDN."""
+    return der(SET, *sorted(der(SEQUENCE, der_oid(oid), value) for oid, value in attributes))
+
+
+def subject_name(*rdns: bytes) -> bytes:
+    """A Name: the RDNs in order."""
+    return der(SEQUENCE, *rdns)
+
+
+def attribute(oid: str, *values: bytes) -> bytes:
+    """A PKCS#10 attribute: the OID and a SET of values (DER already)."""
+    return der(SEQUENCE, der_oid(oid), der(SET, *values))
+
+
+def extension(oid: str, value: bytes, critical: bool = False) -> bytes:
+    """An Extension: OID, critical flag when set, and the value's DER in an OCTET STRING."""
+    return der(SEQUENCE, der_oid(oid), b"\x01\x01\xff" if critical else b"", der(OCTET_STRING, value))
+
+
+def san_value(
+    dns: Sequence[str] = (), ips: Sequence[str] = (), emails: Sequence[str] = (), uris: Sequence[str] = ()
+) -> bytes:
+    """A subjectAltName extension's value: GeneralNames of dNSName, iPAddress, rfc822Name and URI."""
+    names = [der(0x82, name.encode()) for name in dns]
+    names += [der(0x87, ipaddress.ip_address(ip).packed) for ip in ips]
+    names += [der(0x81, email.encode()) for email in emails]
+    names += [der(0x86, uri.encode()) for uri in uris]
+    return der(SEQUENCE, *names)
+
+
+def extension_request(*extensions: bytes, oid: str = PKCS9_EXTENSION_REQUEST) -> bytes:
+    """An extensionRequest attribute (PKCS#9, or Microsoft's with its OID) holding one SEQUENCE of extensions."""
+    return attribute(oid, der(SEQUENCE, *extensions))
+
+
+def signed_csr(
+    subject: bytes, attributes: Sequence[bytes] = (), *, key: str = "rsa2048", tamper: bool = False
+) -> bytes:
+    """A DER PKCS#10 request with exactly these subject and attributes bytes, self-signed by the key of that kind."""
+    signing_key = private_key(key)
+    spki = signing_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    info = der(SEQUENCE, der_integer(0), subject, spki, der(0xA0, *attributes))
+    if isinstance(signing_key, rsa.RSAPrivateKey):
+        signature, family = signing_key.sign(info, padding.PKCS1v15(), hashes.SHA256()), "rsa"
+    elif isinstance(signing_key, ec.EllipticCurvePrivateKey):
+        # deterministic (RFC 6979), so the same request is the same bytes every time: hypothesis relies on it
+        signature, family = signing_key.sign(info, ec.ECDSA(hashes.SHA256(), deterministic_signing=True)), "ec"
+    else:
+        signature, family = signing_key.sign(info), "ed25519"
+    if tamper:
+        signature = signature[:-1] + bytes([signature[-1] ^ 0x01])
+    return der(SEQUENCE, info, _SIGNATURE_ALGORITHMS[family], der(0x03, b"\x00" + signature))

@@ -12,18 +12,23 @@ from __future__ import annotations
 
 import base64
 import datetime
+import ipaddress
 import logging
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.name import _ASN1Type
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from devstack.cluster.auth import UserInfo
 from devstack.cluster.pki import DevCa, Usages
 from devstack.cluster.registry import CsrRegistry, rfc3339
+from devstack.cluster.spec_request import read_spec_request
 from devstack.cluster.strategy import STATUS
 from devstack.cluster.validation import APPROVED, DENIED, FAILED
 
@@ -38,6 +43,26 @@ SHORT = datetime.timedelta(hours=8)  # below this the end is not backdated (Perm
 PENDING_EXPIRATION = datetime.timedelta(hours=24)
 DECIDED_EXPIRATION = datetime.timedelta(hours=1)
 _CLIENT_KEY_USAGES = {"digital signature": "digital_signature", "key encipherment": "key_encipherment"}
+_CERTIFICATE_KEY_TYPES = (
+    rsa.RSAPublicKey,
+    ec.EllipticCurvePublicKey,
+    ed25519.Ed25519PublicKey,
+    ed448.Ed448PublicKey,
+    dsa.DSAPublicKey,
+)
+# pkix.Name's fields in the order ToRDNSequence writes them
+_SUBJECT_FIELDS = (
+    ("country", NameOID.COUNTRY_NAME),
+    ("province", NameOID.STATE_OR_PROVINCE_NAME),
+    ("locality", NameOID.LOCALITY_NAME),
+    ("street_address", NameOID.STREET_ADDRESS),
+    ("postal_code", NameOID.POSTAL_CODE),
+    ("organization", NameOID.ORGANIZATION_NAME),
+    ("organizational_unit", NameOID.ORGANIZATIONAL_UNIT_NAME),
+    ("common_name", NameOID.COMMON_NAME),
+    ("serial_number", NameOID.SERIAL_NUMBER),
+)
+_GO_PRINTABLE = re.compile(r"[A-Za-z0-9 '()+,\-./:=?]*")  # encoding/asn1 isPrintable, without * and &
 
 
 class SignerValidationFailure(ValueError):
@@ -69,21 +94,53 @@ def certificate_lifetime(expiration_seconds: int | None) -> datetime.timedelta:
 
 
 def issue_client_certificate(ca: DevCa, csr: dict[str, Any], now: datetime.datetime) -> bytes:
-    """Sign the request's public key for its subject; raises SignerValidationFailure or ValueError."""
+    """Sign the request as the signer reads it (the block pem.Decode finds first); SignerValidationFailure or
+    ValueError."""
     spec = csr["spec"]
     usages = client_certificate_usages(list(spec.get("usages") or []))
-    request = x509.load_pem_x509_csr(base64.b64decode(spec["request"]))
-    if not request.is_signature_valid:
-        raise ValueError("unable to verify certificate request signature")
+    reading = read_spec_request(base64.b64decode(spec["request"]))
+    request = reading["csr"]
+    if request is None:
+        raise ValueError(f"unable to parse csr {csr['metadata']['name']!r}: {reading['error']}")
+    if not request["signature_valid"]:
+        raise ValueError(f"unable to verify certificate request signature: {request['signature_error']}")
+    public_key = serialization.load_der_public_key(base64.b64decode(request["raw_subject_public_key_info"]))
+    if not isinstance(public_key, _CERTIFICATE_KEY_TYPES):
+        raise ValueError(f"unsupported public key type {type(public_key).__name__}")
     lifetime = certificate_lifetime(spec.get("expirationSeconds"))
     not_before = now - BACKDATE
     not_after = now + lifetime if lifetime < SHORT else not_before + lifetime
-    try:
-        sans = list(request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
-    except x509.ExtensionNotFound:
-        sans = []
-    certificate = ca.issue(request.subject, request.public_key(), usages, not_before, not_after, sans)
+    certificate = ca.issue(
+        certificate_subject(request["subject"]), public_key, usages, not_before, not_after, _sans(request)
+    )
     return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def certificate_subject(subject: dict[str, Any]) -> x509.Name:
+    """The subject the signer writes: the request's pkix.Name as ToRDNSequence encodes it, so only the named fields
+    (C, ST, L, STREET, postalCode, O, OU, CN, serialNumber) are kept, each kind in one RDN, in that order."""
+    rdns = []
+    for key, oid in _SUBJECT_FIELDS:
+        values = subject[key] if isinstance(subject[key], list) else [subject[key]] if subject[key] else []
+        if values:
+            rdns.append(x509.RelativeDistinguishedName([_go_string_attribute(oid, value) for value in values]))
+    return x509.Name(rdns)
+
+
+def _go_string_attribute(oid: x509.ObjectIdentifier, value: Any) -> x509.NameAttribute[str]:
+    """encoding/asn1 marshals a string as PrintableString when it can, else UTF8String; not UTF-8 is an error."""
+    if not isinstance(value, str):
+        raise ValueError("asn1: string not valid UTF-8")
+    kind = _ASN1Type.PrintableString if _GO_PRINTABLE.fullmatch(value) else _ASN1Type.UTF8String
+    return x509.NameAttribute(oid, value, kind, _validate=False)
+
+
+def _sans(request: dict[str, Any]) -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = [x509.DNSName(name) for name in request["dns_names"]]
+    names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in request["ip_addresses"]]
+    names += [x509.RFC822Name(email) for email in request["email_addresses"]]
+    names += [x509.UniformResourceIdentifier(uri) for uri in request["uris"]]
+    return names
 
 
 class Controllers:

@@ -9,6 +9,8 @@ from typing import Any
 
 from cryptography import x509
 
+from devstack.cluster import pem
+from devstack.cluster.spec_request import read_spec_request
 from devstack.cluster.status import (
     FieldError,
     GoLiteral,
@@ -131,15 +133,12 @@ def validate_signer_name(path: str, signer: str) -> list[FieldError]:
 
 
 def pem_csr_problem(request_b64: str) -> str | None:
-    """Why spec.request is not a PEM CERTIFICATE REQUEST (certificates.ParseCSR), or None."""
-    data = _raw(request_b64)
-    block = _first_pem_block(data)
-    if block is None or block[0] != "CERTIFICATE REQUEST":
-        return "PEM block type must be CERTIFICATE REQUEST"
-    try:
-        x509.load_der_x509_csr(block[1])
-    except ValueError as exc:
-        return f"asn1: {str(exc).splitlines()[0]}"
+    """Why spec.request is not a CSR the API server accepts (validateCSR: ParseCSR, then CheckSignature), or None."""
+    reading = read_spec_request(_raw(request_b64))
+    if reading["error"] is not None:
+        return str(reading["error"])
+    if not reading["csr"]["signature_valid"]:
+        return str(reading["csr"]["signature_error"])
     return None
 
 
@@ -148,40 +147,20 @@ def pem_certificates_problem(data: bytes) -> str | None:
     blocks = 0
     remaining = data
     while True:
-        block = _first_pem_block(remaining)
+        block, remaining = pem.decode(remaining)
         if block is None:
             break
-        label, der, has_headers, remaining = block
-        if label != "CERTIFICATE":
-            return f'only CERTIFICATE PEM blocks are allowed, found "{label}"'
-        if has_headers:
+        if block.type != b"CERTIFICATE":
+            return f'only CERTIFICATE PEM blocks are allowed, found "{block.type_text}"'
+        if block.headers:
             return "no PEM block headers are permitted"
         try:
-            x509.load_der_x509_certificate(der)
+            x509.load_der_x509_certificate(block.data)
         except ValueError as exc:
             return f"x509: {str(exc).splitlines()[0]}"
         blocks += 1
     if blocks == 0:
         return "must contain at least one CERTIFICATE PEM block"
-    return None
-
-
-def _first_pem_block(data: bytes) -> tuple[str, bytes, bool, bytes] | None:
-    """Go's pem.Decode: the first well-formed block (label, DER, whether it has headers, the rest)."""
-    for match in re.finditer(rb"-----BEGIN ([^\r\n-]*)-----\r?\n", data):
-        label = match.group(1)
-        end_marker = b"-----END " + label + b"-----"
-        end = data.find(end_marker, match.end())
-        if end < 0:
-            continue
-        body = data[match.end() : end]
-        has_headers = b":" in body.split(b"\n\n", 1)[0] if b"\n\n" in body else False
-        text = body.split(b"\n\n", 1)[1] if has_headers else body
-        try:
-            der = base64.b64decode(b"".join(text.split()), validate=True)
-        except (binascii.Error, ValueError):
-            continue
-        return label.decode("ascii", errors="replace"), der, has_headers, data[end + len(end_marker) :]
     return None
 
 

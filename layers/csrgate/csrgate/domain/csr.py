@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from csrgate.domain import der
@@ -22,6 +23,8 @@ WHITESPACE = b" \t\r\n"
 _BLOCK = re.compile(
     rb"-----BEGIN CERTIFICATE REQUEST-----\r?\n((?:[A-Za-z0-9+/=]+\r?\n)*)-----END CERTIFICATE REQUEST-----"
 )
+# The END line ends in spaces or tabs at most, then a line break (a lone CR is not one) or the end of the data.
+_AFTER_END = re.compile(rb"[ \t]*(?:\r?\n[ \t\r\n]*)?")
 _BASE64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 _BEGIN_LABEL = re.compile(rb"-----BEGIN ([^\r\n]{0,64}?)-----")
 _NOT_ONE_BLOCK = (
@@ -63,6 +66,9 @@ _SIGNATURES = dict(
         _signature("1.3.101.112", "ed25519"),
     ]
 )
+_SHA1_SIGNATURES = frozenset({"sha1WithRSAEncryption", "ecdsa-with-SHA1"})
+# URIs Go's url.Parse and String() give back unchanged: a lower-case scheme, no escapes, no odd characters.
+_PLAIN_URI = re.compile(r"[a-z][a-z0-9+.-]*://[A-Za-z0-9._~-]+(:[0-9]+)?(/[A-Za-z0-9._~!$&'()*+,;=:@-]*)*")
 _RSASSA_PSS = der.oid("1.2.840.113549.1.1.10")
 _ED25519 = der.oid("1.3.101.112")
 
@@ -179,7 +185,7 @@ def read_pem(data: bytes, source: str) -> bytes:
             "the CERTIFICATE REQUEST block is not plain PEM: it has headers, blank lines, characters outside "
             "base64, or no END line"
         )
-    if data[block.end() :].strip(WHITESPACE):
+    if not _AFTER_END.fullmatch(data, block.end()):
         raise MalformedCsr(f"something comes after the END line; {_NOT_ONE_BLOCK}")
     body = b"".join(block.group(1).split())
     if len(body) % 4 or not _BASE64.fullmatch(body):
@@ -210,7 +216,7 @@ def decode_csr(der_bytes: bytes) -> DecodedCsr:
         sans=_sans(extensions),
         public_key=public_key,
         signature_algorithm=algorithm,
-        signature_valid=verifiable and _signature_valid(csr),
+        signature_valid=verifiable and _signature_valid(csr, algorithm),
         extensions=tuple(_extension_name(ext) for ext in extensions),
         attributes=layout.attributes,
     )
@@ -330,19 +336,33 @@ def _sans(extensions: x509.Extensions) -> SubjectAltNames:
         raise MalformedCsr("the subject alternative name extension cannot be parsed")
     dns, ip, email, uri, other = [], [], [], [], []
     for general_name in names:
+        if isinstance(general_name, x509.DNSName | x509.RFC822Name) and not general_name.value.isascii():
+            raise MalformedCsr("a DNS or email subject alternative name holds non-ASCII text, which Kubernetes refuses")
         if isinstance(general_name, x509.DNSName):
             dns.append(general_name.value)
         elif isinstance(general_name, x509.IPAddress):
-            if not isinstance(general_name.value, ipaddress.IPv4Address | ipaddress.IPv6Address):
-                raise MalformedCsr("an IP address subject alternative name holds a network, which Kubernetes refuses")
-            ip.append(str(general_name.value))
+            ip.append(_ip_address(general_name.value))
         elif isinstance(general_name, x509.RFC822Name):
             email.append(general_name.value)
         elif isinstance(general_name, x509.UniformResourceIdentifier):
+            if not _PLAIN_URI.fullmatch(general_name.value):
+                raise MalformedCsr(
+                    "a URI subject alternative name is not a plain lower-case scheme://host/path URI without "
+                    "escapes, so Kubernetes might write it differently"
+                )
             uri.append(general_name.value)
         else:
             other.append(f"{type(general_name).__name__}:{general_name.value!r}")
     return SubjectAltNames(tuple(dns), tuple(ip), tuple(email), tuple(uri), tuple(other))
+
+
+def _ip_address(value: object) -> str:
+    """The address as Go's net.IP prints it, which differs for IPv4-mapped IPv6: refused rather than guessed."""
+    if not isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        raise MalformedCsr("an IP address subject alternative name holds a network, which Kubernetes refuses")
+    if isinstance(value, ipaddress.IPv6Address) and value.ipv4_mapped is not None:
+        raise MalformedCsr(f"the IP address {value} is an IPv4 address written as IPv6; give {value.ipv4_mapped}")
+    return str(value)
 
 
 def _public_key(csr: x509.CertificateSigningRequest) -> PublicKeyInfo:
@@ -369,11 +389,24 @@ def _public_key(csr: x509.CertificateSigningRequest) -> PublicKeyInfo:
     return PublicKeyInfo(type=f"unsupported ({type(key).__name__})")
 
 
-def _signature_valid(csr: x509.CertificateSigningRequest) -> bool:
+def _signature_valid(csr: x509.CertificateSigningRequest, algorithm: str) -> bool:
     try:
+        if algorithm in _SHA1_SIGNATURES:  # cryptography no longer verifies SHA-1; Go still does for CSRs
+            return _sha1_signature_valid(csr, algorithm)
         return csr.is_signature_valid
     except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
         return False
+
+
+def _sha1_signature_valid(csr: x509.CertificateSigningRequest, algorithm: str) -> bool:
+    key = csr.public_key()
+    if algorithm == "sha1WithRSAEncryption" and isinstance(key, rsa.RSAPublicKey):
+        key.verify(csr.signature, csr.tbs_certrequest_bytes, padding.PKCS1v15(), hashes.SHA1())
+        return True
+    if algorithm == "ecdsa-with-SHA1" and isinstance(key, ec.EllipticCurvePublicKey):
+        key.verify(csr.signature, csr.tbs_certrequest_bytes, ec.ECDSA(hashes.SHA1()))
+        return True
+    return False
 
 
 def _extension_name(extension: x509.Extension[x509.ExtensionType]) -> str:

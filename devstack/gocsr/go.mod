@@ -1,0 +1,3 @@
+module csrgate.dev/gocsr
+
+go 1.19
