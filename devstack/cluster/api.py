@@ -1,4 +1,4 @@
-"""Routing an authenticated HTTP request to discovery, OpenAPI or the CSR registry, and shaping the answer.
+"""Routing an authenticated HTTP request to discovery, OpenAPI or a registry (CSRs, Nodes), and shaping the answer.
 
 This is the request logic without sockets: `server` reads requests off TLS connections and writes back what
 `Api.handle` returns, a whole `Response` or a chunked `Stream` for watches.
@@ -18,9 +18,10 @@ from devstack.cluster import discovery, openapi
 from devstack.cluster.auth import Attributes, Authorizer, UserInfo
 from devstack.cluster.decoding import Decoded, decode_body
 from devstack.cluster.negotiation import negotiate, parse_bool, parse_int
-from devstack.cluster.registry import CsrRegistry, Page
-from devstack.cluster.schema import CSR, DELETE_OPTIONS, SELF_SUBJECT_REVIEW
-from devstack.cluster.selectors import field_predicate, label_predicate
+from devstack.cluster.nodes import NodeRegistry
+from devstack.cluster.registry import CsrRegistry, Page, Registry
+from devstack.cluster.schema import DELETE_OPTIONS, SELF_SUBJECT_REVIEW
+from devstack.cluster.selectors import CSR_FIELDS, NODE_FIELDS, FieldReaders, field_predicate, label_predicate
 from devstack.cluster.status import (
     ApiError,
     bad_request,
@@ -31,10 +32,11 @@ from devstack.cluster.status import (
     unauthorized,
 )
 from devstack.cluster.strategy import APPROVAL, MAIN, STATUS
-from devstack.cluster.tables import csr_table
+from devstack.cluster.tables import csr_table, node_table
 from devstack.cluster.watch import WatchRequest, stream
 
 CSR_PREFIX = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+NODE_PREFIX = "/api/v1/nodes"
 SELF_SUBJECT_REVIEWS = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
 DEFAULT_WATCH_SECONDS = 1800  # kube-apiserver's --min-request-timeout
@@ -85,6 +87,26 @@ class _Hook:
     action: Callable[[], None]
 
 
+Printer = Callable[[list[dict[str, Any]], str, str, datetime], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Served:
+    """A resource this server serves: where it is, how its objects are kept, selected and printed."""
+
+    prefix: str
+    registry: Registry
+    subresources: tuple[str, ...]
+    fields: FieldReaders
+    table: Printer
+
+    @property
+    def api_version(self) -> str:
+        """group/version, or v1 for the core group."""
+        group = self.registry.resource.group
+        return f"{group}/v1" if group else "v1"
+
+
 class Api:
     """The API server's request handling for this slice of Kubernetes."""
 
@@ -95,8 +117,11 @@ class Api:
         server_address: str,
         clock: Callable[[], datetime],
         bookmark_interval: float,
+        nodes: NodeRegistry | None = None,
     ) -> None:
-        self._registry = registry
+        self._served = [Served(CSR_PREFIX, registry, (APPROVAL, STATUS), CSR_FIELDS, csr_table)]
+        if nodes is not None:
+            self._served.append(Served(NODE_PREFIX, nodes, (STATUS,), NODE_FIELDS, node_table))
         self._authorizer = authorizer
         self._server_address = server_address
         self._clock = clock
@@ -137,8 +162,9 @@ class Api:
         user = request.user
         if user is None:
             raise unauthorized()
-        if path == CSR_PREFIX or path.startswith(CSR_PREFIX + "/"):
-            return self._csr(request, user, path)
+        for served in self._served:
+            if path == served.prefix or path.startswith(served.prefix + "/"):
+                return self._resource(request, user, path, served)
         if path == SELF_SUBJECT_REVIEWS:
             return self._self_subject_review(request, user)
         document = self._non_resource(path, request.headers.get("Accept"))
@@ -187,74 +213,78 @@ class Api:
         }
         return json_response(201, review)
 
-    def _csr(self, request: Request, user: UserInfo, path: str) -> Response | Stream:
-        parts = [unquote(part) for part in path.removeprefix(CSR_PREFIX).split("/")[1:]]
-        if len(parts) > 2 or (len(parts) == 2 and parts[1] not in (APPROVAL, STATUS)) or "" in parts:
+    def _resource(self, request: Request, user: UserInfo, path: str, served: Served) -> Response | Stream:
+        parts = [unquote(part) for part in path.removeprefix(served.prefix).split("/")[1:]]
+        if len(parts) > 2 or (len(parts) == 2 and parts[1] not in served.subresources) or "" in parts:
             raise path_not_found()
         name = parts[0] if parts else ""
         subresource = parts[1] if len(parts) == 2 else MAIN
         method = request.method
+        registry = served.registry
+        group, resource = registry.resource.group, registry.resource.name
         if method == "GET":
             watching = parse_bool(request.query, "watch")
             verb = "watch" if watching else "get" if name else "list"
-            self._authorize(user, verb, "certificates.k8s.io", "certificatesigningrequests", subresource, name)
+            self._authorize(user, verb, group, resource, subresource, name)
             if watching:
-                return self._watch(request, name)
-            return self._read(request, name)
+                return self._watch(request, name, served)
+            return self._read(request, name, served)
         if method not in _VERBS or (method == "POST" and name) or (method in ("PUT", "PATCH") and not name):
             raise method_not_allowed()
         if subresource and method == "DELETE":
             raise method_not_allowed()
         verb = "deletecollection" if method == "DELETE" and not name else _VERBS[method]
-        self._authorize(user, verb, "certificates.k8s.io", "certificatesigningrequests", subresource, name)
+        self._authorize(user, verb, group, resource, subresource, name)
         dry_run = _dry_run(request.query)
         validation = request.query.get("fieldValidation", "")
         if validation not in _FIELD_VALIDATION:
             raise bad_request(f"invalid fieldValidation directive: {validation}")
+        kind = registry.resource.kind
         if method == "POST":
-            decoded = decode_body(request.body, request.headers.get("Content-Type"), CSR)
-            warnings = _field_problems(decoded, validation)
-            return json_response(201, self._registry.create(decoded.object, user, dry_run), warnings)
+            decoded = decode_body(request.body, request.headers.get("Content-Type"), registry.message)
+            warnings = _field_problems(decoded, validation, kind)
+            return json_response(201, registry.create(decoded.object, user, dry_run), warnings)
         if method == "PUT":
-            decoded = decode_body(request.body, request.headers.get("Content-Type"), CSR)
-            warnings = _field_problems(decoded, validation)
-            return json_response(200, self._registry.update(name, decoded.object, user, subresource, dry_run), warnings)
+            decoded = decode_body(request.body, request.headers.get("Content-Type"), registry.message)
+            warnings = _field_problems(decoded, validation, kind)
+            return json_response(200, registry.update(name, decoded.object, user, subresource, dry_run), warnings)
         if method == "PATCH":
-            updated, decoded = self._registry.patch(
+            updated, decoded = registry.patch(
                 name, request.headers.get("Content-Type"), request.body, user, subresource, dry_run
             )
-            return json_response(200, updated, _field_problems(decoded, validation))
+            return json_response(200, updated, _field_problems(decoded, validation, kind))
         options = self._delete_options(request)
         if name:
-            return json_response(200, self._registry.delete(name, options, dry_run))
-        deleted = self._registry.delete_collection(_predicate(request.query), options, dry_run)
-        return json_response(200, _list_body(deleted))
+            return json_response(200, registry.delete(name, options, dry_run))
+        deleted = registry.delete_collection(_predicate(request.query, served.fields), options, dry_run)
+        return json_response(200, _list_body(deleted, served))
 
-    def _read(self, request: Request, name: str) -> Response:
+    def _read(self, request: Request, name: str, served: Served) -> Response:
         answer = negotiate(request.headers.get("Accept"), table_allowed=True)
         include = request.query.get("includeObject", "Metadata")
         if name:
-            found = self._registry.get(name)
+            found = served.registry.get(name)
             if answer.table:
                 return json_response(
-                    200, csr_table([found], found["metadata"]["resourceVersion"], include, self._clock())
+                    200, served.table([found], found["metadata"]["resourceVersion"], include, self._clock())
                 )
             return json_response(200, found)
         limit = parse_int(request.query, "limit", 0)
-        page = self._registry.list(_predicate(request.query), limit, request.query.get("continue", ""))
+        predicate = _predicate(request.query, served.fields)
+        page = served.registry.list(predicate, limit, request.query.get("continue", ""))
         if answer.table:
-            table = csr_table(page.items, page.resource_version, include, self._clock())
+            table = served.table(page.items, page.resource_version, include, self._clock())
             if page.continue_token:
                 table["metadata"]["continue"] = page.continue_token
             return json_response(200, table)
-        return json_response(200, _list_body(page))
+        return json_response(200, _list_body(page, served))
 
-    def _watch(self, request: Request, name: str) -> Stream:
+    def _watch(self, request: Request, name: str, served: Served) -> Stream:
         answer = negotiate(request.headers.get("Accept"), table_allowed=True)
         query = request.query
-        predicate = _predicate(query)
+        predicate = _predicate(query, served.fields)
         if name:
-            by_name = field_predicate(f"metadata.name={name}")
+            by_name = field_predicate(f"metadata.name={name}", served.fields)
             predicate = (lambda selected, named: lambda obj: selected(obj) and named(obj))(predicate, by_name)
         initial = parse_bool(query, "sendInitialEvents")
         bookmarks = parse_bool(query, "allowWatchBookmarks")
@@ -269,12 +299,14 @@ class Api:
         watch = WatchRequest(version, predicate, bookmarks, initial, max(0, timeout))
         include = query.get("includeObject", "Metadata")
 
+        kind = (served.api_version, served.registry.resource.kind)
+
         def chunks() -> Iterator[bytes]:
-            for kind, obj in stream(self._registry.store, watch, self._bookmark_interval):
+            for event, obj in stream(served.registry.store, watch, self._bookmark_interval, kind=kind):
                 shown = obj
-                if answer.table and kind in ("ADDED", "MODIFIED", "DELETED"):
-                    shown = csr_table([obj], obj["metadata"]["resourceVersion"], include, self._clock())
-                yield json.dumps({"type": kind, "object": shown}, separators=(",", ":")).encode() + b"\n"
+                if answer.table and event in ("ADDED", "MODIFIED", "DELETED"):
+                    shown = served.table([obj], obj["metadata"]["resourceVersion"], include, self._clock())
+                yield json.dumps({"type": event, "object": shown}, separators=(",", ":")).encode() + b"\n"
 
         return Stream(chunks())
 
@@ -297,8 +329,8 @@ def _openapi_v2(accept: str | None) -> Response:
     return Response(200, openapi.encoded(openapi.v2_document()))
 
 
-def _predicate(query: dict[str, str]) -> Callable[[dict[str, Any]], bool]:
-    by_field = field_predicate(query.get("fieldSelector"))
+def _predicate(query: dict[str, str], fields: FieldReaders) -> Callable[[dict[str, Any]], bool]:
+    by_field = field_predicate(query.get("fieldSelector"), fields)
     by_label = label_predicate(query.get("labelSelector"))
     return lambda obj: by_field(obj) and by_label(obj)
 
@@ -310,28 +342,27 @@ def _dry_run(query: dict[str, str]) -> bool:
     return value == "All"
 
 
-def _field_problems(decoded: Decoded, validation: str) -> list[tuple[str, str]]:
+def _field_problems(decoded: Decoded, validation: str, kind: str) -> list[tuple[str, str]]:
     """Strict refuses unknown and duplicate fields; Warn (the default) reports them in Warning headers."""
     problems = decoded.problems()
     if not problems or validation == "Ignore":
         return []
     if validation == "Strict":
         raise bad_request(
-            'CertificateSigningRequest in version "v1" cannot be handled as a CertificateSigningRequest: '
-            f"strict decoding error: {', '.join(problems)}"
+            f'{kind} in version "v1" cannot be handled as a {kind}: strict decoding error: {", ".join(problems)}'
         )
     return [("Warning", '299 - "' + problem.replace('"', '\\"') + '"') for problem in problems]
 
 
-def _list_body(page: Page) -> dict[str, Any]:
+def _list_body(page: Page, served: Served) -> dict[str, Any]:
     metadata: dict[str, Any] = {"resourceVersion": page.resource_version}
     if page.continue_token:
         metadata["continue"] = page.continue_token
         metadata["remainingItemCount"] = page.remaining
     items = [{key: value for key, value in item.items() if key not in ("kind", "apiVersion")} for item in page.items]
     return {
-        "kind": "CertificateSigningRequestList",
-        "apiVersion": "certificates.k8s.io/v1",
+        "kind": f"{served.registry.resource.kind}List",
+        "apiVersion": served.api_version,
         "metadata": metadata,
         "items": items,
     }

@@ -21,6 +21,8 @@ MASTERS = "system:masters"
 ADMIN_USER = "csrgate-admin"
 APPROVER_USER = "csrgate-approver"
 APPROVERS_GROUP = "csrgate:approvers"
+NODES_GROUP = "system:nodes"
+NODE_USER_PREFIX = "system:node:"
 CERTIFICATES_GROUP = "certificates.k8s.io"
 AUTHENTICATION_GROUP = "authentication.k8s.io"
 
@@ -137,11 +139,17 @@ APPROVER_RULES = (
     rule("update", CERTIFICATES_GROUP, "certificatesigningrequests/approval"),
     # As the docs' RBAC example for approvers: `approve` on the signers (here every signer).
     rule("approve", CERTIFICATES_GROUP, "signers"),
+    # Before approving a kubelet's serving certificate on its own, csrgate checks the SANs against the Node.
+    rule("get", "core", "nodes"),
 )
+# What the system:node ClusterRole lets kubelets do with CSRs (plugin/pkg/auth/authorizer/rbac/bootstrappolicy):
+# ask for their client and serving certificates and follow them.
+NODE_RULES = (rule("create get list watch", CERTIFICATES_GROUP, "certificatesigningrequests"),)
 DEFAULT_BINDINGS: Mapping[str, tuple[Rule, ...]] = {
     MASTERS: (EVERYTHING, EVERY_URL),
     AUTHENTICATED: (DISCOVERY, BASIC_USER),
     APPROVERS_GROUP: APPROVER_RULES,
+    NODES_GROUP: NODE_RULES,
 }
 
 

@@ -34,18 +34,23 @@ def version_info() -> dict[str, Any]:
 
 
 def api_versions(server_address: str) -> dict[str, Any]:
-    """/api: no core versions, since this cluster serves no core resources (client-go's discovery refuses a
-    version whose resource list is empty: "received empty response for: v1")."""
+    """/api: the core group's one version, v1 (for nodes)."""
     return {
         "kind": "APIVersions",
-        "versions": [],
+        "versions": ["v1"],
         "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}],
     }
 
 
 def core_resources() -> dict[str, Any]:
-    """/api/v1: this cluster serves no core resources."""
-    return {"kind": "APIResourceList", "groupVersion": "v1", "resources": []}
+    """/api/v1: nodes (cluster-scoped, short name `no`) and their status; no other core resource."""
+    resources = [
+        {"name": "nodes", "singularName": "node", "namespaced": False, "kind": "Node", "verbs": _OBJECT_VERBS,
+         "shortNames": ["no"]},
+        {"name": "nodes/status", "singularName": "", "namespaced": False, "kind": "Node",
+         "verbs": _SUBRESOURCE_VERBS},
+    ]  # fmt: skip
+    return {"kind": "APIResourceList", "groupVersion": "v1", "resources": resources}
 
 
 def api_group(name: str) -> dict[str, Any]:

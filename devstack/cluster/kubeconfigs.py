@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from devstack.cluster.auth import NODE_USER_PREFIX
+from devstack.cluster.pki import DevCa
+
 CLUSTER_NAME = "csrgate-dev"
 ADMIN_KUBECONFIG = "admin.kubeconfig"
 APPROVER_KUBECONFIG = "approver.kubeconfig"
+NODES_DIR = "nodes"
 
 
 def kubeconfig(server: str, ca_pem: bytes, user: str, credentials: dict[str, str]) -> dict[str, Any]:
@@ -53,3 +58,21 @@ def write_kubeconfig(path: Path, config: dict[str, Any]) -> None:
     with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
         yaml.safe_dump(config, stream, sort_keys=False)
     os.replace(temporary, path)
+
+
+def write_node_kubeconfig(data_dir: Path, server: str, node: str, now: datetime.datetime | None = None) -> Path:
+    """A kubeconfig for node `node`, as its kubelet has after TLS bootstrap: a client certificate from the CA kept
+    in the dev cluster's `data_dir` (CN system:node:<node>, O system:nodes), written to DIR/nodes/<node>.kubeconfig.
+    The cluster need not be running; `server` is its URL."""
+    ca = DevCa.load(data_dir)
+    pair = ca.node_key_pair(node, now or datetime.datetime.now(datetime.UTC))
+    config = kubeconfig(
+        server,
+        ca.certificate_pem,
+        NODE_USER_PREFIX + node,
+        client_certificate_credentials(pair.certificate_pem, pair.key_pem),
+    )
+    path = data_dir / NODES_DIR / f"{node}.kubeconfig"
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    write_kubeconfig(path, config)
+    return path

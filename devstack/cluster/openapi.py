@@ -13,8 +13,19 @@ from functools import cache
 from typing import Any
 
 from devstack.cluster.discovery import VERSION
-from devstack.cluster.schema import CSR, CSR_LIST, DELETE_OPTIONS, MESSAGES, SELF_SUBJECT_REVIEW, Field, Message
+from devstack.cluster.schema import (
+    CSR,
+    CSR_LIST,
+    DELETE_OPTIONS,
+    MESSAGES,
+    NODE,
+    NODE_LIST,
+    SELF_SUBJECT_REVIEW,
+    Field,
+    Message,
+)
 
+CORE = "api/v1"
 CERTIFICATES = "apis/certificates.k8s.io/v1"
 AUTHENTICATION = "apis/authentication.k8s.io/v1"
 STATUS = "io.k8s.apimachinery.pkg.apis.meta.v1.Status"
@@ -28,15 +39,17 @@ def v3_index() -> dict[str, Any]:
     return {
         "paths": {
             path: {"serverRelativeURL": f"/openapi/v3/{path}?hash={_hash(v3_document(path))}"}
-            for path in (CERTIFICATES, AUTHENTICATION)
+            for path in (CORE, CERTIFICATES, AUTHENTICATION)
         }
     }
 
 
 @cache
 def v3_document(path: str) -> dict[str, Any]:
-    """/openapi/v3/apis/{group}/v1 (an empty dict for an unknown path)."""
-    if path == CERTIFICATES:
+    """/openapi/v3/api/v1 or /openapi/v3/apis/{group}/v1 (an empty dict for an unknown path)."""
+    if path == CORE:
+        paths, messages = _node_paths(), [NODE, NODE_LIST, DELETE_OPTIONS]
+    elif path == CERTIFICATES:
         paths, messages = _certificate_paths(), [CSR, CSR_LIST, DELETE_OPTIONS]
     elif path == AUTHENTICATION:
         paths, messages = _authentication_paths(), [SELF_SUBJECT_REVIEW]
@@ -57,8 +70,8 @@ def v3_document(path: str) -> dict[str, Any]:
 @cache
 def v2_document() -> dict[str, Any]:
     """/openapi/v2 as JSON (clients that ask only for the protobuf form are answered 406)."""
-    paths = _certificate_paths() | _authentication_paths()
-    messages = [CSR, CSR_LIST, DELETE_OPTIONS, SELF_SUBJECT_REVIEW]
+    paths = _node_paths() | _certificate_paths() | _authentication_paths()
+    messages = [NODE, NODE_LIST, CSR, CSR_LIST, DELETE_OPTIONS, SELF_SUBJECT_REVIEW]
     return {
         "swagger": "2.0",
         "info": {"title": "Kubernetes", "version": VERSION["gitVersion"]},
@@ -184,36 +197,48 @@ _BOOLEANS = {"allowWatchBookmarks", "watch", "force", "sendInitialEvents"}
 _WRITE = ("dryRun", "fieldManager", "fieldValidation")
 _LIST = ("allowWatchBookmarks", "continue", "fieldSelector", "labelSelector", "limit", "resourceVersion",
          "resourceVersionMatch", "sendInitialEvents", "timeoutSeconds", "watch")  # fmt: skip
-_CSR = CSR.name
 
 
 def _certificate_paths() -> dict[str, dict[str, Any]]:
-    base = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
-    gvk = ("certificates.k8s.io", "v1", "CertificateSigningRequest")
+    return _resource_paths(
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests", CSR, CSR_LIST, ("approval", "status")
+    )
+
+
+def _node_paths() -> dict[str, dict[str, Any]]:
+    return _resource_paths("/api/v1/nodes", NODE, NODE_LIST, ("status",))
+
+
+def _resource_paths(
+    base: str, message: Message, list_message: Message, subresources: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """The collection, named and subresource paths of a cluster-scoped resource."""
+    assert message.gvk is not None
+    gvk, kind, name = message.gvk, message.gvk[2], message.name
     collection = {
-        "get": ("list", None, _LIST, CSR_LIST.name, "list or watch objects of kind CertificateSigningRequest"),
-        "post": ("post", _CSR, _WRITE, _CSR, "create a CertificateSigningRequest"),
+        "get": ("list", None, _LIST, list_message.name, f"list or watch objects of kind {kind}"),
+        "post": ("post", name, _WRITE, name, f"create a {kind}"),
         "delete": ("deletecollection", DELETE_OPTIONS.name, ("dryRun", "gracePeriodSeconds", "propagationPolicy",
-                   *_LIST), STATUS, "delete collection of CertificateSigningRequest"),
+                   *_LIST), STATUS, f"delete collection of {kind}"),
     }  # fmt: skip
     named = {
-        "get": ("get", None, (), _CSR, "read the specified CertificateSigningRequest"),
-        "put": ("put", _CSR, _WRITE, _CSR, "replace the specified CertificateSigningRequest"),
-        "patch": ("patch", PATCH, (*_WRITE, "force"), _CSR, "partially update the specified CertificateSigningRequest"),
+        "get": ("get", None, (), name, f"read the specified {kind}"),
+        "put": ("put", name, _WRITE, name, f"replace the specified {kind}"),
+        "patch": ("patch", PATCH, (*_WRITE, "force"), name, f"partially update the specified {kind}"),
         "delete": ("delete", DELETE_OPTIONS.name, ("dryRun", "gracePeriodSeconds", "propagationPolicy"), STATUS,
-                   "delete a CertificateSigningRequest"),
+                   f"delete a {kind}"),
     }  # fmt: skip
     paths = {
         base: {"operations": collection, "gvk": gvk, "named": False},
         f"{base}/{{name}}": {"operations": named, "gvk": gvk, "named": True},
     }
-    for subresource in ("approval", "status"):
+    for subresource in subresources:
         paths[f"{base}/{{name}}/{subresource}"] = {
             "operations": {
-                "get": ("get", None, (), _CSR, f"read {subresource} of the specified CertificateSigningRequest"),
-                "put": ("put", _CSR, _WRITE, _CSR, f"replace {subresource} of the specified CertificateSigningRequest"),
-                "patch": ("patch", PATCH, (*_WRITE, "force"), _CSR,
-                          f"partially update {subresource} of the specified CertificateSigningRequest"),
+                "get": ("get", None, (), name, f"read {subresource} of the specified {kind}"),
+                "put": ("put", name, _WRITE, name, f"replace {subresource} of the specified {kind}"),
+                "patch": ("patch", PATCH, (*_WRITE, "force"), name,
+                          f"partially update {subresource} of the specified {kind}"),
             },
             "gvk": gvk,
             "named": True,
@@ -249,7 +274,7 @@ def _v3_path(item: dict[str, Any]) -> dict[str, Any]:
         operation: dict[str, Any] = {
             "description": description,
             "operationId": f"{method}{kind}",
-            "tags": [f"{group.split('.')[0]}_{version}"],
+            "tags": [f"{group.split('.')[0] or 'core'}_{version}"],
             "parameters": [_parameter_v3(name) for name in query],
             "responses": {
                 "200": {"description": "OK", "content": {t: {"schema": {"$ref": "#/components/schemas/" + answer}}
@@ -290,7 +315,7 @@ def _v2_path(item: dict[str, Any]) -> dict[str, Any]:
             "consumes": _PATCH_TYPES if method == "patch" else ["*/*"],
             "produces": _ANSWER_TYPES,
             "schemes": ["https"],
-            "tags": [f"{group.split('.')[0]}_{version}"],
+            "tags": [f"{group.split('.')[0] or 'core'}_{version}"],
             "parameters": parameters,
             "responses": {"200": {"description": "OK", "schema": {"$ref": "#/definitions/" + answer}},
                           "401": {"description": "Unauthorized"}},

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes, CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from devstack.cluster.auth import NODE_USER_PREFIX, NODES_GROUP
+
 CA_CERT_FILE = "ca.crt"
 CA_KEY_FILE = "ca.key"
 CA_LIFETIME = datetime.timedelta(days=3650)
@@ -55,6 +57,13 @@ class DevCa:
     def certificate_pem(self) -> bytes:
         """The CA certificate, PEM."""
         return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+    @classmethod
+    def load(cls, directory: Path) -> DevCa:
+        """The CA a dev cluster keeps in `directory` (its data directory); FileNotFoundError when there is none."""
+        if not (directory / CA_CERT_FILE).exists() or not (directory / CA_KEY_FILE).exists():
+            raise FileNotFoundError(f"{directory} holds no dev cluster CA ({CA_CERT_FILE} and {CA_KEY_FILE})")
+        return cls.load_or_create(directory, datetime.datetime.now(datetime.UTC))
 
     @classmethod
     def load_or_create(cls, directory: Path, now: datetime.datetime) -> DevCa:
@@ -144,6 +153,11 @@ class DevCa:
         attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, group) for group in groups]
         attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, user))
         return self.issue_key_pair(x509.Name(attributes), CLIENT_USAGES, now)
+
+    def node_key_pair(self, node: str, now: datetime.datetime) -> KeyPair:
+        """A kubelet's client certificate: CN system:node:<node>, O system:nodes (what the Node authorizer and the
+        system:node role recognise a node by)."""
+        return self.client_key_pair(f"{NODE_USER_PREFIX}{node}", [NODES_GROUP], now)
 
 
 _PKCS8 = (serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())

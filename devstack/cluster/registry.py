@@ -1,6 +1,6 @@
-"""The REST semantics of certificatesigningrequests: create, get, list, update, patch and delete, with the
-generic registry's rules (optimistic concurrency on resourceVersion, uid preconditions, finalizers, dry run)
-around the CSR strategy, validation and admission."""
+"""The REST semantics of a resource: create, get, list, update, patch and delete, with the generic registry's
+rules (optimistic concurrency on resourceVersion, uid preconditions, finalizers, dry run) around each resource's
+strategy, validation and admission; `CsrRegistry` for certificatesigningrequests."""
 
 from __future__ import annotations
 
@@ -26,11 +26,14 @@ from devstack.cluster.decoding import (
     parse_json,
 )
 from devstack.cluster.patches import json_patch, merge_patch, strategic_merge_patch
-from devstack.cluster.schema import CSR
+from devstack.cluster.schema import CSR, Message
 from devstack.cluster.selectors import Predicate
 from devstack.cluster.status import (
+    CSRS,
     STALE_OBJECT,
     ApiError,
+    FieldError,
+    Resource,
     already_exists,
     bad_request,
     conflict,
@@ -45,6 +48,7 @@ from devstack.cluster.strategy import MAIN, prepare_for_create, prepare_for_upda
 from devstack.cluster.validation import validate_csr, validate_csr_update
 
 _MAX_RETRIES = 16
+FieldErrors = list[FieldError]  # a name of its own: in a registry's body, `list` is the list method
 
 
 @dataclass(frozen=True)
@@ -62,44 +66,76 @@ def rfc3339(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class CsrRegistry:
-    """Operations on CSRs; callers have already authorized the request itself."""
+class Registry:
+    """Operations on one resource; callers have already authorized the request itself. A subclass names the
+    resource and its schema and gives its strategy, validation and admission."""
+
+    resource: Resource
+    message: Message
 
     def __init__(self, store: Store, authorizer: Authorizer, clock: Callable[[], datetime]) -> None:
         self.store = store
         self._authorizer = authorizer
         self._clock = clock
 
+    # --- what each resource decides ---------------------------------------------------------------------
+
+    def prepare_for_create(self, body: dict[str, Any], user: UserInfo, uid: str, now: str) -> dict[str, Any]:
+        """The object as stored on create."""
+        raise NotImplementedError
+
+    def prepare_for_update(
+        self, new: dict[str, Any], old: dict[str, Any], subresource: str, now: str
+    ) -> dict[str, Any]:
+        """The object as stored after an update through the main resource or a subresource."""
+        raise NotImplementedError
+
+    def validate(self, obj: dict[str, Any]) -> FieldErrors:
+        """Errors in an object as created."""
+        raise NotImplementedError
+
+    def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> FieldErrors:
+        """Errors in an update."""
+        return self.validate(new)
+
+    def admit_create(self, obj: dict[str, Any]) -> None:
+        """Admission on create; raises ApiError to refuse."""
+
+    def admit_update(self, new: dict[str, Any], old: dict[str, Any], subresource: str, user: UserInfo) -> None:
+        """Admission on update; raises ApiError to refuse."""
+
+    # --- the generic registry ---------------------------------------------------------------------------
+
     def now(self) -> str:
         """The current time as stored in timestamps."""
         return rfc3339(self._clock())
 
     def create(self, body: dict[str, Any], user: UserInfo, dry_run: bool = False) -> dict[str, Any]:
-        """Create a CSR from a decoded body."""
+        """Create an object from a decoded body."""
         if body.get("metadata", {}).get("resourceVersion"):
             raise internal_error("resourceVersion should not be set on objects to be created")
-        prepared = prepare_for_create(body, user, str(uuid.uuid4()), self.now())
+        prepared = self.prepare_for_create(body, user, str(uuid.uuid4()), self.now())
         name = prepared["metadata"].get("name", "")
-        errors = validate_csr(prepared)
+        errors = self.validate(prepared)
         if errors:
-            raise invalid_object(name, errors)
-        admit_create(prepared)
+            raise self._invalid(name, errors)
+        self.admit_create(prepared)
         if dry_run:
             return prepared
         stored = self.store.create(name, prepared)
         if stored is None:
-            raise already_exists(name)
+            raise already_exists(name, self.resource)
         return stored
 
     def get(self, name: str) -> dict[str, Any]:
-        """One CSR; 404 when there is none."""
+        """One object; 404 when there is none."""
         found = self.store.get(name)
         if found is None:
-            raise not_found(name)
+            raise not_found(name, self.resource)
         return found
 
     def list(self, predicate: Predicate, limit: int = 0, continue_token: str = "") -> Page:
-        """CSRs matching the selectors, sorted by name, `limit` at a time."""
+        """Objects matching the selectors, sorted by name, `limit` at a time."""
         items, version = self.store.snapshot()
         selected = [item for item in items if predicate(item)]
         start = _continue_from(continue_token)
@@ -116,7 +152,7 @@ class CsrRegistry:
     def update(
         self, name: str, body: dict[str, Any], user: UserInfo, subresource: str = MAIN, dry_run: bool = False
     ) -> dict[str, Any]:
-        """Replace a CSR (or its approval or status): 409 on a stale resourceVersion, never a blind overwrite."""
+        """Replace an object (or a subresource): 409 on a stale resourceVersion, never a blind overwrite."""
         metadata = body.get("metadata", {})
         if metadata.get("name") and metadata["name"] != name:
             raise bad_request(
@@ -126,13 +162,13 @@ class CsrRegistry:
         for _ in range(_MAX_RETRIES):
             current = self.get(name)
             if wanted_version and wanted_version != current["metadata"]["resourceVersion"]:
-                raise conflict(name, STALE_OBJECT)
+                raise conflict(name, STALE_OBJECT, self.resource)
             try:
                 return self._write(name, body, current, user, subresource, dry_run)
             except VersionMismatch:
                 if wanted_version:
-                    raise conflict(name, STALE_OBJECT) from None
-        raise conflict(name, STALE_OBJECT)
+                    raise conflict(name, STALE_OBJECT, self.resource) from None
+        raise conflict(name, STALE_OBJECT, self.resource)
 
     def patch(
         self,
@@ -156,23 +192,23 @@ class CsrRegistry:
                 patched = merge_patch(current, patch)
             else:
                 assert kind == STRATEGIC_MERGE_PATCH
-                patched = strategic_merge_patch(current, patch, CSR)
-            decoded = check_object(patched, CSR)
+                patched = strategic_merge_patch(current, patch, self.message)
+            decoded = check_object(patched, self.message)
             pinned = decoded.object.get("metadata", {}).get("resourceVersion", "")
             if pinned and pinned != current["metadata"]["resourceVersion"]:
-                raise conflict(name, STALE_OBJECT)
+                raise conflict(name, STALE_OBJECT, self.resource)
             try:
                 return self._write(name, decoded.object, current, user, subresource, dry_run), decoded
             except VersionMismatch:
                 continue
-        raise conflict(name, STALE_OBJECT)
+        raise conflict(name, STALE_OBJECT, self.resource)
 
     def delete(self, name: str, options: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
-        """Delete a CSR; with finalizers it is only marked (deletionTimestamp) until they are gone."""
+        """Delete an object; with finalizers it is only marked (deletionTimestamp) until they are gone."""
         preconditions = options.get("preconditions") or {}
         for _ in range(_MAX_RETRIES):
             current = self.get(name)
-            _check_preconditions(name, current, preconditions)
+            _check_preconditions(name, current, preconditions, self.resource)
             metadata = current["metadata"]
             try:
                 if metadata.get("finalizers"):
@@ -182,15 +218,15 @@ class CsrRegistry:
                     marked["metadata"].update(deletionTimestamp=self.now(), deletionGracePeriodSeconds=0)
                     return self.store.replace(name, marked, metadata["resourceVersion"])
                 if dry_run:
-                    return success_deleted(name, metadata["uid"])
+                    return success_deleted(name, metadata["uid"], self.resource)
                 self.store.delete(name, metadata["resourceVersion"])
-                return success_deleted(name, metadata["uid"])
+                return success_deleted(name, metadata["uid"], self.resource)
             except VersionMismatch:
                 continue
-        raise conflict(name, STALE_OBJECT)
+        raise conflict(name, STALE_OBJECT, self.resource)
 
     def delete_collection(self, predicate: Predicate, options: dict[str, Any], dry_run: bool = False) -> Page:
-        """Delete every matching CSR; answers the list of what was deleted."""
+        """Delete every matching object; answers the list of what was deleted."""
         deleted = []
         for item in self.list(predicate).items:
             try:
@@ -232,14 +268,15 @@ class CsrRegistry:
             raise conflict(
                 name,
                 f"Precondition failed: UID in precondition: {uid}, UID in object meta: {current['metadata']['uid']}",
+                self.resource,
             )
-        updated = prepare_for_update(body, current, subresource, self.now())
+        updated = self.prepare_for_update(body, current, subresource, self.now())
         if updated == current:
             return current  # nothing changed: no write, no new resourceVersion (as GuaranteedUpdate skips it)
-        errors = validate_csr_update(updated, current)
+        errors = self.validate_update(updated, current)
         if errors:
-            raise invalid_object(name, errors)
-        admit_update(updated, current, subresource, user, self._authorizer)
+            raise self._invalid(name, errors)
+        self.admit_update(updated, current, subresource, user)
         if dry_run:
             return updated
         metadata = updated["metadata"]
@@ -248,17 +285,56 @@ class CsrRegistry:
             return updated
         return self.store.replace(name, updated, current["metadata"]["resourceVersion"])
 
+    def _invalid(self, name: str, errors: FieldErrors) -> ApiError:
+        return invalid_object(name, errors, self.resource.kind, self.resource.group)
 
-def _check_preconditions(name: str, current: dict[str, Any], preconditions: dict[str, Any]) -> None:
+
+class CsrRegistry(Registry):
+    """certificatesigningrequests: the CSR strategy, validation and the certificate admission plugins."""
+
+    resource = CSRS
+    message = CSR
+
+    def prepare_for_create(self, body: dict[str, Any], user: UserInfo, uid: str, now: str) -> dict[str, Any]:
+        """PrepareForCreate: the requester from the caller, status cleared."""
+        return prepare_for_create(body, user, uid, now)
+
+    def prepare_for_update(
+        self, new: dict[str, Any], old: dict[str, Any], subresource: str, now: str
+    ) -> dict[str, Any]:
+        """PrepareForUpdate of the main resource, `approval` or `status`."""
+        return prepare_for_update(new, old, subresource, now)
+
+    def validate(self, obj: dict[str, Any]) -> FieldErrors:
+        """ValidateCertificateSigningRequestCreate."""
+        return validate_csr(obj)
+
+    def validate_update(self, new: dict[str, Any], old: dict[str, Any]) -> FieldErrors:
+        """ValidateCertificateSigningRequestUpdate."""
+        return validate_csr_update(new, old)
+
+    def admit_create(self, obj: dict[str, Any]) -> None:
+        """CertificateSubjectRestriction."""
+        admit_create(obj)
+
+    def admit_update(self, new: dict[str, Any], old: dict[str, Any], subresource: str, user: UserInfo) -> None:
+        """CertificateApproval and CertificateSigning."""
+        admit_update(new, old, subresource, user, self._authorizer)
+
+
+def _check_preconditions(name: str, current: dict[str, Any], preconditions: dict[str, Any], resource: Resource) -> None:
     metadata = current["metadata"]
     uid, version = preconditions.get("uid"), preconditions.get("resourceVersion")
     if uid and uid != metadata["uid"]:
-        raise conflict(name, f"Precondition failed: UID in precondition: {uid}, UID in object meta: {metadata['uid']}")
+        raise conflict(
+            name, f"Precondition failed: UID in precondition: {uid}, UID in object meta: {metadata['uid']}", resource
+        )
     if version and version != metadata["resourceVersion"]:
         raise conflict(
             name,
             f"Precondition failed: ResourceVersion in precondition: {version}, "
             f"ResourceVersion in object meta: {metadata['resourceVersion']}",
+            resource,
         )
 
 

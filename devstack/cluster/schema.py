@@ -1,7 +1,7 @@
 """The shapes of the objects the dev cluster serves, written once.
 
 Each field carries its JSON name and its protobuf field number, taken from the upstream generated.proto files
-(k8s.io/api certificates/v1 and authentication/v1, k8s.io/apimachinery meta/v1 and runtime). From these
+(k8s.io/api certificates/v1, authentication/v1 and core/v1, k8s.io/apimachinery meta/v1 and runtime). From these
 definitions the server reads protobuf bodies, type-checks JSON bodies, reports unknown fields and writes its
 OpenAPI documents, so the three cannot drift apart.
 """
@@ -52,6 +52,7 @@ class Message:
 META = "io.k8s.apimachinery.pkg.apis.meta.v1"
 CERTS = "io.k8s.api.certificates.v1"
 AUTHN = "io.k8s.api.authentication.v1"
+CORE = "io.k8s.api.core.v1"
 
 _API_VERSION = Field(
     "apiVersion",
@@ -475,10 +476,144 @@ SELF_SUBJECT_REVIEW = _define(
     )
 )
 
+# Nodes: the fields a Node manifest written by hand uses, and those `kubectl get nodes` prints. Resource
+# quantities (capacity, allocatable), images, volumes and daemon endpoints are left out: a body naming them is
+# told of unknown fields, as for any field this server does not know.
+NODE_ADDRESS = _define(
+    Message(
+        f"{CORE}.NodeAddress",
+        "NodeAddress contains information for the node's address.",
+        (
+            Field("type", 1, "string", description="Node address type, one of Hostname, ExternalIP or InternalIP."),
+            Field("address", 2, "string", description="The node address."),
+        ),
+        required=("type", "address"),
+    )
+)
+
+NODE_CONDITION = _define(
+    Message(
+        f"{CORE}.NodeCondition",
+        "NodeCondition contains condition information for a node.",
+        (
+            Field("type", 1, "string", description="Type of node condition."),
+            Field("status", 2, "string", description="Status of the condition, one of True, False, Unknown."),
+            Field("lastHeartbeatTime", 3, "time", description="Last time we got an update on a given condition."),
+            Field("lastTransitionTime", 4, "time", description="Last time the condition transit from one status to "
+                  "another."),
+            Field("reason", 5, "string", description="(brief) reason for the condition's last transition."),
+            Field("message", 6, "string", description="Human readable message indicating details about last "
+                  "transition."),
+        ),
+        required=("type", "status"),
+    )
+)  # fmt: skip
+
+TAINT = _define(
+    Message(
+        f"{CORE}.Taint",
+        "The node this Taint is attached to has the \"effect\" on any pod that does not tolerate the Taint.",
+        (
+            Field("key", 1, "string", description="Required. The taint key to be applied to a node."),
+            Field("value", 2, "string", description="The taint value corresponding to the taint key."),
+            Field("effect", 3, "string", description="Required. The effect of the taint on pods that do not tolerate "
+                  "the taint: NoSchedule, PreferNoSchedule or NoExecute."),
+            Field("timeAdded", 4, "time", description="The time at which the taint was added."),
+        ),
+        required=("key", "effect"),
+    )
+)  # fmt: skip
+
+NODE_SYSTEM_INFO = _define(
+    Message(
+        f"{CORE}.NodeSystemInfo",
+        "NodeSystemInfo is a set of ids/uuids to uniquely identify the node.",
+        (
+            Field("machineID", 1, "string", description="MachineID reported by the node."),
+            Field("systemUUID", 2, "string", description="SystemUUID reported by the node."),
+            Field("bootID", 3, "string", description="Boot ID reported by the node."),
+            Field("kernelVersion", 4, "string", description="Kernel Version reported by the node."),
+            Field("osImage", 5, "string", description="OS Image reported by the node."),
+            Field("containerRuntimeVersion", 6, "string", description="ContainerRuntime Version reported by the node."),
+            Field("kubeletVersion", 7, "string", description="Kubelet Version reported by the node."),
+            Field("kubeProxyVersion", 8, "string", description="Deprecated: KubeProxy Version reported by the node."),
+            Field("operatingSystem", 9, "string", description="The Operating System reported by the node."),
+            Field("architecture", 10, "string", description="The Architecture reported by the node."),
+        ),
+    )
+)
+
+NODE_SPEC = _define(
+    Message(
+        f"{CORE}.NodeSpec",
+        "NodeSpec describes the attributes that a node is created with.",
+        (
+            Field("podCIDR", 1, "string", description="PodCIDR represents the pod IP range assigned to the node."),
+            Field("podCIDRs", 7, "string", repeated=True, list_type="set", patch_strategy="merge",
+                  description="podCIDRs represents the IP ranges assigned to the node for usage by Pods on that node."),
+            Field("providerID", 3, "string", description="ID of the node assigned by the cloud provider."),
+            Field("unschedulable", 4, "bool", description="Unschedulable controls node schedulability of new pods."),
+            Field("taints", 5, "message", f"{CORE}.Taint", repeated=True, list_type="atomic",
+                  description="If specified, the node's taints."),
+            Field("externalID", 2, "string", description="Deprecated. Not all kubelets will set this field."),
+        ),
+    )
+)  # fmt: skip
+
+NODE_STATUS = _define(
+    Message(
+        f"{CORE}.NodeStatus",
+        "NodeStatus is information about the current status of a node.",
+        (
+            Field("phase", 3, "string", description="NodePhase is the recently observed lifecycle phase of the node."),
+            Field("conditions", 4, "message", NODE_CONDITION.name, repeated=True, list_type="map",
+                  list_map_keys=("type",), patch_strategy="merge", patch_merge_key="type",
+                  description="Conditions is an array of current observed node conditions."),
+            Field("addresses", 5, "message", NODE_ADDRESS.name, repeated=True, list_type="map",
+                  list_map_keys=("type",), patch_strategy="merge", patch_merge_key="type",
+                  description="List of addresses reachable to the node. Callers should use a full-replacement patch "
+                  "(the merge key is not unique)."),
+            Field("nodeInfo", 7, "message", f"{CORE}.NodeSystemInfo",
+                  description="Set of ids/uuids to uniquely identify the node."),
+        ),
+    )
+)  # fmt: skip
+
+NODE = _define(
+    Message(
+        f"{CORE}.Node",
+        "Node is a worker node in Kubernetes. Each node will have a unique identifier in the cache (i.e. in etcd).",
+        (
+            _API_VERSION,
+            _KIND,
+            _object_meta_field(),
+            Field("spec", 2, "message", NODE_SPEC.name, description="Spec defines the behavior of a node."),
+            Field("status", 3, "message", NODE_STATUS.name, description="Most recently observed status of the node."),
+        ),
+        gvk=("", "v1", "Node"),
+    )
+)
+
+NODE_LIST = _define(
+    Message(
+        f"{CORE}.NodeList",
+        "NodeList is the whole list of all Nodes which have been registered with master.",
+        (
+            _API_VERSION,
+            _KIND,
+            Field("metadata", 1, "message", f"{META}.ListMeta"),
+            Field("items", 2, "message", NODE.name, repeated=True, description="List of nodes"),
+        ),
+        required=("items",),
+        gvk=("", "v1", "NodeList"),
+    )
+)
+
 # Top-level kinds a request body may carry, by (apiVersion, kind).
 BODY_KINDS: dict[tuple[str, str], Message] = {
     ("certificates.k8s.io/v1", "CertificateSigningRequest"): CSR,
     ("authentication.k8s.io/v1", "SelfSubjectReview"): SELF_SUBJECT_REVIEW,
+    ("v1", "Node"): NODE,
     ("v1", "DeleteOptions"): DELETE_OPTIONS,
     ("meta.k8s.io/v1", "DeleteOptions"): DELETE_OPTIONS,
 }

@@ -1,26 +1,32 @@
-"""Field and label selectors for list and watch, as far as CertificateSigningRequests support them.
+"""Field and label selectors for list and watch.
 
-The CSR registry allows field selectors on metadata.name and spec.signerName (upstream's
-certificates.SelectableFields); label selectors take the usual set-based syntax.
+Each registry allows field selectors on its own fields: CSRs on metadata.name and spec.signerName (upstream's
+certificates.SelectableFields), Nodes on metadata.name and spec.unschedulable (node.NodeToSelectableFields);
+label selectors take the usual set-based syntax.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from devstack.cluster.status import bad_request
 
 Predicate = Callable[[dict[str, Any]], bool]
-_FIELDS: dict[str, Callable[[dict[str, Any]], str]] = {
+FieldReaders = Mapping[str, Callable[[dict[str, Any]], str]]
+CSR_FIELDS: FieldReaders = {
     "metadata.name": lambda obj: obj.get("metadata", {}).get("name", ""),
     "spec.signerName": lambda obj: obj.get("spec", {}).get("signerName", ""),
+}
+NODE_FIELDS: FieldReaders = {
+    "metadata.name": lambda obj: obj.get("metadata", {}).get("name", ""),
+    "spec.unschedulable": lambda obj: "true" if obj.get("spec", {}).get("unschedulable") else "false",
 }
 _SET_TERM = re.compile(r"^\s*([^\s!=(),]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
 
 
-def field_predicate(text: str | None) -> Predicate:
+def field_predicate(text: str | None, fields: FieldReaders = CSR_FIELDS) -> Predicate:
     """A predicate for a field selector such as `metadata.name=myuser,spec.signerName!=x`."""
     if not text:
         return _everything
@@ -32,9 +38,10 @@ def field_predicate(text: str | None) -> Predicate:
                 break
         else:
             raise bad_request(f'invalid selector: "{text}"; can\'t understand "{term}"')
-        read = _FIELDS.get(key)
+        read = fields.get(key)
         if read is None:
-            raise bad_request(f'"{key}" is not a known field selector: only "metadata.name", "spec.signerName"')
+            known = ", ".join(f'"{name}"' for name in fields)
+            raise bad_request(f'"{key}" is not a known field selector: only {known}')
         tests.append(_field_test(read, value, negate=operator == "!="))
     return lambda obj: all(test(obj) for test in tests)
 

@@ -41,7 +41,9 @@ from devstack.cluster.kubeconfigs import (
     kubeconfig,
     token_credentials,
     write_kubeconfig,
+    write_node_kubeconfig,
 )
+from devstack.cluster.nodes import NodeRegistry
 from devstack.cluster.pki import CA_CERT_FILE, DevCa
 from devstack.cluster.registry import CsrRegistry
 from devstack.cluster.signer import Controllers
@@ -51,6 +53,7 @@ from devstack.cluster.store import DEFAULT_HISTORY_LIMIT, Store
 LOG = logging.getLogger("devstack.cluster")
 ACCESS_LOG = logging.getLogger("devstack.cluster.access")
 APPROVER_TOKEN_FILE = "approver.token"
+NODES_STATE_FILE = "nodes.json"
 MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's --max-request-body-bytes
 IDLE_TIMEOUT = 120.0
 
@@ -83,6 +86,7 @@ class DevCluster:
         self._thread: threading.Thread | None = None
         self._controllers: Controllers | None = None
         self._store: Store | None = None
+        self._node_store: Store | None = None
         self._ca: DevCa | None = None
         self.api: Api | None = None
         self.approver_token = ""
@@ -129,9 +133,12 @@ class DevCluster:
         authenticator = Authenticator({self.approver_token: UserInfo(APPROVER_USER, (APPROVERS_GROUP,))})
         self._store = Store(self.data_dir, self._history_limit)
         registry = CsrRegistry(self._store, authorizer, self._clock)
+        # Nodes keep their own file and resourceVersions: no client compares them with those of CSRs.
+        self._node_store = Store(self.data_dir, self._history_limit, NODES_STATE_FILE)
+        nodes = NodeRegistry(self._node_store, authorizer, self._clock)
         context = _tls_context(ca, now)
         self._server = _TlsServer(("127.0.0.1", self._requested_port), _Handler, context, authenticator)
-        self.api = Api(registry, authorizer, f"127.0.0.1:{self.port}", self._clock, self._bookmark_interval)
+        self.api = Api(registry, authorizer, f"127.0.0.1:{self.port}", self._clock, self._bookmark_interval, nodes)
         self._server.api = self.api
         self._write_kubeconfigs(ca, now)
         self._controllers = Controllers(registry, ca, self._clock, self._signing_delay)
@@ -149,6 +156,8 @@ class DevCluster:
             return
         assert self._store is not None and self._controllers is not None and self._thread is not None
         self._store.close()
+        if self._node_store is not None:
+            self._node_store.close()
         self._server.shutdown()
         self._thread.join(timeout=5)
         self._server.close_connections()
@@ -156,6 +165,10 @@ class DevCluster:
         self._controllers.stop()
         self._server = None
         LOG.info("stopped")
+
+    def node_kubeconfig(self, node: str) -> Path:
+        """A kubeconfig for node `node` (CN system:node:<node>, O system:nodes), in DIR/nodes/<node>.kubeconfig."""
+        return write_node_kubeconfig(self.data_dir, self.url, node, self._clock())
 
     def run_controllers(self) -> None:
         """One pass of the signer and the cleaner, now (tests that move the clock use it instead of waiting)."""

@@ -8,7 +8,24 @@ from typing import Any
 GROUP = "certificates.k8s.io"
 RESOURCE = "certificatesigningrequests"
 KIND = "CertificateSigningRequest"
-QUALIFIED_RESOURCE = f"{RESOURCE}.{GROUP}"
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A resource as errors name it: `certificatesigningrequests.certificates.k8s.io`, or `nodes` in the core group."""
+
+    group: str
+    name: str
+    kind: str
+
+    @property
+    def qualified(self) -> str:
+        """schema.GroupResource.String(): the resource, then its group if it has one."""
+        return f"{self.name}.{self.group}" if self.group else self.name
+
+
+CSRS = Resource(GROUP, RESOURCE, KIND)
+NODES = Resource("", "nodes", "Node")
 
 
 @dataclass(frozen=True)
@@ -106,24 +123,26 @@ def status_body(code: int, reason: str, message: str, details: dict[str, Any] | 
     return body
 
 
-def success_deleted(name: str, uid: str) -> dict[str, Any]:
+def success_deleted(name: str, uid: str, resource: Resource = CSRS) -> dict[str, Any]:
     """What DELETE answers when the object is gone at once (the registry does not return the deleted object)."""
-    return status_body(200, "", "", {"name": name, "group": GROUP, "kind": RESOURCE, "uid": uid})
+    return status_body(200, "", "", _details(name, resource, uid=uid))
 
 
-def _details(name: str | None, kind: str = RESOURCE, **extra: Any) -> dict[str, Any]:
+def _details(name: str | None, resource: Resource = CSRS, kind: str | None = None, **extra: Any) -> dict[str, Any]:
+    """StatusDetails: the core group is left out, as Go's omitempty leaves out an empty group."""
     details: dict[str, Any] = {}
     if name:
         details["name"] = name
-    details["group"] = GROUP
-    details["kind"] = kind
+    if resource.group:
+        details["group"] = resource.group
+    details["kind"] = kind or resource.name
     details.update(extra)
     return details
 
 
-def not_found(name: str) -> ApiError:
-    """errors.NewNotFound for a CSR."""
-    return ApiError(404, "NotFound", f'{QUALIFIED_RESOURCE} "{name}" not found', _details(name))
+def not_found(name: str, resource: Resource = CSRS) -> ApiError:
+    """errors.NewNotFound."""
+    return ApiError(404, "NotFound", f'{resource.qualified} "{name}" not found', _details(name, resource))
 
 
 def path_not_found() -> ApiError:
@@ -131,15 +150,15 @@ def path_not_found() -> ApiError:
     return ApiError(404, "NotFound", "the server could not find the requested resource", {})
 
 
-def already_exists(name: str) -> ApiError:
-    """errors.NewAlreadyExists for a CSR."""
-    return ApiError(409, "AlreadyExists", f'{QUALIFIED_RESOURCE} "{name}" already exists', _details(name))
+def already_exists(name: str, resource: Resource = CSRS) -> ApiError:
+    """errors.NewAlreadyExists."""
+    return ApiError(409, "AlreadyExists", f'{resource.qualified} "{name}" already exists', _details(name, resource))
 
 
-def conflict(name: str, problem: str) -> ApiError:
-    """errors.NewConflict for a CSR."""
-    message = f'Operation cannot be fulfilled on {QUALIFIED_RESOURCE} "{name}": {problem}'
-    return ApiError(409, "Conflict", message, _details(name))
+def conflict(name: str, problem: str, resource: Resource = CSRS) -> ApiError:
+    """errors.NewConflict."""
+    message = f'Operation cannot be fulfilled on {resource.qualified} "{name}": {problem}'
+    return ApiError(409, "Conflict", message, _details(name, resource))
 
 
 STALE_OBJECT = "the object has been modified; please apply your changes to the latest version and try again"
@@ -150,8 +169,11 @@ def invalid_object(name: str, errors: list[FieldError], kind: str = KIND, group:
     listed = str(errors[0]) if len(errors) == 1 else "[" + ", ".join(str(error) for error in errors) + "]"
     causes = [{"reason": error.reason, "message": error.message(), "field": error.field} for error in errors]
     details: dict[str, Any] = {"name": name} if name else {}
-    details.update(group=group, kind=kind, causes=causes)
-    return ApiError(422, "Invalid", f'{kind}.{group} "{name}" is invalid: {listed}', details)
+    if group:
+        details["group"] = group
+    details.update(kind=kind, causes=causes)
+    qualified_kind = f"{kind}.{group}" if group else kind  # schema.GroupKind.String()
+    return ApiError(422, "Invalid", f'{qualified_kind} "{name}" is invalid: {listed}', details)
 
 
 def forbidden(user: str, verb: str, resource: str, group: str, name: str | None, subresource: str = "") -> ApiError:
@@ -163,7 +185,7 @@ def forbidden(user: str, verb: str, resource: str, group: str, name: str | None,
         f'{target} is forbidden: User "{user}" cannot {verb} resource "{shown}" in API group "{group}" '
         "at the cluster scope"
     )
-    return ApiError(403, "Forbidden", message, _details(name, kind=resource) if group else {"kind": resource})
+    return ApiError(403, "Forbidden", message, _details(name, Resource(group, resource, ""), kind=resource))
 
 
 def forbidden_path(user: str, verb: str, path: str) -> ApiError:
@@ -174,7 +196,7 @@ def forbidden_path(user: str, verb: str, path: str) -> ApiError:
 
 def admission_forbidden(name: str, problem: str) -> ApiError:
     """admission.NewForbidden: an admission plugin refused the request."""
-    return ApiError(403, "Forbidden", f'{QUALIFIED_RESOURCE} "{name}" is forbidden: {problem}', _details(name))
+    return ApiError(403, "Forbidden", f'{CSRS.qualified} "{name}" is forbidden: {problem}', _details(name))
 
 
 def unauthorized() -> ApiError:

@@ -49,8 +49,10 @@ class VersionMismatch(Exception):
 class Store:
     """Thread-safe object store; `changed` is notified after every change and on close."""
 
-    def __init__(self, directory: Path | None, history_limit: int = DEFAULT_HISTORY_LIMIT) -> None:
-        self._path = directory / STATE_FILE if directory else None
+    def __init__(
+        self, directory: Path | None, history_limit: int = DEFAULT_HISTORY_LIMIT, file_name: str = STATE_FILE
+    ) -> None:
+        self._path = directory / file_name if directory else None
         self._objects: dict[str, dict[str, Any]] = {}
         self._history: deque[Event] = deque()
         self._history_limit = max(1, history_limit)

@@ -2,7 +2,8 @@
 
 On create the server fills spec.username, uid, groups and extra from the caller and clears status. An update
 through the main resource changes metadata only; through `approval` only the conditions; through `status`
-everything in status except the Approved and Denied conditions, which only `approval` may add.
+everything in status except the Approved and Denied conditions, which only `approval` may add. The metadata
+rules of the generic registry (`metadata_for_create`, `metadata_for_update`) serve every resource.
 """
 
 from __future__ import annotations
@@ -21,16 +22,34 @@ _USER_METADATA = ("labels", "annotations", "finalizers", "ownerReferences")
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
-def prepare_for_create(csr: dict[str, Any], user: UserInfo, uid: str, now: str) -> dict[str, Any]:
-    """The object as stored on create (PrepareForCreate plus the generic registry's metadata)."""
-    prepared = copy.deepcopy(csr)
-    metadata = {key: value for key, value in prepared.get("metadata", {}).items() if key in (*_USER_METADATA, "name")}
-    generate = prepared.get("metadata", {}).get("generateName", "")
+def metadata_for_create(obj: dict[str, Any], uid: str, now: str) -> dict[str, Any]:
+    """The generic registry's metadata on create: the user's fields, the name (or one made from generateName),
+    a new uid and the creation time; everything else is the system's."""
+    given = copy.deepcopy(obj.get("metadata", {}))
+    metadata: dict[str, Any] = {key: value for key, value in given.items() if key in (*_USER_METADATA, "name")}
+    generate = given.get("generateName", "")
     if not metadata.get("name") and generate:
         metadata["name"] = generate + "".join(secrets.choice(_NAME_ALPHABET) for _ in range(5))
         metadata["generateName"] = generate
     metadata.update(uid=uid, creationTimestamp=now)
-    prepared["metadata"] = metadata
+    return metadata
+
+
+def metadata_for_update(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """The stored metadata with the fields a client may change taken from the update."""
+    metadata: dict[str, Any] = copy.deepcopy(old["metadata"])
+    for key in _USER_METADATA:
+        if new.get("metadata", {}).get(key):
+            metadata[key] = copy.deepcopy(new["metadata"][key])
+        else:
+            metadata.pop(key, None)
+    return metadata
+
+
+def prepare_for_create(csr: dict[str, Any], user: UserInfo, uid: str, now: str) -> dict[str, Any]:
+    """The object as stored on create (PrepareForCreate plus the generic registry's metadata)."""
+    prepared = copy.deepcopy(csr)
+    prepared["metadata"] = metadata_for_create(csr, uid, now)
     spec = prepared.setdefault("spec", {})
     for key in ("username", "uid", "groups", "extra"):
         spec.pop(key, None)
@@ -48,12 +67,7 @@ def prepare_for_update(new: dict[str, Any], old: dict[str, Any], subresource: st
     """The object as stored after an update through the main resource or a subresource."""
     prepared = copy.deepcopy(old)
     if subresource == MAIN:
-        metadata = prepared["metadata"]
-        for key in _USER_METADATA:
-            if new.get("metadata", {}).get(key):
-                metadata[key] = copy.deepcopy(new["metadata"][key])
-            else:
-                metadata.pop(key, None)
+        prepared["metadata"] = metadata_for_update(new, old)
         return prepared
     conditions = copy.deepcopy(new.get("status", {}).get("conditions") or [])
     status = prepared.setdefault("status", {})

@@ -1,6 +1,7 @@
 """Server-side printing: the Table kubectl asks for with `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`.
 
-Columns and cells follow kubernetes pkg/printers/internalversion's printCertificateSigningRequest, durations
+Columns and cells follow kubernetes pkg/printers/internalversion's printCertificateSigningRequest and printNode
+(the server prints the wide columns too; kubectl shows those of priority 1 only with `-o wide`), durations
 follow apimachinery's util/duration (ShortHumanDuration for AGE, HumanDuration for REQUESTEDDURATION).
 """
 
@@ -21,21 +22,56 @@ CSR_COLUMNS = [
 ]  # fmt: skip
 
 
+_UNKNOWN = "<unknown>"
+_ADDRESSES = "List of addresses reachable to the node."
+NODE_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace."},
+    {"name": "Status", "type": "string", "format": "", "description": "The status of the node"},
+    {"name": "Roles", "type": "string", "format": "", "description": "The roles of the node"},
+    {"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp is a timestamp representing "
+     "the server time when this object was created."},
+    {"name": "Version", "type": "string", "format": "", "description": "Kubelet Version reported by the node."},
+    {"name": "Internal-IP", "type": "string", "format": "", "priority": 1, "description": _ADDRESSES},
+    {"name": "External-IP", "type": "string", "format": "", "priority": 1, "description": _ADDRESSES},
+    {"name": "OS-Image", "type": "string", "format": "", "priority": 1, "description": "OS Image reported by the "
+     "node."},
+    {"name": "Kernel-Version", "type": "string", "format": "", "priority": 1, "description": "Kernel Version "
+     "reported by the node."},
+    {"name": "Container-Runtime", "type": "string", "format": "", "priority": 1, "description": "ContainerRuntime "
+     "Version reported by the node."},
+]  # fmt: skip
+_NODE_ROLE_PREFIX = "node-role.kubernetes.io/"
+_NODE_ROLE_LABEL = "kubernetes.io/role"
+
+
 def csr_table(items: list[dict[str, Any]], resource_version: str, include_object: str, now: datetime) -> dict[str, Any]:
     """A meta.k8s.io/v1 Table of CSRs; rows carry the object as PartialObjectMetadata unless asked otherwise."""
+    return _table(CSR_COLUMNS, [(_csr_cells(item, now), item) for item in items], resource_version, include_object)
+
+
+def node_table(
+    items: list[dict[str, Any]], resource_version: str, include_object: str, now: datetime
+) -> dict[str, Any]:
+    """A meta.k8s.io/v1 Table of Nodes, as `kubectl get nodes` prints it."""
+    return _table(NODE_COLUMNS, [(_node_cells(item, now), item) for item in items], resource_version, include_object)
+
+
+def _table(
+    columns: list[dict[str, Any]], rows: list[tuple[list[Any], dict[str, Any]]], resource_version: str, include: str
+) -> dict[str, Any]:
     return {
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": {"resourceVersion": resource_version},
-        "columnDefinitions": CSR_COLUMNS,
-        "rows": [_row(item, include_object, now) for item in items],
+        "columnDefinitions": columns,
+        "rows": [_row(cells, obj, include) for cells, obj in rows],
     }
 
 
-def _row(csr: dict[str, Any], include_object: str, now: datetime) -> dict[str, Any]:
+def _csr_cells(csr: dict[str, Any], now: datetime) -> list[Any]:
     spec = csr.get("spec", {})
     seconds = spec.get("expirationSeconds")
-    cells = [
+    return [
         csr["metadata"]["name"],
         _age(csr["metadata"].get("creationTimestamp"), now),
         spec.get("signerName") or "<none>",
@@ -43,16 +79,62 @@ def _row(csr: dict[str, Any], include_object: str, now: datetime) -> dict[str, A
         human_duration(seconds) if seconds is not None else "<none>",
         condition_summary(csr),
     ]
+
+
+def _node_cells(node: dict[str, Any], now: datetime) -> list[Any]:
+    status = node.get("status", {})
+    info = status.get("nodeInfo", {})
+    return [
+        node["metadata"]["name"],
+        node_status(node),
+        ",".join(node_roles(node)) or "<none>",
+        _age(node["metadata"].get("creationTimestamp"), now),
+        info.get("kubeletVersion", ""),
+        _first_address(node, "InternalIP"),
+        _first_address(node, "ExternalIP"),
+        info.get("osImage") or _UNKNOWN,
+        info.get("kernelVersion") or _UNKNOWN,
+        info.get("containerRuntimeVersion") or _UNKNOWN,
+    ]
+
+
+def _row(cells: list[Any], obj: dict[str, Any], include_object: str) -> dict[str, Any]:
+    """Rows carry the object as PartialObjectMetadata unless asked otherwise."""
     row: dict[str, Any] = {"cells": cells}
     if include_object == "Object":
-        row["object"] = csr
+        row["object"] = obj
     elif include_object != "None":
         row["object"] = {
             "kind": "PartialObjectMetadata",
             "apiVersion": "meta.k8s.io/v1",
-            "metadata": csr["metadata"],
+            "metadata": obj["metadata"],
         }
     return row
+
+
+def node_status(node: dict[str, Any]) -> str:
+    """The STATUS column: Ready, NotReady or Unknown (from the Ready condition), then SchedulingDisabled."""
+    ready = next((c for c in node.get("status", {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+    shown = ["Unknown" if ready is None else "Ready" if ready.get("status") == "True" else "NotReady"]
+    if node.get("spec", {}).get("unschedulable"):
+        shown.append("SchedulingDisabled")
+    return ",".join(shown)
+
+
+def node_roles(node: dict[str, Any]) -> list[str]:
+    """The ROLES column's roles (findNodeRoles): node-role.kubernetes.io/<role> labels and kubernetes.io/role."""
+    roles = set()
+    for key, value in (node["metadata"].get("labels") or {}).items():
+        if key.startswith(_NODE_ROLE_PREFIX) and key.removeprefix(_NODE_ROLE_PREFIX):
+            roles.add(key.removeprefix(_NODE_ROLE_PREFIX))
+        elif key == _NODE_ROLE_LABEL and value:
+            roles.add(value)
+    return sorted(roles)
+
+
+def _first_address(node: dict[str, Any], kind: str) -> str:
+    addresses = node.get("status", {}).get("addresses") or []
+    return next((a.get("address", "") for a in addresses if a.get("type") == kind), "<none>")
 
 
 def condition_summary(csr: dict[str, Any]) -> str:

@@ -39,8 +39,10 @@ def stream(
     request: WatchRequest,
     bookmark_interval: float,
     monotonic: Callable[[], float] = time.monotonic,
+    kind: tuple[str, str] = (API_VERSION, KIND),
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Yield (event type, object) until the timeout, a 410, or the server closing."""
+    """Yield (event type, object) until the timeout, a 410, or the server closing; bookmarks are of `kind`
+    (apiVersion, kind)."""
     deadline = monotonic() + request.timeout
     if request.send_initial_events or request.resource_version in ("", "0"):
         items, sent = store.snapshot()
@@ -48,7 +50,7 @@ def stream(
             if request.predicate(item):
                 yield "ADDED", item
         if request.send_initial_events:
-            yield "BOOKMARK", _bookmark(sent, initial_events_end=True)
+            yield "BOOKMARK", _bookmark(sent, kind, initial_events_end=True)
     else:
         sent = int(request.resource_version)
     next_bookmark = monotonic() + bookmark_interval
@@ -75,12 +77,12 @@ def stream(
                 yield seen.type, seen.object
         sent = latest
         if request.allow_bookmarks and monotonic() >= next_bookmark:
-            yield "BOOKMARK", _bookmark(sent)
+            yield "BOOKMARK", _bookmark(sent, kind)
             next_bookmark = monotonic() + bookmark_interval
 
 
-def _bookmark(version: int, initial_events_end: bool = False) -> dict[str, Any]:
+def _bookmark(version: int, kind: tuple[str, str], initial_events_end: bool = False) -> dict[str, Any]:
     metadata: dict[str, Any] = {"resourceVersion": str(version), "creationTimestamp": None}
     if initial_events_end:
         metadata["annotations"] = {INITIAL_EVENTS_END: "true"}
-    return {"kind": KIND, "apiVersion": API_VERSION, "metadata": metadata}
+    return {"kind": kind[1], "apiVersion": kind[0], "metadata": metadata}

@@ -19,15 +19,27 @@ from cryptography.hazmat.primitives import serialization
 from e2e_logs import audit_events
 from slack_sdk.signature import SignatureVerifier
 
-from csrfactory import make_csr, private_key
+from csrfactory import make_csr, manifest, private_key
 from devstack.client import KUBECTL, DevStackClient, wait_for
+from devstack.cluster.nodes import node_manifest
 from devstack.demo import csr_manifest
+
+NODE_1 = [("InternalIP", "10.0.0.5"), ("Hostname", "node-1")]
 
 
 def apply_csr(stack: DevStackClient, name: str, orgs: tuple[str, ...] = (), requester: str = "dana") -> None:
     """A CSR for user `name`, created with kubectl as the docs do, annotated with the requester's email."""
     email = stack.stack["users"][stack.user(requester)]["email"]
     stack.kubectl("apply", "-f", "-", stdin=csr_manifest(name, make_csr(name, orgs=orgs), email))
+
+
+def apply_kubelet_serving_csr(stack: DevStackClient, name: str, ips: tuple[str, ...]) -> None:
+    """node-1's kubelet asking for its serving certificate, with node-1's own credentials as a kubelet does."""
+    stack.kubectl("apply", "-f", "-", stdin=node_manifest("node-1", NODE_1))  # its Node object, as registered
+    pem = make_csr("system:node:node-1", orgs=["system:nodes"], dns=["node-1"], ips=ips, key="p256")
+    usages = ("digital signature", "key encipherment", "server auth")
+    request = manifest(pem, signer="kubernetes.io/kubelet-serving", usages=usages, expiration_seconds=None, name=name)
+    stack.kubectl("apply", "-f", "-", stdin=request.decode(), kubeconfig=stack.node_kubeconfig("node-1"))
 
 
 def _about(events: list[dict[str, object]], csr_name: str) -> list[dict[str, object]]:
@@ -303,3 +315,47 @@ def test_a_denial_with_a_reason_lands_in_the_cluster_and_reaches_the_requester(
     # AND dana is told why in a DM
     dana_dm = f"D{stack.user('dana')}"
     wait_for("dana's DM", lambda: any("ask for a group role instead" in m["text"] for m in stack.messages(dana_dm)))
+
+
+def test_a_kubelet_serving_csr_its_node_object_vouches_for_is_approved_without_a_click(
+    stack: DevStackClient, name: str
+) -> None:
+    # WHEN node-1 asks for a serving certificate for its name and the IP its Node object lists
+    apply_kubelet_serving_csr(stack, name, ips=("10.0.0.5",))
+    # THEN the cluster shows it approved by csrgate's policy, with nobody asked to click
+    approved = condition(stack, name, "Approved")
+    assert approved["reason"] == "CsrgateApproved" and "csrgate:policy" in approved["message"]
+    notice = wait_for("the notice", lambda: next((m for m in stack.messages(stack.channel) if name in m["text"]), None))
+    assert "approved by policy" in notice["text"] and "csrgate_approve" not in json.dumps(notice["blocks"])
+    # AND it stays Approved without Issued (the dev cluster runs no kubelet-serving signer); deleting it ends
+    # csrgate's wait for a certificate that will never come, which would otherwise go on for 15 minutes
+    assert stack.condition(name) == "Approved"
+    assert wait_for("the decision in the log", lambda: _about(audit_events(stack, "csr.decision_applied"), name))
+    stack.kubectl("delete", "csr", name)
+    assert wait_for("csr.withdrawn in the log", lambda: _about(audit_events(stack, "csr.withdrawn"), name))
+
+
+def test_a_kubelet_serving_csr_for_an_ip_its_node_object_does_not_list_is_denied(
+    stack: DevStackClient, name: str
+) -> None:
+    # WHEN node-1 asks for a serving certificate that also names 10.0.0.99, which its Node object does not list
+    apply_kubelet_serving_csr(stack, name, ips=("10.0.0.5", "10.0.0.99"))
+    # THEN the cluster denies it with csrgate's policy reason, naming the address and the node
+    denied = condition(stack, name, "Denied")
+    assert denied["reason"] == "CsrgatePolicyDenied"
+    assert "the IP address 10.0.0.99 is not among node-1's addresses in its Node object" in denied["message"]
+    assert "Approved" not in [c["type"] for c in (stack.csr(name) or {})["status"]["conditions"]]
+    # AND the notice in the channel says it was denied by policy, with the finding
+    notice = wait_for(
+        "the notice to say denied",
+        lambda: next(
+            (m for m in stack.messages(stack.channel) if name in m["text"] and "denied by policy" in m["text"]), None
+        ),
+    )
+    assert "10.0.0.99 is not among node-1" in json.dumps(notice["blocks"])
+    # AND the audit log has the revised verdict with its finding, as for the policy's other denials
+    verdicts = wait_for(
+        "the deny verdict in the log",
+        lambda: [e for e in _about(audit_events(stack, "csr.policy_verdict"), name) if e["verdict"] == "deny"],
+    )
+    assert verdicts[0]["finding_codes"] == ["san-not-allowed"]

@@ -1,4 +1,5 @@
-"""The cluster adapter against the dev cluster: decisions, waiting for the signer, kubeconfigs that work."""
+"""The cluster adapter against the dev cluster: decisions, waiting for the signer, kubeconfigs that work, and the
+Node reads that bind a kubelet's serving certificate to its node."""
 
 from __future__ import annotations
 
@@ -17,13 +18,15 @@ from kubernetes.client import CertificatesV1Api, V1CertificateSigningRequestCond
 from moto import mock_aws
 
 from csrfactory import make_csr, private_key
-from csrgate.adapters.cluster import ClusterCsrs, KubeconfigConnection, SecretConnection, TokenConnection
+from csrgate.adapters.cluster import ClusterCsrs, ClusterNodes, KubeconfigConnection, SecretConnection, TokenConnection
 from csrgate.adapters.cluster.connections import json_secret
 from csrgate.domain.conditions import DecisionOutcome, IssuanceOutcome
 from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.kubeconfig import ClusterEndpoint
+from csrgate.domain.nodes import NodeAddress
 from devstack.cluster import DevCluster
 from devstack.cluster.kubeconfigs import client_certificate_credentials, kubeconfig
+from devstack.cluster.nodes import node_manifest
 
 
 class FakeTime:
@@ -339,6 +342,31 @@ def test_a_cluster_ca_that_does_not_match_is_a_permanent_failure(dev_cluster: De
 
     with pytest.raises(PermanentFailure, match="TLS certificate does not verify"):
         ClusterCsrs(TokenConnection(endpoint, dev_cluster.approver_token)).read("anything")
+
+
+def test_the_worker_reads_a_nodes_addresses_with_the_approver_identity(
+    dev_cluster: DevCluster, kubectl: Kubectl, name: str
+) -> None:
+    # GIVEN a Node with an IP address and a host name, created by the admin
+    kubectl("apply", "-f", "-", stdin=node_manifest(name, [("InternalIP", "10.0.0.5"), ("Hostname", name)]))
+    nodes = ClusterNodes(KubeconfigConnection.from_file(dev_cluster.approver_kubeconfig))
+    # WHEN the worker reads it, and a node that is not there
+    found, missing = nodes.addresses(name), nodes.addresses(f"{name}-missing")
+    # THEN it gets the addresses as listed, and None for the missing node
+    assert found == (NodeAddress("InternalIP", "10.0.0.5"), NodeAddress("Hostname", name))
+    assert missing is None
+
+
+def test_a_node_read_without_rbac_fails_for_good_and_an_outage_for_now(dev_cluster: DevCluster, name: str) -> None:
+    # a kubelet's identity may not read Nodes in the dev cluster: the worker's RBAC would lack `get` on nodes
+    as_node = ClusterNodes(KubeconfigConnection.from_file(dev_cluster.node_kubeconfig("node-1")))
+    endpoint = ClusterEndpoint("gone", "https://127.0.0.1:9", dev_cluster.ca_path.read_bytes())
+    unreachable = ClusterNodes(TokenConnection(endpoint, "token"), request_timeout=(0.5, 0.5))
+
+    with pytest.raises(PermanentFailure, match=f'reading Node {name}: the cluster answered 403 Forbidden .*"nodes"'):
+        as_node.addresses(name)
+    with pytest.raises(RetryLater, match=f"reading Node {name}: the cluster cannot be reached"):
+        unreachable.addresses(name)
 
 
 def _any_certificate(cluster: DevCluster) -> bytes:

@@ -56,7 +56,8 @@ def test_forbidden_groups_and_reserved_prefixes_are_floors_a_file_adds_to_but_ne
 
 
 def test_a_signer_of_your_own_that_authenticates_clients_gets_the_floors_too() -> None:
-    text = "signers: {example.com/clients: {allowedUsages: [client auth], forbiddenGroups: [], reservedUsernamePrefixes: []}}"
+    text = "signers: {example.com/clients: {allowedUsages: [client auth], forbiddenGroups: [], "
+    text += "reservedUsernamePrefixes: []}}"
     rules = load_policy(text, "p.yaml").rules_for("example.com/clients")
     assert rules is not None
     assert set(rules.forbidden_groups) >= {"system:masters", "kubeadm:cluster-admins"}

@@ -545,3 +545,48 @@ def test_a_policy_allowing_other_scripts_still_refuses_look_alikes(cn: str) -> N
 @pytest.mark.parametrize("cn", ["j\u00fcrgen", "\u0438\u0432\u0430\u043d", "\u5f20\u4f1f"])
 def test_a_policy_allowing_other_scripts_lets_real_names_through_to_a_person(cn: str) -> None:
     assert verdict_for(make_csr(cn), policy=load_policy(UNICODE_SUBJECTS, "p")).outcome is Outcome.REVIEW
+
+
+# --- found by playing the attacker ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "node", ["db.prod.svc.cluster.local", "kube-dns.kube-system.svc", "localhost", "node-1.localhost"]
+)
+def test_a_node_named_after_a_service_or_localhost_is_not_approved_for_that_name(node: str) -> None:
+    # GIVEN a node whose chosen name is a Service's (a bootstrap token lets a joining node pick its name)
+    csr_pem = node_csr(cn=f"system:node:{node}", dns=[node], ips=[])
+    verdict = kubelet_verdict(csr_pem, username=f"system:node:{node}")
+    # THEN the name is refused, whatever the node is called
+    assert verdict.outcome is Outcome.DENY and "san-not-allowed" in verdict.codes
+
+
+CUSTOM_SERVING = """
+signers:
+  example.com/internal:
+    onClean: approve
+    allowedUsages: [digital signature, {usage}]
+    requiredUsages: [digital signature]
+    requireCommonName: false
+    reservedUsernamePrefixes: []
+    expirationRequired: false
+    sans: {{allowed: [dns, ip], required: true}}
+"""
+
+
+@pytest.mark.parametrize("dns", ["*.default.svc", "*.default.svc.cluster.local", "*.default", "*"])
+def test_a_wildcard_covering_the_api_server_is_its_name(dns: str) -> None:
+    policy = load_policy(CUSTOM_SERVING.format(usage="server auth"), "p")
+    verdict = verdict_for(make_csr(None, dns=[dns]), signer="example.com/internal", usages=(), policy=policy)
+    assert verdict.outcome is Outcome.DENY and any("API server" in f.message for f in verdict.findings)
+
+
+@pytest.mark.parametrize("usage", ["any", "key encipherment"])  # `any`, or no extended usage at all: every purpose
+def test_certificates_good_for_every_purpose_get_both_the_serving_and_the_client_guards(usage: str) -> None:
+    policy = load_policy(CUSTOM_SERVING.format(usage=usage), "p")
+    rules = policy.rules_for("example.com/internal")
+    assert rules is not None and rules.reserved_username_prefixes == ("system:",)
+    served = verdict_for(make_csr(None, dns=["kubernetes.default.svc"]), signer="example.com/internal", policy=policy)
+    assert served.outcome is Outcome.DENY
+    client = verdict_for(make_csr("system:admin", dns=["x.example"]), signer="example.com/internal", policy=policy)
+    assert "reserved-username" in client.codes

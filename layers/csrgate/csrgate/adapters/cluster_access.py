@@ -7,6 +7,7 @@ from typing import Any
 
 from csrgate.adapters.cluster.connections import ClusterConnection, EksConnection, SecretConnection
 from csrgate.adapters.cluster.csrs import ClusterCsrs
+from csrgate.adapters.cluster.nodes import ClusterNodes
 from csrgate.domain.cluster import ClusterConfig
 
 
@@ -15,17 +16,25 @@ class ClusterConnections:
 
     def __init__(self, session: Any) -> None:
         self._session = session
-        self._csrs: dict[tuple[str, str], ClusterCsrs] = {}
+        self._made: dict[tuple[str, str], tuple[ClusterCsrs, ClusterNodes]] = {}
         self._lock = threading.Lock()
 
     def csrs(self, cluster: ClusterConfig) -> ClusterCsrs:
         """CSR operations on the cluster; a changed connection setting makes a new connection."""
+        return self._adapters(cluster)[0]
+
+    def nodes(self, cluster: ClusterConfig) -> ClusterNodes:
+        """Node reads on the cluster, over the same connection as its CSR operations."""
+        return self._adapters(cluster)[1]
+
+    def _adapters(self, cluster: ClusterConfig) -> tuple[ClusterCsrs, ClusterNodes]:
         with self._lock:
             key = (cluster.name, cluster.connection.model_dump_json())
-            if key not in self._csrs:
-                self._csrs = {k: v for k, v in self._csrs.items() if k[0] != cluster.name}
-                self._csrs[key] = ClusterCsrs(self._connection(cluster))
-            return self._csrs[key]
+            if key not in self._made:
+                self._made = {k: v for k, v in self._made.items() if k[0] != cluster.name}
+                connection = self._connection(cluster)
+                self._made[key] = (ClusterCsrs(connection), ClusterNodes(connection))
+            return self._made[key]
 
     def _connection(self, cluster: ClusterConfig) -> ClusterConnection:
         connection = cluster.connection

@@ -13,16 +13,18 @@ from csrgate.adapters.queues import SqsIssuanceChecks
 from csrgate.adapters.slack import SlackNotifier
 from csrgate.adapters.slack_delivery import SlackDelivery
 from csrgate.adapters.wiring import Kit, utc_now
-from csrgate.domain.worker import DecisionWorker, WorkerTimings
+from csrgate.domain.worker import ClusterAccess, DecisionWorker, WorkerTimings
 
 
-def build_decision_consumer(logger: Logger, session: Any = None) -> DecisionConsumer:
-    """The worker function's queue consumer."""
+def build_decision_consumer(
+    logger: Logger, session: Any = None, access: ClusterAccess | None = None
+) -> DecisionConsumer:
+    """The worker function's queue consumer; `access` replaces the connections to the configured clusters."""
     kit = Kit.from_environment(logger, session)
     settings = kit.settings
     worker = DecisionWorker(
         clusters=kit.clusters,
-        access=ClusterConnections(kit.session),
+        access=access or ClusterConnections(kit.session),
         store=kit.store,
         redraw=SlackNotifier(kit.slack),
         requesters=SlackDelivery(kit.slack),

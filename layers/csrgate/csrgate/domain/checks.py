@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -25,6 +26,8 @@ NODE_USERNAME_PREFIX = "system:node:"
 # The names of the `kubernetes` Service: the API server as every pod reaches it.
 API_SERVER_NAMES = frozenset({"kubernetes", "kubernetes.default", "kubernetes.default.svc"})
 API_SERVER_NAME_PREFIX = "kubernetes.default.svc."
+# <service>.<namespace>.svc[.<cluster domain>] and localhost: names pods resolve to something other than a node.
+_SERVICE_OR_LOCAL_NAME = re.compile(r"^[^.]+\.[^.]+\.svc(\.|$)|(^|\.)localhost$")
 SYSTEM_GROUP_PREFIX = "system:"
 _WEAK_SIGNATURE_HASHES = ("md2", "md4", "md5", "sha1")
 _WELL_KNOWN_GROUPS_HINT = "groups come from the O values of the CSR subject"
@@ -234,7 +237,7 @@ def check_sans(ctx: CheckContext) -> Iterator[Finding]:
         yield from _check_dns_names(ctx)
     if "ip" in rules.allowed:
         yield from _check_ip_addresses(ctx)
-    if "server auth" in ctx.signer.allowed_usages and not rules.allow_api_server_names:
+    if ctx.signer.serves and not rules.allow_api_server_names:
         yield from _check_api_server_names(ctx)
 
 
@@ -257,6 +260,13 @@ def _check_node_dns_names(ctx: CheckContext) -> Iterator[Finding]:
         suffix = name.removeprefix(node) if node is not None and name.startswith(node) else None
         if suffix is None or suffix and not suffix.startswith("."):
             yield error(Code.SAN_NOT_ALLOWED, f"the DNS name {name!r} is not the node's name {node!r}")
+            continue
+        if _SERVICE_OR_LOCAL_NAME.search(name.lower().rstrip(".")):
+            yield error(
+                Code.SAN_NOT_ALLOWED,
+                f"the DNS name {name!r} is a Service's or the local host's name, which no node serves, whatever "
+                "its node is called",
+            )
             continue
         if suffix and (suffix_pattern is None or not suffix_pattern.fullmatch(suffix)):
             allowed = "no suffix" if suffix_pattern is None else f"only suffixes matching {suffix_pattern.pattern!r}"
@@ -287,7 +297,7 @@ def _check_api_server_names(ctx: CheckContext) -> Iterator[Finding]:
     """A serving certificate for the API server's in-cluster name lets its holder stand in for the API server
     before every pod that trusts the cluster CA (their service-account tokens included)."""
     for name in ctx.csr.sans.dns:
-        if name.lower().rstrip(".") in API_SERVER_NAMES or name.lower().startswith(API_SERVER_NAME_PREFIX):
+        if _names_api_server(name.lower().rstrip(".")):
             yield error(Code.SAN_NOT_ALLOWED, f"the DNS name {name!r} is the API server's own name")
     for text in ctx.csr.sans.ip:
         if _in_addresses(text, ctx.signer.sans.api_server_addresses):
@@ -342,6 +352,13 @@ def _in_ranges(text: str, ranges: tuple[ipaddress.IPv4Network | ipaddress.IPv6Ne
     except ValueError:  # a network rather than an address: never a valid SAN
         return False
     return any(address.version == network.version and address in network for network in ranges)
+
+
+def _names_api_server(name: str) -> bool:
+    """`kubernetes.default.svc` and its longer forms, or a wildcard that covers one (`*.default.svc`, as Go's
+    VerifyHostname matches it)."""
+    candidates = [name, f"kubernetes{name[1:]}"] if name.startswith("*.") or name == "*" else [name]
+    return any(n in API_SERVER_NAMES or n.startswith(API_SERVER_NAME_PREFIX) for n in candidates)
 
 
 def _in_addresses(text: str, addresses: Iterable[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> bool:

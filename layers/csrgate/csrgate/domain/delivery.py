@@ -10,6 +10,9 @@ from csrgate.domain.kubeconfig import RequesterKubeconfig
 from csrgate.domain.records import RequestRecord
 
 _NAME_IN_TEMPLATE = "{username}"
+# Nodes and service accounts (system:node:node-1, system:serviceaccount:ns:sa) are never people: a template would
+# turn node-1 into node-1@example.com, whoever that is.
+_KUBERNETES_IDENTITIES = "system:"
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ def requester_emails(record: RequestRecord, cluster: ClusterConfig) -> tuple[str
     candidates = [record.requester_email, cluster.requester_emails.get(username)]
     if "@" in username:
         candidates.append(username)
-    elif username and cluster.requester_email_template:
+    elif username and cluster.requester_email_template and not username.startswith(_KUBERNETES_IDENTITIES):
         local = username.rsplit(":", 1)[-1]  # e.g. oidc:alice -> alice
         candidates.append(cluster.requester_email_template.replace(_NAME_IN_TEMPLATE, local))
     return tuple(dict.fromkeys(email for email in candidates if email and "@" in email))

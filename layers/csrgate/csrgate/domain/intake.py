@@ -299,6 +299,12 @@ class Intake:
         )
         record = self._store.save_message(record, message, event)
         self._log(event)
+        # The worker may have moved the request on (applied it, or denied it after reading the Node) before the
+        # message was saved, when it had no message to redraw: show what the request is now.
+        current = self._store.get(record.request_id)
+        if current is not None and current.version != record.version:
+            self._redraw(current)
+            return current
         return record
 
     def _transition(self, record: RequestRecord, state: State, event: AuditEvent, note: str) -> RequestRecord:

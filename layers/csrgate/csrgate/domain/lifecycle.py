@@ -27,7 +27,8 @@ class State(StrEnum):
 
 
 # Every allowed step. A decision not yet applied in the cluster can still be overtaken there (withdrawn,
-# decided elsewhere) or fail to apply; an issued certificate can only be delivered or fail to be.
+# decided elsewhere) or fail to apply; an issued certificate can only be delivered or fail to be. An automatic
+# approval whose SANs the requesting node's Node object does not list becomes a policy denial before it is applied.
 TRANSITIONS: dict[State, frozenset[State]] = {
     State.RECEIVED: frozenset(
         {State.IGNORED, State.DENIED_BY_POLICY, State.AUTO_APPROVED, State.AWAITING_REVIEW, State.DECIDED_ELSEWHERE}
@@ -35,7 +36,9 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.AWAITING_REVIEW: frozenset(
         {State.APPROVED, State.DENIED, State.EXPIRED, State.WITHDRAWN, State.DECIDED_ELSEWHERE, State.FAILED}
     ),
-    State.AUTO_APPROVED: frozenset({State.ISSUED, State.WITHDRAWN, State.DECIDED_ELSEWHERE, State.FAILED}),
+    State.AUTO_APPROVED: frozenset(
+        {State.ISSUED, State.WITHDRAWN, State.DECIDED_ELSEWHERE, State.FAILED, State.DENIED_BY_POLICY}
+    ),
     State.APPROVED: frozenset({State.ISSUED, State.WITHDRAWN, State.DECIDED_ELSEWHERE, State.FAILED}),
     State.DENIED_BY_POLICY: frozenset({State.WITHDRAWN, State.DECIDED_ELSEWHERE, State.FAILED}),
     State.DENIED: frozenset({State.WITHDRAWN, State.DECIDED_ELSEWHERE, State.FAILED}),

@@ -52,6 +52,14 @@ KeyUsage = Literal[
     "netscape sgc",
 ]
 SanKind = Literal["dns", "ip", "email", "uri"]
+# Usages that become extended key usages. A certificate with none of them, or with `any`, is accepted by Go for
+# every purpose, client and server authentication alike.
+_EXTENDED_USAGES = frozenset(
+    {
+        "server auth", "client auth", "code signing", "email protection", "s/mime", "ipsec end system",
+        "ipsec tunnel", "ipsec user", "timestamping", "ocsp signing", "microsoft sgc", "netscape sgc", "any",
+    }
+)  # fmt: skip
 KeyType = Literal["RSA", "EC", "Ed25519"]  # what Go's crypto/x509 verifies; Ed448 and DSA never are
 
 API_MINIMUM_EXPIRATION_SECONDS = 600  # CertificateSigningRequestSpec.expirationSeconds minimum
@@ -92,6 +100,8 @@ class SanRules(_Rules):
     max_ip_addresses: StrictInt | None = Field(default=None, ge=1)
     ip_ranges: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = None  # None means any
     service_ranges: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()  # IP SANs never in these
+    # Before an automatic approval, the worker finds every DNS and IP SAN in the requesting node's Node object.
+    match_node_addresses: StrictBool = False
     # Serving certificates never name the API server (the `kubernetes` Service), unless this says they may.
     allow_api_server_names: StrictBool = False
     api_server_addresses: tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...] = tuple(
@@ -156,13 +166,26 @@ class SignerRules(_Rules):
             raise ValueError(f"requiredUsages {missing} must also be in allowedUsages")
         return self
 
+    @property
+    def authenticates_clients(self) -> bool:
+        """Whether this signer's certificates may log in to the API server (client auth, any, or no EKU at all)."""
+        return self._may_be_used_for("client auth")
+
+    @property
+    def serves(self) -> bool:
+        """Whether this signer's certificates may serve TLS (server auth, any, or no EKU at all)."""
+        return self._may_be_used_for("server auth")
+
+    def _may_be_used_for(self, usage: str) -> bool:
+        return bool({usage, "any"} & set(self.allowed_usages)) or not _EXTENDED_USAGES & set(self.allowed_usages)
+
     @model_validator(mode="after")
     def _floors_hold(self) -> SignerRules:
         """No policy removes the floors: they are added back to whatever a file lists."""
         floors: dict[str, Any] = {
             "forbidden_groups": tuple(dict.fromkeys(self.forbidden_groups + FORBIDDEN_GROUPS_FLOOR))
         }
-        if "client auth" in self.allowed_usages and RESERVED_USERNAME_FLOOR not in self.reserved_username_prefixes:
+        if self.authenticates_clients and RESERVED_USERNAME_FLOOR not in self.reserved_username_prefixes:
             floors["reserved_username_prefixes"] = (*self.reserved_username_prefixes, RESERVED_USERNAME_FLOOR)
         for name, value in floors.items():
             object.__setattr__(self, name, value)

@@ -32,8 +32,10 @@ from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.kubeconfig import RequesterKubeconfig, build_certificate_bundle
 from csrgate.domain.lifecycle import State, can_transition
 from csrgate.domain.messages import Notice, decided_message
+from csrgate.domain.nodes import NodeAddress, must_match_node_addresses, node_address_findings, node_name
 from csrgate.domain.ports import AuditLog, Clock, ClusterDirectory, Conflict, RequestStore
 from csrgate.domain.records import Actor, AuditEvent, MessageRef, RequestRecord
+from csrgate.domain.verdict import Outcome
 
 CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
 _APPROVED = (State.APPROVED, State.AUTO_APPROVED)
@@ -63,11 +65,21 @@ class ClusterCsrs(Protocol):
         """The requester's kubeconfig for an issued client certificate."""
 
 
+class ClusterNodes(Protocol):
+    """What the worker reads about Nodes in one cluster."""
+
+    def addresses(self, name: str) -> tuple[NodeAddress, ...] | None:
+        """The Node's status.addresses, or None when the cluster has no Node of that name."""
+
+
 class ClusterAccess(Protocol):
     """Connections to the clusters, kept across warm invocations."""
 
     def csrs(self, cluster: ClusterConfig) -> ClusterCsrs:
         """CSR operations on the cluster."""
+
+    def nodes(self, cluster: ClusterConfig) -> ClusterNodes:
+        """Node reads on the cluster."""
 
 
 class Requesters(Protocol):
@@ -140,9 +152,10 @@ class DecisionWorker:
         if found is None:
             return None
         record, cluster = found
-        expired_to_deny = record.state is State.EXPIRED and cluster.deny_expired
-        if (record.state in (*_APPROVED, *_DENIED) or expired_to_deny) and not record.decision_applied:
-            record = self._apply_in_cluster(record, cluster)
+        if self._to_apply(record, cluster):
+            record = self._bind_to_node(record, cluster)
+            if self._to_apply(record, cluster):  # unless someone else moved it on meanwhile
+                record = self._apply_in_cluster(record, cluster)
         if record.state in _DENIED:
             return self._tell_denied(record, cluster)
         if record.state in _APPROVED or (record.state is State.ISSUED and not record.requester_told):
@@ -167,6 +180,40 @@ class DecisionWorker:
         self._move(record, State.FAILED, "csr.failed", Actor.SERVICE, note=reason, reason=reason)
 
     # --- steps ------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _to_apply(record: RequestRecord, cluster: ClusterConfig) -> bool:
+        expired_to_deny = record.state is State.EXPIRED and cluster.deny_expired
+        return (record.state in (*_APPROVED, *_DENIED) or expired_to_deny) and not record.decision_applied
+
+    def _bind_to_node(self, record: RequestRecord, cluster: ClusterConfig) -> RequestRecord:
+        """An automatic approval of a kubelet's serving certificate stands only if the requesting node's Node object
+        lists every SAN; otherwise it becomes a policy denial, recorded and announced as the others are."""
+        if not must_match_node_addresses(record, self._clusters.policy_for(cluster)):
+            return record
+        node = node_name(str(record.request.get("username") or ""))
+        addresses = self._access.nodes(cluster).addresses(node) if node else None
+        found = node_address_findings(record.request, node, addresses)
+        if not found:
+            return record
+        findings = (*record.findings, *found)
+        event = self._event(
+            record,
+            "csr.policy_verdict",
+            Actor.POLICY,
+            verdict=Outcome.DENY.value,
+            finding_codes=[finding.code.value for finding in findings],
+            privileged=record.privileged,
+            node=node,
+        )
+        changes = {"findings": findings, "outcome": Outcome.DENY}
+        try:
+            record = self._store.transition(record, State.DENIED_BY_POLICY, event, changes)
+        except Conflict:
+            return self._store.get(record.request_id) or record  # someone moved it first: their change stands
+        self._audit.write(event)
+        self._redraw_message(record)
+        return record
 
     def _apply_in_cluster(self, record: RequestRecord, cluster: ClusterConfig) -> RequestRecord:
         approve = record.state in _APPROVED
@@ -301,6 +348,10 @@ class DecisionWorker:
 
     def _redraw_message(self, record: RequestRecord) -> None:
         """Show the request's progress; Slack trouble here must not undo or repeat work already recorded."""
+        if record.slack_message is None:
+            # Intake posts the message after queuing the decision: if it saved the message since this record was
+            # read, redraw it now; if it has not yet, intake redraws what it finds once it has saved it.
+            record = self._store.get(record.request_id) or record
         if record.slack_message is None:
             return
         try:

@@ -1,4 +1,5 @@
-"""The cluster adapter: connections to EKS and other clusters, and the CSR operations csrgate performs there."""
+"""The cluster adapter: connections to EKS and other clusters, the CSR operations csrgate performs there, and
+the Node reads that bind a kubelet's serving certificate to its node."""
 
 from csrgate.adapters.cluster.connections import (
     ClusterConnection,
@@ -8,10 +9,12 @@ from csrgate.adapters.cluster.connections import (
     TokenConnection,
 )
 from csrgate.adapters.cluster.csrs import ClusterCsrs, CsrSnapshot
+from csrgate.adapters.cluster.nodes import ClusterNodes
 
 __all__ = [
     "ClusterConnection",
     "ClusterCsrs",
+    "ClusterNodes",
     "CsrSnapshot",
     "EksConnection",
     "KubeconfigConnection",
