@@ -16,8 +16,10 @@ from urllib.parse import parse_qsl
 from devstack.functions import LocalFunction
 
 LOG = logging.getLogger("devstack.gateway")
-# API Gateway passes these content types through as text; anything else arrives base64-encoded
+# API Gateway passes these content types through as text when the body is UTF-8; anything else arrives
+# base64-encoded, with isBase64Encoded true
 _TEXT_TYPES = ("text/", "application/json", "application/x-www-form-urlencoded", "application/xml")
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # an HTTP API's request payload quota
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ class LocalGateway:
             key = name.lower()
             headers[key] = f"{headers[key]},{value}" if key in headers else value
         content_type = headers.get("content-type", "")
-        is_text = not body or content_type.startswith(_TEXT_TYPES)
+        is_text = not body or (content_type.startswith(_TEXT_TYPES) and _is_utf8(body))
         now = time.time()
         event: dict[str, Any] = {
             "version": "2.0",
@@ -140,7 +142,14 @@ class LocalGateway:
         return event
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
-        body = request.rfile.read(int(request.headers.get("Content-Length") or 0))
+        length = request.headers.get("Content-Length") or "0"
+        if not (length.isascii() and length.isdigit()) or int(length) > MAX_PAYLOAD_BYTES:
+            request.close_connection = True  # the body is left unread: the connection cannot carry another request
+            if not (length.isascii() and length.isdigit()):
+                return _reply(request, 400, {"content-type": "application/json"}, b'{"message":"Bad Request"}')
+            payload = b'{"message":"Request Entity Too Large"}'
+            return _reply(request, 413, {"content-type": "application/json"}, payload)
+        body = request.rfile.read(int(length))
         path = request.path.partition("?")[0]
         route = next((r for r in self.routes if r.method == request.command and r.path == path), None)
         if route is None:
@@ -152,6 +161,14 @@ class LocalGateway:
             return _reply(request, 500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
         status, headers, payload = _response(answer)
         _reply(request, status, headers, payload)
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _response(answer: Any) -> tuple[int, dict[str, str], bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import time
@@ -12,10 +13,14 @@ from urllib.parse import urlencode
 from slack_sdk.signature import SignatureVerifier
 from stack import HMAC_KEY
 
-from csrgate.domain.signing import signed_headers
+from csrgate.domain.signing import FreshSigner, signed_headers
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 SLACK_SIGNING_SECRET = "s"  # what the local stack keeps in the Slack secret
+CALLER = "arn:aws:sts::123456789012:assumed-role/csrgate-forwarder/eks-pod-identity"  # the forwarder role's session
+
+
+_FORWARDER = FreshSigner(time.time)  # as the forwarder signs: the same body sent twice never repeats a signature
 
 
 def hmac_event(
@@ -27,13 +32,14 @@ def hmac_event(
     key: str = HMAC_KEY,
     at: float | None = None,
 ) -> dict[str, Any]:
-    """A forwarder's event from a cluster outside AWS, signed now with the cluster's key."""
-    event = json.loads((EVENTS / "csr-added-hmac.json").read_text())
+    """A forwarder's event from a cluster outside AWS, signed now (or `at`) for `cluster` with the cluster's key."""
     raw = body if body is not None else json.dumps({"cluster": cluster, "type": event_type, "object": obj}).encode()
-    headers = signed_headers(key.encode(), raw, lambda: at if at is not None else time.time())
-    event["headers"].update({name.lower(): value for name, value in headers.items()})
-    event["body"] = raw.decode("utf-8", errors="surrogateescape")
-    return event
+    if at is None:
+        headers = _FORWARDER.headers(key.encode(), cluster, raw)
+    else:
+        headers = signed_headers(key.encode(), cluster, raw, lambda: at)
+    sample = json.loads((EVENTS / "csr-added-hmac.json").read_text())["headers"]
+    return api_event("POST /v1/hmac/csr-events", sample | {name.lower(): value for name, value in headers.items()}, raw)
 
 
 def sqs_event(messages: list[dict[str, Any]], receive_count: int = 1) -> dict[str, Any]:
@@ -60,17 +66,39 @@ def interaction_event(
     payload: dict[str, Any], *, secret: str = SLACK_SIGNING_SECRET, at: float | None = None
 ) -> dict[str, Any]:
     """A Slack interaction through API Gateway, signed as Slack signs it."""
-    body = urlencode({"payload": json.dumps(payload)})
+    return slack_event(urlencode({"payload": json.dumps(payload)}), secret=secret, at=at)
+
+
+def slack_event(body: str, *, secret: str = SLACK_SIGNING_SECRET, at: float | None = None) -> dict[str, Any]:
+    """Any body posted to the interactions route, signed as Slack signs it."""
     timestamp = str(int(at if at is not None else time.time()))
-    event = json.loads((EVENTS / "csr-added-hmac.json").read_text())
-    event["routeKey"] = event["requestContext"]["routeKey"] = "POST /v1/slack/interactions"
-    event["rawPath"] = event["requestContext"]["http"]["path"] = "/v1/slack/interactions"
+    event = api_event("POST /v1/slack/interactions")
     event["headers"] = {
         "content-type": "application/x-www-form-urlencoded",
         "x-slack-request-timestamp": timestamp,
         "x-slack-signature": SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body),
     }
     event["body"] = body
+    return event
+
+
+def api_event(route_key: str, headers: dict[str, str] | None = None, body: bytes | None = None) -> dict[str, Any]:
+    """A request to one of the API's routes as API Gateway hands it over: a body that is not UTF-8 text is
+    base64-encoded, with isBase64Encoded true. Nothing is signed."""
+    event = json.loads((EVENTS / "csr-added-hmac.json").read_text())
+    path = route_key.partition(" ")[2]
+    event["routeKey"] = event["requestContext"]["routeKey"] = route_key
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["headers"] = dict(headers or {})
+    event.pop("body", None)
+    event["isBase64Encoded"] = False
+    if body:
+        try:
+            event["body"] = body.decode("utf-8")
+        except UnicodeDecodeError:
+            event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode("ascii"), True
+    if path == "/v1/csr-events":
+        event["requestContext"]["authorizer"] = {"iam": {"userArn": CALLER}}
     return event
 
 

@@ -24,7 +24,7 @@ from devstack.aws import provision
 from devstack.slack import SlackStandIn, running_slack
 
 ROOT = Path(__file__).resolve().parents[1]
-HMAC_KEY = "lab-forwarder-key"
+HMAC_KEY = "lab-forwarder-key-of-at-least-32-bytes"  # csrgate refuses shorter keys
 FORWARDER_ROLE = "arn:aws:iam::123456789012:role/platform/csrgate-forwarder"
 CLUSTERS = {
     "lab": {

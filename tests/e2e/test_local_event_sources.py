@@ -101,7 +101,12 @@ def test_each_function_gets_the_globals_and_its_own_environment_with_refs_resolv
 
 @pytest.mark.parametrize(
     ("content_type", "body", "encoded"),
-    [("application/json", b'{"a": 1}', False), ("application/octet-stream", b"\x00\xff", True)],
+    [
+        ("application/json", b'{"a": 1}', False),
+        ("application/octet-stream", b"\x00\xff", True),
+        ("application/json", b"\x00\xff", True),  # a text type whose bytes are not UTF-8: base64, as API Gateway does
+        ("application/x-www-form-urlencoded; charset=utf-8", b"\x00\xff", True),
+    ],
 )
 def test_the_gateway_builds_payload_format_2_events(content_type: str, body: bytes, encoded: bool) -> None:
     echo = Echo()

@@ -25,7 +25,7 @@ from typing import Any
 from kubernetes import client, config
 
 from csrfactory import make_csr
-from csrgate.domain.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureRejected, verify
+from csrgate.domain.signing import CLUSTER_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureRejected, verify
 from devstack.cluster import DevCluster
 
 HMAC_KEY = "c0ffee" * 11  # 66 characters, as the cluster's Secret would hold `openssl rand -hex 32` and more
@@ -47,8 +47,8 @@ class Arrival:
 
 @dataclass
 class Receiver:
-    """csrgate's API in small: checks each event's HMAC signature (401 if it does not hold), records it, answers
-    200. `down()` closes its port (connections are refused), `up()` opens the same port again."""
+    """csrgate's API in small: checks each event's HMAC signature (401 if it does not hold or was seen before),
+    records it, answers 200. `down()` closes its port (connections are refused), `up()` opens the same port again."""
 
     key: bytes
     arrivals: list[Arrival] = field(default_factory=list)
@@ -57,6 +57,7 @@ class Receiver:
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _connections: set[socket.socket] = field(default_factory=set)
+    _signatures: set[str] = field(default_factory=set)
 
     @property
     def url(self) -> str:
@@ -102,11 +103,18 @@ class Receiver:
 
     def _record(self, path: str, headers: dict[str, str], raw: bytes) -> int:
         if path.endswith("/hmac/csr-events"):
+            signature = headers.get(SIGNATURE_HEADER)
             try:
-                verify(self.key, headers.get(TIMESTAMP_HEADER), headers.get(SIGNATURE_HEADER), raw, time.time)
+                cluster = headers.get(CLUSTER_HEADER) or ""
+                verify(self.key, cluster, headers.get(TIMESTAMP_HEADER), signature, raw, time.time)
             except SignatureRejected as exc:
                 self.rejected.append(str(exc))
                 return 401
+            with self._lock:  # as csrgate does: a signature seen before is a replay
+                if signature in self._signatures:
+                    self.rejected.append("replayed")
+                    return 401
+                self._signatures.add(str(signature))
         event = json.loads(raw)
         assert set(event) == {"cluster", "type", "object"}, event.keys()
         metadata = event["object"]["metadata"]

@@ -132,7 +132,7 @@ class Running:
 
 def start(config: ForwarderConfig, cluster: QuietCluster) -> Running:
     assert config.hmac_key_file is not None
-    forwarder = Forwarder(config, cluster, HmacSigner(config.hmac_key_file))
+    forwarder = Forwarder(config, cluster, HmacSigner(config.hmac_key_file, config.cluster))
     exit_status: list[int] = []
     thread = threading.Thread(target=lambda: exit_status.append(forwarder.run()), daemon=True)
     thread.start()

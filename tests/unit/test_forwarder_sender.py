@@ -20,7 +20,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from csrgate.domain.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from csrgate.domain.signing import CLUSTER_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from csrgate.forwarder.backoff import Backoff
 from csrgate.forwarder.changes import CsrEvent
 from csrgate.forwarder.metrics import ForwarderMetrics
@@ -118,7 +118,7 @@ def harness(url: str, signer: Signer, timeout: float = 5.0, give_up_after: int |
 
 
 def test_an_event_arrives_as_the_protocol_says_signed_with_the_clusters_key(receiver: Receiver, key_file: Path) -> None:
-    run = harness(receiver.url, HmacSigner(key_file))
+    run = harness(receiver.url, HmacSigner(key_file, "lab"))
 
     delivered = run.sender.deliver(CsrEvent("ADDED", CSR))
 
@@ -128,7 +128,9 @@ def test_an_event_arrives_as_the_protocol_says_signed_with_the_clusters_key(rece
     assert json.loads(arrival.body) == {"cluster": "lab", "type": "ADDED", "object": CSR}
     assert arrival.headers["Content-Type"] == "application/json"
     assert arrival.headers["User-Agent"].startswith("csrgate-forwarder/")
-    verify(KEY.encode(), arrival.headers[TIMESTAMP_HEADER], arrival.headers[SIGNATURE_HEADER], arrival.body, time.time)
+    assert arrival.headers[CLUSTER_HEADER] == "lab"
+    signature = arrival.headers[SIGNATURE_HEADER]
+    verify(KEY.encode(), "lab", arrival.headers[TIMESTAMP_HEADER], signature, arrival.body, time.time)
     assert run.count("events_sent", type="ADDED") == 1
 
 
@@ -138,7 +140,7 @@ def test_server_errors_timeouts_and_throttling_are_retried_with_growing_waits(
 ) -> None:
     for _ in range(4):
         receiver.answer(status, {"error": "retry-later", "message": "a dependency is unavailable"})
-    run = harness(receiver.url, HmacSigner(key_file))
+    run = harness(receiver.url, HmacSigner(key_file, "lab"))
 
     delivered = run.sender.deliver(CsrEvent("ADDED", CSR))
 
@@ -146,14 +148,15 @@ def test_server_errors_timeouts_and_throttling_are_retried_with_growing_waits(
     assert len(receiver.arrivals) == 5
     assert run.waits == [0.5, 1.0, 2.0, 4.0]  # full jitter below these ceilings; the test takes the ceiling
     assert run.count("send_retries", reason=str(status)) == 4
-    signatures = {arrival.headers[SIGNATURE_HEADER] for arrival in receiver.arrivals}
-    assert len(signatures) >= 1  # each attempt is signed afresh (the same second may give the same one)
+    # each attempt is signed afresh, never repeating a signature (csrgate would refuse it as a replay), though the
+    # waits here are not really slept and every attempt falls within the same second
+    assert len({arrival.headers[SIGNATURE_HEADER] for arrival in receiver.arrivals}) == 5
 
 
 def test_retries_go_on_past_the_cap_without_giving_up(receiver: Receiver, key_file: Path) -> None:
     for _ in range(12):
         receiver.answer(503)
-    run = harness(receiver.url, HmacSigner(key_file))
+    run = harness(receiver.url, HmacSigner(key_file, "lab"))
 
     assert run.sender.deliver(CsrEvent("ADDED", CSR))
     assert run.waits[-4:] == [8.0, 8.0, 8.0, 8.0]
@@ -162,7 +165,7 @@ def test_retries_go_on_past_the_cap_without_giving_up(receiver: Receiver, key_fi
 
 def test_retry_after_is_honoured(receiver: Receiver, key_file: Path) -> None:
     receiver.answer(429, {"message": "Too Many Requests"}, {"Retry-After": "6"})
-    run = harness(receiver.url, HmacSigner(key_file))
+    run = harness(receiver.url, HmacSigner(key_file, "lab"))
 
     assert run.sender.deliver(CsrEvent("ADDED", CSR))
     assert run.waits == [6.0]
@@ -177,7 +180,7 @@ def test_refusals_that_would_never_work_are_logged_with_the_error_code_and_not_r
     receiver: Receiver, key_file: Path, status: int, error: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     receiver.answer(status, {"error": error, "message": "what to check"})
-    run = harness(receiver.url, HmacSigner(key_file))
+    run = harness(receiver.url, HmacSigner(key_file, "lab"))
 
     with caplog.at_level(logging.ERROR, logger="csrgate.forwarder"):
         delivered = run.sender.deliver(CsrEvent("ADDED", CSR))
@@ -196,7 +199,7 @@ def test_api_gateways_own_refusal_without_an_error_code_is_still_logged(
     receiver: Receiver, key_file: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     receiver.answer(403, {"message": "The security token included in the request is invalid."})
-    run = harness(receiver.url, HmacSigner(key_file))
+    run = harness(receiver.url, HmacSigner(key_file, "lab"))
 
     with caplog.at_level(logging.ERROR, logger="csrgate.forwarder"):
         assert not run.sender.deliver(CsrEvent("ADDED", CSR))
@@ -207,7 +210,7 @@ def test_api_gateways_own_refusal_without_an_error_code_is_still_logged(
 
 def test_a_refused_connection_is_retried(key_file: Path, receiver: Receiver) -> None:
     closed = "http://127.0.0.1:9/v1/hmac/csr-events"  # the discard port: nothing listens there
-    run = harness(closed, HmacSigner(key_file), give_up_after=3)
+    run = harness(closed, HmacSigner(key_file, "lab"), give_up_after=3)
 
     assert not run.sender.deliver(CsrEvent("ADDED", CSR))
     assert run.count("send_retries", reason="connection") == 3
@@ -216,17 +219,20 @@ def test_a_refused_connection_is_retried(key_file: Path, receiver: Receiver) -> 
 
 def test_a_slow_answer_times_out_and_is_retried(receiver: Receiver, key_file: Path) -> None:
     receiver.answer(200, delay=1.0)
-    run = harness(receiver.url, HmacSigner(key_file), timeout=0.2)
+    run = harness(receiver.url, HmacSigner(key_file, "lab"), timeout=0.2)
 
     assert run.sender.deliver(CsrEvent("ADDED", CSR))
 
     assert run.count("send_retries", reason="timeout") == 1
     assert len(receiver.arrivals) == 2
+    # the first attempt reached csrgate and may have been accepted: the retry must not look like its replay
+    first, retry = receiver.arrivals
+    assert first.headers[SIGNATURE_HEADER] != retry.headers[SIGNATURE_HEADER]
 
 
 def test_an_event_larger_than_the_api_accepts_is_not_sent(receiver: Receiver, key_file: Path) -> None:
     huge = {**CSR, "spec": {**CSR["spec"], "request": "A" * 300_000}}
-    run = harness(receiver.url, HmacSigner(key_file))
+    run = harness(receiver.url, HmacSigner(key_file, "lab"))
 
     assert not run.sender.deliver(CsrEvent("ADDED", huge))
     assert receiver.arrivals == []
@@ -234,7 +240,7 @@ def test_an_event_larger_than_the_api_accepts_is_not_sent(receiver: Receiver, ke
 
 
 def test_a_rotated_key_file_is_used_without_a_restart(receiver: Receiver, key_file: Path) -> None:
-    run = harness(receiver.url, HmacSigner(key_file))
+    run = harness(receiver.url, HmacSigner(key_file, "lab"))
     run.sender.deliver(CsrEvent("ADDED", CSR))
     rotated = "a1" * 32
     replacement = key_file.with_name("new-key")
@@ -244,11 +250,12 @@ def test_a_rotated_key_file_is_used_without_a_restart(receiver: Receiver, key_fi
     run.sender.deliver(CsrEvent("MODIFIED", CSR))
 
     second = receiver.arrivals[1]
-    verify(rotated.encode(), second.headers[TIMESTAMP_HEADER], second.headers[SIGNATURE_HEADER], second.body, time.time)
+    signature = second.headers[SIGNATURE_HEADER]
+    verify(rotated.encode(), "lab", second.headers[TIMESTAMP_HEADER], signature, second.body, time.time)
 
 
 def test_a_missing_key_file_is_retried_until_it_is_back(receiver: Receiver, key_file: Path) -> None:
-    signer = HmacSigner(key_file)
+    signer = HmacSigner(key_file, "lab")
     key_file.unlink()
     run = harness(receiver.url, signer, give_up_after=2)
 

@@ -12,14 +12,13 @@ import time
 from typing import Any
 
 import pytest
-from lambda_events import EVENTS, hmac_event, sqs_event
+from lambda_events import CALLER, EVENTS, hmac_event, sqs_event
 from stack import CLUSTERS, FORWARDER_ROLE, HMAC_KEY, LambdaContext, Stack, load_function
 
 from csrfactory import make_csr, pem
 from csrgate.domain.records import request_id_for
 
 DOCS_REQUEST = json.loads(json.loads((EVENTS / "csr-added-iam.json").read_text())["body"])["object"]
-CALLER = "arn:aws:sts::123456789012:assumed-role/csrgate-forwarder/eks-pod-identity"
 
 
 def csr_object(
@@ -211,6 +210,28 @@ def test_a_malformed_csr_inside_a_good_event_is_denied_with_the_reason(stack: St
     assert "malformed-request" in json.loads(queued["Body"])["reason"]
 
 
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"x" + make_csr("alice") + make_csr("alice", orgs=["system:masters"]),  # Kubernetes reads the second block
+        make_csr("alice") + make_csr("alice", orgs=["system:masters"]),
+        b"plain text, no PEM at all",
+        b"%%% not base64 %%%",  # as it would be decoded, then encoded again below
+    ],
+)
+def test_a_spec_request_kubernetes_could_read_otherwise_is_denied_never_refused(
+    stack: Stack, intake: Any, request_bytes: bytes
+) -> None:
+    # GIVEN a CSR object the API server accepted, whose spec.request csrgate cannot read exactly as Kubernetes does
+    obj = csr_object(uid="uid-smuggled", request=base64.b64encode(request_bytes).decode())
+    # WHEN the forwarder sends it
+    status, body = invoke(intake, hmac_event(obj))
+    # THEN it is recorded and denied (a 400 would make the forwarder drop it, and it would stay pending for anyone)
+    assert status == 200 and body["state"] == "denied_by_policy"
+    [queued] = stack.queue_messages("DecisionQueue")
+    assert "malformed-request" in json.loads(queued["Body"])["reason"]
+
+
 def test_client_certificates_on_eks_are_denied_with_the_reason(stack: Stack, intake: Any) -> None:
     status, body = invoke(intake, iam_event(csr_object(uid="uid-eks")))
     assert status == 200 and body["state"] == "denied_by_policy"
@@ -385,55 +406,149 @@ def test_a_csr_first_seen_already_decided_posts_nothing(stack: Stack, intake: An
 # --- refused callers and bad input -----------------------------------------------------------------------------
 
 
+NEW_KEY = "new-lab-key-made-with-openssl-rand-hex-32"
+
+
+def rejected_reasons(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The reasons of the csr.event_rejected audit lines written so far."""
+    return [line["reason"] for line in audit_events(capsys) if line["event"] == "csr.event_rejected"]
+
+
+def nothing_stored(stack: Stack) -> bool:
+    """Neither a request for the docs' CSR nor a Slack message."""
+    request_id = request_id_for("lab", DOCS_REQUEST["metadata"]["uid"])
+    return stack.slack.messages == [] and stack.request_item(request_id) is None
+
+
 @pytest.mark.parametrize(
-    ("key", "skew"),
+    ("make", "reason"),
     [
-        ("another-key", 0),
-        (HMAC_KEY, -600),  # signed ten minutes ago
-        (HMAC_KEY, +600),  # signed ten minutes from now
+        pytest.param(lambda: hmac_event(DOCS_REQUEST, key="another-key"), "does not match", id="forged"),
+        pytest.param(lambda: hmac_event(DOCS_REQUEST, at=time.time() - 600), "more than 300 seconds", id="stale"),
+        pytest.param(lambda: hmac_event(DOCS_REQUEST, at=time.time() + 600), "more than 300 seconds", id="future"),
+        pytest.param(lambda: hmac_event(DOCS_REQUEST, cluster="nowhere"), "unknown cluster", id="unknown cluster"),
+        pytest.param(lambda: hmac_event(DOCS_REQUEST, cluster="eks-prod"), "signs with AWS IAM", id="iam cluster"),
+        pytest.param(lambda: _without(hmac_event(DOCS_REQUEST), "x-csrgate-signature"), "missing", id="unsigned"),
+        pytest.param(lambda: _without(hmac_event(DOCS_REQUEST), "x-csrgate-timestamp"), "missing", id="no time"),
+        pytest.param(lambda: _without(hmac_event(DOCS_REQUEST), "x-csrgate-cluster"), "missing", id="no cluster"),
+        pytest.param(lambda: _altered(hmac_event(DOCS_REQUEST)), "does not match", id="altered body"),
+        pytest.param(lambda: _renamed(hmac_event(DOCS_REQUEST), "staging"), "unknown cluster", id="renamed"),
     ],
 )
-def test_forged_and_stale_hmac_signatures_are_refused(
-    stack: Stack, intake: Any, capsys: pytest.CaptureFixture[str], key: str, skew: int
+def test_every_failure_to_authenticate_gets_the_same_401_and_an_audit_line_with_the_reason(
+    stack: Stack, intake: Any, capsys: pytest.CaptureFixture[str], make: Any, reason: str
 ) -> None:
-    answer = invoke(intake, hmac_event(DOCS_REQUEST, key=key, at=time.time() + skew))
-    assert answer[0] == 401 and answer[1]["error"] == "unauthenticated"
-    assert (
-        stack.slack.messages == []
-        and stack.request_item(request_id_for("lab", "5d8f3f64-6b1a-4c43-9a44-0e4b7e4a1c21")) is None
-    )
-    assert "csr.event_rejected" in capsys.readouterr().out
+    # GIVEN a request that is not authentically from the cluster it names
+    # WHEN it reaches the HMAC route
+    answer = invoke(intake, make())
+    # THEN the caller learns nothing but "unauthenticated", nothing is stored, and the audit line says why
+    assert answer == (401, {"error": "unauthenticated"})
+    assert nothing_stored(stack)
+    [rejected] = rejected_reasons(capsys)
+    assert reason in rejected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"\xff\xfe", b"[]", b'{"cluster": "nowhere", "type": "ADDED", "object": {}}', b"[" * 100_000],
+)
+def test_the_hmac_route_authenticates_before_it_reads_the_body(
+    stack: Stack, intake: Any, capsys: pytest.CaptureFixture[str], body: bytes
+) -> None:
+    # GIVEN a body of any shape, signed with a key csrgate does not hold
+    event = hmac_event(body=body, key="someone-elses-key-of-at-least-32-bytes")
+    # THEN the answer is the 401, not what is wrong with the body: nothing was read before the signature held
+    assert invoke(intake, event) == (401, {"error": "unauthenticated"})
+    assert "does not match" in rejected_reasons(capsys)[0]
+
+
+def test_a_body_naming_another_cluster_than_the_signed_header_is_refused(
+    stack: Stack, intake: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN lab's forwarder signing (for lab) an event that claims to come from eks-prod
+    body = json.dumps({"cluster": "eks-prod", "type": "ADDED", "object": DOCS_REQUEST}).encode()
+    status, answer = invoke(intake, hmac_event(body=body, cluster="lab"))
+    # THEN it is refused and nothing is stored for either cluster
+    assert (status, answer["error"]) == (400, "invalid-event") and "X-Csrgate-Cluster" in answer["message"]
+    assert stack.request_item(request_id_for("eks-prod", DOCS_REQUEST["metadata"]["uid"])) is None
+    assert nothing_stored(stack)
+    assert rejected_reasons(capsys) == ["the body names another cluster than the signed header"]
+
+
+def test_a_replayed_request_is_refused_and_audited_as_replayed(
+    stack: Stack, intake: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a signed request that was accepted
+    event = hmac_event(DOCS_REQUEST)
+    assert invoke(intake, event)[0] == 200
+    capsys.readouterr()
+    # WHEN someone who captured it sends the same bytes again within the five minutes
+    answer = invoke(intake, copy.deepcopy(event))
+    # THEN it is refused, audited as replayed, and changes nothing
+    assert answer == (401, {"error": "unauthenticated"})
+    assert rejected_reasons(capsys) == ["replayed: this signature was already accepted"]
+    assert len(stack.slack.messages) == 1
+
+
+def test_the_replay_cache_forgets_each_signature_once_it_could_no_longer_verify(stack: Stack, intake: Any) -> None:
+    event = hmac_event(DOCS_REQUEST)
+    invoke(intake, event)
+    items = stack.session.client("dynamodb").scan(TableName=stack.resources["RequestTable"])["Items"]
+    [replay] = [item for item in items if item["pk"]["S"].startswith("REPLAY#lab#")]
+    signature = event["headers"]["x-csrgate-signature"]
+    assert signature.removeprefix("v2=") not in json.dumps(replay)  # only a hash of it is kept
+    assert int(replay["expires_at"]["N"]) == int(event["headers"]["x-csrgate-timestamp"]) + 300 + 60
+
+
+def test_the_same_event_sent_again_by_a_forwarder_is_never_taken_for_a_replay(stack: Stack, intake: Any) -> None:
+    # GIVEN a forwarder sending the same body twice within one second (a retry after a timeout)
+    first, second = hmac_event(DOCS_REQUEST), hmac_event(DOCS_REQUEST)
+    # THEN each is signed afresh and both are accepted: the second finds the request already there
+    assert first["headers"]["x-csrgate-signature"] != second["headers"]["x-csrgate-signature"]
+    assert invoke(intake, first)[1]["created"] is True
+    status, body = invoke(intake, second)
+    assert status == 200 and body["created"] is False
 
 
 def test_a_rotated_key_and_the_old_one_both_work_while_both_are_listed(stack: Stack, intake: Any) -> None:
     secrets = stack.session.client("secretsmanager")
-    secrets.put_secret_value(SecretId="csrgate/forwarders/lab", SecretString=f"new-lab-key\n{HMAC_KEY}\n")
+    secrets.put_secret_value(SecretId="csrgate/forwarders/lab", SecretString=f"{NEW_KEY}\n{HMAC_KEY}\n")
     rotated = load_function("intake")
-    assert invoke(rotated, hmac_event(DOCS_REQUEST, key="new-lab-key"))[0] == 200
+    assert invoke(rotated, hmac_event(DOCS_REQUEST, key=NEW_KEY))[0] == 200
     assert invoke(rotated, hmac_event(DOCS_REQUEST, key=HMAC_KEY))[0] == 200
-    assert invoke(rotated, hmac_event(DOCS_REQUEST, key="retired-key"))[0] == 401
+    assert invoke(rotated, hmac_event(DOCS_REQUEST, key="retired-key-of-at-least-32-bytes!!"))[0] == 401
 
 
-def test_a_signed_body_cannot_be_altered(stack: Stack, intake: Any) -> None:
-    event = hmac_event(DOCS_REQUEST)
+@pytest.mark.parametrize("secret", ["short-key", f"{NEW_KEY}\nshort-old-key\n"])
+def test_a_key_shorter_than_32_bytes_is_refused_naming_the_secret(
+    stack: Stack, capsys: pytest.CaptureFixture[str], secret: str
+) -> None:
+    # GIVEN the lab cluster's secret holds a key too short to be safe
+    stack.session.client("secretsmanager").put_secret_value(SecretId="csrgate/forwarders/lab", SecretString=secret)
+    intake = load_function("intake")
+    # WHEN an event signed with it arrives
+    status, answer = invoke(intake, hmac_event(DOCS_REQUEST, key=secret.split()[-1]))
+    # THEN it is not accepted, and the operators are told which secret to fix
+    assert (status, answer["error"]) == (500, "configuration-error")
+    assert "csrgate/forwarders/lab" not in json.dumps(answer)
+    [error] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "configuration_error" in line]
+    assert "secret csrgate/forwarders/lab" in error["reason"] and "shorter than 32 bytes" in error["reason"]
+    assert nothing_stored(stack)
+
+
+def _without(event: dict[str, Any], header: str) -> dict[str, Any]:
+    del event["headers"][header]
+    return event
+
+
+def _altered(event: dict[str, Any]) -> dict[str, Any]:
     event["body"] = event["body"].replace("angela@example.com", "mallory@example.com")
-    assert invoke(intake, event)[0] == 401
+    return event
 
 
-def test_missing_signature_headers_are_refused(stack: Stack, intake: Any) -> None:
-    event = hmac_event(DOCS_REQUEST)
-    del event["headers"]["x-csrgate-signature"]
-    assert invoke(intake, event) == (
-        401,
-        {"error": "unauthenticated", "message": "missing X-Csrgate-Timestamp or X-Csrgate-Signature header"},
-    )
-
-
-def test_a_replayed_request_within_the_window_changes_nothing(stack: Stack, intake: Any) -> None:
-    event = hmac_event(DOCS_REQUEST)
-    invoke(intake, event)
-    status, body = invoke(intake, copy.deepcopy(event))
-    assert status == 200 and body["created"] is False and len(stack.slack.messages) == 1
+def _renamed(event: dict[str, Any], cluster: str) -> dict[str, Any]:
+    event["headers"]["x-csrgate-cluster"] = cluster
+    return event
 
 
 def test_only_the_clusters_forwarder_role_may_send_iam_events(stack: Stack, intake: Any) -> None:
@@ -452,8 +567,9 @@ def test_each_cluster_is_refused_on_the_other_route(stack: Stack, intake: Any) -
     assert invoke(intake, hmac_event(csr_object(), cluster="eks-prod"))[1]["error"] == "unauthenticated"
 
 
-def test_an_unknown_cluster_is_refused(stack: Stack, intake: Any) -> None:
-    status, body = invoke(intake, hmac_event(csr_object(), cluster="nowhere"))
+def test_an_unknown_cluster_is_refused_on_the_iam_route_by_name(stack: Stack, intake: Any) -> None:
+    # the IAM route's callers are principals of this account, already authenticated by API Gateway
+    status, body = invoke(intake, iam_event(csr_object(), cluster="nowhere"))
     assert (status, body["error"]) == (404, "unknown-cluster")
 
 
@@ -469,6 +585,7 @@ def test_an_oversized_body_is_refused(stack: Stack, intake: Any) -> None:
     [
         (b"not json", "invalid-json", "not JSON"),
         (b"\xff\xfe", "invalid-json", "not UTF-8"),
+        (b'{"cluster": "lab", "type": "ADDED", "object": {}, "n": ' + b"1" * 5000 + b"}", "invalid-json", "not JSON"),
         (b"[" * 100_000, "invalid-json", "not JSON"),
         (b"[]", "invalid-event", "(body)"),
         (b'{"cluster": "lab"}', "invalid-event", "type"),
@@ -485,8 +602,6 @@ def test_malformed_bodies_get_a_clear_4xx(stack: Stack, intake: Any, body: bytes
 @pytest.mark.parametrize(
     ("spec", "error", "detail"),
     [
-        ({"request": "%%% not base64 %%%"}, "invalid-request", "not the base64 of a PEM"),
-        ({"request": base64.b64encode(b"hello").decode()}, "invalid-request", "not the base64 of a PEM"),
         ({"usages": "client auth"}, "invalid-event", "object.spec.usages"),
         ({"expirationSeconds": "86400"}, "invalid-event", "object.spec.expirationSeconds"),
         ({"signerName": None}, "invalid-event", "object.spec.signerName"),
@@ -506,6 +621,11 @@ def test_an_object_from_a_list_without_apiversion_and_kind_is_accepted(stack: St
     listed = {key: value for key, value in DOCS_REQUEST.items() if key not in ("apiVersion", "kind")}
     status, body = invoke(intake, hmac_event(listed))
     assert status == 200 and body["state"] == "awaiting_review"
+
+
+def test_a_base64_body_that_does_not_decode_is_a_bad_request(stack: Stack, intake: Any) -> None:
+    event = hmac_event(DOCS_REQUEST) | {"body": "%%% not base64", "isBase64Encoded": True}
+    assert invoke(intake, event) == (400, {"error": "invalid-json", "message": "the body is not valid base64"})
 
 
 def test_a_base64_encoded_body_is_read(stack: Stack, intake: Any) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import inspect
 import json
 import logging
 import subprocess
@@ -12,15 +14,19 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from botocore.client import BaseClient
+from lambda_events import api_event, deny_submission, hmac_event, interaction_event, slack_event
 from lambda_events import click as click_payload
-from lambda_events import deny_submission, hmac_event, interaction_event
+from slack_sdk.models.blocks import HeaderBlock, PlainTextObject
 from slack_sdk.signature import SignatureVerifier
 from stack import CLUSTERS, LambdaContext, Stack, load_function
 from test_intake_function import DOCS_REQUEST, audit_events
 
+from csrgate.adapters.slack import call_slack, web_client
 from csrgate.adapters.store import DynamoRequestStore
 from csrgate.adapters.wiring import build_interactions_api
 from csrgate.domain.approvals import Action, ClickAnswer
+from csrgate.domain.errors import PermanentFailure
 from csrgate.domain.records import MessageRef, request_id_for
 
 SIGNING_SECRET = "s"  # what the local stack keeps in the Slack secret
@@ -307,6 +313,133 @@ def test_malformed_payloads_get_a_clear_answer(
     assert answer(interactions, event)[0] == status
 
 
+# --- what comes from outside: malformed requests are refused, never crash -------------------------------------
+
+
+@pytest.fixture
+def cold_interactions(stack: Stack, capsys: pytest.CaptureFixture[str]) -> Any:
+    """The interactions function cold-started with nothing posted yet (capsys active, so its lines can be read)."""
+    return load_function("interactions")
+
+
+def rejections(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The reasons of the slack.request_rejected audit lines written so far."""
+    return [line["reason"] for line in audit_events(capsys) if line["event"] == "slack.request_rejected"]
+
+
+def _slack_headers(changes: dict[str, str | None] | None = None) -> dict[str, str]:
+    """A signed interaction's headers, signed now, with some replaced (None: left out)."""
+    headers = dict(interaction_event({"type": "block_actions"})["headers"])
+    for name, value in (changes or {}).items():
+        headers.pop(name, None)
+        if value is not None:
+            headers[name] = value
+    return headers
+
+
+TIMESTAMP, SIGNATURE = "x-slack-request-timestamp", "x-slack-signature"
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        pytest.param({TIMESTAMP: "yesterday"}, "not Unix seconds", id="word timestamp"),
+        pytest.param({TIMESTAMP: "9" * 5000}, "not Unix seconds", id="huge timestamp"),
+        pytest.param({TIMESTAMP: "\u0661\u0662"}, "not Unix seconds", id="arabic digits"),
+        pytest.param({TIMESTAMP: " 1 "}, "not Unix seconds", id="spaced timestamp"),
+        pytest.param({SIGNATURE: "v0=\u00e9" * 30}, "malformed", id="non-ascii signature"),
+        pytest.param({SIGNATURE: "v0=" + "0" * 5000}, "malformed", id="huge signature"),
+        pytest.param({SIGNATURE: "sha256=abc"}, "malformed", id="other scheme"),
+        pytest.param({SIGNATURE: None}, "missing", id="no signature"),
+        pytest.param({TIMESTAMP: None}, "missing", id="no timestamp"),
+        pytest.param({TIMESTAMP: None, SIGNATURE: None}, "missing", id="neither"),
+    ],
+)
+def test_malformed_signature_headers_are_refused_and_audited(
+    cold_interactions: Any, capsys: pytest.CaptureFixture[str], changes: dict[str, str | None], reason: str
+) -> None:
+    # GIVEN a request whose Slack headers are missing or are not what Slack sends
+    event = interaction_event({"type": "block_actions"}) | {"headers": _slack_headers(changes)}
+    # WHEN it arrives
+    status, _ = answer(cold_interactions, event)
+    # THEN it is refused as unauthenticated, and the audit line says why
+    assert status == 401
+    [rejected] = rejections(capsys)
+    assert reason in rejected
+
+
+def test_a_body_that_is_not_utf8_is_refused_as_not_slacks(
+    cold_interactions: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = api_event("POST /v1/slack/interactions", _slack_headers(), b"payload=\xff\xfe")
+    assert event["isBase64Encoded"] is True
+    assert answer(cold_interactions, event)[0] == 401
+    assert "not UTF-8" in rejections(capsys)[0]
+
+
+def test_a_base64_body_that_does_not_decode_is_a_bad_request(
+    cold_interactions: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = interaction_event({"type": "block_actions"}) | {"body": "%%%not base64", "isBase64Encoded": True}
+    assert answer(cold_interactions, event)[0] == 400
+    assert rejections(capsys) == ["the body is not valid base64"]
+
+
+def test_a_signed_base64_body_is_read(cold_interactions: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    event = interaction_event({"type": "shortcut"})
+    event |= {"body": base64.b64encode(event["body"].encode()).decode(), "isBase64Encoded": True}
+    assert answer(cold_interactions, event)[0] == 200
+    assert rejections(capsys) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ('{"type": "block_actions"}', "not a form"),
+        ("nothing=here", "not a form"),
+        ("", "not a form"),
+        ("payload=not-json", "not JSON"),
+        ("payload=" + "1" * 5000, "not JSON"),
+        ("payload=" + "%5B" * 100_000, "not JSON"),
+        ("payload=%5B%5D", "not a JSON object"),
+        ("payload=%22text%22", "not a JSON object"),
+    ],
+)
+def test_signed_bodies_of_the_wrong_shape_are_bad_requests_and_audited(
+    cold_interactions: Any, capsys: pytest.CaptureFixture[str], body: str, reason: str
+) -> None:
+    # GIVEN a request Slack signed (the signature holds) whose body is not a form holding a JSON object
+    status, _ = answer(cold_interactions, slack_event(body))
+    # THEN it is a bad request, audited as such
+    assert status == 400
+    [rejected] = rejections(capsys)
+    assert reason in rejected
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"type": "block_actions", "actions": "csrgate_approve"},
+        {"type": "block_actions", "actions": {"0": {}}},
+        {"type": "block_actions", "actions": [7], "user": "U0ALICE"},
+        {"type": "block_actions", "actions": [{"action_id": "csrgate_approve", "value": "x"}], "user": ["U0ALICE"]},
+        {"type": "block_actions", "user": {"id": "U0ALICE"}, "container": "C0LAB", "actions": [{"value": {}}]},
+        {"type": "block_actions", "user": {"id": "U0ALICE"}, "actions": [{"action_id": "csrgate_approve",
+                                                                          "value": "9" * 10_000}]},
+        {"type": "view_submission", "view": ["csrgate_deny_reason"]},
+        {"type": "view_submission", "view": {"callback_id": "csrgate_deny_reason", "state": "x"}},
+        {"type": "view_submission", "view": {"callback_id": "csrgate_deny_reason", "private_metadata": 7}},
+        {"type": "view_submission", "view": {"callback_id": "csrgate_deny_reason", "state": {"values": []}}},
+        {"type": ["block_actions"]},
+    ],
+)  # fmt: skip
+def test_signed_payloads_with_fields_of_the_wrong_type_never_crash(
+    cold_interactions: Any, payload: dict[str, Any]
+) -> None:
+    status, _ = answer(cold_interactions, interaction_event(payload))
+    assert status in (200, 400)
+
+
 def test_other_interactions_and_buttons_are_ignored(stack: Stack, posted: Any, interactions: Any) -> None:
     assert answer(interactions, interaction_event({"type": "shortcut", "user": {"id": "U0ALICE"}}))[0] == 200
     assert answer(interactions, interaction_event(click("U0ALICE", posted, action="something_else")))[0] == 200
@@ -333,6 +466,65 @@ def test_slack_down_before_anything_is_decided_asks_slack_to_show_an_error(
     status, _ = answer(interactions, interaction_event(click("U0ALICE", posted)))
     assert status == 503
     assert stack.request_item(REQUEST_ID)["state"] == "awaiting_review"  # type: ignore[index]
+
+
+def test_every_aws_client_of_the_interactions_function_gives_up_inside_slacks_three_seconds(stack: Stack) -> None:
+    # GIVEN the interactions function's objects, as its cold start builds them
+    api = build_interactions_api(logging.getLogger("timeouts"), stack.session)
+    # WHEN we look at every AWS client they hold
+    clients = _aws_clients(api)
+    # THEN each one (DynamoDB, SQS, Secrets Manager, SSM) times out and retries briefly
+    assert {client.meta.service_model.service_name for client in clients} == {
+        "dynamodb",
+        "sqs",
+        "secretsmanager",
+        "ssm",
+    }
+    for client in clients:
+        config = client.meta.config
+        assert (config.connect_timeout, config.read_timeout) == (0.5, 0.8), client.meta.service_model.service_name
+        assert config.retries == {"mode": "standard", "total_max_attempts": 2}  # the call and one retry
+        # a call that hangs twice: two attempts, and standard mode's backoff after a timeout (at most 50 ms)
+        assert 2 * (config.connect_timeout + config.read_timeout) + 0.05 < 3
+
+
+def _aws_clients(root: Any) -> list[BaseClient]:
+    """Every botocore client reachable from an object through its attributes, bound methods and closures."""
+    found: dict[int, BaseClient] = {}
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen or isinstance(item, str | bytes | int | float | type) or item is None:
+            continue
+        seen.add(id(item))
+        if isinstance(item, BaseClient):
+            found[id(item)] = item
+            continue
+        if isinstance(item, dict):
+            todo += list(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            todo += list(item)
+        elif inspect.ismethod(item):
+            todo.append(item.__self__)
+        elif inspect.isfunction(item):
+            todo += [cell.cell_contents for cell in item.__closure__ or ()]
+        elif hasattr(item, "__dict__") and type(item).__module__.split(".")[0] in ("csrgate", "aws_lambda_powertools"):
+            todo += list(vars(item).values())
+    return list(found.values())
+
+
+def test_a_message_slack_would_refuse_is_a_permanent_failure_not_an_outage(stack: Stack) -> None:
+    # GIVEN a message whose blocks break Block Kit's rules (a header holds at most 150 characters)
+    client = web_client(stack.slack.token, stack.slack.api_url)
+    blocks = [HeaderBlock(text=PlainTextObject(text="x" * 151))]
+    # WHEN it is sent
+    with pytest.raises(PermanentFailure) as failed:
+        call_slack(client, "chat_postMessage", channel="C0LAB", text="x", blocks=blocks)
+    # THEN it is refused for good with its own reason: retrying would send the same malformed message again
+    assert str(failed.value).startswith("invalid-message: chat_postMessage")
+    assert "150 characters" in str(failed.value)
+    assert stack.slack.calls == []  # slack_sdk refused to send it at all
 
 
 def test_the_interactions_cold_start_imports_neither_the_kubernetes_client_nor_the_intake_schema() -> None:

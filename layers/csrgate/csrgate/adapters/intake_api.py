@@ -3,6 +3,11 @@
 Two routes, because an HTTP API route has one authorizer: `/v1/csr-events` behind API Gateway's AWS_IAM
 authorizer (forwarders on EKS sign with SigV4), `/v1/hmac/csr-events` for forwarders that sign with the
 cluster's HMAC key. Each cluster is configured for one of them and is refused on the other.
+
+The HMAC route is open to the internet, so it authenticates before it reads: the key is chosen by the cluster the
+X-Csrgate-Cluster header names, the signature covers that name and the raw body, and only then is the body parsed.
+Every failure to authenticate gets the same 401, so cluster names and their ways of signing cannot be probed; the
+audit line keeps the precise reason.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -24,7 +29,15 @@ from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.errors import InputError, PermanentFailure, RetryLater
 from csrgate.domain.intake import EventType, Intake
 from csrgate.domain.ports import ClusterDirectory, Conflict
-from csrgate.domain.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureRejected, verify_any
+from csrgate.domain.signing import (
+    CLUSTER_HEADER,
+    MIN_KEY_BYTES,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    WINDOW_SECONDS,
+    SignatureRejected,
+    verify_any,
+)
 
 MAX_BODY_BYTES = 256 * 1024
 IAM_ROUTE = "/v1/csr-events"
@@ -41,6 +54,24 @@ class ApiError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+class Unauthenticated(Exception):
+    """A request on the HMAC route that is not authentically from the cluster it names; the reason is for the audit
+    line only: every caller is told the same."""
+
+    def __init__(self, cluster: str, reason: str) -> None:
+        super().__init__(reason)
+        self.cluster = cluster
+        self.reason = reason
+
+
+class ReplayCache(Protocol):
+    """Signatures already accepted, remembered until they could no longer verify."""
+
+    def first_use(self, cluster: str, signature: str, until: int) -> bool:
+        """Remember the signature; False when it was already there (the same signed request again)."""
+        ...
 
 
 class _Open(BaseModel):
@@ -88,17 +119,20 @@ class IntakeApi:
         intake: Intake,
         clusters: ClusterDirectory,
         secrets: SecretReader,
+        replays: ReplayCache,
         logger: Logger,
         now: Callable[[], float] = time.time,
     ) -> None:
         self._intake = intake
         self._clusters = clusters
         self._secrets = secrets
+        self._replays = replays
         self._logger = logger
         self._now = now
         self.resolver = APIGatewayHttpResolver()
         self.resolver.post(IAM_ROUTE)(self._iam_event)
         self.resolver.post(HMAC_ROUTE)(self._hmac_event)
+        self.resolver.exception_handler(Unauthenticated)(self._unauthenticated)
         self.resolver.exception_handler(ApiError)(self._api_error)
         self.resolver.exception_handler(InputError)(self._input_error)
         self.resolver.exception_handler(RetryLater)(self._retry_later)
@@ -120,20 +154,48 @@ class IntakeApi:
 
     def _hmac_event(self) -> Response[str]:
         raw = self._raw_body()
+        cluster = self._authenticated_cluster(raw)
         event = _parse(raw)
-        cluster = self._cluster(event.cluster)
-        if cluster.auth != "hmac":
-            raise ApiError(401, "unauthenticated", f"cluster {cluster.name} signs with AWS IAM: send to {IAM_ROUTE}")
-        headers = self.resolver.current_event.headers
-        # one key per line: during a rotation the secret holds the new key and the old one
-        keys = [line.strip().encode("utf-8") for line in self._secrets.text(cluster.hmac_secret_id or "").splitlines()]
-        try:
-            timestamp, signature = headers.get(TIMESTAMP_HEADER.lower()), headers.get(SIGNATURE_HEADER.lower())
-            verify_any([key for key in keys if key], timestamp, signature, raw, self._now)
-        except SignatureRejected as exc:
-            self._reject(cluster.name, str(exc))
-            raise ApiError(401, "unauthenticated", str(exc)) from None
+        if event.cluster != cluster.name:
+            self._reject(cluster.name, "the body names another cluster than the signed header", named=event.cluster)
+            raise ApiError(
+                400, "invalid-event", f"cluster: must be {cluster.name}, the cluster named in {CLUSTER_HEADER}"
+            )
         return self._receive(cluster, event)
+
+    def _authenticated_cluster(self, raw: bytes) -> ClusterConfig:
+        """The cluster the request is signed for, once its signature holds and has not been seen before."""
+        headers = self.resolver.current_event.headers
+        name = str(headers.get(CLUSTER_HEADER) or "")
+        if not name:
+            raise Unauthenticated("", f"missing {CLUSTER_HEADER} header")
+        cluster = self._clusters.get(name)
+        if cluster is None:
+            raise Unauthenticated(name, "unknown cluster")
+        if cluster.auth != "hmac":
+            raise Unauthenticated(name, f"the cluster signs with AWS IAM: it must send to {IAM_ROUTE}")
+        timestamp, signature = headers.get(TIMESTAMP_HEADER), headers.get(SIGNATURE_HEADER)
+        try:
+            verify_any(self._keys(cluster), name, timestamp, signature, raw, self._now)
+        except SignatureRejected as exc:
+            raise Unauthenticated(name, str(exc)) from None
+        # kept a minute past the last moment the timestamp verifies; verify_any refused missing headers already
+        until = int(timestamp or 0) + WINDOW_SECONDS + 60
+        if not self._replays.first_use(name, signature or "", until):
+            raise Unauthenticated(name, "replayed: this signature was already accepted")
+        return cluster
+
+    def _keys(self, cluster: ClusterConfig) -> list[bytes]:
+        """The cluster's keys, one per line of its secret (the new and the old one during a rotation)."""
+        secret_id = cluster.hmac_secret_id or ""
+        keys = [line.strip().encode("utf-8") for line in self._secrets.text(secret_id).splitlines()]
+        keys = [key for key in keys if key]
+        if any(len(key) < MIN_KEY_BYTES for key in keys):
+            raise ConfigError(
+                f"secret {secret_id} (cluster {cluster.name}) holds a key shorter than {MIN_KEY_BYTES} bytes: "
+                "make one with `openssl rand -hex 32`"
+            )
+        return keys
 
     def _receive(self, cluster: ClusterConfig, event: CsrEventBody) -> Response[str]:
         obj = event.object.model_dump(by_alias=True)
@@ -182,6 +244,14 @@ class IntakeApi:
 
     # --- answers ------------------------------------------------------------------------------------------
 
+    def _unauthenticated(self, exc: Unauthenticated) -> Response[str]:
+        self._reject(exc.cluster[:63], exc.reason, source_ip=self._source_ip())
+        return _json(401, {"error": "unauthenticated"})
+
+    def _source_ip(self) -> str:
+        http = (self.resolver.current_event.raw_event.get("requestContext") or {}).get("http") or {}
+        return str(http.get("sourceIp") or "")
+
     def _api_error(self, exc: ApiError) -> Response[str]:
         return _error(exc.status, exc.code, exc.message)
 
@@ -203,8 +273,12 @@ class IntakeApi:
 
 def _parse(raw: bytes) -> CsrEventBody:
     try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid-json", "the body is not UTF-8 text") from None
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):  # ValueError: JSONDecodeError, and integers too long to convert
         raise ApiError(400, "invalid-json", "the body is not JSON") from None
     try:
         return CsrEventBody.model_validate(document)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError, SlackClientError, SlackObjectFormationError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -232,9 +232,15 @@ def _clip(text: str, limit: int) -> str:
 
 
 def call_slack(client: WebClient, method: str, **arguments: Any) -> Any:
-    """A Web API call, its errors translated: RetryLater for rate limits, 5xx and the network, else PermanentFailure."""
+    """A Web API call, its errors translated: RetryLater for rate limits, 5xx and the network, else PermanentFailure.
+
+    A message slack_sdk cannot form (blocks or a view breaking Block Kit's rules) is never sent: it is a permanent
+    failure with the reason `invalid-message`, not an unreachable Slack, since sending it again fails the same way.
+    """
     try:
         return getattr(client, method)(**arguments)
+    except SlackObjectFormationError as exc:
+        raise PermanentFailure(f"invalid-message: {method} was not sent: {str(exc)[:200]}") from exc
     except SlackApiError as exc:
         status = exc.response.status_code
         error = str(exc.response.get("error") or f"HTTP {status}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
@@ -20,6 +21,7 @@ from csrgate.domain.records import Approval, AuditEvent, MessageRef, RequestReco
 from csrgate.domain.verdict import Outcome
 
 REQUEST_SK = "REQUEST"
+REPLAY_SK = "REPLAY"
 PENDING_INDEX = "pending"  # sparse: only requests awaiting review carry `pending`, sorted by `received_at`
 _PENDING = "PENDING"
 _FLAGS = frozenset({"decision_queued", "decision_applied", "requester_told", "reminded"})
@@ -294,6 +296,34 @@ class DynamoRequestStore:
             raise RetryLater(f"DynamoDB is unreachable: {type(exc).__name__}") from exc
 
 
+class DynamoReplayCache:
+    """Signatures of accepted forwarder requests, one item each (`REPLAY#...`), gone with the table's TTL.
+
+    Only a hash of the signature is stored. The put is conditional on absence, so of two deliveries of the same
+    signed request exactly one is accepted, even when they arrive at the same moment.
+    """
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def first_use(self, cluster: str, signature: str, until: int) -> bool:
+        """Remember the signature until `until` (Unix seconds); False when it was already remembered."""
+        digest = hashlib.sha256(signature.encode("utf-8", errors="replace")).hexdigest()
+        item = {"pk": f"REPLAY#{cluster}#{digest}", "sk": REPLAY_SK, "expires_at": until}
+        try:
+            self._client.put_item(
+                TableName=self._table, Item=_dynamo(item), ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise _translated(exc) from exc
+        except BotoCoreError as exc:
+            raise RetryLater(f"DynamoDB is unreachable: {type(exc).__name__}") from exc
+        return True
+
+
 def _translated(exc: ClientError) -> Exception:
     code = exc.response.get("Error", {}).get("Code", "Unknown")
     if code in _THROTTLED or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
@@ -316,6 +346,8 @@ def _approval_item(approval: Approval) -> dict[str, str]:
 def _stored(value: Any) -> Any:
     if isinstance(value, State | Outcome):
         return value.value
+    if isinstance(value, Finding):
+        return value.as_dict()
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, list | tuple):

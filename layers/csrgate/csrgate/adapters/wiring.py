@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
+from botocore.config import Config
 from slack_sdk import WebClient
 
 from csrgate.adapters.audit import LoggedAuditTrail
@@ -22,7 +23,7 @@ from csrgate.adapters.slack import SlackNotifier, web_client
 from csrgate.adapters.slack_delivery import SlackDelivery
 from csrgate.adapters.slack_people import SlackPeople
 from csrgate.adapters.slack_retries import SlackRetryConsumer
-from csrgate.adapters.store import DynamoRequestStore
+from csrgate.adapters.store import DynamoReplayCache, DynamoRequestStore
 from csrgate.domain.approvals import Approvals
 from csrgate.domain.intake import Intake
 from csrgate.domain.sweeper import Sweeper, SweepTimings
@@ -36,30 +37,46 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# Inside Slack's three seconds (cold start included) an AWS call may not hang or retry for long: botocore's
+# defaults are a 60 s connect and a 60 s read timeout and three attempts with backoff. One retry is kept (here
+# `max_attempts` counts retries, not the first call): a call that hangs costs about 2.6 s with it, where a healthy
+# one answers in milliseconds.
+HURRIED_AWS = Config(connect_timeout=0.5, read_timeout=0.8, retries={"max_attempts": 1, "mode": "standard"})
+
+
 @dataclass(frozen=True)
 class Kit:
     """What every function starts from: settings, AWS clients, configuration, secrets, the audit trail."""
 
     settings: Settings
     session: Any
+    aws_config: Config | None
+    dynamodb: Any
     secrets: SecretReader
     clusters: ParameterClusterDirectory
     store: DynamoRequestStore
     audit: LoggedAuditTrail
 
     @classmethod
-    def from_environment(cls, logger: Logger, session: Any = None) -> Kit:
-        """Read and check everything once; a bad setting, parameter or secret fails the cold start, naming it."""
+    def from_environment(cls, logger: Logger, session: Any = None, aws_config: Config | None = None) -> Kit:
+        """Read and check everything once; a bad setting, parameter or secret fails the cold start, naming it.
+
+        `aws_config` (timeouts, retries) applies to every AWS client the kit makes.
+        """
         settings = Settings.from_environment()
         session = session or boto3.session.Session()
-        secrets = SecretReader(SecretsProvider(boto3_client=session.client("secretsmanager")))
+        secrets = SecretReader(SecretsProvider(boto3_client=session.client("secretsmanager", config=aws_config)))
         secrets.json(settings.slack_secret_id, "bot_token", "signing_secret")
+        dynamodb = session.client("dynamodb", config=aws_config)
+        ssm = SSMProvider(boto3_client=session.client("ssm", config=aws_config))
         return cls(
             settings=settings,
             session=session,
+            aws_config=aws_config,
+            dynamodb=dynamodb,
             secrets=secrets,
-            clusters=ParameterClusterDirectory(SSMProvider(boto3_client=session.client("ssm")), settings.config_path),
-            store=DynamoRequestStore(session.client("dynamodb"), settings.table, settings.retention),
+            clusters=ParameterClusterDirectory(ssm, settings.config_path),
+            store=DynamoRequestStore(dynamodb, settings.table, settings.retention),
             audit=LoggedAuditTrail(logger),
         )
 
@@ -76,7 +93,7 @@ class Kit:
 
     def decision_queue(self) -> SqsDecisionQueue:
         """The worker's queue."""
-        return SqsDecisionQueue(self.session.client("sqs"), self.settings.decision_queue_url)
+        return SqsDecisionQueue(self.session.client("sqs", config=self.aws_config), self.settings.decision_queue_url)
 
 
 def build_intake(kit: Kit) -> Intake:
@@ -103,7 +120,8 @@ def build_intake_api(logger: Logger, session: Any = None) -> IntakeApi:
 
     kit = Kit.from_environment(logger, session)
     kit.clusters.check_policies()
-    return IntakeApi(build_intake(kit), kit.clusters, kit.secrets, logger)
+    replays = DynamoReplayCache(kit.dynamodb, kit.settings.table)
+    return IntakeApi(build_intake(kit), kit.clusters, kit.secrets, replays, logger)
 
 
 def build_slack_retry_consumer(logger: Logger, session: Any = None) -> SlackRetryConsumer:
@@ -113,7 +131,7 @@ def build_slack_retry_consumer(logger: Logger, session: Any = None) -> SlackRetr
 
 def build_interactions_api(logger: Logger, session: Any = None) -> InteractionsApi:
     """The interactions function's HTTP API, inside Slack's three seconds."""
-    kit = Kit.from_environment(logger, session)
+    kit = Kit.from_environment(logger, session, aws_config=HURRIED_AWS)
 
     def hurried_slack() -> WebClient:
         return kit.slack(hurried=True)

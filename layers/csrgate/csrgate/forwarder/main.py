@@ -151,7 +151,7 @@ def signer_for(config: ForwarderConfig) -> Signer:
     """HMAC with the mounted key, or SigV4 with botocore's default credential chain."""
     if config.auth == "hmac":
         assert config.hmac_key_file is not None
-        return HmacSigner(config.hmac_key_file)
+        return HmacSigner(config.hmac_key_file, config.cluster)
     assert config.aws_region is not None
     session = botocore.session.get_session()
     return SigV4Signer(config.aws_region, session.get_credentials)

@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError
 
 from csrgate import __version__
 from csrgate.domain.errors import RetryLater
-from csrgate.domain.signing import signed_headers
+from csrgate.domain.signing import FreshSigner
 from csrgate.forwarder.backoff import Backoff
 from csrgate.forwarder.changes import CsrEvent
 from csrgate.forwarder.config import ConfigError, read_hmac_key
@@ -50,21 +50,24 @@ class Signer(Protocol):
 
 
 class HmacSigner:
-    """X-Csrgate-Timestamp and X-Csrgate-Signature with the cluster's key, read from a file (a mounted Secret).
+    """X-Csrgate-Cluster, X-Csrgate-Timestamp and X-Csrgate-Signature with the cluster's key, read from a file (a
+    mounted Secret).
 
     The file is read again when it changes, so rotating the Secret needs no restart.
     """
 
-    def __init__(self, key_file: Path, now: Callable[[], float] = time.time) -> None:
+    def __init__(self, key_file: Path, cluster: str, now: Callable[[], float] = time.time) -> None:
         self._key_file = key_file
-        self._now = now
+        self._cluster = cluster
+        self._signatures = FreshSigner(now)
         self._stamp: tuple[int, int, int] | None = None
         self._key = b""
         self._lock = threading.Lock()
 
     def headers(self, url: str, body: bytes) -> dict[str, str]:
-        """Signed headers; the timestamp is taken now, so each retry is signed afresh inside the 5-minute window."""
-        return {**CONTENT_TYPE, **signed_headers(self._current_key(), body, self._now)}
+        """Signed headers, made afresh for each attempt: csrgate refuses a signature it has seen (a replay), so a
+        retry, even one within the same second, never repeats the last attempt's signature."""
+        return {**CONTENT_TYPE, **self._signatures.headers(self._current_key(), self._cluster, body)}
 
     def _current_key(self) -> bytes:
         with self._lock:
