@@ -31,3 +31,7 @@ class RetryLater(CsrgateError):
 
 class PermanentFailure(CsrgateError):
     """A call that will never work as made (forbidden, gone, invalid): retrying only repeats the failure."""
+
+
+class MalformedCsr(ValueError):
+    """A request csrgate refuses to read: not a valid PKCS#10 request, or not one that Kubernetes reads the same."""

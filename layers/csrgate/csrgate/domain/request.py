@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from csrgate.domain.csr import DecodedCsr, MalformedCsr, decode_csr, read_pem
+from csrgate.domain.csr import DecodedCsr, decode_csr
 from csrgate.domain.documents import MAX_DOCUMENT_BYTES, DocumentError, load_document
-from csrgate.domain.errors import InputError
+from csrgate.domain.errors import InputError, MalformedCsr
+from csrgate.domain.pem import read_pem
 
 MAX_INPUT_BYTES = MAX_DOCUMENT_BYTES
 API_VERSION = "certificates.k8s.io/v1"
