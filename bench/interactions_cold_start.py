@@ -92,10 +92,8 @@ def prepare(slack: object, env: dict[str, str]) -> dict[str, str]:
     session = boto3.session.Session(region_name="eu-west-1")
     resources = provision(session)
     secrets = session.client("secretsmanager")
-    secrets.put_secret_value(
-        SecretId=resources["SlackSecret"],
-        SecretString=json.dumps({"bot_token": slack.token, "signing_secret": "s"}),  # type: ignore[attr-defined]
-    )
+    secrets.put_secret_value(SecretId=resources["SlackBotToken"], SecretString=slack.token)  # type: ignore[attr-defined]
+    secrets.put_secret_value(SecretId=resources["SlackSigningSecret"], SecretString="s")
     secrets.create_secret(Name="csrgate/forwarders/lab", SecretString="lab-forwarder-key")
     lab = {**CLUSTERS["lab"], "approvers": {"users": ["U0ALICE"]}}
     session.client("ssm").put_parameter(Name="/csrgate/clusters/lab", Value=json.dumps(lab), Type="String")
@@ -106,7 +104,9 @@ def prepare(slack: object, env: dict[str, str]) -> dict[str, str]:
         "CSRGATE_TABLE": resources["RequestTable"],
         "CSRGATE_DECISION_QUEUE_URL": resources["DecisionQueue"],
         "CSRGATE_SLACK_RETRY_QUEUE_URL": resources["SlackRetryQueue"],
-        "CSRGATE_SLACK_SECRET_ID": resources["SlackSecret"],
+        "CSRGATE_SLACK_BOT_TOKEN_SECRET_ID": resources["SlackBotToken"],
+        "CSRGATE_SLACK_SIGNING_SECRET_ID": resources["SlackSigningSecret"],
+        "CSRGATE_STACK_NAME": "csrgate",
         "CSRGATE_SLACK_API_URL": slack.api_url,  # type: ignore[attr-defined]
     }
     os.environ.update(child_env)

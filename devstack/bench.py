@@ -37,6 +37,8 @@ def one_request(stack: DevStackClient, name: str, key: rsa.RSAPrivateKey) -> tup
     stack.kubectl("apply", "-f", "-", stdin=manifest)
     message = stack.review_message(name, interval=POLL)
     posted = time.monotonic()
+    # dana asks for a user that is not hers, so two approvers must agree: the second click decides
+    stack.click(message, "csrgate_approve", stack.user("bob"))
     clicked = time.monotonic()
     answer = stack.click(message, "csrgate_approve", stack.user("alice"))
     wait_for(

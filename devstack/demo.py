@@ -83,9 +83,9 @@ def approve_path(stack: DevStackClient, work: Path) -> None:
     delivered = wait_for("the kubeconfig DM", lambda: next((f for f in stack.files() if f["user"] == user_id), None))
     kubeconfig = work / delivered["name"]
     kubeconfig.write_bytes(base64.b64decode(delivered["content"]))
-    show(f"{delivered['name']}, with: {delivered['initial_comment'].splitlines()[0]}")
-    command = next(line.strip() for line in delivered["initial_comment"].splitlines() if "set-credentials" in line)
-    command = command.strip("`")
+    comment = next(m["text"] for m in stack.messages(delivered["channel"]) if "set-credentials" in m["text"])
+    show(f"{delivered['name']}, with: {comment.splitlines()[0]}")
+    command = next(line.strip("` ") for line in comment.splitlines() if "set-credentials" in line)
     say("7. she adds her key with the line that came with it")
     show("$ " + command)
     subprocess.run([str(KUBECTL), *shlex.split(command)[1:]], cwd=work, check=True, capture_output=True, text=True)

@@ -17,6 +17,7 @@ import boto3
 
 from devstack.aws import load_template, provision
 from devstack.cluster import DevCluster
+from devstack.cluster.auth import ADMIN_USER
 from devstack.forwarder_process import SupervisedForwarder
 from devstack.functions import parameter_defaults, template_functions
 from devstack.gateway import LocalGateway, template_routes
@@ -26,6 +27,7 @@ from devstack.slack_emulator import SlackEmulator
 LOG = logging.getLogger("devstack.up")
 REGION = "us-east-1"
 CLUSTER = "dev"
+STACK_NAME = "csrgate"  # what AWS::StackName resolves to: the prefix of the dev cluster's secrets
 CHANNEL = "C0DEV"
 # The built-in policy, with one group that needs two approvers, to try privileged requests.
 POLICY = "signers:\n  kubernetes.io/kube-apiserver-client:\n    privilegedGroups: [sre]\n"
@@ -62,7 +64,7 @@ class DevStack:
         self.slack.start()
         hmac_key = self._configure(session, resources)
         template = load_template()
-        refs = {**parameter_defaults(template), **resources}
+        refs = {**parameter_defaults(template), "AWS::StackName": STACK_NAME, **resources}
         functions = template_functions(
             template, refs, {"CSRGATE_SLACK_API_URL": self.slack.api_url, "AWS_DEFAULT_REGION": REGION}
         )
@@ -131,26 +133,28 @@ class DevStack:
         return boto3.session.Session(region_name=REGION)
 
     def _configure(self, session: Any, resources: dict[str, str]) -> str:
-        """The Slack secret, the dev cluster's parameter and its HMAC key and connection secrets."""
+        """The Slack secrets, the dev cluster's parameter and its HMAC key and connection secrets."""
         hmac_key = secrets.token_hex(32)
         store = session.client("secretsmanager")
-        store.put_secret_value(
-            SecretId=resources["SlackSecret"],
-            SecretString=json.dumps({"bot_token": self.slack.token, "signing_secret": self.slack.signing_secret}),
-        )
-        store.create_secret(Name=f"csrgate/forwarders/{CLUSTER}", SecretString=hmac_key)
+        store.put_secret_value(SecretId=resources["SlackBotToken"], SecretString=self.slack.token)
+        store.put_secret_value(SecretId=resources["SlackSigningSecret"], SecretString=self.slack.signing_secret)
+        store.create_secret(Name=f"{STACK_NAME}/forwarders/{CLUSTER}", SecretString=hmac_key)
         store.create_secret(
-            Name=f"csrgate/clusters/{CLUSTER}/kubeconfig", SecretString=self.cluster.approver_kubeconfig.read_text()
+            Name=f"{STACK_NAME}/clusters/{CLUSTER}/kubeconfig",
+            SecretString=self.cluster.approver_kubeconfig.read_text(),
         )
         document = {
             "name": CLUSTER,
             "kind": "generic",
             "auth": "hmac",
-            "hmacSecretId": f"csrgate/forwarders/{CLUSTER}",
-            "connection": {"secretId": f"csrgate/clusters/{CLUSTER}/kubeconfig"},
+            "hmacSecretId": f"{STACK_NAME}/forwarders/{CLUSTER}",
+            "connection": {"secretId": f"{STACK_NAME}/clusters/{CLUSTER}/kubeconfig"},
             "slackChannel": CHANNEL,
             "approvers": {"users": [uid for uid, user in USERS.items() if user["approver"]]},
             "policy": CLUSTER,
+            # dana runs kubectl with the admin kubeconfig, and the docs' user myuser is hers: csrgate ties what she
+            # applies to her, delivers it to her, and needs one approval when she asks for her own user.
+            "requesterEmails": {ADMIN_USER: "dana@example.com", "myuser": "dana@example.com"},
         }
         ssm = session.client("ssm")
         ssm.put_parameter(Name=f"/csrgate/clusters/{CLUSTER}", Value=json.dumps(document), Type="String")

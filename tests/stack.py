@@ -35,6 +35,7 @@ CLUSTERS = {
         "connection": {"secretId": "csrgate/clusters/lab/kubeconfig"},
         "slackChannel": "C0LAB",
         "approvers": {"users": ["U0ALICE", "U0BOB"]},
+        "requesterEmails": {"angela": "angela@example.com"},  # the sample CSR asks for angela, as angela
     },
     "eks-prod": {
         "name": "eks-prod",
@@ -107,10 +108,8 @@ def running_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         session = boto3.session.Session(region_name="eu-west-1")
         resources = provision(session)
         secrets = session.client("secretsmanager")
-        secrets.put_secret_value(
-            SecretId=resources["SlackSecret"],
-            SecretString=json.dumps({"bot_token": slack.token, "signing_secret": "s"}),
-        )
+        secrets.put_secret_value(SecretId=resources["SlackBotToken"], SecretString=slack.token)
+        secrets.put_secret_value(SecretId=resources["SlackSigningSecret"], SecretString="s")
         secrets.create_secret(Name="csrgate/forwarders/lab", SecretString=HMAC_KEY)
         ssm = session.client("ssm")
         for name, document in CLUSTERS.items():
@@ -121,7 +120,11 @@ def running_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             "CSRGATE_DECISION_QUEUE_URL": resources["DecisionQueue"],
             "CSRGATE_SLACK_RETRY_QUEUE_URL": resources["SlackRetryQueue"],
             "CSRGATE_CONFIG_PATH": "/csrgate",
-            "CSRGATE_SLACK_SECRET_ID": resources["SlackSecret"],
+            "CSRGATE_SLACK_BOT_TOKEN_SECRET_ID": resources["SlackBotToken"],
+            # only the interactions function has it in the template; here every function shares one environment
+            "CSRGATE_SLACK_SIGNING_SECRET_ID": resources["SlackSigningSecret"],
+            "CSRGATE_SECRET_PREFIX": "",
+            "CSRGATE_STACK_NAME": "csrgate",
             "CSRGATE_SLACK_API_URL": slack.api_url,
             "CSRGATE_SLACK_RETRY_DELAY_SECONDS": "0",
         }

@@ -23,6 +23,9 @@ APPROVER_USER = "csrgate-approver"
 APPROVERS_GROUP = "csrgate:approvers"
 NODES_GROUP = "system:nodes"
 NODE_USER_PREFIX = "system:node:"
+SERVICE_ACCOUNT_USER_PREFIX = "system:serviceaccount:"
+SERVICE_ACCOUNTS_GROUP = "system:serviceaccounts"
+CI_SERVICE_ACCOUNTS_GROUP = "system:serviceaccounts:ci"
 CERTIFICATES_GROUP = "certificates.k8s.io"
 AUTHENTICATION_GROUP = "authentication.k8s.io"
 
@@ -150,6 +153,8 @@ DEFAULT_BINDINGS: Mapping[str, tuple[Rule, ...]] = {
     AUTHENTICATED: (DISCOVERY, BASIC_USER),
     APPROVERS_GROUP: APPROVER_RULES,
     NODES_GROUP: NODE_RULES,
+    # The service accounts of namespace `ci` may ask for certificates, as a binding would let a CI job.
+    CI_SERVICE_ACCOUNTS_GROUP: NODE_RULES,
 }
 
 

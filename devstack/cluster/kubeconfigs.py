@@ -10,13 +10,14 @@ from typing import Any
 
 import yaml
 
-from devstack.cluster.auth import NODE_USER_PREFIX
+from devstack.cluster.auth import NODE_USER_PREFIX, SERVICE_ACCOUNT_USER_PREFIX, SERVICE_ACCOUNTS_GROUP
 from devstack.cluster.pki import DevCa
 
 CLUSTER_NAME = "csrgate-dev"
 ADMIN_KUBECONFIG = "admin.kubeconfig"
 APPROVER_KUBECONFIG = "approver.kubeconfig"
 NODES_DIR = "nodes"
+SERVICE_ACCOUNTS_DIR = "serviceaccounts"
 
 
 def kubeconfig(server: str, ca_pem: bytes, user: str, credentials: dict[str, str]) -> dict[str, Any]:
@@ -73,6 +74,26 @@ def write_node_kubeconfig(data_dir: Path, server: str, node: str, now: datetime.
         client_certificate_credentials(pair.certificate_pem, pair.key_pem),
     )
     path = data_dir / NODES_DIR / f"{node}.kubeconfig"
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    write_kubeconfig(path, config)
+    return path
+
+
+def write_service_account_kubeconfig(
+    data_dir: Path, server: str, namespace: str, name: str, now: datetime.datetime | None = None
+) -> Path:
+    """A kubeconfig for service account `namespace/name`: user system:serviceaccount:<namespace>:<name> in groups
+    system:serviceaccounts and system:serviceaccounts:<namespace>, as its token names it to a real API server.
+    Here a client certificate from the CA in `data_dir` carries that identity, so a running cluster accepts it
+    without a new token; it is written to DIR/serviceaccounts/<namespace>-<name>.kubeconfig."""
+    user = f"{SERVICE_ACCOUNT_USER_PREFIX}{namespace}:{name}"
+    ca = DevCa.load(data_dir)
+    groups = [SERVICE_ACCOUNTS_GROUP, f"{SERVICE_ACCOUNTS_GROUP}:{namespace}"]
+    pair = ca.client_key_pair(user, groups, now or datetime.datetime.now(datetime.UTC))
+    config = kubeconfig(
+        server, ca.certificate_pem, user, client_certificate_credentials(pair.certificate_pem, pair.key_pem)
+    )
+    path = data_dir / SERVICE_ACCOUNTS_DIR / f"{namespace}-{name}.kubeconfig"
     path.parent.mkdir(mode=0o700, exist_ok=True)
     write_kubeconfig(path, config)
     return path

@@ -86,7 +86,7 @@ def test_the_template_gives_the_routes_queues_and_schedule_the_stack_serves() ->
 def test_each_function_gets_the_globals_and_its_own_environment_with_refs_resolved() -> None:
     template = load_template()
     refs = {**parameter_defaults(template), "RequestTable": "T", "DecisionQueue": "dq", "SlackRetryQueue": "sq"}
-    refs["SlackSecret"] = "arn:secret"
+    refs |= {"SlackBotToken": "arn:token", "SlackSigningSecret": "arn:signing", "AWS::StackName": "csrgate"}
     functions = template_functions(template, refs, {"CSRGATE_SLACK_API_URL": "http://slack/"})
     worker = functions["WorkerFunction"]
     assert worker.environment["CSRGATE_TABLE"] == "T"

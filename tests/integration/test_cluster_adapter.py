@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -382,3 +383,98 @@ def _kubectl(home: Path, *args: str, kubeconfig: Path) -> subprocess.CompletedPr
         cwd=home,
         env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
     )
+
+
+# --- cluster credentials are data, never code ---------------------------------------------------------------
+
+CA_DATA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").decode()
+
+
+def hostile_kubeconfig(cluster: dict[str, object], user: dict[str, object]) -> dict[str, object]:
+    """A kubeconfig whose current context uses `cluster` (its server https://127.0.0.1:9) and `user`."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9", **cluster}}],
+        "users": [{"name": "u", "user": user}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "x",
+    }
+
+
+def hostile_cases(marker: Path) -> list[tuple[str, dict[str, object], dict[str, object]]]:
+    """(the field refused, the cluster entry, the user entry): each one runs code, reads files or skips TLS."""
+    touch = ["-c", f"touch {marker}"]
+    return [
+        (
+            "exec",
+            {"certificate-authority-data": CA_DATA},
+            {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "/bin/sh", "args": touch}},
+        ),
+        (
+            "auth-provider",
+            {"certificate-authority-data": CA_DATA},
+            {"auth-provider": {"name": "gcp", "config": {"cmd-path": "/bin/sh", "cmd-args": f"-c 'touch {marker}'"}}},
+        ),
+        ("tokenFile", {"certificate-authority-data": CA_DATA}, {"tokenFile": "/proc/self/environ"}),
+        ("client-certificate", {"certificate-authority-data": CA_DATA}, {"client-certificate": "/etc/hostname"}),
+        ("client-key", {"certificate-authority-data": CA_DATA}, {"client-key": "/etc/hostname", "token": "t"}),
+        ("certificate-authority", {"certificate-authority": "/etc/hostname"}, {"token": "t"}),
+        ("insecure-skip-tls-verify", {"insecure-skip-tls-verify": True}, {"token": "t"}),
+        ("proxy-url", {"certificate-authority-data": CA_DATA, "proxy-url": "http://evil.example:3128"}, {"token": "t"}),
+        ("password", {"certificate-authority-data": CA_DATA}, {"username": "admin", "password": "x"}),
+        ("as", {"certificate-authority-data": CA_DATA}, {"token": "t", "as": "system:admin"}),
+    ]
+
+
+@pytest.mark.parametrize("field", [case[0] for case in hostile_cases(Path("ran"))])
+def test_a_cluster_secret_that_would_run_code_read_files_or_skip_tls_is_refused_naming_the_field(
+    tmp_path: Path, field: str
+) -> None:
+    # GIVEN a cluster secret holding a kubeconfig that would run a command, read a file of the worker's or skip TLS
+    marker = tmp_path / "ran"
+    [(cluster, user)] = [(cluster, user) for name, cluster, user in hostile_cases(marker) if name == field]
+    with mock_aws():
+        secrets = boto3.client("secretsmanager", region_name="eu-west-1")
+        secrets.create_secret(
+            Name="csrgate/clusters/hostile", SecretString=yaml.safe_dump(hostile_kubeconfig(cluster, user))
+        )
+        # WHEN the worker connects with it
+        with pytest.raises(PermanentFailure) as refused:
+            SecretConnection(secrets, "csrgate/clusters/hostile").api_client()
+    # THEN it is refused, naming the field and the secret, and nothing ran
+    assert f"the cluster secret csrgate/clusters/hostile: {field} " in str(refused.value)
+    assert "is not accepted" in str(refused.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ({"server": "http://127.0.0.1:9", "certificateAuthorityData": CA_DATA, "token": "t"}, "server"),
+        ({"server": "https://127.0.0.1:9", "certificateAuthorityData": CA_DATA, "tokenFile": "/etc/x"}, "tokenFile"),
+        ({"server": "https://127.0.0.1:9", "certificateAuthorityData": CA_DATA, "token": "t", "proxy": "x"}, "proxy"),
+    ],
+)
+def test_a_token_secret_holds_nothing_but_its_fields(document: dict[str, str], field: str) -> None:
+    with mock_aws():
+        secrets = boto3.client("secretsmanager", region_name="eu-west-1")
+        secrets.create_secret(Name="csrgate/clusters/t", SecretString=json.dumps(document))
+        with pytest.raises(PermanentFailure, match=f"the cluster secret csrgate/clusters/t: {field}"):
+            SecretConnection(secrets, "csrgate/clusters/t").api_client()
+
+
+def test_a_kubeconfig_over_plain_http_or_without_an_inline_ca_is_refused() -> None:
+    plain = hostile_kubeconfig({"certificate-authority-data": CA_DATA}, {"token": "t"})
+    plain["clusters"] = [
+        {"name": "c", "cluster": {"server": "http://127.0.0.1:9", "certificate-authority-data": CA_DATA}}
+    ]
+    without_ca = hostile_kubeconfig({}, {"token": "t"})
+    no_credentials = hostile_kubeconfig({"certificate-authority-data": CA_DATA}, {})
+
+    with pytest.raises(PermanentFailure, match="kubeconfig: server must be an https:// URL"):
+        KubeconfigConnection(plain)
+    with pytest.raises(PermanentFailure, match="kubeconfig: certificate-authority-data .* is missing"):
+        KubeconfigConnection(without_ca)
+    with pytest.raises(PermanentFailure, match="kubeconfig: the user needs a token or client-certificate-data"):
+        KubeconfigConnection(no_credentials)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 from csrgate.adapters.cluster.csrs import certificate_pem
 from csrgate.domain.conditions import (
+    CSRGATE_REASONS,
     MAX_MESSAGE_LENGTH,
     Condition,
     Decision,
@@ -15,6 +18,7 @@ from csrgate.domain.conditions import (
     issuance_state,
     plan_decision,
 )
+from csrgate.domain.intake import ClusterStatus
 
 PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
@@ -74,3 +78,35 @@ def test_the_certificate_is_read_whether_the_client_gives_base64_text_or_bytes()
     assert certificate_pem(base64.b64encode(PEM)) == PEM
     assert certificate_pem(None) is None
     assert certificate_pem("not base64!") is None
+
+
+def csr_decided(kind: str, reason: str) -> dict[str, object]:
+    """A CSR object as the forwarder sends it, decided with one condition."""
+    return {"status": {"conditions": [{"type": kind, "status": "True", "reason": reason, "message": "m"}]}}
+
+
+def test_csrgate_writes_exactly_four_reasons() -> None:
+    assert {"CsrgateApproved", "CsrgateDenied", "CsrgatePolicyDenied", "CsrgateExpired"} == CSRGATE_REASONS
+
+
+@pytest.mark.parametrize("reason", sorted(CSRGATE_REASONS))
+def test_intake_and_worker_read_csrgates_own_reasons_as_csrgates(reason: str) -> None:
+    kind = "Approved" if reason == "CsrgateApproved" else "Denied"
+
+    assert Condition(kind, "True", reason).by_csrgate
+    assert ClusterStatus.of(csr_decided(kind, reason)).by_csrgate
+
+
+@pytest.mark.parametrize(
+    "reason", ["CsrgateWhatever", "Csrgate", "csrgateapproved", "CsrgateApproved ", "KubectlApprove"]
+)
+def test_a_reason_that_only_looks_like_csrgates_is_a_decision_made_elsewhere(reason: str) -> None:
+    # GIVEN a CSR someone approved outside csrgate, with a reason of their choosing
+    status = ClusterStatus.of(csr_decided("Approved", reason))
+    # THEN intake reads it as decided elsewhere, as the worker does
+    assert status.approved and not status.by_csrgate
+    assert not Condition("Approved", "True", reason).by_csrgate
+    assert plan_decision([Condition("Approved", "True", reason)], Decision.APPROVE) == (
+        DecisionOutcome.DECIDED_ELSEWHERE,
+        Condition("Approved", "True", reason),
+    )

@@ -111,7 +111,8 @@ def test_the_docs_csr_produces_exactly_one_approval_request(
     item = stack.request_item(request_id)
     assert item is not None and item["state"] == "awaiting_review" and item["slack_ts"] == message.ts
     events = [line["event"] for line in audit_events(capsys)]
-    assert events == ["csr.received", "csr.policy_verdict", "csr.review_requested"]
+    # (the annotation names angela, who asked and whose user the CN is by lab's requesterEmails)
+    assert events == ["csr.received", "csr.policy_verdict", "csr.requester_email_verified", "csr.review_requested"]
     assert stack.queue_messages("DecisionQueue") == []
 
 
@@ -169,7 +170,13 @@ def test_a_policy_violation_is_denied_queued_for_the_cluster_and_announced(
     assert not [block for block in notice.blocks if block["type"] == "actions"]
     assert "forbidden-group" in json.dumps(notice.blocks)
     events = [line["event"] for line in audit_events(capsys)]
-    assert events == ["csr.received", "csr.policy_verdict", "csr.decision_queued", "slack.notice_posted"]
+    assert events == [
+        "csr.received",
+        "csr.policy_verdict",
+        "csr.requester_email_unverified",  # angela's email, on a CSR for root
+        "csr.decision_queued",
+        "slack.notice_posted",
+    ]
     assert stack.request_item(body["request_id"])["decision_queued"] is True  # type: ignore[index]
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import json
 
+import pytest
+from aws_lambda_powertools import Logger
+
+from csrgate.adapters.decision_consumer import DecisionConsumer
 from csrgate.domain.lifecycle import (
     TRANSITIONS,
     InvalidTransition,
@@ -14,6 +18,7 @@ from csrgate.domain.lifecycle import (
     state_after_verdict,
 )
 from csrgate.domain.verdict import Outcome
+from csrgate.domain.worker import DecisionWorker
 
 
 def test_every_state_has_its_transitions_listed() -> None:
@@ -94,3 +99,27 @@ def test_every_state_is_reachable_from_received() -> None:
                 seen.add(following)
                 frontier.append(following)
     assert seen == set(State)
+
+
+class _ForbiddenStep(DecisionWorker):
+    """A worker whose every decision asks for a step the life cycle forbids."""
+
+    def __init__(self) -> None:
+        self.failed: list[str] = []
+
+    def apply(self, request_id: str) -> None:  # type: ignore[override]
+        raise InvalidTransition(State.EXPIRED, State.WITHDRAWN)
+
+    def fail(self, request_id: str, reason: str) -> None:
+        self.failed.append(reason)
+
+
+def test_a_step_the_life_cycle_forbids_is_never_retried_by_the_decision_queue() -> None:
+    # GIVEN a decision whose handling asks for a step the life cycle forbids
+    worker = _ForbiddenStep()
+    consumer = DecisionConsumer(worker, Logger(service="csrgate-test"))
+    body = json.dumps({"kind": "apply_decision", "request_id": "r-1"})
+    # WHEN the queue delivers it, the first time of five
+    consumer.handle(body, receive_count=1)
+    # THEN it is done with at once, as a permanent failure: no retry, no dead letter; the request fails where it can
+    assert worker.failed == ["the decision cannot be applied: a request that is expired cannot become withdrawn"]

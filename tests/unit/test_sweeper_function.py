@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from lambda_events import click, hmac_event, interaction_event
 from stack import CLUSTERS, LambdaContext, Stack, load_function
-from test_intake_function import DOCS_REQUEST
+from test_intake_function import DOCS_REQUEST, csr_object
 from test_interactions_function import PEOPLE
+from test_worker_node_binding import audit_trail
 
 from csrgate.domain.records import request_id_for
 
@@ -23,6 +24,13 @@ def waiting(stack: Stack) -> Any:
     load_function("intake").lambda_handler(hmac_event(DOCS_REQUEST), LambdaContext())
     [message] = stack.slack.messages
     return message
+
+
+@pytest.fixture
+def second(stack: Stack, waiting: Any) -> Any:
+    """Another CSR awaiting review, received after the docs' one."""
+    load_function("intake").lambda_handler(hmac_event(csr_object(uid="uid-2", name="second")), LambdaContext())
+    return next(m for m in stack.slack.messages if m.ts != waiting.ts and not m.thread_ts)
 
 
 def sweep(monkeypatch: pytest.MonkeyPatch, remind: int, expire: int) -> dict[str, int]:
@@ -74,3 +82,32 @@ def test_decided_requests_are_not_swept(stack: Stack, waiting: Any, monkeypatch:
     )
     assert stack.request_item(REQUEST_ID)["state"] == "approved"  # type: ignore[index]
     assert sweep(monkeypatch, remind=0, expire=0) == {"reminded": 0, "expired": 0}
+
+
+def test_slack_trouble_while_expiring_one_review_neither_stops_the_sweep_nor_loses_the_expiry(
+    stack: Stack, waiting: Any, second: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN Slack rate-limits the sweep's first call: the update of the older review's message
+    stack.slack.fail_next(429, retry_after=30)
+    # WHEN both reviews have waited too long
+    assert sweep(monkeypatch, remind=0, expire=0) == {"reminded": 0, "expired": 2}
+    # THEN both are expired, the message Slack refused is recorded as not updated, and the other one shows it
+    assert stack.request_item(REQUEST_ID)["state"] == "expired"  # type: ignore[index]
+    assert stack.request_item(request_id_for("lab", "uid-2"))["state"] == "expired"  # type: ignore[index]
+    assert "slack.update_failed" in [event["event"] for event in audit_trail(stack, REQUEST_ID)]
+    assert not waiting.updated
+    assert second.updated and second.text.endswith("was left undecided until it expired")
+
+
+def test_slack_trouble_while_reminding_one_review_leaves_its_reminder_to_the_next_sweep(
+    stack: Stack, waiting: Any, second: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN Slack rate-limits the sweep's first call: the reminder in the older review's thread
+    stack.slack.fail_next(429, retry_after=30)
+    # WHEN both reviews are due a reminder
+    assert sweep(monkeypatch, remind=0, expire=720) == {"reminded": 1, "expired": 0}
+    # THEN the other review is reminded, and the next sweep reminds the one Slack refused, once each
+    assert sweep(monkeypatch, remind=0, expire=720) == {"reminded": 1, "expired": 0}
+    assert sweep(monkeypatch, remind=0, expire=720) == {"reminded": 0, "expired": 0}
+    for message in (waiting, second):
+        assert len([m for m in stack.slack.messages if m.thread_ts == message.ts]) == 1

@@ -7,6 +7,7 @@ read from Secrets Manager at run time and never appear in the environment or in 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,12 +17,14 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvi
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from pydantic import ValidationError
 
-from csrgate.domain.cluster import ClusterConfig
+from csrgate.domain.cluster import SECRET_PREFIX_CONTEXT, ClusterConfig
 from csrgate.domain.documents import DocumentError, load_document
 from csrgate.domain.errors import CsrgateError, PolicyError
 from csrgate.domain.policy import Policy, default_policy, load_policy
 
 CACHE_SECONDS = 300
+# The first segment of secret names: Secrets Manager's name characters, no "/" (the template's SecretPrefix).
+SECRET_PREFIX = re.compile(r"[A-Za-z0-9_+=.@-]{1,128}")  # 128: the longest stack name
 
 
 class ConfigError(CsrgateError):
@@ -36,9 +39,11 @@ class Settings:
     decision_queue_url: str
     slack_retry_queue_url: str
     config_path: str
-    slack_secret_id: str
+    slack_bot_token_secret_id: str
     slack_api_url: str | None
     retention: timedelta
+    secret_prefix: str = "csrgate"  # forwarders' keys are under {prefix}/forwarders/, clusters' {prefix}/clusters/
+    slack_signing_secret_id: str | None = None  # only the interactions function is given it
     slack_retry_delay_seconds: int = 30
     signer_wait_seconds: int = 900  # how long an approved CSR may wait for its certificate
     signer_look_seconds: int = 10  # how long one look at the signer may wait before trying again later
@@ -55,14 +60,24 @@ class Settings:
         path = _required(env, "CSRGATE_CONFIG_PATH", "/csrgate")
         if not path.startswith("/") or path.endswith("/"):
             raise ConfigError(f"CSRGATE_CONFIG_PATH must start with / and not end with one, not {path!r}")
+        # as the template does: the SecretPrefix parameter, or the stack's name when it is empty
+        prefix_variable = "CSRGATE_SECRET_PREFIX" if env.get("CSRGATE_SECRET_PREFIX") else "CSRGATE_STACK_NAME"
+        prefix = _required(env, prefix_variable)
+        if not SECRET_PREFIX.fullmatch(prefix):
+            raise ConfigError(
+                f"{prefix_variable} must be a secret name's first segment (letters, digits and _+=.@-, no /), "
+                f"not {prefix!r}"
+            )
         return cls(
             table=_required(env, "CSRGATE_TABLE"),
             decision_queue_url=_required(env, "CSRGATE_DECISION_QUEUE_URL"),
             slack_retry_queue_url=_required(env, "CSRGATE_SLACK_RETRY_QUEUE_URL"),
             config_path=path,
-            slack_secret_id=_required(env, "CSRGATE_SLACK_SECRET_ID"),
+            slack_bot_token_secret_id=_required(env, "CSRGATE_SLACK_BOT_TOKEN_SECRET_ID"),
             slack_api_url=env.get("CSRGATE_SLACK_API_URL") or None,
             retention=timedelta(days=int(days)),
+            secret_prefix=prefix,
+            slack_signing_secret_id=env.get("CSRGATE_SLACK_SIGNING_SECRET_ID") or None,
             slack_retry_delay_seconds=_seconds(env, "CSRGATE_SLACK_RETRY_DELAY_SECONDS", "30", most=900),
             signer_wait_seconds=_seconds(env, "CSRGATE_SIGNER_WAIT_SECONDS", "900", most=86400),
             signer_look_seconds=_seconds(env, "CSRGATE_SIGNER_LOOK_SECONDS", "10", most=40),
@@ -94,9 +109,10 @@ class ParameterClusterDirectory:
     (cold start); a parameter is parsed again only when its text changes (SSM values are cached for a few minutes).
     """
 
-    def __init__(self, ssm: SSMProvider, path: str, max_age: int = CACHE_SECONDS) -> None:
+    def __init__(self, ssm: SSMProvider, path: str, secret_prefix: str, max_age: int = CACHE_SECONDS) -> None:
         self._ssm = ssm
         self._path = path
+        self._secret_prefix = secret_prefix
         self._max_age = max_age
         self._parsed_clusters: dict[str, tuple[str, ClusterConfig]] = {}
         self._parsed_policies: dict[str, tuple[str, Policy]] = {}
@@ -141,7 +157,7 @@ class ParameterClusterDirectory:
             parsed = self._parsed_clusters.get(key)
             if parsed is None or parsed[0] != text:
                 parameter = f"{prefix}/{key}"
-                cluster = _cluster(parameter, text)
+                cluster = _cluster(parameter, text, self._secret_prefix)
                 if cluster.name != key:
                     raise ConfigError(f"{parameter}: name is {cluster.name!r} but the parameter is named {key!r}")
                 parsed = (text, cluster)
@@ -150,7 +166,7 @@ class ParameterClusterDirectory:
         return clusters
 
 
-def _cluster(parameter: str, text: str) -> ClusterConfig:
+def _cluster(parameter: str, text: str, secret_prefix: str) -> ClusterConfig:
     try:
         document = load_document(text)
     except DocumentError as exc:
@@ -158,7 +174,7 @@ def _cluster(parameter: str, text: str) -> ClusterConfig:
     if not isinstance(document, Mapping):
         raise ConfigError(f"{parameter}: expected a mapping of cluster settings")
     try:
-        return ClusterConfig.model_validate(document)
+        return ClusterConfig.model_validate(document, context={SECRET_PREFIX_CONTEXT: secret_prefix})
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
@@ -188,6 +204,15 @@ class SecretReader:
         value = self._get(secret_id, transform=None)
         if not isinstance(value, str) or not value:
             raise ConfigError(f"secret {secret_id} is empty")
+        return value
+
+    def credential(self, secret_id: str, what: str) -> str:
+        """A secret holding one credential alone (a token, a signing secret), surrounding whitespace ignored."""
+        value = self.text(secret_id).strip()
+        if not value:
+            raise ConfigError(f"secret {secret_id} is empty")
+        if value.startswith(("{", "[")):
+            raise ConfigError(f"secret {secret_id} must hold the {what} alone, not JSON")
         return value
 
     def _get(self, secret_id: str, transform: Any) -> Any:

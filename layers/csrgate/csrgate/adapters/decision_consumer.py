@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from csrgate.domain.errors import PermanentFailure, RetryLater
+from csrgate.domain.lifecycle import InvalidTransition
 from csrgate.domain.worker import DecisionWorker
 
 MAX_RECEIVES = 5  # matches DecisionQueue's redrive policy in template.yaml
@@ -33,7 +34,11 @@ class DecisionConsumer:
                 self._worker.apply(request_id)
             else:
                 self._worker.check_issuance(request_id, attempt)
-        except PermanentFailure as exc:
+        except (PermanentFailure, InvalidTransition) as exc:
+            # A step the life cycle forbids is refused the same way on every delivery: retrying it would only end in
+            # the dead-letter queue with nothing recorded. Fail the request where that is allowed, and say so.
+            if isinstance(exc, InvalidTransition):
+                self._logger.error("worker.transition_refused", extra={"request_id": request_id, "reason": str(exc)})
             self._worker.fail(request_id, f"the decision cannot be applied: {exc}")
         except RetryLater as exc:
             if receive_count >= self._max_receives:

@@ -1,7 +1,15 @@
 """Slack: the Web API client and how csrgate's messages are drawn in Block Kit.
 
-Requester text is drawn only in `plain_text` and `rich_text` text elements, which Slack shows literally, and
-escaped (&, <, >) in the notification text, which Slack parses: a CN of `<!channel>` is never a mention.
+Every text that may hold requester text (headlines, facts, findings, and the texts sent to one person) is drawn
+in `rich_text` blocks as `text` elements. Slack shows those as they are: mentions, links and emoji are separate
+element kinds in rich text (Slack's "Rich text block" reference), so `<!channel>`, `*bold*`, `<http://x|ok>` and
+`https://x` are characters, never a mention, formatting or a link. `mrkdwn` objects are not used for it: even with
+`verbatim: true` Slack still applies formatting and parses `<...>` in them, and URLs in the top-level `text` are
+made links whatever is escaped. That `text` is still sent, escaped (&, <, >), as the notification and
+screen-reader fallback Slack asks for; the message itself shows the blocks.
+
+Nothing is cut short: a text longer than one element may hold is continued in the next element. The policy denies
+lists too long for a message (domain.checks.MAX_LIST_CHARS), so that a message stays readable.
 """
 
 from __future__ import annotations
@@ -27,7 +35,6 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     ConfirmObject,
     ContextBlock,
-    HeaderBlock,
     InputBlock,
     MarkdownTextObject,
     PlainTextInputElement,
@@ -45,8 +52,7 @@ from csrgate.domain.records import MessageRef
 
 APPROVE_ACTION = "csrgate_approve"
 DENY_ACTION = "csrgate_deny"
-MAX_VALUE_CHARS = 2000  # below Slack's limits; the policy denies subjects and SAN lists that would not fit
-MAX_HEADER_CHARS = 150
+MAX_TEXT_CHARS = 3000  # in one text element: Block Kit's limit for a text, so no element is refused as too long
 MAX_INLINE_RETRY_AFTER_SECONDS = 5  # longer waits go back to the queue rather than hold a request open
 _SEVERITY_MARK = {Severity.ERROR: "✖", Severity.WARNING: "⚠", Severity.INFO: "ℹ"}
 _RETRYABLE_ERRORS = {"ratelimited", "service_unavailable", "internal_error", "fatal_error", "request_timeout"}
@@ -117,7 +123,7 @@ class SlackNotifier:
 
     def tell(self, channel: str, user: str, text: str) -> None:
         """A message only `user` sees, in the channel where they clicked."""
-        self._call("chat_postEphemeral", channel=channel, user=user, text=escape(text))
+        self._call("chat_postEphemeral", channel=channel, user=user, text=escape(text), blocks=text_blocks(text))
 
     def ask_deny_reason(self, trigger_id: str, request_id: str, message: MessageRef) -> None:
         """Open the Deny dialog; its submission carries the request and message it belongs to."""
@@ -191,8 +197,15 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def text_blocks(text: str) -> list[Block]:
+    """A text for one person or a thread, drawn literally, lines kept."""
+    return [RichTextBlock(elements=[RichTextSectionElement(elements=_literal(text))])]
+
+
 def _body(headline: str, facts: tuple[Fact, ...], findings: tuple[Finding, ...]) -> list[Block]:
-    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_clip(headline, MAX_HEADER_CHARS), emoji=False))]
+    # The headline holds the CSR's name: a header block (plain_text, at most 150 characters) could not show it all.
+    headline_block = RichTextBlock(elements=[RichTextSectionElement(elements=_literal(headline, bold=True))])
+    blocks: list[Block] = [headline_block]
     blocks.append(RichTextBlock(elements=[_labelled(fact.label, fact.value) for fact in facts]))
     if findings:
         lines = [_labelled(f"{_SEVERITY_MARK[f.severity]} {f.code.value}", f.message) for f in findings]
@@ -201,12 +214,14 @@ def _body(headline: str, facts: tuple[Fact, ...], findings: tuple[Finding, ...])
 
 
 def _labelled(label: str, value: str) -> RichTextSectionElement:
-    return RichTextSectionElement(
-        elements=[
-            RichTextElementParts.Text(text=f"{label}: ", style={"bold": True}),
-            RichTextElementParts.Text(text=_clip(value, MAX_VALUE_CHARS) + "\n"),
-        ]
-    )
+    return RichTextSectionElement(elements=[*_literal(f"{label}: ", bold=True), *_literal(value + "\n")])
+
+
+def _literal(text: str, *, bold: bool = False) -> list[RichTextElementParts.Text]:
+    """Text elements holding `text` whole, in pieces of at most MAX_TEXT_CHARS."""
+    style = {"bold": True} if bold else None
+    pieces = [text[start : start + MAX_TEXT_CHARS] for start in range(0, len(text), MAX_TEXT_CHARS)] or [" "]
+    return [RichTextElementParts.Text(text=piece, style=style) for piece in pieces]
 
 
 def _privileged_confirmation(message: ReviewMessage) -> ConfirmObject:
@@ -225,10 +240,6 @@ def _privileged_confirmation(message: ReviewMessage) -> ConfirmObject:
 
 def _request_context(request_id: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=f"csrgate request `{escape(request_id)}`")])
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def call_slack(client: WebClient, method: str, **arguments: Any) -> Any:

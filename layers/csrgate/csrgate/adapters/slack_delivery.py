@@ -1,4 +1,8 @@
-"""Direct messages to requesters: find them by email, open a DM, upload their file."""
+"""Direct messages to requesters: find them by email, open a DM, upload their file.
+
+Every text is drawn in rich text (see csrgate.adapters.slack): it quotes user names, CSR names and commands to
+copy, which must read exactly as they are.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from csrgate.adapters.slack import call_slack, escape
+from csrgate.adapters.slack import call_slack, escape, text_blocks
 from csrgate.domain.delivery import Delivery
 from csrgate.domain.errors import PermanentFailure
 from csrgate.domain.records import MessageRef
@@ -29,24 +33,39 @@ class SlackDelivery:
         return None
 
     def send(self, user_id: str, delivery: Delivery) -> None:
-        """Upload the file into the requester's DM with its message."""
+        """The message, then the file, in the requester's DM.
+
+        The file carries no comment: Slack shows a file's comment as mrkdwn, where a user name such as `*ops*`
+        would turn bold and the command quoting it would no longer be the one to type.
+        """
         channel = self._direct_channel(user_id)
+        self._post(channel, delivery.comment)
         self._call(
             "files_upload_v2",
             channel=channel,
             filename=delivery.filename,
             title=delivery.filename,
             content=delivery.content,
-            initial_comment=escape(delivery.comment),
         )
 
     def tell(self, user_id: str, text: str) -> None:
         """A direct message."""
-        self._call("chat_postMessage", channel=self._direct_channel(user_id), text=escape(text))
+        self._post(self._direct_channel(user_id), text)
 
     def reply(self, message: MessageRef, text: str) -> None:
         """A reply in the approval request's thread."""
-        self._call("chat_postMessage", channel=message.channel, thread_ts=message.ts, text=escape(text))
+        self._post(message.channel, text, thread_ts=message.ts)
+
+    def _post(self, channel: str, text: str, **arguments: Any) -> None:
+        self._call(
+            "chat_postMessage",
+            channel=channel,
+            text=escape(text),
+            blocks=text_blocks(text),
+            unfurl_links=False,
+            unfurl_media=False,
+            **arguments,
+        )
 
     def _direct_channel(self, user_id: str) -> str:
         return str(self._call("conversations_open", users=user_id)["channel"]["id"])

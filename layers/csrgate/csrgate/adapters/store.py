@@ -15,16 +15,22 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.findings import Code, Finding, Severity
-from csrgate.domain.lifecycle import State, ensure_transition
+from csrgate.domain.lifecycle import TO_APPLY, State, ensure_transition
 from csrgate.domain.ports import Conflict
 from csrgate.domain.records import Approval, AuditEvent, MessageRef, RequestRecord
 from csrgate.domain.verdict import Outcome
 
 REQUEST_SK = "REQUEST"
 REPLAY_SK = "REPLAY"
-PENDING_INDEX = "pending"  # sparse: only requests awaiting review carry `pending`, sorted by `received_at`
+# Sparse, sorted by `received_at`: only requests the sweeper must look at carry `pending`. PENDING: awaiting review.
+# UNQUEUED: a decision recorded but not yet known to be queued, set in the same write as the decision, so a crash or
+# a queue error between the write and the send leaves the request where the sweeper finds it.
+PENDING_INDEX = "pending"
 _PENDING = "PENDING"
-_FLAGS = frozenset({"decision_queued", "decision_applied", "requester_told", "reminded"})
+_UNQUEUED = "UNQUEUED"
+_FLAGS = frozenset({"decision_queued", "decision_applied", "requester_told", "reminded", "overtaken"})
+_SETTLES_DECISION = frozenset({"decision_queued", "decision_applied", "overtaken"})  # the decision reached the worker
+_UNDER_REVIEW = frozenset({State.RECEIVED, State.AWAITING_REVIEW})
 _THROTTLED = {
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
@@ -69,37 +75,41 @@ class DynamoRequestStore:
         return True
 
     def transition(
-        self, record: RequestRecord, state: State, event: AuditEvent, changes: Mapping[str, Any] | None = None
+        self,
+        record: RequestRecord,
+        state: State,
+        event: AuditEvent,
+        changes: Mapping[str, Any] | None = None,
+        *,
+        decision_to_queue: bool | None = None,
     ) -> RequestRecord:
-        """Move the request on, only from the state the caller read (a change of state by anyone else is a Conflict)."""
+        """Move the request on, only from the state the caller read (a change of state by anyone else is a Conflict).
+
+        A decision still to queue is marked in the same write (`pending` = UNQUEUED), so it cannot be lost."""
         ensure_transition(record.state, state)
         values = {"state": state.value, **dict(changes or {})}
+        to_queue = state in TO_APPLY if decision_to_queue is None else decision_to_queue
+        remove: tuple[str, ...] = ("pending",)
+        if state is State.AWAITING_REVIEW:
+            remove = ()
+        elif to_queue and not record.decision_queued:
+            values["pending"], remove = _UNQUEUED, ()
         self._update(
-            record,
-            values,
-            event,
-            condition="#state = :expected_state",
-            expected={"state": record.state},
-            remove=() if state is State.AWAITING_REVIEW else ("pending",),
+            record, values, event, condition="#state = :expected_state", expected={"state": record.state}, remove=remove
         )
         return replace(record, state=state, version=record.version + 1, **dict(changes or {}))
 
     def pending_since(self, before: datetime) -> list[RequestRecord]:
         """Requests still awaiting review that arrived before `before`, oldest first (the sparse index)."""
-        records, start = [], None
-        while True:
-            page = self._call(
-                self._client.query,
-                TableName=self._table,
-                IndexName=PENDING_INDEX,
-                KeyConditionExpression="pending = :pending AND received_at < :before",
-                ExpressionAttributeValues=_dynamo({":pending": _PENDING, ":before": before.isoformat()}),
-                **({"ExclusiveStartKey": start} if start else {}),
-            )
-            records += [_record(_plain(item)) for item in page.get("Items", [])]
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return records
+        return self._pending(
+            "pending = :pending AND received_at < :before", {":pending": _PENDING, ":before": before.isoformat()}
+        )
+
+    def unqueued_decisions(self, before: datetime) -> list[RequestRecord]:
+        """Decisions recorded and not marked queued or applied, last changed before `before` (the sparse index)."""
+        return self._pending(
+            "pending = :unqueued", {":unqueued": _UNQUEUED, ":before": before.isoformat()}, "updated_at < :before"
+        )
 
     def claim_message(self, request_id: str, now: datetime, lease_seconds: int) -> bool:
         """Lease the right to post the Slack message; the lease lapses so a crashed poster is recovered."""
@@ -178,11 +188,22 @@ class DynamoRequestStore:
         return self.mark(record, "decision_queued", event)
 
     def mark(self, record: RequestRecord, flag: str, event: AuditEvent, note: str | None = None) -> RequestRecord:
-        """Set a progress flag; flags only ever go from false to true, so a repeat is harmless."""
+        """Set a progress flag; flags only ever go from false to true, so a repeat is harmless.
+
+        A flag saying the decision reached the worker takes the request off the sweeper's unqueued decisions; a
+        request past review never returns to it, so this cannot drop a review from the pending ones."""
         if flag not in _FLAGS:
             raise ValueError(f"{flag} is not a progress flag")
         changes: dict[str, Any] = {flag: True} | ({"outcome_note": note} if note is not None else {})
-        self._update(record, changes, event, condition="attribute_exists(pk)", expected={})
+        settles = flag in _SETTLES_DECISION and record.state not in _UNDER_REVIEW
+        self._update(
+            record,
+            changes,
+            event,
+            condition="attribute_exists(pk)",
+            expected={},
+            remove=("pending",) if settles else (),
+        )
         return replace(record, version=record.version + 1, **changes)
 
     def add_event(self, event: AuditEvent) -> None:
@@ -199,6 +220,25 @@ class DynamoRequestStore:
             ConsistentRead=True,
         )
         return [_plain(item) for item in response.get("Items", [])]
+
+    def _pending(
+        self, key_condition: str, values: Mapping[str, Any], query_filter: str | None = None
+    ) -> list[RequestRecord]:
+        records, start = [], None
+        while True:
+            page = self._call(
+                self._client.query,
+                TableName=self._table,
+                IndexName=PENDING_INDEX,
+                KeyConditionExpression=key_condition,
+                ExpressionAttributeValues=_dynamo(values),
+                **({"FilterExpression": query_filter} if query_filter else {}),
+                **({"ExclusiveStartKey": start} if start else {}),
+            )
+            records += [_record(_plain(item)) for item in page.get("Items", [])]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return records
 
     # --- items --------------------------------------------------------------------------------------------
 
@@ -252,7 +292,7 @@ class DynamoRequestStore:
             "version": record.version,
             "decision_queued": record.decision_queued,
             "expires_at": self._expiry(record.received_at),
-            "pending": _PENDING if record.state is State.AWAITING_REVIEW else None,
+            "pending": _pending_mark(record),
             "spec_fingerprint": record.spec_fingerprint,
         }
         return {name: value for name, value in item.items() if value is not None}
@@ -331,6 +371,14 @@ def _translated(exc: ClientError) -> Exception:
     return PermanentFailure(f"DynamoDB refused the call: {code}")
 
 
+def _pending_mark(record: RequestRecord) -> str | None:
+    if record.state is State.AWAITING_REVIEW:
+        return _PENDING
+    if record.state in TO_APPLY and not record.decision_queued:
+        return _UNQUEUED
+    return None
+
+
 def _pk(request_id: str) -> str:
     return f"REQUEST#{request_id}"
 
@@ -401,5 +449,6 @@ def _record(item: Mapping[str, Any]) -> RequestRecord:
         requester_told=item.get("requester_told", False),
         outcome_note=item.get("outcome_note"),
         reminded=item.get("reminded", False),
+        overtaken=item.get("overtaken", False),
         spec_fingerprint=item.get("spec_fingerprint", ""),
     )

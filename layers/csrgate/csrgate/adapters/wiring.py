@@ -16,7 +16,7 @@ from botocore.config import Config
 from slack_sdk import WebClient
 
 from csrgate.adapters.audit import LoggedAuditTrail
-from csrgate.adapters.config import ParameterClusterDirectory, SecretReader, Settings
+from csrgate.adapters.config import ConfigError, ParameterClusterDirectory, SecretReader, Settings
 from csrgate.adapters.interactions_api import InteractionsApi
 from csrgate.adapters.queues import SqsDecisionQueue, SqsSlackRetryQueue
 from csrgate.adapters.slack import SlackNotifier, web_client
@@ -66,7 +66,7 @@ class Kit:
         settings = Settings.from_environment()
         session = session or boto3.session.Session()
         secrets = SecretReader(SecretsProvider(boto3_client=session.client("secretsmanager", config=aws_config)))
-        secrets.json(settings.slack_secret_id, "bot_token", "signing_secret")
+        secrets.credential(settings.slack_bot_token_secret_id, "bot token")
         dynamodb = session.client("dynamodb", config=aws_config)
         ssm = SSMProvider(boto3_client=session.client("ssm", config=aws_config))
         return cls(
@@ -75,21 +75,23 @@ class Kit:
             aws_config=aws_config,
             dynamodb=dynamodb,
             secrets=secrets,
-            clusters=ParameterClusterDirectory(ssm, settings.config_path),
+            clusters=ParameterClusterDirectory(ssm, settings.config_path, settings.secret_prefix),
             store=DynamoRequestStore(dynamodb, settings.table, settings.retention),
             audit=LoggedAuditTrail(logger),
         )
 
     def slack(self, *, hurried: bool = False) -> WebClient:
         """A Slack client with the current bot token (the secret is cached for a few minutes, so rotation lands)."""
-        token = self.secrets.json(self.settings.slack_secret_id, "bot_token")["bot_token"]
+        token = self.secrets.credential(self.settings.slack_bot_token_secret_id, "bot token")
         if hurried:
             return web_client(token, self.settings.slack_api_url, timeout=2, hurried=True)
         return web_client(token, self.settings.slack_api_url)
 
     def signing_secret(self) -> str:
-        """Slack's request signing secret."""
-        return str(self.secrets.json(self.settings.slack_secret_id, "signing_secret")["signing_secret"])
+        """Slack's request signing secret, which only the interactions function is given (and may read)."""
+        if self.settings.slack_signing_secret_id is None:
+            raise ConfigError("the environment variable CSRGATE_SLACK_SIGNING_SECRET_ID is not set")
+        return self.secrets.credential(self.settings.slack_signing_secret_id, "signing secret")
 
     def decision_queue(self) -> SqsDecisionQueue:
         """The worker's queue."""
@@ -132,6 +134,7 @@ def build_slack_retry_consumer(logger: Logger, session: Any = None) -> SlackRetr
 def build_interactions_api(logger: Logger, session: Any = None) -> InteractionsApi:
     """The interactions function's HTTP API, inside Slack's three seconds."""
     kit = Kit.from_environment(logger, session, aws_config=HURRIED_AWS)
+    kit.signing_secret()  # a missing or unreadable signing secret fails the cold start, naming it
 
     def hurried_slack() -> WebClient:
         return kit.slack(hurried=True)

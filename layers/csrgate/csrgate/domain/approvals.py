@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
 from csrgate.domain.cluster import ClusterConfig
+from csrgate.domain.delivery import linked_email
 from csrgate.domain.lifecycle import State
 from csrgate.domain.ports import (
     AuditLog,
@@ -52,7 +53,7 @@ class SlackDirectory(Protocol):
         """The user's name and email."""
 
     def group_members(self, group_id: str) -> frozenset[str]:
-        """The Slack user IDs in a user group (cached for a few minutes)."""
+        """The Slack user IDs in a user group, read again when what is known is more than a minute old."""
 
 
 class ClickAnswer(StrEnum):
@@ -181,10 +182,14 @@ class Approvals:
         self._audit.write(event)
         # Decide on the stored approvals, not on our copy: two approvers clicking at once must see each other.
         record = self._store.get(record.request_id) or record
-        if len(record.approvals) < record.approvals_needed:
-            left = record.approvals_needed - len(record.approvals)
-            return ClickResult(ClickAnswer.RECORDED, f"Approval recorded; {left} more needed.", record)
-        approvers = ", ".join(f"{a.name} ({a.slack_id})" for a in record.approvals)
+        counted = self._counted(record, cluster, clicker)
+        if len(counted) < record.approvals_needed:
+            left = record.approvals_needed - len(counted)
+            lapsed = [a.name for a in record.approvals if a not in counted]
+            note = f" No longer counted: {', '.join(lapsed)}, who may no longer approve." if lapsed else ""
+            as_counted = replace(record, approvals=counted)  # the message shows the approvals that count
+            return ClickResult(ClickAnswer.RECORDED, f"Approval recorded; {left} more needed.{note}", as_counted)
+        approvers = ", ".join(f"{a.name} ({a.slack_id})" for a in counted)
         decided = AuditEvent.about(
             record,
             "csr.approved",
@@ -247,6 +252,28 @@ class Approvals:
             State.FAILED: "This request failed; see the message for why.",
         }.get(record.state, f"This request is {record.state.value.replace('_', ' ')}.")
 
+    def _counted(self, record: RequestRecord, cluster: ClusterConfig, clicker: SlackUser) -> tuple[Approval, ...]:
+        """The stored approvals of people who may still approve: someone removed from the approvers (or from an
+        approver group) since they clicked no longer counts. Each approval that lapsed is audited."""
+        counted: list[Approval] = []
+        now = self._clock()
+        for approval in record.approvals:
+            if approval.slack_id == clicker.slack_id or self._is_approver(cluster, approval.slack_id):
+                counted.append(approval)
+                continue
+            event = AuditEvent.about(
+                record,
+                "csr.approval_lapsed",
+                clicker.label,
+                now,
+                slack_user=approval.slack_id,
+                slack_name=approval.name,
+                reason=f"no longer an approver for {cluster.name}",
+            )
+            self._store.add_event(event)
+            self._audit.write(event)
+        return tuple(counted)
+
     def _is_approver(self, cluster: ClusterConfig, slack_id: str) -> bool:
         if slack_id in cluster.approvers.users:
             return True
@@ -276,10 +303,11 @@ def _is_requester(record: RequestRecord, clicker: SlackUser, cluster: ClusterCon
     """
     request = record.request
     subject = request.get("subject") or {}
-    username = request.get("username")
-    claimed = [username, subject.get("commonName"), record.requester_email]
-    if isinstance(username, str):
-        claimed.append(cluster.requester_emails.get(username))
+    username, common_name = request.get("username"), subject.get("commonName")
+    # record.requester_email is the annotation only when the cluster's mapping vouched for it: an email anyone
+    # could write into a CSR must not lock its owner out of approving.
+    claimed = [username, common_name, record.requester_email]
+    claimed += [linked_email(name, cluster) for name in (username, common_name) if isinstance(name, str)]
     claimed_names = {name for value in claimed if isinstance(value, str) and value for name in _names(value)}
     mine = {_normal(clicker.slack_id), *_names(clicker.name), *(_names(clicker.email) if clicker.email else ())}
     return bool(claimed_names & mine)

@@ -13,7 +13,7 @@ from csrgate.domain.findings import Code, Finding, error, warning
 from csrgate.domain.policy import API_MINIMUM_EXPIRATION_SECONDS, KeyRules, SignerRules
 from csrgate.domain.request import SigningRequest
 from csrgate.domain.summary import describe_lifetime
-from csrgate.domain.text import is_invisible, is_printable_ascii, lookalike_problem, shown
+from csrgate.domain.text import has_invisible, is_printable_ascii, lookalike_problem, shown
 
 MAX_COMMON_NAME_LENGTH = 64  # ub-common-name in RFC 5280
 # Approvers must be able to read every group and name a certificate would carry; longer lists are denied.
@@ -96,7 +96,7 @@ def check_subject_text(ctx: CheckContext) -> Iterator[Finding]:
     user and group names (CN, O) are printable ASCII unless the policy allows more, never look-alikes."""
     subject = ctx.csr.subject
     values = [*subject.common_names, *subject.organizations, *(value for _, value in subject.other)]
-    if any(is_invisible(char) for value in values for char in value):
+    if any(has_invisible(value) for value in values):
         yield error(
             Code.INVALID_SUBJECT,
             "the subject contains control, invisible or non-printable characters; use plain printable text",
@@ -159,13 +159,13 @@ def check_groups(ctx: CheckContext) -> Iterator[Finding]:
         if group in signer.forbidden_groups:
             yield error(
                 Code.FORBIDDEN_GROUP,
-                f"the group {group} may not be requested ({_WELL_KNOWN_GROUPS_HINT}); remove that O value "
+                f"the group {group!r} may not be requested ({_WELL_KNOWN_GROUPS_HINT}); remove that O value "
                 "and ask for RBAC bindings instead",
             )
         elif group.startswith(SYSTEM_GROUP_PREFIX) and group not in signer.required_groups:
             yield error(
                 Code.FORBIDDEN_GROUP,
-                f"the group {group} is reserved for Kubernetes ({_WELL_KNOWN_GROUPS_HINT}); remove that O value",
+                f"the group {group!r} is reserved for Kubernetes ({_WELL_KNOWN_GROUPS_HINT}); remove that O value",
             )
         elif signer.only_required_groups and group not in signer.required_groups:
             yield error(
@@ -327,6 +327,45 @@ def check_expiration(ctx: CheckContext) -> Iterator[Finding]:
         )
 
 
+# A message shows each list on one line, and a line of text in a message holds at most 3,000 characters (Slack's
+# limit for one text) with its label. A list longer than this is denied rather than shown cut short, since
+# approvers must read every name a certificate would carry.
+MAX_LIST_CHARS = 2800
+
+
+def check_lists_fit_one_message(ctx: CheckContext) -> Iterator[Finding]:
+    """The SANs and the groups, written as messages show them (code points of non-ASCII letters included), must
+    each fit one line of a message."""
+    sans = ctx.csr.sans
+    named = [
+        (kind, name)
+        for kind, names in (("DNS", sans.dns), ("IP", sans.ip), ("EMAIL", sans.email), ("URI", sans.uri))
+        for name in names
+    ]
+    length = _shown_length(f"{kind}:{shown(name)}" for kind, name in named)
+    if length > MAX_LIST_CHARS:
+        yield error(
+            Code.SAN_NOT_ALLOWED,
+            f"the CSR has {len(named)} subject alternative names, {length} characters as approvers read them, and "
+            f"at most {MAX_LIST_CHARS} fit in one message; split the names over several CSRs, each with fewer names",
+        )
+    groups = ctx.csr.subject.organizations
+    length = _shown_length(shown(group) for group in groups)
+    if length > MAX_LIST_CHARS:
+        yield error(
+            Code.INVALID_SUBJECT,
+            f"the subject asks for {len(groups)} groups, {length} characters as approvers read them (with the code "
+            f"points of non-ASCII letters), and at most {MAX_LIST_CHARS} fit in one message; ask for fewer groups, "
+            "or shorter names, in each CSR",
+        )
+
+
+def _shown_length(values: Iterable[str]) -> int:
+    """The length of the values written one after another, as a message lists them (", " between them)."""
+    lengths = [len(value) for value in values]
+    return sum(lengths) + 2 * max(len(lengths) - 1, 0)
+
+
 CHECKS: tuple[Check, ...] = (
     check_eks_support,
     check_signature,
@@ -339,6 +378,7 @@ CHECKS: tuple[Check, ...] = (
     check_usages,
     check_sans,
     check_expiration,
+    check_lists_fit_one_message,  # last: the other checks have judged the names one by one
 )
 
 

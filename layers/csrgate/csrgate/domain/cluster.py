@@ -6,12 +6,18 @@ import re
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationInfo, model_validator
 from pydantic.alias_generators import to_camel
 
-FORWARDER_SECRETS = "csrgate/forwarders/"
-CLUSTER_SECRETS = "csrgate/clusters/"
+# Secrets live under the stack's prefix (the template's SecretPrefix, or the stack's name), given when validating
+# as `model_validate(document, context={SECRET_PREFIX_CONTEXT: prefix})`.
+SECRET_PREFIX_CONTEXT = "secret_prefix"
+DEFAULT_SECRET_PREFIX = "csrgate"
+FORWARDER_SECRETS = "forwarders/"
+CLUSTER_SECRETS = "clusters/"
 CLUSTER_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+# A request csrgate cannot tie to the person who will hold the certificate needs at least this many approvers.
+MIN_APPROVALS_UNLINKED = 2
 
 
 class ClusterKind(StrEnum):
@@ -58,21 +64,25 @@ class ClusterConfig(_Config):
     privileged_required_approvals: StrictInt = Field(default=2, ge=1, le=10)
     policy: StrictStr | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,128}$")
     deny_expired: StrictBool = False  # also deny an expired review's CSR in the cluster (reason CsrgateExpired)
-    # How to find a requester in Slack when the CSR carries no csrgate.io/requester-email annotation:
+    # Which person a Kubernetes user name is: how csrgate finds a requester in Slack, vouches for a CSR's
+    # csrgate.io/requester-email annotation, and tells whether the person asking is the one the certificate is for.
+    # Never applied to `system:` identities (nodes, service accounts): they are nobody's.
     requester_emails: dict[StrictStr, StrictStr] = {}  # Kubernetes user name -> email
     requester_email_template: StrictStr | None = Field(default=None, pattern=r"^[^@\s]*\{username\}[^@\s]*@[^@\s]+$")
 
     @model_validator(mode="after")
-    def _consistent(self) -> ClusterConfig:
+    def _consistent(self, info: ValidationInfo) -> ClusterConfig:
         if self.auth == "iam" and not self.forwarder_role_arn:
             raise ValueError("auth: iam needs forwarderRoleArn, the role the forwarder signs with")
         if self.auth == "hmac" and not self.hmac_secret_id:
             raise ValueError("auth: hmac needs hmacSecretId, the Secrets Manager secret holding the key")
-        # The intake function may read only csrgate/forwarders/*, the worker only csrgate/clusters/*.
-        if self.hmac_secret_id and not self.hmac_secret_id.startswith(FORWARDER_SECRETS):
-            raise ValueError(f"hmacSecretId must be a secret under {FORWARDER_SECRETS}, which intake may read")
-        if self.connection.secret_id and not self.connection.secret_id.startswith(CLUSTER_SECRETS):
-            raise ValueError(f"connection.secretId must be a secret under {CLUSTER_SECRETS}, which the worker may read")
+        # The intake function may read only {prefix}/forwarders/*, the worker only {prefix}/clusters/*.
+        prefix = (info.context or {}).get(SECRET_PREFIX_CONTEXT, DEFAULT_SECRET_PREFIX)
+        forwarder_secrets, cluster_secrets = f"{prefix}/{FORWARDER_SECRETS}", f"{prefix}/{CLUSTER_SECRETS}"
+        if self.hmac_secret_id and not self.hmac_secret_id.startswith(forwarder_secrets):
+            raise ValueError(f"hmacSecretId must be a secret under {forwarder_secrets}, which intake may read")
+        if self.connection.secret_id and not self.connection.secret_id.startswith(cluster_secrets):
+            raise ValueError(f"connection.secretId must be a secret under {cluster_secrets}, which the worker may read")
         if self.kind is ClusterKind.EKS and not (self.connection.eks_cluster_name and self.connection.region):
             raise ValueError("kind: eks needs connection.eksClusterName and connection.region")
         if self.kind is ClusterKind.GENERIC and not self.connection.secret_id:
@@ -83,6 +93,14 @@ class ClusterConfig(_Config):
             raise ValueError("privilegedRequiredApprovals cannot be below requiredApprovals")
         return self
 
-    def approvals_needed(self, privileged: bool) -> int:
-        """How many distinct approvers a request needs."""
-        return self.privileged_required_approvals if privileged else self.required_approvals
+    def approvals_needed(self, privileged: bool, unlinked: bool = False) -> int:
+        """How many distinct approvers a request needs.
+
+        `unlinked`: csrgate cannot tell which Slack user asked, or the certificate is for someone other than who
+        asked. An approver could be that requester under a name csrgate does not know, so one more approver than
+        usual must agree (never fewer than two); a privileged request keeps its own number when that is higher.
+        """
+        needed = self.privileged_required_approvals if privileged else self.required_approvals
+        if unlinked:
+            needed = max(needed, self.required_approvals + 1, MIN_APPROVALS_UNLINKED)
+        return needed

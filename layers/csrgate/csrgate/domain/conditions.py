@@ -16,8 +16,15 @@ REASON_APPROVED = "CsrgateApproved"
 REASON_DENIED = "CsrgateDenied"
 REASON_POLICY_DENIED = "CsrgatePolicyDenied"
 REASON_EXPIRED = "CsrgateExpired"
+# The only reasons csrgate writes. Intake and the worker read a decision as csrgate's by these exact names: a
+# condition whose reason merely starts with "Csrgate" was written by someone else, and is a decision made elsewhere.
 CSRGATE_REASONS = frozenset({REASON_APPROVED, REASON_DENIED, REASON_POLICY_DENIED, REASON_EXPIRED})
 MAX_MESSAGE_LENGTH = 1024
+
+
+def is_csrgate_reason(reason: str) -> bool:
+    """Whether a condition with this reason was written by csrgate."""
+    return reason in CSRGATE_REASONS
 
 
 class Decision(StrEnum):
@@ -59,7 +66,7 @@ class Condition:
     @property
     def by_csrgate(self) -> bool:
         """Whether csrgate wrote it (its reason is one of csrgate's)."""
-        return self.reason in CSRGATE_REASONS
+        return is_csrgate_reason(self.reason)
 
 
 def decision_condition(decision: Decision, decided_by: str, why: str, reason: str | None = None) -> Condition:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from enum import StrEnum
 
 from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.kubeconfig import RequesterKubeconfig
@@ -11,7 +12,8 @@ from csrgate.domain.records import RequestRecord
 
 _NAME_IN_TEMPLATE = "{username}"
 # Nodes and service accounts (system:node:node-1, system:serviceaccount:ns:sa) are never people: a template would
-# turn node-1 into node-1@example.com, whoever that is.
+# turn node-1 into node-1@example.com, whoever that is, and a service account's token is shared by whoever runs
+# the job. Not even the cluster's mapping makes one of them a person.
 _KUBERNETES_IDENTITIES = "system:"
 
 
@@ -24,15 +26,52 @@ class Delivery:
     comment: str
 
 
+class Voucher(StrEnum):
+    """What vouches for a CSR's requester-email annotation: the person it names is the one asking or the one the
+    certificate is for, by the cluster's own mapping."""
+
+    COMMON_NAME = "cn"
+    REQUESTER = "requester"
+
+
+def linked_email(user: str | None, cluster: ClusterConfig) -> str | None:
+    """The email of the person a Kubernetes user name is, by the cluster's settings: its `requesterEmails`, the name
+    itself when it is an email (an OIDC user), then its `requesterEmailTemplate`; None for `system:` identities."""
+    if not user or user.startswith(_KUBERNETES_IDENTITIES):
+        return None
+    local = user.rsplit(":", 1)[-1]  # e.g. oidc:alice -> alice, the API server's prefix dropped
+    mapped = cluster.requester_emails.get(user)
+    if mapped:
+        return mapped if "@" in mapped else None
+    if "@" in local:
+        return local
+    if cluster.requester_email_template and local:
+        return cluster.requester_email_template.replace(_NAME_IN_TEMPLATE, local)
+    return None
+
+
+def annotation_vouched_by(
+    claim: str, username: str | None, common_name: str | None, cluster: ClusterConfig
+) -> Voucher | None:
+    """What makes the `csrgate.io/requester-email` annotation more than a claim, if anything.
+
+    Anyone who may create a CSR may write any annotation. It is trusted only when the cluster's own mapping ties
+    that email to the certificate's user (an administrator asking for dana's user with dana's email, as the
+    Kubernetes docs' task goes) or to the user who asked (the API server vouches for them).
+    """
+    wanted = claim.strip().casefold()
+    if _same(linked_email(common_name, cluster), wanted):
+        return Voucher.COMMON_NAME
+    if _same(linked_email(username, cluster), wanted):
+        return Voucher.REQUESTER
+    return None
+
+
 def requester_emails(record: RequestRecord, cluster: ClusterConfig) -> tuple[str, ...]:
-    """Where to look for the requester, in order: the CSR's annotation, the cluster's mapping, its template."""
-    username = str(record.request.get("username") or "")
-    candidates = [record.requester_email, cluster.requester_emails.get(username)]
-    if "@" in username:
-        candidates.append(username)
-    elif username and cluster.requester_email_template and not username.startswith(_KUBERNETES_IDENTITIES):
-        local = username.rsplit(":", 1)[-1]  # e.g. oidc:alice -> alice
-        candidates.append(cluster.requester_email_template.replace(_NAME_IN_TEMPLATE, local))
+    """Where to look for the requester, in order: the annotation (kept only when vouched for), then the email the
+    cluster's settings tie the requesting user to."""
+    username = record.request.get("username")
+    candidates = [record.requester_email, linked_email(username if isinstance(username, str) else None, cluster)]
     return tuple(dict.fromkeys(email for email in candidates if email and "@" in email))
 
 
@@ -74,3 +113,7 @@ def fetch_command(record: RequestRecord) -> str:
         f"kubectl get csr {shlex.quote(record.csr_name)} -o jsonpath='{{.status.certificate}}' "
         f"| base64 -d > {shlex.quote(record.csr_name)}.crt"
     )
+
+
+def _same(email: str | None, wanted: str) -> bool:
+    return email is not None and email.strip().casefold() == wanted

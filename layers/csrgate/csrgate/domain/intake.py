@@ -8,7 +8,10 @@ from enum import StrEnum
 from typing import Any
 
 from csrgate.domain.cluster import ClusterConfig
+from csrgate.domain.conditions import is_csrgate_reason
+from csrgate.domain.delivery import annotation_vouched_by, linked_email
 from csrgate.domain.errors import PermanentFailure, RetryLater
+from csrgate.domain.findings import Code, Finding, warning
 from csrgate.domain.lifecycle import State, can_transition, state_after_verdict
 from csrgate.domain.messages import decided_message, policy_notice, review_message
 from csrgate.domain.ports import (
@@ -23,13 +26,20 @@ from csrgate.domain.ports import (
     RequestStore,
     SlackRetryQueue,
 )
-from csrgate.domain.records import REQUESTER_EMAIL_ANNOTATION, Actor, AuditEvent, RequestRecord, request_id_for
+from csrgate.domain.records import (
+    REQUESTER_EMAIL_ANNOTATION,
+    REQUESTER_EMAIL_CLAIM,
+    Actor,
+    AuditEvent,
+    RequestRecord,
+    request_id_for,
+)
 from csrgate.domain.request import signing_request_from_object, spec_fingerprint
 from csrgate.domain.summary import describe_request
+from csrgate.domain.text import shown
 from csrgate.domain.verdict import evaluate
 
 MESSAGE_LEASE_SECONDS = 60  # long enough for one Slack post with its retries, short enough to recover a crash
-CSRGATE_REASON_PREFIX = "Csrgate"
 
 
 class EventType(StrEnum):
@@ -73,7 +83,7 @@ class ClusterStatus:
             denied="Denied" in present,
             failed_reason=str(failed.get("reason") or "Failed") if failed else None,
             issued=bool((status or {}).get("certificate")),
-            by_csrgate=bool(decision and str(decision.get("reason", "")).startswith(CSRGATE_REASON_PREFIX)),
+            by_csrgate=bool(decision and is_csrgate_reason(str(decision.get("reason") or ""))),
             decision_text=" ".join(str(decision.get(key) or "") for key in ("reason", "message")).strip()[:300]
             if decision
             else "",
@@ -160,11 +170,23 @@ class Intake:
     ) -> tuple[RequestRecord, bool]:
         request = signing_request_from_object(obj, "object")
         now = self._clock()
-        verdict = evaluate(request, self._clusters.policy_for(cluster), cluster.kind)
+        policy = self._clusters.policy_for(cluster)
+        verdict = evaluate(request, policy, cluster.kind)
         state = State.DECIDED_ELSEWHERE if status.decided else state_after_verdict(verdict.outcome)
         metadata = obj.get("metadata") or {}
         annotations = metadata.get("annotations") if isinstance(metadata.get("annotations"), Mapping) else {}
-        email = (annotations or {}).get(REQUESTER_EMAIL_ANNOTATION)
+        annotated = (annotations or {}).get(REQUESTER_EMAIL_ANNOTATION)
+        claim = annotated if isinstance(annotated, str) and annotated.strip() else None
+        common_name = request.csr.subject.common_name if request.csr is not None else None
+        vouched_by = annotation_vouched_by(claim, request.username, common_name, cluster) if claim else None
+        signer = policy.rules_for(request.signer_name)
+        unlinked: tuple[Finding, ...] = ()
+        if state is State.AWAITING_REVIEW:  # only a person's decision can be someone's own
+            names_a_user = signer is not None and signer.authenticates_clients
+            unlinked = requester_findings(request.username, common_name, cluster, names_a_user)
+        described = describe_request(request)
+        if claim:
+            described[REQUESTER_EMAIL_CLAIM] = claim
         record = RequestRecord(
             request_id=request_id,
             cluster=cluster.name,
@@ -172,12 +194,12 @@ class Intake:
             csr_uid=request.uid or "",
             state=state,
             outcome=verdict.outcome,
-            findings=verdict.findings,
-            request=describe_request(request),
+            findings=verdict.findings + unlinked,
+            request=described,
             received_at=now,
-            approvals_needed=cluster.approvals_needed(verdict.privileged),
+            approvals_needed=cluster.approvals_needed(verdict.privileged, unlinked=bool(unlinked)),
             privileged=verdict.privileged,
-            requester_email=email if isinstance(email, str) and email else None,
+            requester_email=claim.strip() if claim and vouched_by else None,
             spec_fingerprint=spec_fingerprint(obj.get("spec") or {}),
         )
         events = [
@@ -190,10 +212,37 @@ class Intake:
                 Actor.POLICY,
                 now,
                 verdict=verdict.outcome.value,
-                finding_codes=list(record.finding_codes),
+                finding_codes=list(verdict.codes),
                 privileged=verdict.privileged,
             ),
         ]
+        if claim:
+            # Anyone who may create a CSR may write the annotation: say whether anything vouched for it.
+            events.append(
+                AuditEvent.about(
+                    record,
+                    "csr.requester_email_verified" if vouched_by else "csr.requester_email_unverified",
+                    Actor.SERVICE,
+                    now,
+                    email=claim,
+                    vouched_by=vouched_by.value if vouched_by else None,
+                    username=request.username,
+                    common_name=common_name,
+                )
+            )
+        if unlinked:
+            events.append(
+                AuditEvent.about(
+                    record,
+                    "csr.requester_unlinked",
+                    Actor.SERVICE,
+                    now,
+                    finding_codes=[finding.code.value for finding in unlinked],
+                    username=request.username,
+                    common_name=common_name,
+                    approvals_needed=record.approvals_needed,
+                )
+            )
         if status.decided:
             events.append(AuditEvent.about(record, "csr.decided_elsewhere", Actor.CLUSTER, now))
         if not self._store.create(record, events):
@@ -217,7 +266,9 @@ class Intake:
                 f": {status.decision_text}" if status.decision_text else ""
             )
             return self._transition(record, State.DECIDED_ELSEWHERE, event, note)
-        if status.issued and can_transition(record.state, State.ISSUED):
+        # Only a decision applied in the cluster becomes issued: a certificate seen first (csrgate's approval applied
+        # but not yet recorded, or a status csrgate did not approve) leaves the worker to apply or report it.
+        if status.issued and record.decision_applied and can_transition(record.state, State.ISSUED):
             event = AuditEvent.about(record, "csr.issued", Actor.CLUSTER, now)
             return self._transition(record, State.ISSUED, event, "certificate issued")
         if status.failed_reason and record.state in (State.APPROVED, State.AUTO_APPROVED):
@@ -333,3 +384,48 @@ class Intake:
 
     def _log(self, event: AuditEvent) -> None:
         self._audit.write(event)
+
+
+def requester_findings(
+    username: str | None, common_name: str | None, cluster: ClusterConfig, names_a_user: bool
+) -> tuple[Finding, ...]:
+    """Warnings for a request csrgate cannot tie to one person, which therefore needs one more approver.
+
+    An approver could have asked under a name csrgate does not know (a service account's token, an opaque OIDC
+    subject) and then approve alone a certificate for any user. `names_a_user`: the signer's certificates log in
+    to the API server, so the CN is the user the holder becomes.
+    """
+    found: list[Finding] = []
+    asker = linked_email(username, cluster)
+    if asker is None:
+        found.append(warning(Code.REQUESTER_UNKNOWN, _unknown_requester(username, cluster)))
+    if names_a_user and common_name is not None and common_name != username:
+        holder = linked_email(common_name, cluster)
+        if asker is None or holder is None or holder.casefold() != asker.casefold():
+            asked_by = repr(shown(username)) if username else "an unknown user"
+            found.append(
+                warning(
+                    Code.SUBJECT_MISMATCH,
+                    f"the certificate would be for the user {shown(common_name)!r}, not for {asked_by}, who asked "
+                    f"for it (nor does {cluster.name}'s requesterEmails make them one person), so one more approver "
+                    "must agree; ask for your own user to need fewer",
+                )
+            )
+    return tuple(found)
+
+
+def _unknown_requester(username: str | None, cluster: ClusterConfig) -> str:
+    why = "so nobody can tell which Slack user asked for it and one more approver must agree"
+    if not username:
+        return f"the API server recorded no requesting user, {why}"
+    if username.startswith("system:serviceaccount:"):
+        return (
+            f"{shown(username)!r} is a service account, not a person: whoever holds its token may have asked, {why}; "
+            "ask with your own credentials to need fewer"
+        )
+    if username.startswith("system:"):
+        return f"{shown(username)!r} is a Kubernetes identity (a node or a system user), not a person, {why}"
+    return (
+        f"csrgate cannot tell which Slack user {shown(username)!r} is (it is not in {cluster.name}'s "
+        f"requesterEmails, not an email, and {cluster.name} has no requesterEmailTemplate), {why}"
+    )

@@ -51,6 +51,10 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.FAILED: frozenset(),
 }
 
+# The decisions the worker applies in the cluster: entering one of these states leaves a decision to queue, and the
+# request is not done with until it is queued. An expiry is one too when its cluster denies expired CSRs.
+TO_APPLY = frozenset({State.APPROVED, State.AUTO_APPROVED, State.DENIED, State.DENIED_BY_POLICY})
+
 _AFTER_VERDICT = {
     Outcome.IGNORE: State.IGNORED,
     Outcome.DENY: State.DENIED_BY_POLICY,

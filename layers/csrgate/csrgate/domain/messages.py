@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from csrgate.domain.findings import Finding
+from csrgate.domain.findings import Code, Finding, Severity
 from csrgate.domain.lifecycle import State
-from csrgate.domain.records import RequestRecord
+from csrgate.domain.records import REQUESTER_EMAIL_CLAIM, RequestRecord
 from csrgate.domain.summary import describe_lifetime
 from csrgate.domain.text import shown
 
@@ -52,7 +52,11 @@ def review_message(record: RequestRecord, now: datetime) -> ReviewMessage:
     """The approval request for a request awaiting review."""
     needed = record.approvals_needed
     privileged = " (privileged request)" if record.privileged else ""
-    facts = [*_request_facts(record, now), Fact("Needs", f"{needed} approval{'s' if needed != 1 else ''}{privileged}")]
+    why = "; ".join(_why_more_approvers(record)) if needed > 1 else ""
+    facts = [
+        *_request_facts(record, now),
+        Fact("Needs", f"{needed} approval{'s' if needed != 1 else ''}{privileged}{': ' + why if why else ''}"),
+    ]
     if record.approvals:
         names = ", ".join(approval.name for approval in record.approvals)
         facts.append(Fact("Approved so far", f"{len(record.approvals)} of {needed}: {names}"))
@@ -122,8 +126,11 @@ def _request_facts(record: RequestRecord, now: datetime) -> list[Fact]:
         Fact("CSR", record.csr_name),
         Fact("Requested by (verified by the API server)", _requester(request)),
     ]
+    claim = request.get(REQUESTER_EMAIL_CLAIM)
     if record.requester_email:
-        facts.append(Fact("Requester email (claimed in an annotation)", record.requester_email))
+        facts.append(Fact("Requester email (annotation, matches the cluster's mapping)", record.requester_email))
+    elif isinstance(claim, str) and claim:
+        facts.append(Fact("Requester email (annotation, unverified: not used)", shown(claim)))
     if request.get("malformed"):
         facts.append(Fact("CSR content", f"cannot be decoded: {request['malformed']}"))
         return facts
@@ -137,6 +144,18 @@ def _request_facts(record: RequestRecord, now: datetime) -> list[Fact]:
         Fact("Key", _key(request.get("publicKey") or {})),
     ]
     return facts
+
+
+# Why a request needs more approvers than the cluster usually asks for, by the findings that raised the number.
+_MORE_APPROVERS_BECAUSE = {
+    Code.REQUESTER_UNKNOWN: "nobody can tell which Slack user asked for it",
+    Code.SUBJECT_MISMATCH: "the certificate is for someone other than who asked for it",
+}
+
+
+def _why_more_approvers(record: RequestRecord) -> list[str]:
+    reasons = (_MORE_APPROVERS_BECAUSE.get(f.code) for f in record.findings if f.severity is Severity.WARNING)
+    return list(dict.fromkeys(reason for reason in reasons if reason))
 
 
 def _requester(request: Mapping[str, Any]) -> str:

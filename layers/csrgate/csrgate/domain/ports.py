@@ -66,9 +66,19 @@ class RequestStore(Protocol):
         """Store a new request with its first events; False when it already exists."""
 
     def transition(
-        self, record: RequestRecord, state: State, event: AuditEvent, changes: Mapping[str, Any] | None = None
+        self,
+        record: RequestRecord,
+        state: State,
+        event: AuditEvent,
+        changes: Mapping[str, Any] | None = None,
+        *,
+        decision_to_queue: bool | None = None,
     ) -> RequestRecord:
-        """Move the request from `record.state` to `state`; raise Conflict if its state moved meanwhile."""
+        """Move the request from `record.state` to `state`; raise Conflict if its state moved meanwhile.
+
+        With a decision to queue (by default, when `state` is in lifecycle.TO_APPLY), the request is among
+        `unqueued_decisions` until its decision is marked queued or applied, in the same write as the state change.
+        """
 
     def claim_message(self, request_id: str, now: datetime, lease_seconds: int) -> bool:
         """Take the right to post the request's Slack message for a while; False when posted or claimed."""
@@ -86,13 +96,17 @@ class RequestStore(Protocol):
         """Remember that the decision reached the worker's queue."""
 
     def mark(self, record: RequestRecord, flag: str, event: AuditEvent, note: str | None = None) -> RequestRecord:
-        """Set one of the record's progress flags (decision_applied, requester_told), and its outcome note."""
+        """Set one of the record's progress flags (decision_queued, decision_applied, requester_told, reminded,
+        overtaken), and its outcome note."""
 
     def add_event(self, event: AuditEvent) -> None:
         """Store an audit event that changes no state."""
 
     def pending_since(self, before: datetime) -> list[RequestRecord]:
         """Requests still awaiting review that arrived before `before`, oldest first."""
+
+    def unqueued_decisions(self, before: datetime) -> list[RequestRecord]:
+        """Requests whose decision was recorded but never marked queued or applied, last changed before `before`."""
 
 
 class DecisionQueue(Protocol):

@@ -15,6 +15,8 @@ from csrgate.domain.verdict import Outcome
 
 _REQUEST_IDS = uuid.UUID("6f1d3c2e-8a4b-5c6d-9e0f-1a2b3c4d5e6f")
 REQUESTER_EMAIL_ANNOTATION = "csrgate.io/requester-email"
+# Where a request keeps the annotation as it was written (shown to approvers, verified or not).
+REQUESTER_EMAIL_CLAIM = "requesterEmailAnnotation"
 
 
 def request_id_for(cluster: str, csr_uid: str) -> str:
@@ -54,7 +56,9 @@ class RequestRecord:
     received_at: datetime
     approvals_needed: int = 1
     privileged: bool = False
-    requester_email: str | None = None  # from an annotation anyone creating the CSR can set: a claim, not a proof
+    # The annotation's email, kept only when the cluster's mapping ties it to the CN or the requesting user: anyone
+    # creating a CSR can write any annotation (the claim itself is in request[REQUESTER_EMAIL_CLAIM]).
+    requester_email: str | None = None
     version: int = 1
     slack_message: MessageRef | None = None
     decision_queued: bool = False
@@ -66,6 +70,9 @@ class RequestRecord:
     requester_told: bool = False  # the requester got their certificate, or the denial
     outcome_note: str | None = None  # what happened after the decision, for people: "approved but not issued: ..."
     reminded: bool = False  # approvers were reminded in the thread
+    # The cluster moved on where the state cannot follow (an expired review's CSR deleted or decided with kubectl
+    # before csrgate denied it): outcome_note says what happened, and the worker has nothing left to do.
+    overtaken: bool = False
     spec_fingerprint: str = ""  # spec_fingerprint() of what was reviewed; the worker decides only that CSR
 
     @property

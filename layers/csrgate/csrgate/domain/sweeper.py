@@ -1,7 +1,12 @@
-"""The sweeper: remind approvers of reviews left waiting, and expire them before the cluster forgets the CSR.
+"""The sweeper: remind approvers of reviews left waiting, expire them before the cluster forgets the CSR, and queue
+the decisions that never reached the worker.
 
 Kubernetes garbage-collects pending CSRs after 24 hours, so a review left longer would approve nothing. Expiring
 well before that (12 hours by default) tells everyone while the requester can still ask again.
+
+A decision is stored before it is queued; if the send fails (SQS refuses or times out, or the function stops between
+the two), the stored request says its decision is still to queue, and the next sweep queues it. So an approval
+recorded is an approval applied. Slack trouble with one request neither stops a sweep nor undoes what it stored.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.lifecycle import State
 from csrgate.domain.messages import decided_message
 from csrgate.domain.ports import (
@@ -25,14 +31,19 @@ from csrgate.domain.records import Actor, AuditEvent, RequestRecord
 from csrgate.domain.worker import Redraw, Requesters
 
 EXPIRED_REASON = "expired: nobody decided within the review window"
+_APPROVALS = (State.APPROVED, State.AUTO_APPROVED)
+_BY_POLICY = (State.AUTO_APPROVED, State.DENIED_BY_POLICY)
 
 
 @dataclass(frozen=True)
 class SweepTimings:
-    """When to remind, and when to expire."""
+    """When to remind, when to expire, and how long a recorded decision is left to the function that recorded it."""
 
     remind_after: timedelta = timedelta(hours=1)
     expire_after: timedelta = timedelta(hours=12)
+    # Longer than any function takes between storing a decision and queueing it (the sweeper's own timeout is 2
+    # minutes); queueing one twice is harmless, the worker being idempotent, but needless.
+    requeue_after: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,7 @@ class SweepResult:
 
     reminded: int = 0
     expired: int = 0
+    requeued: int = 0
 
 
 class Sweeper:
@@ -67,40 +79,62 @@ class Sweeper:
         self._timings = timings
 
     def sweep(self) -> SweepResult:
-        """Expire what waited too long; remind about what waited a while."""
+        """Queue decisions that never reached the worker; expire what waited too long; remind about what waited a
+        while."""
         now = self._clock()
+        requeued = sum(
+            self._queue(record, now, late=True)
+            for record in self._store.unqueued_decisions(now - self._timings.requeue_after)
+        )
         reminded = expired = 0
         for record in self._store.pending_since(now - self._timings.remind_after):
             if record.received_at <= now - self._timings.expire_after:
                 expired += self._expire(record, now)
             elif not record.reminded:
                 reminded += self._remind(record, now)
-        return SweepResult(reminded, expired)
+        return SweepResult(reminded, expired, requeued)
 
     def _expire(self, record: RequestRecord, now: datetime) -> int:
+        cluster = self._clusters.get(record.cluster)
+        deny = cluster is not None and cluster.deny_expired
         event = AuditEvent.about(
             record, "csr.expired", Actor.SERVICE, now, waited_hours=_hours(now - record.received_at)
         )
         try:
-            record = self._store.transition(record, State.EXPIRED, event, {"outcome_note": EXPIRED_REASON})
+            record = self._store.transition(
+                record, State.EXPIRED, event, {"outcome_note": EXPIRED_REASON}, decision_to_queue=deny
+            )
         except Conflict:
             return 0  # decided meanwhile: nothing to expire
         self._audit.write(event)
-        cluster = self._clusters.get(record.cluster)
-        if cluster is not None and cluster.deny_expired:
-            self._decisions.send(
-                QueuedDecision(
-                    record.request_id,
-                    record.cluster,
-                    record.csr_name,
-                    record.csr_uid,
-                    DecisionKind.DENY,
-                    EXPIRED_REASON,
-                    Actor.SERVICE.value,
-                )
-            )
-        if record.slack_message is not None:
-            self._redraw.update_notice(record.slack_message, decided_message(record, now))
+        if deny:
+            self._queue(record, now)
+        self._redraw_message(record, now)
+        return 1
+
+    def _queue(self, record: RequestRecord, now: datetime, *, late: bool = False) -> int:
+        """Send the stored decision to the worker and remember it; if the queue fails, a later sweep tries again."""
+        kind = DecisionKind.APPROVE if record.state in _APPROVALS else DecisionKind.DENY
+        why = "; ".join(f"{finding.code.value}: {finding.message}" for finding in record.findings)
+        actor = Actor.POLICY if record.state in _BY_POLICY else Actor.SERVICE
+        decision = QueuedDecision(
+            record.request_id,
+            record.cluster,
+            record.csr_name,
+            record.csr_uid,
+            kind,
+            record.decision_reason or record.outcome_note or why,
+            record.decided_by or actor.value,
+        )
+        try:
+            self._decisions.send(decision)
+        except RetryLater as exc:
+            self._record(AuditEvent.about(record, "csr.decision_queue_failed", Actor.SERVICE, now, reason=str(exc)))
+            return 0
+        details = {"decision": kind.value} | ({"late": True, "state": record.state.value} if late else {})
+        event = AuditEvent.about(record, "csr.decision_queued", Actor.SERVICE, now, **details)
+        self._store.mark_decision_queued(record, event)
+        self._audit.write(event)
         return 1
 
     def _remind(self, record: RequestRecord, now: datetime) -> int:
@@ -108,15 +142,38 @@ class Sweeper:
             return 0
         left = record.approvals_needed - len(record.approvals)
         expires = (record.received_at + self._timings.expire_after).strftime("%H:%M UTC")
-        self._requesters.reply(
-            record.slack_message,
-            f"Reminder: this request has waited {_hours(now - record.received_at)} hours and needs {left} more "
-            f"approval{'s' if left != 1 else ''}. It expires at {expires}.",
-        )
+        try:
+            self._requesters.reply(
+                record.slack_message,
+                f"Reminder: this request has waited {_hours(now - record.received_at)} hours and needs {left} more "
+                f"approval{'s' if left != 1 else ''}. It expires at {expires}.",
+            )
+        except RetryLater as exc:  # the next sweep reminds it
+            self._record(AuditEvent.about(record, "slack.reminder_failed", Actor.SERVICE, now, reason=str(exc)))
+            return 0
+        except PermanentFailure as exc:  # it would fail the same way every sweep: do not try again
+            failed = AuditEvent.about(record, "slack.reminder_failed", Actor.SERVICE, now, reason=str(exc))
+            self._store.mark(record, "reminded", failed)
+            self._audit.write(failed)
+            return 0
         event = AuditEvent.about(record, "slack.reminder_posted", Actor.SERVICE, now)
         self._store.mark(record, "reminded", event)
         self._audit.write(event)
         return 1
+
+    def _redraw_message(self, record: RequestRecord, now: datetime) -> None:
+        """Show the expiry on the request's message; the expiry is stored already, so Slack trouble only costs the
+        redraw, which is recorded as failed."""
+        if record.slack_message is None:
+            return
+        try:
+            self._redraw.update_notice(record.slack_message, decided_message(record, now))
+        except (RetryLater, PermanentFailure) as exc:
+            self._record(AuditEvent.about(record, "slack.update_failed", Actor.SERVICE, now, reason=str(exc)))
+
+    def _record(self, event: AuditEvent) -> None:
+        self._store.add_event(event)
+        self._audit.write(event)
 
 
 def _hours(waited: timedelta) -> int:

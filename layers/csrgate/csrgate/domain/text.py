@@ -17,26 +17,30 @@ _IGNORABLE_RANGES = (
     (0xFFA0, 0xFFA0),  # halfwidth Hangul filler
     (0xE0100, 0xE01EF),  # variation selectors supplement
 )
+_IGNORABLE = frozenset(chr(point) for low, high in _IGNORABLE_RANGES for point in range(low, high + 1))
 # Scripts whose letters include look-alikes of Latin letters (а, о, р, ѕ, ο, ν, Ꭺ, ...).
 _LATIN_LOOKALIKE_SCRIPTS = ("CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "COPTIC", "LISU", "DESERET")
 
 
 def is_printable_ascii(text: str) -> bool:
     """Only the characters from space to tilde."""
-    return all(" " <= char <= "~" for char in text)
+    return text.isascii() and text.isprintable()
 
 
 def is_invisible(char: str) -> bool:
     """Control, format, separator (but space), unassigned, private-use or default-ignorable: nothing a reader sees."""
-    if char != " " and not char.isprintable():
-        return True
-    return any(low <= ord(char) <= high for low, high in _IGNORABLE_RANGES)
+    return (char != " " and not char.isprintable()) or char in _IGNORABLE
+
+
+def has_invisible(text: str) -> bool:
+    """Whether any character of `text` is invisible."""
+    return not is_printable_ascii(text) and any(is_invisible(char) for char in text)
 
 
 def lookalike_problem(text: str) -> str | None:
     """Why `text` could be mistaken for another name, or None: invisible characters, compatibility forms
     (fullwidth, ligatures, superscripts) and letters from scripts with Latin look-alikes mixed with Latin."""
-    if any(is_invisible(char) for char in text):
+    if has_invisible(text):
         return "holds invisible characters"
     if unicodedata.normalize("NFKC", text) != text:
         return "holds compatibility characters that stand for other ones (fullwidth letters, ligatures, ...)"

@@ -152,6 +152,8 @@ class DecisionWorker:
         if found is None:
             return None
         record, cluster = found
+        if record.overtaken:
+            return record  # the cluster moved on where the state cannot follow; that is recorded already
         if self._to_apply(record, cluster):
             record = self._bind_to_node(record, cluster)
             if self._to_apply(record, cluster):  # unless someone else moved it on meanwhile
@@ -168,6 +170,10 @@ class DecisionWorker:
         if found is None:
             return None
         record, cluster = found
+        if record.overtaken:
+            return record
+        if self._to_apply(record, cluster):
+            return self.apply(request_id)  # only an applied decision is followed to its certificate
         if record.state in _APPROVED or (record.state is State.ISSUED and not record.requester_told):
             return self._look_at_signer(record, cluster, attempt)
         return record
@@ -183,8 +189,10 @@ class DecisionWorker:
 
     @staticmethod
     def _to_apply(record: RequestRecord, cluster: ClusterConfig) -> bool:
+        if record.decision_applied or record.overtaken:
+            return False
         expired_to_deny = record.state is State.EXPIRED and cluster.deny_expired
-        return (record.state in (*_APPROVED, *_DENIED) or expired_to_deny) and not record.decision_applied
+        return record.state in (*_APPROVED, *_DENIED) or expired_to_deny
 
     def _bind_to_node(self, record: RequestRecord, cluster: ClusterConfig) -> RequestRecord:
         """An automatic approval of a kubelet's serving certificate stands only if the requesting node's Node object
@@ -336,12 +344,24 @@ class DecisionWorker:
     def _move(
         self, record: RequestRecord, state: State, name: str, actor: str, note: str, **details: object
     ) -> RequestRecord:
+        if not can_transition(record.state, state):
+            return self._overtaken(record, name, actor, note, **details)
         event = self._event(record, name, actor, **details)
         try:
             record = self._store.transition(record, state, event, {"outcome_note": note})
         except Conflict:
             current = self._store.get(record.request_id)
             return current or record  # someone moved it first: their change stands
+        self._audit.write(event)
+        self._redraw_message(record)
+        return record
+
+    def _overtaken(self, record: RequestRecord, name: str, actor: str, note: str, **details: object) -> RequestRecord:
+        """What happened in the cluster, where the state machine cannot follow (an expired review's CSR deleted, or
+        decided with kubectl, before csrgate denied it): kept as a note on the request as it stands, and final."""
+        event = self._event(record, name, actor, kept_state=record.state.value, **details)
+        note = f"{record.outcome_note}; then {note}" if record.outcome_note else note
+        record = self._store.mark(record, "overtaken", event, note=note)
         self._audit.write(event)
         self._redraw_message(record)
         return record
