@@ -7,11 +7,13 @@ import time
 import urllib.error
 import urllib.request
 
+import pytest
+from e2e_logs import audit_events
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from slack_sdk.signature import SignatureVerifier
 
-from devstack.client import DevStackClient
+from devstack.client import DevStackClient, wait_for
 
 ROUTES = ["/v1/slack/interactions", "/v1/hmac/csr-events", "/v1/csr-events"]
 HEADER_NAMES = st.sampled_from(
@@ -85,3 +87,27 @@ def _is_text(body: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Slack-Request-Timestamp": "yesterday", "X-Slack-Signature": "v0=" + "0" * 64},
+        {"X-Slack-Request-Timestamp": "9" * 400, "X-Slack-Signature": "v0=" + "0" * 64},
+        {"X-Slack-Request-Timestamp": "1700000000", "X-Slack-Signature": "v0=\u00e9\u00e9"},
+        {"X-Slack-Signature": "v0=" + "0" * 64},
+        {},
+    ],
+)
+def test_malformed_slack_signature_headers_are_answered_401_and_audited(
+    stack: DevStackClient, headers: dict[str, str]
+) -> None:
+    # GIVEN a click-shaped body with signature headers that are missing or malformed
+    body = b"payload=%7B%22type%22%3A%22block_actions%22%7D"
+    rejected_before = len(audit_events(stack, "slack.request_rejected"))
+    # WHEN it is posted to the interactions URL
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    status = post(stack.stack["interactions_url"], body, {**form, **headers})
+    # THEN it is refused as unauthenticated, not a server error, and the refusal is in the audit log
+    assert status == 401
+    wait_for("the rejection in the log", lambda: len(audit_events(stack, "slack.request_rejected")) > rejected_before)
