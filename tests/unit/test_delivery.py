@@ -42,6 +42,20 @@ def record(username: str) -> RequestRecord:
     )
 
 
+@pytest.mark.parametrize(
+    "username",
+    [
+        "https://dex.example.com#dana",  # OIDC's issuer#subject: the template would make //dex...#dana@example.com
+        "dana+k8s@example.com",  # an alias: whose Slack user is it?
+        "arn:aws:sts::123456789012:assumed-role/Admin/dana",
+        "oidc:dana:admin",
+    ],
+)
+def test_user_names_that_are_not_a_plain_name_or_email_link_to_nobody(username: str) -> None:
+    # nobody can tell which person they are, so the request needs a second approver instead
+    assert linked_email(username, CLUSTER) is None
+
+
 @pytest.mark.parametrize("username", ["dana", "oidc:dana"])
 def test_the_template_finds_people(username: str) -> None:
     assert requester_emails(record(username), CLUSTER) == ("dana@example.com",)

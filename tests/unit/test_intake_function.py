@@ -410,6 +410,31 @@ def test_a_csr_first_seen_already_decided_posts_nothing(stack: Stack, intake: An
     assert stack.slack.messages == []
 
 
+def test_an_approval_written_elsewhere_with_csrgates_reason_is_a_decision_made_elsewhere(
+    stack: Stack, intake: Any
+) -> None:
+    # GIVEN a request waiting for review
+    invoke(intake, hmac_event(csr_object(uid="uid-forged")))
+    # WHEN someone with approve rights in the cluster approves it, writing csrgate's reason and an approver's name
+    forged = {
+        "type": "Approved",
+        "status": "True",
+        "reason": "CsrgateApproved",
+        "message": "Approved by bob via csrgate",
+    }
+    status, body = invoke(
+        intake, hmac_event(csr_object(uid="uid-forged", status={"conditions": [forged]}), event_type="MODIFIED")
+    )
+    # THEN csrgate does not take it for its own: it was decided outside csrgate, and says so
+    assert status == 200 and body["state"] == "decided_elsewhere"
+
+
+@pytest.mark.parametrize("conditions", [5, True, "Approved", {"type": "Approved"}])
+def test_conditions_that_are_not_a_list_are_no_conditions(stack: Stack, intake: Any, conditions: object) -> None:
+    status, body = invoke(intake, hmac_event(csr_object(uid="uid-odd", status={"conditions": conditions})))
+    assert status == 200 and body["state"] == "awaiting_review"
+
+
 # --- refused callers and bad input -----------------------------------------------------------------------------
 
 

@@ -155,6 +155,9 @@ def test_nobody_approves_their_own_request(stack: Stack, posted: Any, interactio
         ("ALICE@example.com", "service-bot", None),  # the requester's email, in other case
         ("system:serviceaccount:ci:deployer", "alice", None),  # the certificate would be hers
         ("csrgate-admin", "alice-admin", "Alice@Example.com"),  # hers by the cluster's mapping, as the annotation says
+        ("https://dex.example.com#alice", "service-bot", None),  # OIDC's default issuer#subject user name
+        ("alice+k8s@example.com", "service-bot", None),  # a plus-addressed alias of her email
+        ("arn:aws:sts::123456789012:assumed-role/Admin/alice@example.com", "service-bot", None),  # EKS session
     ],
 )
 def test_an_approver_cannot_decide_a_request_that_is_theirs_under_another_spelling(

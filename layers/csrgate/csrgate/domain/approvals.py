@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -314,10 +315,14 @@ def _is_requester(record: RequestRecord, clicker: SlackUser, cluster: ClusterCon
 
 
 def _names(identity: str) -> set[str]:
-    """An identity and the shorter names it may go by: 'oidc:Alice@Example.com' -> itself, alice@example.com, alice."""
+    """An identity and the shorter names it may go by: 'oidc:Alice@Example.com' -> itself, alice@example.com, alice;
+    'https://issuer#alice', an ARN's '.../alice' and 'alice+k8s@example.com' -> alice too."""
     full = _normal(identity)
-    unprefixed = full.rsplit(":", 1)[-1]
-    return {name for name in (full, unprefixed, unprefixed.split("@", 1)[0]) if name}
+    last = re.split(r"[:#/]", full)[-1]  # after an OIDC prefix or issuer, an ARN's path
+    local, at, domain = last.partition("@")
+    unaliased = local.split("+", 1)[0]
+    names = {full, last, local, unaliased, f"{unaliased}{at}{domain}"}
+    return {name for name in names if name and name != "@"}
 
 
 def _seconds_since(start: datetime, now: datetime) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from enum import StrEnum
@@ -11,6 +12,12 @@ from csrgate.domain.kubeconfig import RequesterKubeconfig
 from csrgate.domain.records import RequestRecord
 
 _NAME_IN_TEMPLATE = "{username}"
+# What links a user name to one person: after one API-server prefix (`oidc:`), a plain name or a plain email.
+# Anything else (OIDC's https://issuer#subject, an AWS ARN, alice+alias@...) could be anyone's, or a second
+# name of an approver's: it links to nobody, and the request needs a second approver.
+_PREFIX = re.compile(r"^[A-Za-z0-9_-]+:")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_PLAIN_EMAIL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 # Nodes and service accounts (system:node:node-1, system:serviceaccount:ns:sa) are never people: a template would
 # turn node-1 into node-1@example.com, whoever that is, and a service account's token is shared by whoever runs
 # the job. Not even the cluster's mapping makes one of them a person.
@@ -39,15 +46,15 @@ def linked_email(user: str | None, cluster: ClusterConfig) -> str | None:
     itself when it is an email (an OIDC user), then its `requesterEmailTemplate`; None for `system:` identities."""
     if not user or user.startswith(_KUBERNETES_IDENTITIES):
         return None
-    local = user.rsplit(":", 1)[-1]  # e.g. oidc:alice -> alice, the API server's prefix dropped
     mapped = cluster.requester_emails.get(user)
     if mapped:
         return mapped if "@" in mapped else None
-    if "@" in local:
+    local = _PREFIX.sub("", user, count=1)  # e.g. oidc:alice -> alice, the API server's prefix dropped
+    if _PLAIN_EMAIL.fullmatch(local):
         return local
-    if cluster.requester_email_template and local:
+    if cluster.requester_email_template and _PLAIN_NAME.fullmatch(local):
         return cluster.requester_email_template.replace(_NAME_IN_TEMPLATE, local)
-    return None
+    return None  # an issuer#subject, an ARN, a plus-addressed alias: nobody can tell which person it is
 
 
 def annotation_vouched_by(

@@ -59,6 +59,11 @@ class IntakeResult:
     created: bool
 
 
+# The states in which csrgate has decided a request, by the direction of its decision.
+_APPROVED_BY_CSRGATE = frozenset({State.APPROVED, State.AUTO_APPROVED, State.ISSUED, State.DELIVERED, State.FAILED})
+_DENIED_BY_CSRGATE = frozenset({State.DENIED, State.DENIED_BY_POLICY, State.EXPIRED})
+
+
 @dataclass(frozen=True)
 class ClusterStatus:
     """What the CSR's status says happened in the cluster."""
@@ -74,7 +79,8 @@ class ClusterStatus:
     def of(cls, obj: Mapping[str, Any]) -> ClusterStatus:
         """Read status.conditions and status.certificate of a CertificateSigningRequest object."""
         status = obj.get("status") if isinstance(obj.get("status"), Mapping) else {}
-        conditions = [c for c in (status or {}).get("conditions") or [] if isinstance(c, Mapping)]
+        listed = (status or {}).get("conditions")
+        conditions = [c for c in listed if isinstance(c, Mapping)] if isinstance(listed, list) else []
         present = {c.get("type"): c for c in conditions if c.get("status", "True") == "True"}
         decision = present.get("Approved") or present.get("Denied")
         failed = present.get("Failed")
@@ -257,7 +263,10 @@ class Intake:
     def _reconcile(self, record: RequestRecord, status: ClusterStatus) -> RequestRecord:
         """Follow what happened in the cluster: decided by someone else, issued, or failed to sign."""
         now = self._clock()
-        if status.decided and not status.by_csrgate and can_transition(record.state, State.DECIDED_ELSEWHERE):
+        # A condition with csrgate's reason is csrgate's only if csrgate decided so: anyone allowed to approve can
+        # write that reason, and must not pass for an approval given through csrgate.
+        ours = status.by_csrgate and record.state in (_APPROVED_BY_CSRGATE if status.approved else _DENIED_BY_CSRGATE)
+        if status.decided and not ours and can_transition(record.state, State.DECIDED_ELSEWHERE):
             outcome = "approved" if status.approved else "denied"
             event = AuditEvent.about(
                 record, "csr.decided_elsewhere", Actor.CLUSTER, now, outcome=outcome, condition=status.decision_text
