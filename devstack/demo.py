@@ -83,7 +83,8 @@ def approve_path(stack: DevStackClient, work: Path) -> None:
     delivered = wait_for("the kubeconfig DM", lambda: next((f for f in stack.files() if f["user"] == user_id), None))
     kubeconfig = work / delivered["name"]
     kubeconfig.write_bytes(base64.b64decode(delivered["content"]))
-    comment = next(m["text"] for m in stack.messages(delivered["channel"]) if "set-credentials" in m["text"])
+    said = stack.messages(delivered["channel"])
+    comment = next(m["text"] for m in said if "set-credentials" in m["text"] and delivered["name"] in m["text"])
     show(f"{delivered['name']}, with: {comment.splitlines()[0]}")
     command = next(line.strip("` ") for line in comment.splitlines() if "set-credentials" in line)
     say("7. she adds her key with the line that came with it")
