@@ -15,7 +15,8 @@ from typing import Any
 
 import boto3
 import pytest
-from test_through_the_stack import apply_csr, condition, current
+from e2e_support import condition, current
+from test_through_the_stack import apply_csr
 
 from csrgate.adapters import wiring
 from devstack.aws import load_template

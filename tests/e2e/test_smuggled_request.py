@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 
+from e2e_support import condition
+
 from csrfactory import make_csr
-from devstack.client import DevStackClient, wait_for
+from devstack.client import DevStackClient
 from devstack.demo import csr_manifest
 
 
@@ -19,7 +21,7 @@ def test_a_smuggled_second_block_is_denied_as_malformed_and_never_approved(stack
     # WHEN it is applied with kubectl, as the docs apply a CSR
     stack.kubectl("apply", "-f", "-", stdin=csr_manifest(name, b"x" + clean + masters, email))
     # THEN the forwarder and the intake bring it to csrgate, which denies it with its policy reason as malformed
-    denied = wait_for(f"{name} to be denied", lambda: _condition(stack, name, "Denied"))
+    denied = condition(stack, name, "Denied")
     assert denied["reason"] == "CsrgatePolicyDenied"
     assert "malformed-request" in denied["message"]
     # AND it is never approved, and nobody in Slack is asked to approve it
@@ -27,8 +29,3 @@ def test_a_smuggled_second_block_is_denied_as_malformed_and_never_approved(stack
     assert "Approved" not in [c["type"] for c in (stack.csr(name) or {})["status"]["conditions"]]
     asked = [m for m in stack.messages(stack.channel) if name in m["text"] and "csrgate_approve" in json.dumps(m)]
     assert asked == []
-
-
-def _condition(stack: DevStackClient, name: str, kind: str) -> dict[str, str] | None:
-    conditions = (stack.csr(name) or {}).get("status", {}).get("conditions", [])
-    return next((c for c in conditions if c["type"] == kind), None)

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from cryptography.hazmat.primitives import serialization
-from e2e_logs import audit_events
+from e2e_support import about, audit_events, condition, current
 from slack_sdk.signature import SignatureVerifier
 
 from csrfactory import make_csr, manifest, private_key
@@ -40,26 +40,6 @@ def apply_kubelet_serving_csr(stack: DevStackClient, name: str, ips: tuple[str, 
     usages = ("digital signature", "key encipherment", "server auth")
     request = manifest(pem, signer="kubernetes.io/kubelet-serving", usages=usages, expiration_seconds=None, name=name)
     stack.kubectl("apply", "-f", "-", stdin=request.decode(), kubeconfig=stack.node_kubeconfig("node-1"))
-
-
-def _about(events: list[dict[str, object]], csr_name: str) -> list[dict[str, object]]:
-    """The audit events about one CSR."""
-    return [event for event in events if event.get("csr_name") == csr_name]
-
-
-def condition(stack: DevStackClient, name: str, kind: str) -> dict[str, str]:
-    """The CSR's condition of one type (Approved, Denied ...), waited for."""
-
-    def present() -> dict[str, str] | None:
-        conditions = (stack.csr(name) or {}).get("status", {}).get("conditions", [])
-        return next((c for c in conditions if c["type"] == kind), None)
-
-    return wait_for(f"{name} to have a {kind} condition", present)
-
-
-def current(stack: DevStackClient, message: dict[str, object]) -> dict[str, object]:
-    """The message as Slack shows it now."""
-    return next(m for m in stack.messages(str(message["channel"])) if m["ts"] == message["ts"])
 
 
 def post_interaction(stack: DevStackClient, body: str, timestamp: int, secret: str) -> int:
@@ -141,7 +121,7 @@ def test_a_click_by_someone_who_may_not_approve_changes_nothing(stack: DevStackC
     assert stack.condition(name) == "Pending"
     assert current(stack, message)["updated"] is False
     # AND the refusal is in the audit log, naming who and why
-    rejected = wait_for("the rejection in the log", lambda: _about(audit_events(stack, "slack.request_rejected"), name))
+    rejected = wait_for("the rejection in the log", lambda: about(audit_events(stack, "slack.request_rejected"), name))
     assert (rejected[0]["slack_user"], rejected[0]["reason"]) == (erin, "not an approver")
 
 
@@ -193,9 +173,9 @@ def test_a_policy_denial_is_in_the_cluster_and_in_slack(stack: DevStackClient, n
     assert "csrgate_approve" not in json.dumps(notice["blocks"])
     assert stack.condition(name) == "Denied"
     # AND the audit log has the verdict with its finding, and the decision applied in the cluster
-    verdict = wait_for("the verdict in the log", lambda: _about(audit_events(stack, "csr.policy_verdict"), name))
+    verdict = wait_for("the verdict in the log", lambda: about(audit_events(stack, "csr.policy_verdict"), name))
     assert verdict[0]["verdict"] == "deny" and verdict[0]["finding_codes"] == ["forbidden-group"]
-    assert wait_for("the decision in the log", lambda: _about(audit_events(stack, "csr.decision_applied"), name))
+    assert wait_for("the decision in the log", lambda: about(audit_events(stack, "csr.decision_applied"), name))
 
 
 def test_an_approval_with_kubectl_outside_csrgate_is_shown_on_the_message(stack: DevStackClient, name: str) -> None:
@@ -227,7 +207,7 @@ def test_an_approver_may_not_approve_a_certificate_for_themselves(stack: DevStac
         lambda: any(e["user"] == alice and "your own certificate request" in e["text"] for e in stack.ephemeral()),
     )
     assert stack.condition(name) == "Pending"
-    rejected = wait_for("the rejection in the log", lambda: _about(audit_events(stack, "slack.request_rejected"), name))
+    rejected = wait_for("the rejection in the log", lambda: about(audit_events(stack, "slack.request_rejected"), name))
     assert rejected[0]["reason"] == "self-approval"
     # WHEN bob approves it, his approval is recorded; a second approver other than alice must agree (dana asked
     # for a user that is not hers)
@@ -339,9 +319,9 @@ def test_a_kubelet_serving_csr_its_node_object_vouches_for_is_approved_without_a
     # AND it stays Approved without Issued (the dev cluster runs no kubelet-serving signer); deleting it ends
     # csrgate's wait for a certificate that will never come, which would otherwise go on for 15 minutes
     assert stack.condition(name) == "Approved"
-    assert wait_for("the decision in the log", lambda: _about(audit_events(stack, "csr.decision_applied"), name))
+    assert wait_for("the decision in the log", lambda: about(audit_events(stack, "csr.decision_applied"), name))
     stack.kubectl("delete", "csr", name)
-    assert wait_for("csr.withdrawn in the log", lambda: _about(audit_events(stack, "csr.withdrawn"), name))
+    assert wait_for("csr.withdrawn in the log", lambda: about(audit_events(stack, "csr.withdrawn"), name))
 
 
 def test_a_kubelet_serving_csr_for_an_ip_its_node_object_does_not_list_is_denied(
@@ -365,6 +345,6 @@ def test_a_kubelet_serving_csr_for_an_ip_its_node_object_does_not_list_is_denied
     # AND the audit log has the revised verdict with its finding, as for the policy's other denials
     verdicts = wait_for(
         "the deny verdict in the log",
-        lambda: [e for e in _about(audit_events(stack, "csr.policy_verdict"), name) if e["verdict"] == "deny"],
+        lambda: [e for e in about(audit_events(stack, "csr.policy_verdict"), name) if e["verdict"] == "deny"],
     )
     assert verdicts[0]["finding_codes"] == ["san-not-allowed"]

@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from e2e_logs import audit_events
+from e2e_support import audit_events
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from slack_sdk.signature import SignatureVerifier

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from e2e_logs import audit_events
+from e2e_support import about, audit_events, current
 
 from csrfactory import make_csr, manifest
 from devstack.client import DevStackClient, wait_for
@@ -28,11 +28,11 @@ def test_a_service_accounts_request_waits_for_a_second_approver(stack: DevStackC
     # WHEN alice, an approver, approves it
     assert stack.click(message, "csrgate_approve", stack.user("alice"))["status"] == 200
     # THEN her approval is recorded as one of two, and the CSR stays pending in the cluster
-    wait_for("1 of 2 on the message", lambda: "1 of 2: alice" in json.dumps(_now(stack, message)["blocks"]))
-    recorded = wait_for("the approval in the log", lambda: _about(audit_events(stack, "csr.approval_recorded"), name))
+    wait_for("1 of 2 on the message", lambda: "1 of 2: alice" in json.dumps(current(stack, message)["blocks"]))
+    recorded = wait_for("the approval in the log", lambda: about(audit_events(stack, "csr.approval_recorded"), name))
     assert recorded[0]["approvals_needed"] == 2
     assert stack.condition(name) == "Pending"
-    assert not _about(audit_events(stack, "csr.approved"), name)
+    assert not about(audit_events(stack, "csr.approved"), name)
     # WHEN bob approves it too
     assert stack.click(message, "csrgate_approve", stack.user("bob"))["status"] == 200
     # THEN it is approved in the cluster by both, and issued
@@ -41,12 +41,3 @@ def test_a_service_accounts_request_waits_for_a_second_approver(stack: DevStackC
     approved = next(c for c in conditions if c["type"] == "Approved")
     assert approved["reason"] == "CsrgateApproved"
     assert "alice (U0ALICE), bob (U0BOB)" in approved["message"]
-
-
-def _now(stack: DevStackClient, message: dict[str, object]) -> dict[str, object]:
-    """The message as Slack shows it now."""
-    return next(m for m in stack.messages(str(message["channel"])) if m["ts"] == message["ts"])
-
-
-def _about(events: list[dict[str, object]], csr_name: str) -> list[dict[str, object]]:
-    return [event for event in events if event.get("csr_name") == csr_name]
