@@ -12,6 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
 
 @dataclass
 class PostedMessage:
@@ -122,6 +126,9 @@ class SlackStandIn:
         handler = handlers.get(method)
         if handler is None:
             return _answer(request, 200, {"ok": False, "error": "unknown_method"})
+        refused = _malformed(method, arguments)
+        if refused is not None:
+            return _answer(request, 200, {"ok": False, "error": refused})
         return _answer(request, 200, handler(arguments))
 
     def _lookup_by_email(self, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -241,6 +248,30 @@ def running_slack(token: str = "xoxb-stand-in") -> Iterator[SlackStandIn]:
         yield stand_in
     finally:
         stand_in.stop()
+
+
+_MAX_MESSAGE_BLOCKS = 50
+
+
+def _malformed(method: str, arguments: dict[str, Any]) -> str | None:
+    """The error Slack would answer for blocks or a view its Block Kit rules refuse, read with slack_sdk's own
+    models; None when they are fine."""
+    try:
+        if method == "views.open":
+            view = arguments.get("view")
+            View(**(json.loads(view) if isinstance(view, str) else view or {})).validate_json()
+            return None
+        blocks = _blocks(arguments.get("blocks"))
+        if len(blocks) > _MAX_MESSAGE_BLOCKS:
+            return "invalid_blocks"
+        for raw in blocks:
+            block = Block.parse(raw)
+            if block is None:
+                return "invalid_blocks"
+            block.validate_json()
+    except (SlackObjectFormationError, TypeError, ValueError, KeyError):
+        return "invalid_arguments" if method == "views.open" else "invalid_blocks"
+    return None
 
 
 def _blocks(value: Any) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
 
 from csrfactory import make_csr, manifest
@@ -265,3 +266,29 @@ def test_findings_quote_the_group_a_requester_chose() -> None:
     messages = [f.message for f in verdict.findings if f.code is Code.FORBIDDEN_GROUP]
     assert any("the group 'system:masters' may not be requested" in m for m in messages), messages
     assert any("the group 'system:*bold*' is reserved" in m for m in messages), messages
+
+
+TOO_LONG_SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}
+TOO_LONG_HEADER = {"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}
+TITLE_TOO_LONG = {"type": "modal", "title": {"type": "plain_text", "text": "x" * 30}, "blocks": []}
+
+
+@pytest.mark.parametrize(
+    ("method", "arguments"),
+    [
+        ("chat.postMessage", {"channel": "C0LAB", "blocks": [TOO_LONG_SECTION]}),
+        ("chat.postMessage", {"channel": "C0LAB", "blocks": [{"type": "no-such-block"}]}),
+        ("chat.postMessage", {"channel": "C0LAB", "blocks": [{"type": "divider"}] * 51}),
+        ("chat.update", {"channel": "C0LAB", "ts": "1.2", "blocks": [TOO_LONG_HEADER]}),
+        ("views.open", {"trigger_id": "1.2.x", "view": TITLE_TOO_LONG}),
+    ],
+)
+def test_the_stand_in_refuses_block_kit_that_slack_refuses(
+    running: SlackStandIn, method: str, arguments: dict[str, object]
+) -> None:
+    # GIVEN blocks or a view that break Block Kit's rules WHEN they are sent with the real WebClient
+    client = WebClient(token=running.token, base_url=running.api_url)
+    # THEN the stand-in answers as Slack does, so a test that sends them fails as production would
+    with pytest.raises(SlackApiError) as refused:
+        client.api_call(method, json=arguments)
+    assert refused.value.response["error"] in ("invalid_blocks", "invalid_arguments")
