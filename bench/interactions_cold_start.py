@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests" / "unit"), str(ROOT / "tests")]
 
 from lambda_events import click, hmac_event, interaction_event  # noqa: E402
-from stack import CLUSTERS, LambdaContext, load_function  # noqa: E402 - test fixtures shared with the benchmark
+from stack import CLUSTERS, HMAC_KEY, LambdaContext, load_function  # noqa: E402 - test fixtures shared with the benchmark
 from test_intake_function import DOCS_REQUEST  # noqa: E402
 from test_interactions_function import PEOPLE  # noqa: E402
 
@@ -94,7 +94,7 @@ def prepare(slack: object, env: dict[str, str]) -> dict[str, str]:
     secrets = session.client("secretsmanager")
     secrets.put_secret_value(SecretId=resources["SlackBotToken"], SecretString=slack.token)  # type: ignore[attr-defined]
     secrets.put_secret_value(SecretId=resources["SlackSigningSecret"], SecretString="s")
-    secrets.create_secret(Name="csrgate/forwarders/lab", SecretString="lab-forwarder-key")
+    secrets.create_secret(Name="csrgate/forwarders/lab", SecretString=HMAC_KEY)
     lab = {**CLUSTERS["lab"], "approvers": {"users": ["U0ALICE"]}}
     session.client("ssm").put_parameter(Name="/csrgate/clusters/lab", Value=json.dumps(lab), Type="String")
     slack.users.update(PEOPLE)  # type: ignore[attr-defined]

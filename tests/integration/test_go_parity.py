@@ -43,9 +43,10 @@ from csrfactory import (
 )
 from csrgate.domain.csr import DecodedCsr
 from csrgate.domain.errors import InputError
+from csrgate.domain.outcome import Outcome
 from csrgate.domain.policy import default_policy
 from csrgate.domain.request import SigningRequest, read_signing_request, signing_request_from_object
-from csrgate.domain.verdict import Outcome, evaluate
+from csrgate.domain.verdict import evaluate
 from devstack.cluster import pem as go_pem
 from devstack.gocsr import INSTALL_HINT, GoCsrReader
 

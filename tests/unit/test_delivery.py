@@ -11,8 +11,8 @@ from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.delivery import annotation_vouched_by, linked_email, requester_emails
 from csrgate.domain.findings import Code, Finding, Severity
 from csrgate.domain.lifecycle import State
+from csrgate.domain.outcome import Outcome
 from csrgate.domain.records import RequestRecord
-from csrgate.domain.verdict import Outcome
 
 CLUSTER = ClusterConfig.model_validate(
     {

@@ -21,9 +21,10 @@ from stack import LambdaContext, Stack, load_function
 from csrfactory import make_csr, manifest, pem
 from csrgate.domain.cluster import ClusterKind
 from csrgate.domain.errors import InputError
+from csrgate.domain.outcome import Outcome
 from csrgate.domain.policy import default_policy
 from csrgate.domain.request import MAX_INPUT_BYTES, SigningRequest, read_signing_request, signing_request_from_object
-from csrgate.domain.verdict import Outcome, Verdict, evaluate
+from csrgate.domain.verdict import Verdict, evaluate
 
 POLICY = default_policy()
 SIGNERS = [*POLICY.signers, "example.com/unmanaged", None]

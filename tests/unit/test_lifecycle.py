@@ -17,7 +17,7 @@ from csrgate.domain.lifecycle import (
     is_terminal,
     state_after_verdict,
 )
-from csrgate.domain.verdict import Outcome
+from csrgate.domain.outcome import Outcome
 from csrgate.domain.worker import DecisionWorker
 
 

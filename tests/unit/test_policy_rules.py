@@ -8,9 +8,10 @@ import pytest
 
 from csrfactory import make_csr, manifest
 from csrgate.domain.cluster import ClusterKind
+from csrgate.domain.outcome import Outcome
 from csrgate.domain.policy import Policy, default_policy, load_policy
 from csrgate.domain.request import read_signing_request
-from csrgate.domain.verdict import Outcome, Verdict, evaluate
+from csrgate.domain.verdict import Verdict, evaluate
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 CLIENT = "kubernetes.io/kube-apiserver-client"

@@ -26,9 +26,10 @@ from csrfactory import (
     signed_csr,
     subject_name,
 )
+from csrgate.domain.outcome import Outcome
 from csrgate.domain.policy import default_policy
 from csrgate.domain.request import SigningRequest, read_signing_request
-from csrgate.domain.verdict import Outcome, evaluate
+from csrgate.domain.verdict import evaluate
 
 CN, ORG = "2.5.4.3", "2.5.4.10"
 ALICE = subject_name(rdn((CN, der_string("alice"))))

@@ -19,10 +19,11 @@ from csrgate.domain.checks import MAX_LIST_CHARS
 from csrgate.domain.delivery import Delivery
 from csrgate.domain.findings import Code, Finding, Severity, error
 from csrgate.domain.messages import Fact, Notice, ReviewMessage
+from csrgate.domain.outcome import Outcome
 from csrgate.domain.policy import load_policy
 from csrgate.domain.records import MessageRef
 from csrgate.domain.request import read_signing_request
-from csrgate.domain.verdict import Outcome, evaluate
+from csrgate.domain.verdict import evaluate
 from devstack.slack import SlackStandIn, running_slack
 
 # What a requester can put in a CN, an O, a SAN, an annotation or a CSR's name, and Slack would otherwise act on.

@@ -11,11 +11,12 @@ from typing import IO, Any
 
 from csrgate.domain.cluster import ClusterKind
 from csrgate.domain.errors import CsrgateError
+from csrgate.domain.outcome import Outcome
 from csrgate.domain.policy import Policy, default_policy, load_policy
 from csrgate.domain.request import MAX_INPUT_BYTES, SigningRequest, read_signing_request
 from csrgate.domain.summary import describe_lifetime, describe_request
 from csrgate.domain.text import shown
-from csrgate.domain.verdict import Outcome, Verdict, evaluate
+from csrgate.domain.verdict import Verdict, evaluate
 
 DEFAULT_SIGNER = "kubernetes.io/kube-apiserver-client"
 EXIT_OK, EXIT_DENIED, EXIT_UNUSABLE = 0, 1, 2

@@ -16,9 +16,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.findings import Code, Finding, Severity
 from csrgate.domain.lifecycle import TO_APPLY, State, ensure_transition
+from csrgate.domain.outcome import Outcome
 from csrgate.domain.ports import Conflict
 from csrgate.domain.records import Approval, AuditEvent, MessageRef, RequestRecord
-from csrgate.domain.verdict import Outcome
 
 REQUEST_SK = "REQUEST"
 REPLAY_SK = "REPLAY"

@@ -22,14 +22,16 @@ from csrgate.adapters.queues import SqsDecisionQueue, SqsSlackRetryQueue
 from csrgate.adapters.slack import SlackNotifier, web_client
 from csrgate.adapters.slack_delivery import SlackDelivery
 from csrgate.adapters.slack_people import SlackPeople
-from csrgate.adapters.slack_retries import SlackRetryConsumer
 from csrgate.adapters.store import DynamoReplayCache, DynamoRequestStore
 from csrgate.domain.approvals import Approvals
-from csrgate.domain.intake import Intake
-from csrgate.domain.sweeper import Sweeper, SweepTimings
 
+# Imported where they are built: the intake path reads CSRs (cryptography, the policy engine) and its event schema
+# costs ~40 ms to build, neither of which the interactions cold start, inside Slack's three seconds, should pay.
 if TYPE_CHECKING:
     from csrgate.adapters.intake_api import IntakeApi
+    from csrgate.adapters.slack_retries import SlackRetryConsumer
+    from csrgate.domain.intake import Intake
+    from csrgate.domain.sweeper import Sweeper
 
 
 def utc_now() -> datetime:
@@ -100,6 +102,8 @@ class Kit:
 
 def build_intake(kit: Kit) -> Intake:
     """The Intake use case."""
+    from csrgate.domain.intake import Intake
+
     settings = kit.settings
     retries = SqsSlackRetryQueue(
         kit.session.client("sqs"), settings.slack_retry_queue_url, settings.slack_retry_delay_seconds
@@ -117,7 +121,6 @@ def build_intake(kit: Kit) -> Intake:
 
 def build_intake_api(logger: Logger, session: Any = None) -> IntakeApi:
     """The intake function's HTTP API."""
-    # Imported here: its event schema costs ~40 ms to build, which the interactions cold start should not pay.
     from csrgate.adapters.intake_api import IntakeApi
 
     kit = Kit.from_environment(logger, session)
@@ -128,6 +131,8 @@ def build_intake_api(logger: Logger, session: Any = None) -> IntakeApi:
 
 def build_slack_retry_consumer(logger: Logger, session: Any = None) -> SlackRetryConsumer:
     """The notifier function's queue consumer."""
+    from csrgate.adapters.slack_retries import SlackRetryConsumer
+
     return SlackRetryConsumer(build_intake(Kit.from_environment(logger, session)), logger)
 
 
@@ -152,6 +157,8 @@ def build_interactions_api(logger: Logger, session: Any = None) -> InteractionsA
 
 def build_sweeper(logger: Logger, session: Any = None) -> Sweeper:
     """The sweeper function's reminders and expiries."""
+    from csrgate.domain.sweeper import Sweeper, SweepTimings
+
     kit = Kit.from_environment(logger, session)
     settings = kit.settings
     return Sweeper(

@@ -6,10 +6,13 @@ import re
 import shlex
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from csrgate.domain.cluster import ClusterConfig
-from csrgate.domain.kubeconfig import RequesterKubeconfig
 from csrgate.domain.records import RequestRecord
+
+if TYPE_CHECKING:  # only annotated: the interactions function decides who asked without loading X.509
+    from csrgate.domain.kubeconfig import RequesterKubeconfig
 
 _NAME_IN_TEMPLATE = "{username}"
 # What links a user name to one person: after one API-server prefix (`oidc:`), a plain name or a plain email.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from csrgate.domain.errors import CsrgateError
-from csrgate.domain.verdict import Outcome
+from csrgate.domain.outcome import Outcome
 
 
 class State(StrEnum):

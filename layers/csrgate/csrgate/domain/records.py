@@ -11,7 +11,7 @@ from typing import Any
 
 from csrgate.domain.findings import Finding
 from csrgate.domain.lifecycle import State
-from csrgate.domain.verdict import Outcome
+from csrgate.domain.outcome import Outcome
 
 _REQUEST_IDS = uuid.UUID("6f1d3c2e-8a4b-5c6d-9e0f-1a2b3c4d5e6f")
 REQUESTER_EMAIL_ANNOTATION = "csrgate.io/requester-email"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from csrgate.domain.request import SigningRequest
+if TYPE_CHECKING:  # only annotated: the interactions function reads lifetimes without the CSR decoder
+    from csrgate.domain.request import SigningRequest
 
 
 def describe_request(request: SigningRequest) -> dict[str, Any]:

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from csrgate.domain.checks import CHECKS, CheckContext
 from csrgate.domain.cluster import ClusterKind
 from csrgate.domain.findings import Code, Finding, Severity, error, info
+from csrgate.domain.outcome import Outcome
 from csrgate.domain.policy import Policy
 from csrgate.domain.request import SigningRequest
-
-
-class Outcome(StrEnum):
-    """approve: auto-approve; review: a person decides; deny: refuse; ignore: not ours, never touch it."""
-
-    APPROVE = "approve"
-    REVIEW = "review"
-    DENY = "deny"
-    IGNORE = "ignore"
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,9 @@ from csrgate.domain.kubeconfig import RequesterKubeconfig, build_certificate_bun
 from csrgate.domain.lifecycle import State, can_transition
 from csrgate.domain.messages import Notice, decided_message
 from csrgate.domain.nodes import NodeAddress, must_match_node_addresses, node_address_findings, node_name
+from csrgate.domain.outcome import Outcome
 from csrgate.domain.ports import AuditLog, Clock, ClusterDirectory, Conflict, RequestStore
 from csrgate.domain.records import Actor, AuditEvent, MessageRef, RequestRecord
-from csrgate.domain.verdict import Outcome
 
 CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
 _APPROVED = (State.APPROVED, State.AUTO_APPROVED)
