@@ -80,7 +80,7 @@ class Stack:
 
     def request_item(self, request_id: str) -> dict[str, Any] | None:
         """The stored request item, as plain values."""
-        from csrgate.adapters.store import _plain
+        from csrgate.adapters.aws.store import _plain
 
         item = self.session.client("dynamodb").get_item(
             TableName=self.resources["RequestTable"],

@@ -5,7 +5,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from csrgate.adapters.worker_wiring import build_decision_consumer
+from csrgate.wiring.worker import build_decision_consumer
 
 logger = Logger(service="csrgate-worker")
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -18,7 +18,7 @@ import pytest
 from e2e_support import condition, current
 from test_through_the_stack import apply_csr
 
-from csrgate.adapters import wiring
+from csrgate.wiring import kit as wiring
 from devstack.aws import load_template
 from devstack.client import DevStackClient, wait_for
 from devstack.functions import LocalFunction, parameter_defaults, template_functions

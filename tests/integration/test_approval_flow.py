@@ -27,8 +27,8 @@ from lambda_events import click as click_payload
 from lambda_events import deny_submission, hmac_event, interaction_event, sqs_event
 from stack import CLUSTERS, LambdaContext, Stack, load_function, running_stack
 
-from csrgate.adapters import wiring
 from csrgate.domain.records import request_id_for
+from csrgate.wiring import kit as wiring
 from devstack.cluster import DevCluster
 
 PEOPLE = {

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from stack import CLUSTERS, Stack, load_function
 
-from csrgate.adapters.config import ConfigError, Settings
+from csrgate.adapters.aws.config import ConfigError, Settings
 from devstack.aws import load_template
 
 TEMPLATE = load_template()

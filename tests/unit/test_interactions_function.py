@@ -22,13 +22,13 @@ from slack_sdk.signature import SignatureVerifier
 from stack import CLUSTERS, LambdaContext, Stack, load_function
 from test_intake_function import DOCS_REQUEST, audit_events
 
-from csrgate.adapters.slack import call_slack, web_client
-from csrgate.adapters.slack_people import GROUP_CACHE_SECONDS, SlackPeople
-from csrgate.adapters.store import DynamoRequestStore
-from csrgate.adapters.wiring import build_interactions_api
+from csrgate.adapters.aws.store import DynamoRequestStore
+from csrgate.adapters.slack.client import call_slack, web_client
+from csrgate.adapters.slack.people import GROUP_CACHE_SECONDS, SlackPeople
 from csrgate.domain.approvals import Action, ClickAnswer
 from csrgate.domain.errors import PermanentFailure
 from csrgate.domain.records import MessageRef, request_id_for
+from csrgate.wiring.kit import build_interactions_api
 
 SIGNING_SECRET = "s"  # what the local stack keeps in the Slack secret
 REQUEST_ID = request_id_for("lab", DOCS_REQUEST["metadata"]["uid"])
@@ -730,9 +730,9 @@ def test_a_message_slack_would_refuse_is_a_permanent_failure_not_an_outage(stack
 
 def test_the_interactions_cold_start_imports_neither_the_kubernetes_client_nor_the_intake_path() -> None:
     # the intake schema, the CSR decoder and policy engine, and cryptography's X.509 cost the cold start ~80 ms
-    unneeded = ("kubernetes", "cryptography.x509", "csrgate.adapters.intake_api", "csrgate.domain.csr")
+    unneeded = ("kubernetes", "cryptography.x509", "csrgate.adapters.inbound.intake_api", "csrgate.domain.csr")
     code = (
-        "import sys; import csrgate.adapters.wiring, csrgate.adapters.interactions_api; "
+        "import sys; import csrgate.wiring.kit, csrgate.adapters.inbound.interactions_api; "
         f"print(sorted(m for m in sys.modules if m.startswith({unneeded!r})))"
     )
     result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)

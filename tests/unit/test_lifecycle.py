@@ -7,7 +7,7 @@ import json
 import pytest
 from aws_lambda_powertools import Logger
 
-from csrgate.adapters.decision_consumer import DecisionConsumer
+from csrgate.adapters.inbound.decision_consumer import DecisionConsumer
 from csrgate.domain.lifecycle import (
     TRANSITIONS,
     InvalidTransition,

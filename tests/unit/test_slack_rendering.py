@@ -13,8 +13,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
 
 from csrfactory import make_csr, manifest
-from csrgate.adapters.slack import SlackNotifier, web_client
-from csrgate.adapters.slack_delivery import SlackDelivery
+from csrgate.adapters.slack.channel import SlackNotifier
+from csrgate.adapters.slack.client import web_client
+from csrgate.adapters.slack.delivery import SlackDelivery
 from csrgate.domain.checks import MAX_LIST_CHARS
 from csrgate.domain.delivery import Delivery
 from csrgate.domain.findings import Code, Finding, Severity, error

@@ -20,8 +20,7 @@ from stack import LambdaContext, Stack, load_function
 from test_intake_function import csr_object
 
 from csrfactory import make_csr
-from csrgate.adapters.store import DynamoRequestStore
-from csrgate.adapters.worker_wiring import build_decision_consumer
+from csrgate.adapters.aws.store import DynamoRequestStore
 from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.conditions import (
     Condition,
@@ -38,6 +37,7 @@ from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.kubeconfig import RequesterKubeconfig
 from csrgate.domain.nodes import NodeAddress, node_address_findings
 from csrgate.domain.records import request_id_for
+from csrgate.wiring.worker import build_decision_consumer
 
 KUBELET_SERVING = "kubernetes.io/kubelet-serving"
 NODE_1 = (NodeAddress("InternalIP", "10.0.0.5"), NodeAddress("Hostname", "node-1"))

@@ -20,15 +20,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from slack_sdk.signature import Clock as SlackClock
 from slack_sdk.signature import SignatureVerifier
 
-from csrgate.adapters.config import ConfigError
-from csrgate.adapters.slack import (
-    APPROVE_ACTION,
-    DENY_ACTION,
-    DENY_CALLBACK,
-    REASON_ACTION,
-    REASON_BLOCK,
-    SlackNotifier,
-)
+from csrgate.adapters.aws.config import ConfigError
+from csrgate.adapters.slack.blocks import APPROVE_ACTION, DENY_ACTION, DENY_CALLBACK, REASON_ACTION, REASON_BLOCK
+from csrgate.adapters.slack.channel import SlackNotifier
 from csrgate.domain.approvals import Action, Approvals, ClickAnswer, ClickResult
 from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.messages import decided_message, review_message

@@ -24,7 +24,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
-from csrgate.adapters.config import ConfigError, SecretReader
+from csrgate.adapters.aws.config import ConfigError, SecretReader
 from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.errors import InputError, PermanentFailure, RetryLater
 from csrgate.domain.intake import EventType, Intake

@@ -1,6 +1,6 @@
 """Direct messages to requesters: find them by email, open a DM, upload their file.
 
-Every text is drawn in rich text (see csrgate.adapters.slack): it quotes user names, CSR names and commands to
+Every text is drawn in rich text (see csrgate.adapters.slack.blocks): it quotes user names, CSR names and commands to
 copy, which must read exactly as they are.
 """
 
@@ -11,7 +11,8 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from csrgate.adapters.slack import call_slack, escape, text_blocks
+from csrgate.adapters.slack.blocks import escape, text_blocks
+from csrgate.adapters.slack.client import call_slack
 from csrgate.domain.delivery import Delivery
 from csrgate.domain.errors import PermanentFailure
 from csrgate.domain.records import MessageRef

@@ -7,13 +7,13 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from csrgate.adapters.cluster_access import ClusterConnections
-from csrgate.adapters.decision_consumer import DecisionConsumer
-from csrgate.adapters.queues import SqsIssuanceChecks
-from csrgate.adapters.slack import SlackNotifier
-from csrgate.adapters.slack_delivery import SlackDelivery
-from csrgate.adapters.wiring import Kit, utc_now
+from csrgate.adapters.aws.queues import SqsIssuanceChecks
+from csrgate.adapters.cluster.access import ClusterConnections
+from csrgate.adapters.inbound.decision_consumer import DecisionConsumer
+from csrgate.adapters.slack.channel import SlackNotifier
+from csrgate.adapters.slack.delivery import SlackDelivery
 from csrgate.domain.worker import ClusterAccess, DecisionWorker, WorkerTimings
+from csrgate.wiring.kit import Kit, utc_now
 
 
 def build_decision_consumer(

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from slack_sdk import WebClient
 
-from csrgate.adapters.slack import call_slack
+from csrgate.adapters.slack.client import call_slack
 from csrgate.domain.approvals import SlackUser
 
 CACHE_SECONDS = 300

@@ -15,21 +15,22 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvi
 from botocore.config import Config
 from slack_sdk import WebClient
 
-from csrgate.adapters.audit import LoggedAuditTrail
-from csrgate.adapters.config import ConfigError, ParameterClusterDirectory, SecretReader, Settings
-from csrgate.adapters.interactions_api import InteractionsApi
-from csrgate.adapters.queues import SqsDecisionQueue, SqsSlackRetryQueue
-from csrgate.adapters.slack import SlackNotifier, web_client
-from csrgate.adapters.slack_delivery import SlackDelivery
-from csrgate.adapters.slack_people import SlackPeople
-from csrgate.adapters.store import DynamoReplayCache, DynamoRequestStore
+from csrgate.adapters.aws.audit import LoggedAuditTrail
+from csrgate.adapters.aws.config import ConfigError, ParameterClusterDirectory, SecretReader, Settings
+from csrgate.adapters.aws.queues import SqsDecisionQueue, SqsSlackRetryQueue
+from csrgate.adapters.aws.store import DynamoReplayCache, DynamoRequestStore
+from csrgate.adapters.inbound.interactions_api import InteractionsApi
+from csrgate.adapters.slack.channel import SlackNotifier
+from csrgate.adapters.slack.client import web_client
+from csrgate.adapters.slack.delivery import SlackDelivery
+from csrgate.adapters.slack.people import SlackPeople
 from csrgate.domain.approvals import Approvals
 
 # Imported where they are built: the intake path reads CSRs (cryptography, the policy engine) and its event schema
 # costs ~40 ms to build, neither of which the interactions cold start, inside Slack's three seconds, should pay.
 if TYPE_CHECKING:
-    from csrgate.adapters.intake_api import IntakeApi
-    from csrgate.adapters.slack_retries import SlackRetryConsumer
+    from csrgate.adapters.inbound.intake_api import IntakeApi
+    from csrgate.adapters.inbound.slack_retries import SlackRetryConsumer
     from csrgate.domain.intake import Intake
     from csrgate.domain.sweeper import Sweeper
 
@@ -121,7 +122,7 @@ def build_intake(kit: Kit) -> Intake:
 
 def build_intake_api(logger: Logger, session: Any = None) -> IntakeApi:
     """The intake function's HTTP API."""
-    from csrgate.adapters.intake_api import IntakeApi
+    from csrgate.adapters.inbound.intake_api import IntakeApi
 
     kit = Kit.from_environment(logger, session)
     kit.clusters.check_policies()
@@ -131,7 +132,7 @@ def build_intake_api(logger: Logger, session: Any = None) -> IntakeApi:
 
 def build_slack_retry_consumer(logger: Logger, session: Any = None) -> SlackRetryConsumer:
     """The notifier function's queue consumer."""
-    from csrgate.adapters.slack_retries import SlackRetryConsumer
+    from csrgate.adapters.inbound.slack_retries import SlackRetryConsumer
 
     return SlackRetryConsumer(build_intake(Kit.from_environment(logger, session)), logger)
 

@@ -1,0 +1,1 @@
+"""What comes in: the HTTP APIs (intake, interactions) and the queue consumers."""

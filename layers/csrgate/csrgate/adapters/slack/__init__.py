@@ -1,0 +1,1 @@
+"""The edges that face Slack: the Web API client, channel messages, people, direct messages."""

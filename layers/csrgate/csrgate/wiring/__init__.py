@@ -1,0 +1,1 @@
+"""One composition root per function: each builds only what its function uses."""
