@@ -15,7 +15,7 @@ AWS_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install tools test lint typecheck unit sam bench dev-cluster demo dev clean
+.PHONY: help install tools test lint typecheck unit sam bench mutation dev-cluster demo dev clean
 
 help:
 	@echo "make demo      the whole service on this machine: kubectl apply -> Slack -> kubectl auth whoami"
@@ -23,15 +23,16 @@ help:
 	@echo "make install   create $(VENV) with csrgate and its development tools"
 	@echo "make test      lint, type-check, run the tests, validate and build the SAM template"
 	@echo "make bench     run the benchmarks under bench/"
+	@echo "make mutation  mutation-test csrgate.domain; fails below 90% killed in a module (docs/testing.md)"
 	@echo "make dev-cluster  run the local Kubernetes API for CSRs (state in .dev-cluster/)"
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml layers/deps/requirements.txt
+$(VENV)/.installed: pyproject.toml layers/csrgate/pyproject.toml layers/deps/requirements.txt
 	$(PYTHON) -c 'import sys; sys.exit("csrgate needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c layers/deps/requirements.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c layers/deps/requirements.txt -e 'layers/csrgate[forwarder]' -e '.[dev]'
 	touch $@
 
 $(SAM_VENV)/.installed:
@@ -72,6 +73,10 @@ bench: install
 	$(BIN)/python bench/interactions_cold_start.py
 	$(BIN)/python bench/forwarder_latency.py
 	$(BIN)/python -m devstack.bench 50
+
+# Minutes, not seconds, so not part of `make test`; docs/testing.md lists the survivors we keep and why.
+mutation: install
+	$(BIN)/python tools/mutation.py
 
 demo: install
 	$(BIN)/python -m devstack.demo

@@ -13,19 +13,16 @@ import argparse
 import base64
 import platform
 import statistics
-import sys
 import time
 import tracemalloc
 from collections.abc import Callable
-from pathlib import Path
 
 from cryptography import x509
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from csrfactory import make_csr, manifest  # noqa: E402 - test factory shared with the benchmarks
-from csrgate.domain.policy import default_policy  # noqa: E402
-from csrgate.domain.request import read_signing_request, signing_request_from_object  # noqa: E402
-from csrgate.domain.verdict import evaluate  # noqa: E402
+from csrgate.domain.policy import default_policy
+from csrgate.domain.request import read_csr_object, read_signing_request
+from csrgate.domain.verdict import evaluate
+from devstack.csrs import make_csr, manifest
 
 POLICY = default_policy()
 
@@ -45,7 +42,7 @@ def check_pem(pem: bytes) -> object:
 
 def check_object(obj: dict[str, object]) -> object:
     """The intake path: the CertificateSigningRequest object as the forwarder sends it (already JSON-decoded)."""
-    return evaluate(signing_request_from_object(obj, "bench"), POLICY)
+    return evaluate(read_csr_object(obj, "bench").signing_request, POLICY)
 
 
 def check_manifest(document: bytes) -> object:

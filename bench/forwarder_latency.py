@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -28,11 +27,9 @@ from pathlib import Path
 import urllib3
 from kubernetes import client, config, watch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
-from forwarder_fixtures import HMAC_KEY, CsrMaker, ForwarderProcess, Receiver, forwarder_env  # noqa: E402
-
-from devstack.cluster import DevCluster  # noqa: E402
+from devstack.cluster import DevCluster
+from devstack.forwarder_process import ForwarderProcess, forwarder_env
+from devstack.forwarder_rig import HMAC_KEY, CsrMaker, Receiver
 
 
 class PlainWatch:
@@ -106,7 +103,8 @@ def main() -> None:
         receiver.up()
         key_file = directory / "hmac-key"
         key_file.write_text(HMAC_KEY + "\n")
-        forwarder = ForwarderProcess(forwarder_env(cluster, receiver, key_file), directory / "forwarder.log").start()
+        env = forwarder_env(cluster.approver_kubeconfig, receiver.url, key_file)
+        forwarder = ForwarderProcess(env, directory / "forwarder.log").start()
         baseline = PlainWatch(cluster)
         baseline.start()
         maker = CsrMaker(cluster)

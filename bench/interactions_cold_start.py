@@ -14,26 +14,18 @@ import argparse
 import json
 import logging
 import os
-import socket
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
 import boto3
 from moto.server import ThreadedMotoServer
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests" / "unit"), str(ROOT / "tests")]
-
-from lambda_events import click, hmac_event, interaction_event  # noqa: E402
-from stack import CLUSTERS, HMAC_KEY, LambdaContext, load_function  # noqa: E402 - test fixtures shared with the benchmark
-from test_intake_function import DOCS_REQUEST  # noqa: E402
-from test_interactions_function import PEOPLE  # noqa: E402
-
-from csrgate.domain.records import request_id_for  # noqa: E402
-from devstack.aws import provision  # noqa: E402
-from devstack.slack import running_slack  # noqa: E402
+from csrgate.domain.records import request_id_for
+from devstack.harness import ROOT, LambdaContext, free_port, load_function
+from devstack.lab import CLUSTERS, PEOPLE, provision_lab
+from devstack.lambda_events import DOCS_REQUEST, click, hmac_event, interaction_event
+from devstack.slack import SlackStandIn, running_slack
 
 CHILD = """
 import json, sys, time
@@ -43,20 +35,15 @@ spec = importlib.util.spec_from_file_location("app", sys.argv[1])
 app = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(app)
 imported = time.perf_counter()
-sys.path.insert(0, sys.argv[2])
-from stack import LambdaContext
-response = app.lambda_handler(json.loads(sys.stdin.read()), LambdaContext())
+from devstack.harness import LambdaContext
+event, context = json.loads(sys.stdin.read()), LambdaContext()
+called = time.perf_counter()
+response = app.lambda_handler(event, context)
 done = time.perf_counter()
 assert response["statusCode"] == 200, response
-print(json.dumps({"import": imported - started, "first_call": done - imported}))
+print(json.dumps({"import": imported - started, "first_call": done - called}))
 """
 BASELINE = "import time; t = time.perf_counter(); import boto3; print(time.perf_counter() - t)"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def main() -> None:
@@ -87,40 +74,25 @@ def main() -> None:
     report(samples, baseline)
 
 
-def prepare(slack: object, env: dict[str, str]) -> dict[str, str]:
-    """Provision the template's resources, configure cluster `lab`, and post the docs' CSR through intake."""
+def prepare(slack: SlackStandIn, env: dict[str, str]) -> dict[str, str]:
+    """Provision the lab with cluster `lab` alone, and post the docs' CSR through intake."""
     session = boto3.session.Session(region_name="eu-west-1")
-    resources = provision(session)
-    secrets = session.client("secretsmanager")
-    secrets.put_secret_value(SecretId=resources["SlackBotToken"], SecretString=slack.token)  # type: ignore[attr-defined]
-    secrets.put_secret_value(SecretId=resources["SlackSigningSecret"], SecretString="s")
-    secrets.create_secret(Name="csrgate/forwarders/lab", SecretString=HMAC_KEY)
     lab = {**CLUSTERS["lab"], "approvers": {"users": ["U0ALICE"]}}
-    session.client("ssm").put_parameter(Name="/csrgate/clusters/lab", Value=json.dumps(lab), Type="String")
-    slack.users.update(PEOPLE)  # type: ignore[attr-defined]
-    child_env = {
-        **os.environ,
-        **env,
-        "CSRGATE_TABLE": resources["RequestTable"],
-        "CSRGATE_DECISION_QUEUE_URL": resources["DecisionQueue"],
-        "CSRGATE_SLACK_RETRY_QUEUE_URL": resources["SlackRetryQueue"],
-        "CSRGATE_SLACK_BOT_TOKEN_SECRET_ID": resources["SlackBotToken"],
-        "CSRGATE_SLACK_SIGNING_SECRET_ID": resources["SlackSigningSecret"],
-        "CSRGATE_STACK_NAME": "csrgate",
-        "CSRGATE_SLACK_API_URL": slack.api_url,  # type: ignore[attr-defined]
-    }
+    _, lab_env = provision_lab(session, slack, clusters={"lab": lab}, policies={})
+    slack.users.update(PEOPLE)
+    child_env = {**os.environ, **env, **lab_env}
     os.environ.update(child_env)
     load_function("intake").lambda_handler(hmac_event(DOCS_REQUEST), LambdaContext())
     return child_env
 
 
-def cold_click(env: dict[str, str], slack: object) -> dict[str, float]:
+def cold_click(env: dict[str, str], slack: SlackStandIn) -> dict[str, float]:
     """One fresh interpreter: import the function, then handle a click that is refused (nothing changes)."""
-    message = slack.messages[0]  # type: ignore[attr-defined]
+    message = slack.messages[0]
     # not an approver: refused, so every sample does the same work
     event = interaction_event(click("U0MALLORY", message, request_id_for("lab", DOCS_REQUEST["metadata"]["uid"])))
     app = str(ROOT / "functions" / "interactions" / "app.py")
-    return json.loads(run([sys.executable, "-c", CHILD, app, str(ROOT / "tests")], env, json.dumps(event)))
+    return json.loads(run([sys.executable, "-c", CHILD, app], env, json.dumps(event)))
 
 
 def run(command: list[str], env: dict[str, str], stdin: str = "") -> str:

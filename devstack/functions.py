@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import threading
-import time
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,28 +11,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from devstack.harness import LambdaContext, load_function
+
 ROOT = Path(__file__).resolve().parent.parent
 _ENVIRON_LOCK = threading.Lock()
-
-
-@dataclass
-class LambdaContext:
-    """What Lambda hands a handler as its context (what Powertools reads)."""
-
-    function_name: str
-    timeout_seconds: int
-    memory_limit_in_mb: int
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    started: float = field(default_factory=time.monotonic)
-
-    @property
-    def invoked_function_arn(self) -> str:
-        """The ARN Lambda would name the function by."""
-        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        """Milliseconds left before the function's timeout."""
-        return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
 
 
 @dataclass
@@ -54,20 +32,14 @@ class LocalFunction:
     def load(self) -> LocalFunction:
         """Import app.py with the function's environment in place (its configuration is read at cold start)."""
         with _environment(self.environment):
-            path = self.code_dir / "app.py"
-            name = f"csrgate_local_{self.logical_id}"
-            spec = importlib.util.spec_from_file_location(name, path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
-        self._module = module
+            self._module = load_function(self.logical_id, self.code_dir)
         return self
 
     def invoke(self, event: dict[str, Any]) -> Any:
         """Call lambda_handler with the event; one call at a time."""
         assert self._module is not None, f"{self.logical_id} is not loaded"
-        context = LambdaContext(self.logical_id, self.timeout_seconds, self.memory_mb)
+        region = self.environment.get("AWS_DEFAULT_REGION", "us-east-1")
+        context = LambdaContext(self.logical_id, self.timeout_seconds, self.memory_mb, region)
         with self._lock:
             return self._module.lambda_handler(event, context)
 

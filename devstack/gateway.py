@@ -71,16 +71,16 @@ class LocalGateway:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            def do_GET(self) -> None:
                 gateway._handle(self)
 
-            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+            def do_POST(self) -> None:
                 gateway._handle(self)
 
-            def do_PUT(self) -> None:  # noqa: N802 - the name http.server calls
+            def do_PUT(self) -> None:
                 gateway._handle(self)
 
-            def do_DELETE(self) -> None:  # noqa: N802 - the name http.server calls
+            def do_DELETE(self) -> None:
                 gateway._handle(self)
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature

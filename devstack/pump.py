@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devstack.functions import LocalFunction
+from devstack.lambda_events import sqs_event
 
 LOG = logging.getLogger("devstack.pump")
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours)\)$")
@@ -53,26 +54,6 @@ def rate_seconds(expression: str) -> float:
     if match is None:
         raise ValueError(f"the local stack runs rate() schedules only, not {expression!r}")
     return int(match.group(1)) * (3600 if match.group(2).startswith("hour") else 60)
-
-
-def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    """The batch as the event source mapping hands it to the function."""
-    return {
-        "Records": [
-            {
-                "messageId": message["MessageId"],
-                "receiptHandle": message["ReceiptHandle"],
-                "body": message["Body"],
-                "attributes": message.get("Attributes", {}),
-                "messageAttributes": message.get("MessageAttributes", {}),
-                "md5OfBody": message.get("MD5OfBody", ""),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": queue_arn.split(":")[3],
-            }
-            for message in messages
-        ]
-    }
 
 
 class Pump:

@@ -70,10 +70,10 @@ class SlackStandIn:
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+            def do_POST(self) -> None:
                 stand_in._handle(self)
 
-            def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            def do_GET(self) -> None:
                 stand_in._handle(self)
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature

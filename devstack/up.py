@@ -7,7 +7,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import threading
 from pathlib import Path
 from types import FrameType
@@ -18,9 +17,10 @@ import boto3
 from devstack.aws import load_template, provision
 from devstack.cluster import DevCluster
 from devstack.cluster.auth import ADMIN_USER
-from devstack.forwarder_process import SupervisedForwarder
+from devstack.forwarder_process import SupervisedForwarder, forwarder_env
 from devstack.functions import parameter_defaults, template_functions
 from devstack.gateway import LocalGateway, template_routes
+from devstack.harness import free_port
 from devstack.pump import Pump, template_sources
 from devstack.slack_emulator import SlackEmulator
 
@@ -114,7 +114,7 @@ class DevStack:
     def _start_aws(self) -> Any:
         from moto.server import ThreadedMotoServer
 
-        port = _free_port()
+        port = free_port()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.moto.start()
         # the functions' boto3 clients (and ours) all reach moto through these, as they would reach AWS
@@ -166,18 +166,9 @@ class DevStack:
         key_file = self.data_dir / "hmac-key"
         key_file.write_text(hmac_key)
         key_file.chmod(0o600)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(self.data_dir),
-            "KUBECONFIG": str(self.cluster.approver_kubeconfig),
-            "CSRGATE_API_URL": self.gateway.url,
-            "CSRGATE_CLUSTER": CLUSTER,
-            "CSRGATE_AUTH": "hmac",
-            "CSRGATE_HMAC_KEY_FILE": str(key_file),
-            "CSRGATE_HTTP_ADDRESS": "127.0.0.1",
-            "CSRGATE_HTTP_PORT": "0",
-            "CSRGATE_DRAIN_SECONDS": "5",
-        }
+        env = forwarder_env(
+            self.cluster.approver_kubeconfig, self.gateway.url, key_file, CLUSTER, CSRGATE_DRAIN_SECONDS="5"
+        )
         self.forwarder = SupervisedForwarder(
             env, self.data_dir / "forwarder.log", self.data_dir / "forwarder.pid"
         ).start(ready_within)
@@ -221,9 +212,3 @@ def run_dev_stack(data_dir: Path, out: IO[str]) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

@@ -318,19 +318,19 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.track(self.request, False)
 
-    def do_GET(self) -> None:  # noqa: N802 - the name BaseHTTPRequestHandler dispatches to
+    def do_GET(self) -> None:
         self._serve()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._serve()
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._serve()
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._serve()
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._serve()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature

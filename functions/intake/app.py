@@ -4,7 +4,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from csrgate.wiring.kit import build_intake_api
+from csrgate.wiring.intake import build_intake_api
 
 logger = Logger(service="csrgate-intake")
 api = build_intake_api(logger)

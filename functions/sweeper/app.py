@@ -3,7 +3,7 @@
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from csrgate.wiring.kit import build_sweeper
+from csrgate.wiring.sweeper import build_sweeper
 
 logger = Logger(service="csrgate-sweeper")
 sweeper = build_sweeper(logger)

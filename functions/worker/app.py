@@ -5,11 +5,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from csrgate.wiring.worker import build_decision_consumer
+from csrgate.wiring.worker import build_worker_consumer
 
 logger = Logger(service="csrgate-worker")
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-consumer = build_decision_consumer(logger)
+consumer = build_worker_consumer(logger)
 
 
 def record_handler(record: SQSRecord) -> None:

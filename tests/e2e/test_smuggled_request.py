@@ -7,8 +7,8 @@ import json
 
 from e2e_support import condition
 
-from csrfactory import make_csr
 from devstack.client import DevStackClient
+from devstack.csrs import make_csr
 from devstack.demo import csr_manifest
 
 

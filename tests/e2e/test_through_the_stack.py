@@ -8,7 +8,6 @@ import json
 import os
 import shlex
 import signal
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -19,10 +18,11 @@ from cryptography.hazmat.primitives import serialization
 from e2e_support import about, audit_events, condition, current
 from slack_sdk.signature import SignatureVerifier
 
-from csrfactory import make_csr, manifest, private_key
-from devstack.client import KUBECTL, DevStackClient, wait_for
+from devstack.client import DevStackClient, wait_for
 from devstack.cluster.nodes import node_manifest
+from devstack.csrs import make_csr, manifest, private_key
 from devstack.demo import csr_manifest
+from devstack.harness import Kubectl
 
 NODE_1 = [("InternalIP", "10.0.0.5"), ("Hostname", "node-1")]
 
@@ -92,14 +92,8 @@ def test_the_demo_path_ends_with_whoami_printing_the_requested_user(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     (home / shlex.split(command.split("--client-key=", 1)[1])[0]).write_bytes(key)
-    subprocess.run([str(KUBECTL), *shlex.split(command)[1:]], cwd=home, check=True, capture_output=True)
-    whoami = subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(kubeconfig), "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"],
-        cwd=home,
-        capture_output=True,
-        text=True,
-        env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
-    )
+    Kubectl(home)(*shlex.split(command)[1:])
+    whoami = Kubectl(home, kubeconfig)("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}", check=False)
     assert whoami.stdout == name, whoami.stderr
     # AND the approval request tells the whole story, as the audit log does
     wait_for("the message to say delivered", lambda: "delivered" in str(current(stack, message)["text"]))

@@ -7,8 +7,8 @@ import json
 
 from e2e_support import about, audit_events, current
 
-from csrfactory import make_csr, manifest
 from devstack.client import DevStackClient, wait_for
+from devstack.csrs import make_csr, manifest
 
 DEPLOYER = "system:serviceaccount:ci:deployer"
 

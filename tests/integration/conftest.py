@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster_access import Kubectl
 
 from devstack.cluster import DevCluster
+from devstack.harness import Kubectl
 
 
 @pytest.fixture(scope="session")
@@ -24,11 +23,7 @@ def dev_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster
 @pytest.fixture
 def kubectl(dev_cluster: DevCluster, tmp_path: Path) -> Kubectl:
     """kubectl as the cluster admin, working in a fresh directory with a copy of the admin kubeconfig."""
-    home = tmp_path / "home"
-    home.mkdir()
-    config = home / "config"
-    shutil.copy(dev_cluster.admin_kubeconfig, config)
-    return Kubectl(home, config)
+    return Kubectl.with_copy_of(dev_cluster.admin_kubeconfig, tmp_path / "home")
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import shlex
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -18,18 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster_access import KUBECTL, Kubectl, csr_manifest
+from cluster_access import csr_manifest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from lambda_events import click as click_payload
-from lambda_events import deny_submission, hmac_event, interaction_event, sqs_event
-from stack import CLUSTERS, LambdaContext, Stack, load_function, running_stack
+from stack import Stack, running_stack
 
 from csrgate.domain.records import request_id_for
 from csrgate.wiring import kit as wiring
 from devstack.cluster import DevCluster
+from devstack.harness import Kubectl, LambdaContext, load_function
+from devstack.lab import CLUSTERS
+from devstack.lambda_events import click as click_payload
+from devstack.lambda_events import deny_submission, hmac_event, interaction_event, sqs_event
 
 PEOPLE = {
     "U0ALICE": {"name": "alice", "email": "alice@example.com"},
@@ -97,7 +98,7 @@ def run_worker(stack: Stack) -> list[dict[str, Any]]:
         messages = stack.queue_messages("DecisionQueue")
         if not messages:
             break
-        answers.append(worker.lambda_handler(sqs_event(messages), LambdaContext()))
+        answers.append(worker.lambda_handler(sqs_event(messages, receive_count=1), LambdaContext()))
         sqs = stack.session.client("sqs")
         for message in messages:
             sqs.delete_message(QueueUrl=stack.resources["DecisionQueue"], ReceiptHandle=message["ReceiptHandle"])
@@ -140,14 +141,8 @@ def test_a_click_ends_with_the_csr_approved_and_a_working_kubeconfig_in_the_requ
     command = next(line for line in comment.splitlines() if "set-credentials" in line)
     key_path = tmp_path / shlex.split(command.split("--client-key=", 1)[1])[0].split()[0]
     key_path.write_bytes(requester["key_file"].read_bytes())
-    subprocess.run([str(KUBECTL), *shlex.split(command)[1:]], cwd=tmp_path, check=True, capture_output=True, text=True)
-    whoami = subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(kubeconfig), "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    Kubectl(tmp_path)(*shlex.split(command)[1:])
+    whoami = Kubectl(tmp_path, kubeconfig)("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
     assert whoami.stdout == name
     # AND the approval request shows the whole story
     [message] = [m for m in stack.slack.messages if intake["request_id"] in json.dumps(m.blocks)]
@@ -208,7 +203,7 @@ def test_a_denial_lands_in_the_cluster_and_reaches_the_requester(
 
 
 def test_a_policy_denial_is_applied_with_the_policy_reason(stack: Stack, kubectl: Kubectl, name: str) -> None:
-    from csrfactory import make_csr
+    from devstack.csrs import make_csr
 
     kubectl("apply", "-f", "-", stdin=csr_manifest(name, make_csr(name, key="p256"), expirationSeconds=None))
     intake = forward(stack, kubectl, name)
@@ -264,7 +259,7 @@ def test_a_requester_csrgate_cannot_find_is_told_in_the_thread(
 def test_a_signer_that_refuses_ends_as_approved_but_not_issued(
     stack: Stack, kubectl: Kubectl, name: str, lab: dict[str, Any]
 ) -> None:
-    from csrfactory import make_csr
+    from devstack.csrs import make_csr
 
     # GIVEN a policy that lets a CSR without client auth through to review; the in-tree signer will refuse it
     stack.session.client("ssm").put_parameter(
@@ -287,7 +282,7 @@ def test_a_signer_that_refuses_ends_as_approved_but_not_issued(
 def test_a_signer_that_never_issues_is_given_up_on(
     stack: Stack, kubectl: Kubectl, name: str, monkeypatch: pytest.MonkeyPatch, lab: dict[str, Any]
 ) -> None:
-    from csrfactory import make_csr
+    from devstack.csrs import make_csr
 
     # GIVEN a signer csrgate manages but the cluster does not run, and a worker that waits no time at all
     monkeypatch.setenv("CSRGATE_SIGNER_WAIT_SECONDS", "0")
@@ -321,7 +316,7 @@ def test_a_cluster_api_outage_is_retried_until_it_works(
     worker = load_function("worker")
     messages = stack.queue_messages("DecisionQueue")
     # THEN the message is handed back to SQS and nothing is decided
-    assert worker.lambda_handler(sqs_event(messages), LambdaContext())["batchItemFailures"]
+    assert worker.lambda_handler(sqs_event(messages, receive_count=1), LambdaContext())["batchItemFailures"]
     assert condition_types(kubectl, name) == ""
     # WHEN the cluster is reachable again (a new container reads the secret afresh)
     secrets.put_secret_value(SecretId="csrgate/clusters/lab/kubeconfig", SecretString=working)
@@ -363,7 +358,9 @@ def test_the_last_failed_attempt_fails_the_request_and_says_so(
 def test_messages_that_are_not_the_workers_are_dropped(stack: Stack) -> None:
     bodies = ["not json", "{}", json.dumps({"kind": "apply_decision", "request_id": 5}), json.dumps({"kind": "x"})]
     records = [{"MessageId": f"m{i}", "ReceiptHandle": "r", "Body": body} for i, body in enumerate(bodies)]
-    assert load_function("worker").lambda_handler(sqs_event(records), LambdaContext()) == {"batchItemFailures": []}
+    assert load_function("worker").lambda_handler(sqs_event(records, receive_count=1), LambdaContext()) == {
+        "batchItemFailures": []
+    }
 
 
 def test_an_expired_review_can_deny_the_csr_in_the_cluster(
@@ -383,7 +380,7 @@ def test_an_expired_review_can_deny_the_csr_in_the_cluster(
 def test_the_worker_refuses_a_csr_that_is_not_the_one_reviewed(
     stack: Stack, kubectl: Kubectl, requester: dict[str, Any]
 ) -> None:
-    from csrfactory import make_csr
+    from devstack.csrs import make_csr
 
     # GIVEN a CSR in the cluster asking for a dangerous group
     name = requester["user"]
@@ -462,7 +459,7 @@ def test_an_approval_whose_queueing_failed_is_queued_by_the_sweeper_and_applied(
     # AND when it runs ten minutes later, it queues the decision
     sweep(monkeypatch, minutes_later=10)
     [queued] = stack.queue_messages("DecisionQueue")
-    assert json.loads(queued["Body"])["decision"] == "approve"
+    assert json.loads(queued["Body"]) == {"kind": "apply_decision", "request_id": request_id}
     assert stack.request_item(request_id)["decision_queued"]  # type: ignore[index]
     # THEN the worker approves the CSR in the cluster, and it is issued
     run_worker(stack)

@@ -13,13 +13,17 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
-from cluster_access import KUBECTL, Kubectl
 from cryptography.hazmat.primitives import serialization
 from kubernetes.client import CertificatesV1Api, V1CertificateSigningRequestCondition
 from moto import mock_aws
 
-from csrfactory import make_csr, private_key
-from csrgate.adapters.cluster import ClusterCsrs, ClusterNodes, KubeconfigConnection, SecretConnection, TokenConnection
+from csrgate.adapters.cluster import (
+    KubeconfigConnection,
+    KubernetesCsrs,
+    KubernetesNodes,
+    SecretConnection,
+    TokenConnection,
+)
 from csrgate.adapters.cluster.connections import json_secret
 from csrgate.domain.conditions import DecisionOutcome, IssuanceOutcome
 from csrgate.domain.errors import PermanentFailure, RetryLater
@@ -28,6 +32,8 @@ from csrgate.domain.nodes import NodeAddress
 from devstack.cluster import DevCluster
 from devstack.cluster.kubeconfigs import client_certificate_credentials, kubeconfig
 from devstack.cluster.nodes import node_manifest
+from devstack.csrs import make_csr, private_key
+from devstack.harness import KUBECTL, Kubectl
 
 
 class FakeTime:
@@ -52,9 +58,9 @@ def admin(dev_cluster: DevCluster) -> CertificatesV1Api:
 
 
 @pytest.fixture
-def approver(dev_cluster: DevCluster) -> ClusterCsrs:
+def approver(dev_cluster: DevCluster) -> KubernetesCsrs:
     """The adapter as csrgate's worker runs it: the approver identity (bearer token), nothing more."""
-    return ClusterCsrs(KubeconfigConnection.from_file(dev_cluster.approver_kubeconfig))
+    return KubernetesCsrs(KubeconfigConnection.from_file(dev_cluster.approver_kubeconfig))
 
 
 Create = Callable[..., str]
@@ -88,7 +94,7 @@ def conditions(admin: CertificatesV1Api, name: str) -> list[tuple[str, str, str]
 
 
 def test_approve_adds_one_condition_naming_who_and_why_then_the_certificate_is_issued(
-    approver: ClusterCsrs, admin: CertificatesV1Api, create: Create, name: str
+    approver: KubernetesCsrs, admin: CertificatesV1Api, create: Create, name: str
 ) -> None:
     uid = create(name)
 
@@ -104,7 +110,7 @@ def test_approve_adds_one_condition_naming_who_and_why_then_the_certificate_is_i
 
 
 def test_deny_adds_a_denied_condition_and_waiting_reports_denied(
-    approver: ClusterCsrs, admin: CertificatesV1Api, create: Create, name: str
+    approver: KubernetesCsrs, admin: CertificatesV1Api, create: Create, name: str
 ) -> None:
     uid = create(name)
 
@@ -120,7 +126,7 @@ def test_deny_adds_a_denied_condition_and_waiting_reports_denied(
 
 
 def test_a_repeated_decision_is_reported_as_already_applied_and_not_written_twice(
-    approver: ClusterCsrs, admin: CertificatesV1Api, create: Create, name: str
+    approver: KubernetesCsrs, admin: CertificatesV1Api, create: Create, name: str
 ) -> None:
     uid = create(name)
     approver.approve(name, uid, "alice@example.com", "first delivery")
@@ -135,7 +141,7 @@ def test_a_repeated_decision_is_reported_as_already_applied_and_not_written_twic
 
 
 def test_a_csr_decided_by_someone_else_is_reported_and_left_alone(
-    approver: ClusterCsrs, admin: CertificatesV1Api, create: Create, name: str, kubectl: Kubectl
+    approver: KubernetesCsrs, admin: CertificatesV1Api, create: Create, name: str, kubectl: Kubectl
 ) -> None:
     uid = create(name)
     kubectl("certificate", "deny", name)
@@ -149,7 +155,7 @@ def test_a_csr_decided_by_someone_else_is_reported_and_left_alone(
 
 
 def test_a_conflict_is_retried_on_a_fresh_read_and_keeps_the_other_change(
-    approver: ClusterCsrs, admin: CertificatesV1Api, create: Create, name: str, dev_cluster: DevCluster
+    approver: KubernetesCsrs, admin: CertificatesV1Api, create: Create, name: str, dev_cluster: DevCluster
 ) -> None:
     uid = create(name)
     # Between the adapter's read and its write, someone else annotates the CSR: the write gets 409.
@@ -169,7 +175,7 @@ def test_a_conflict_is_retried_on_a_fresh_read_and_keeps_the_other_change(
 
 
 def test_a_conflict_caused_by_another_decision_is_never_overwritten(
-    approver: ClusterCsrs, admin: CertificatesV1Api, create: Create, name: str, dev_cluster: DevCluster
+    approver: KubernetesCsrs, admin: CertificatesV1Api, create: Create, name: str, dev_cluster: DevCluster
 ) -> None:
     uid = create(name)
 
@@ -190,7 +196,7 @@ def test_a_conflict_caused_by_another_decision_is_never_overwritten(
 
 
 def test_a_csr_deleted_and_recreated_under_the_same_name_is_reported_replaced_and_untouched(
-    approver: ClusterCsrs, admin: CertificatesV1Api, create: Create, name: str
+    approver: KubernetesCsrs, admin: CertificatesV1Api, create: Create, name: str
 ) -> None:
     reviewed_uid = create(name, common_name="alice")
     admin.delete_certificate_signing_request(name)
@@ -205,7 +211,7 @@ def test_a_csr_deleted_and_recreated_under_the_same_name_is_reported_replaced_an
 
 
 def test_a_deleted_csr_is_reported_gone(
-    approver: ClusterCsrs, admin: CertificatesV1Api, create: Create, name: str
+    approver: KubernetesCsrs, admin: CertificatesV1Api, create: Create, name: str
 ) -> None:
     uid = create(name)
     admin.delete_certificate_signing_request(name)
@@ -215,7 +221,7 @@ def test_a_deleted_csr_is_reported_gone(
     assert approver.read(name) is None
 
 
-def test_a_signer_failure_is_reported_with_its_reason(approver: ClusterCsrs, create: Create, name: str) -> None:
+def test_a_signer_failure_is_reported_with_its_reason(approver: KubernetesCsrs, create: Create, name: str) -> None:
     uid = create(name, usages=["client auth", "server auth"])
 
     approver.approve(name, uid, "alice@example.com", "ok")
@@ -231,7 +237,7 @@ def test_an_approved_csr_no_signer_issues_times_out_as_approved_but_not_issued(
     dev_cluster: DevCluster, create: Create, name: str
 ) -> None:
     clock = FakeTime()
-    csrs = ClusterCsrs(
+    csrs = KubernetesCsrs(
         KubeconfigConnection.from_file(dev_cluster.approver_kubeconfig), monotonic=clock.monotonic, sleep=clock.sleep
     )
     # No controller signs a custom signer's requests, as on a real cluster without that signer running.
@@ -247,7 +253,7 @@ def test_an_approved_csr_no_signer_issues_times_out_as_approved_but_not_issued(
 
 def test_a_pending_csr_times_out_as_not_approved(dev_cluster: DevCluster, create: Create, name: str) -> None:
     clock = FakeTime()
-    csrs = ClusterCsrs(
+    csrs = KubernetesCsrs(
         KubeconfigConnection.from_file(dev_cluster.approver_kubeconfig), monotonic=clock.monotonic, sleep=clock.sleep
     )
     uid = create(name)
@@ -256,7 +262,7 @@ def test_a_pending_csr_times_out_as_not_approved(dev_cluster: DevCluster, create
 
 
 def test_the_kubeconfig_built_for_the_requester_works_with_kubectl_auth_whoami(
-    approver: ClusterCsrs, create: Create, name: str, tmp_path: Path
+    approver: KubernetesCsrs, create: Create, name: str, tmp_path: Path
 ) -> None:
     uid = create(name, common_name="carol")
     approver.approve(name, uid, "alice@example.com", "ok")
@@ -271,7 +277,7 @@ def test_the_kubeconfig_built_for_the_requester_works_with_kubectl_auth_whoami(
     (tmp_path / built.key_path).write_bytes(key_pem)
 
     # The key next to the kubeconfig, where its user entry points...
-    whoami = _kubectl(tmp_path, "auth", "whoami", kubeconfig=tmp_path / built.filename)
+    whoami = Kubectl(tmp_path, tmp_path / built.filename)("auth", "whoami")
     # ...and the delivered set-credentials line, which embeds the key so the kubeconfig stands alone.
     subprocess.run(
         built.set_credentials_command.replace("kubectl", str(KUBECTL), 1),
@@ -282,7 +288,7 @@ def test_the_kubeconfig_built_for_the_requester_works_with_kubectl_auth_whoami(
         env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
     )
     (tmp_path / built.key_path).unlink()
-    whoami_embedded = _kubectl(tmp_path, "auth", "whoami", kubeconfig=tmp_path / built.filename)
+    whoami_embedded = Kubectl(tmp_path, tmp_path / built.filename)("auth", "whoami")
 
     assert built.user == "carol"
     assert whoami.stdout.splitlines()[1].split() == ["Username", "carol"]
@@ -303,8 +309,8 @@ def test_a_cluster_secret_in_secrets_manager_connects_with_its_token(
             Name="csrgate/clusters/dev-kubeconfig", SecretString=dev_cluster.approver_kubeconfig.read_text()
         )
 
-        by_token = ClusterCsrs(SecretConnection(secrets, "csrgate/clusters/dev"))
-        by_kubeconfig = ClusterCsrs(SecretConnection(secrets, "csrgate/clusters/dev-kubeconfig"))
+        by_token = KubernetesCsrs(SecretConnection(secrets, "csrgate/clusters/dev"))
+        by_kubeconfig = KubernetesCsrs(SecretConnection(secrets, "csrgate/clusters/dev-kubeconfig"))
         seen = by_token.read(name)
         decided = by_kubeconfig.approve(name, uid, "alice@example.com", "ok")
 
@@ -315,7 +321,7 @@ def test_a_cluster_secret_in_secrets_manager_connects_with_its_token(
 
 def test_an_unreachable_cluster_is_retry_later(dev_cluster: DevCluster) -> None:
     endpoint = ClusterEndpoint("gone", "https://127.0.0.1:9", dev_cluster.ca_path.read_bytes())
-    csrs = ClusterCsrs(TokenConnection(endpoint, "token"), request_timeout=(0.5, 0.5))
+    csrs = KubernetesCsrs(TokenConnection(endpoint, "token"), request_timeout=(0.5, 0.5))
 
     with pytest.raises(RetryLater, match="reading CSR anything: the cluster cannot be reached"):
         csrs.read("anything")
@@ -332,9 +338,9 @@ def test_a_wrong_token_and_a_forbidden_identity_are_permanent_failures(dev_clust
     )
 
     with pytest.raises(PermanentFailure, match="answered 401 Unauthorized"):
-        ClusterCsrs(TokenConnection(endpoint, "not-the-token")).read("anything")
+        KubernetesCsrs(TokenConnection(endpoint, "not-the-token")).read("anything")
     with pytest.raises(PermanentFailure, match='answered 403 Forbidden .*User "nobody" cannot get'):
-        ClusterCsrs(KubeconfigConnection(config)).read("anything")
+        KubernetesCsrs(KubeconfigConnection(config)).read("anything")
 
 
 def test_a_cluster_ca_that_does_not_match_is_a_permanent_failure(dev_cluster: DevCluster) -> None:
@@ -342,7 +348,7 @@ def test_a_cluster_ca_that_does_not_match_is_a_permanent_failure(dev_cluster: De
     endpoint = ClusterEndpoint("dev", dev_cluster.url, other_ca)
 
     with pytest.raises(PermanentFailure, match="TLS certificate does not verify"):
-        ClusterCsrs(TokenConnection(endpoint, dev_cluster.approver_token)).read("anything")
+        KubernetesCsrs(TokenConnection(endpoint, dev_cluster.approver_token)).read("anything")
 
 
 def test_the_worker_reads_a_nodes_addresses_with_the_approver_identity(
@@ -350,7 +356,7 @@ def test_the_worker_reads_a_nodes_addresses_with_the_approver_identity(
 ) -> None:
     # GIVEN a Node with an IP address and a host name, created by the admin
     kubectl("apply", "-f", "-", stdin=node_manifest(name, [("InternalIP", "10.0.0.5"), ("Hostname", name)]))
-    nodes = ClusterNodes(KubeconfigConnection.from_file(dev_cluster.approver_kubeconfig))
+    nodes = KubernetesNodes(KubeconfigConnection.from_file(dev_cluster.approver_kubeconfig))
     # WHEN the worker reads it, and a node that is not there
     found, missing = nodes.addresses(name), nodes.addresses(f"{name}-missing")
     # THEN it gets the addresses as listed, and None for the missing node
@@ -360,9 +366,9 @@ def test_the_worker_reads_a_nodes_addresses_with_the_approver_identity(
 
 def test_a_node_read_without_rbac_fails_for_good_and_an_outage_for_now(dev_cluster: DevCluster, name: str) -> None:
     # a kubelet's identity may not read Nodes in the dev cluster: the worker's RBAC would lack `get` on nodes
-    as_node = ClusterNodes(KubeconfigConnection.from_file(dev_cluster.node_kubeconfig("node-1")))
+    as_node = KubernetesNodes(KubeconfigConnection.from_file(dev_cluster.node_kubeconfig("node-1")))
     endpoint = ClusterEndpoint("gone", "https://127.0.0.1:9", dev_cluster.ca_path.read_bytes())
-    unreachable = ClusterNodes(TokenConnection(endpoint, "token"), request_timeout=(0.5, 0.5))
+    unreachable = KubernetesNodes(TokenConnection(endpoint, "token"), request_timeout=(0.5, 0.5))
 
     with pytest.raises(PermanentFailure, match=f'reading Node {name}: the cluster answered 403 Forbidden .*"nodes"'):
         as_node.addresses(name)
@@ -372,17 +378,6 @@ def test_a_node_read_without_rbac_fails_for_good_and_an_outage_for_now(dev_clust
 
 def _any_certificate(cluster: DevCluster) -> bytes:
     return cluster.ca.client_key_pair("dave", [], datetime.datetime.now(datetime.UTC)).certificate_pem
-
-
-def _kubectl(home: Path, *args: str, kubeconfig: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=home,
-        env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
-    )
 
 
 # --- cluster credentials are data, never code ---------------------------------------------------------------

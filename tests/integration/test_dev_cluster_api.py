@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cluster_access import HttpAnswer, Identity, Kubectl, admin_identity, csr_manifest, https
+from cluster_access import HttpAnswer, Identity, admin_identity, csr_manifest, https
 
-from csrfactory import make_csr
 from devstack.cluster import DevCluster
+from devstack.csrs import make_csr
+from devstack.harness import Kubectl
 
 CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 PROTOBUF = "application/vnd.kubernetes.protobuf"

@@ -13,17 +13,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cluster_access import KUBECTL, csr_manifest
+from cluster_access import csr_manifest
 
-from csrfactory import make_csr
+from devstack.csrs import make_csr
+from devstack.harness import Kubectl, free_port
 
 CSRGATE = Path(sys.executable).parent / "csrgate"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
@@ -39,10 +34,7 @@ def start(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
 
 
 def kubectl(home: Path, data_dir: Path, *args: str, stdin: str | None = None) -> str:
-    return subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(data_dir / "admin.kubeconfig"), *args],
-        input=stdin, capture_output=True, text=True, check=True, env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
-    ).stdout  # fmt: skip
+    return Kubectl(home, data_dir / "admin.kubeconfig")(*args, stdin=stdin).stdout
 
 
 @pytest.mark.parametrize("stop_with", [signal.SIGTERM, signal.SIGINT])

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from kubernetes.client import CertificatesV1Api, V1CertificateSigningRequestCondition
 
-from csrfactory import make_csr
 from csrgate.adapters.cluster import KubeconfigConnection
 from devstack.cluster import DevCluster
+from devstack.csrs import make_csr
 
 
 class Clock:

@@ -7,14 +7,15 @@ import json
 from typing import Any
 
 import pytest
-from cluster_access import Identity, Kubectl, admin_identity, csr_manifest, https
+from cluster_access import Identity, admin_identity, csr_manifest, https
 from kubernetes import watch
 from kubernetes.client import CoreV1Api
 
-from csrfactory import make_csr
 from csrgate.adapters.cluster import KubeconfigConnection
 from devstack.cluster import DevCluster
 from devstack.cluster.nodes import node_manifest
+from devstack.csrs import make_csr
+from devstack.harness import Kubectl
 
 NODES = "/api/v1/nodes"
 

@@ -15,9 +15,9 @@ from cryptography.x509.oid import NameOID
 from kubernetes.client import CertificatesV1Api, V1CertificateSigningRequestCondition
 from kubernetes.client.exceptions import ApiException
 
-from csrfactory import der_string, make_csr, pem, rdn, signed_csr, subject_name
 from csrgate.adapters.cluster import KubeconfigConnection
 from devstack.cluster import DevCluster, spec_request
+from devstack.csrs import der_string, make_csr, pem, rdn, signed_csr, subject_name
 from devstack.gocsr import GoCsrReader
 
 NOW = datetime.datetime(2026, 11, 23, 9, 0, tzinfo=datetime.UTC)

@@ -4,18 +4,19 @@ every CSR arrives, through a burst, an API outage, a killed forwarder and a forc
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cluster_access import Kubectl, csr_manifest
-from forwarder_fixtures import HMAC_KEY, CsrMaker, ForwarderProcess, Receiver, forwarder_env
+from cluster_access import csr_manifest
 
-from csrfactory import make_csr
 from devstack.cluster import DevCluster
+from devstack.csrs import make_csr
+from devstack.forwarder_process import ForwarderProcess, forwarder_env
+from devstack.forwarder_rig import HMAC_KEY, CsrMaker, Receiver
+from devstack.harness import Kubectl
 
 StartForwarder = Callable[..., ForwarderProcess]
 
@@ -51,7 +52,7 @@ def start_forwarder(tmp_path: Path, receiver: Receiver, key_file: Path) -> Itera
     started: list[ForwarderProcess] = []
 
     def start(cluster: DevCluster, **settings: str) -> ForwarderProcess:
-        env = forwarder_env(cluster, receiver, key_file, **settings)
+        env = forwarder_env(cluster.approver_kubeconfig, receiver.url, key_file, **settings)
         process = ForwarderProcess(env, tmp_path / f"forwarder-{len(started)}.log")
         started.append(process)
         return process.start()
@@ -64,10 +65,7 @@ def start_forwarder(tmp_path: Path, receiver: Receiver, key_file: Path) -> Itera
 
 @pytest.fixture
 def kubectl(cluster: DevCluster, tmp_path: Path) -> Kubectl:
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(cluster.admin_kubeconfig, home / "config")
-    return Kubectl(home, home / "config")
+    return Kubectl.with_copy_of(cluster.admin_kubeconfig, tmp_path / "home")
 
 
 def metric(text: str, name: str, **labels: str) -> float:

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 import yaml
-from cluster_access import KUBECTL
 from kubernetes import client
 
 from csrgate.forwarder.config import load_config
 from devstack.cluster import DevCluster
+from devstack.harness import Kubectl
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "forwarder" / "deploy"
@@ -24,8 +24,8 @@ IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/csrgate-forwarder"
 
 
 def kubectl(*args: str, cwd: Path, kubeconfig: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {"HOME": str(cwd), "PATH": "/usr/bin:/bin", "KUBECONFIG": str(kubeconfig or cwd / "no-cluster")}
-    return subprocess.run([str(KUBECTL), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=60)
+    """kubectl in `cwd`, with no cluster unless `kubeconfig` names one; its result whatever it is."""
+    return Kubectl(cwd, kubeconfig)(*args, check=False)
 
 
 def operator_overlay(tmp_path: Path, variant: str) -> Path:

@@ -20,7 +20,14 @@ from cryptography.hazmat.primitives import serialization
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from csrfactory import (
+from csrgate.domain.csr import DecodedCsr
+from csrgate.domain.errors import InputError
+from csrgate.domain.outcome import Outcome
+from csrgate.domain.policy import default_policy
+from csrgate.domain.request import SigningRequest, read_csr_object, read_signing_request
+from csrgate.domain.verdict import evaluate
+from devstack.cluster import pem as go_pem
+from devstack.csrs import (
     CHALLENGE_PASSWORD,
     MICROSOFT_EXTENSION_REQUEST,
     PKCS9_EXTENSION_REQUEST,
@@ -41,13 +48,6 @@ from csrfactory import (
     signed_csr,
     subject_name,
 )
-from csrgate.domain.csr import DecodedCsr
-from csrgate.domain.errors import InputError
-from csrgate.domain.outcome import Outcome
-from csrgate.domain.policy import default_policy
-from csrgate.domain.request import SigningRequest, read_signing_request, signing_request_from_object
-from csrgate.domain.verdict import evaluate
-from devstack.cluster import pem as go_pem
 from devstack.gocsr import INSTALL_HINT, GoCsrReader
 
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1")
@@ -211,7 +211,7 @@ def _object(data: bytes, spec: dict[str, Any]) -> dict[str, Any]:
 
 def _read_object(data: bytes, spec: dict[str, Any]) -> SigningRequest | None:
     try:
-        return signing_request_from_object(_object(data, spec), "object")
+        return read_csr_object(_object(data, spec), "object").signing_request
     except InputError:
         return None
 
@@ -638,7 +638,7 @@ def test_generated_plain_requests_are_read_as_go_does(parity: Parity, der_bytes:
     data = pem(der_bytes)
     # WHEN csrgate and Go read it
     problems = parity.problems(data)
-    request = signing_request_from_object(_object(data, SPECS["client"]), "object")
+    request = read_csr_object(_object(data, SPECS["client"]), "object").signing_request
     # THEN csrgate reads it, and reads what Go reads
     assert request.csr is not None, request.malformed
     assert problems == [], f"{data!r}:\n" + "\n".join(problems)

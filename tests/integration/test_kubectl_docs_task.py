@@ -9,10 +9,11 @@ import re
 import subprocess
 from pathlib import Path
 
-from cluster_access import Kubectl, csr_manifest
+from cluster_access import csr_manifest
 from cryptography import x509
 
 from devstack.cluster import DevCluster
+from devstack.harness import Kubectl
 
 DOCS_MANIFEST = Path(__file__).parent.parent / "fixtures" / "docs-myuser.yaml"
 

@@ -12,9 +12,9 @@ from kubernetes import watch
 from kubernetes.client import CertificatesV1Api
 from kubernetes.client.exceptions import ApiException
 
-from csrfactory import make_csr
 from csrgate.adapters.cluster import KubeconfigConnection
 from devstack.cluster import DevCluster
+from devstack.csrs import make_csr
 
 
 def body(name: str) -> dict[str, object]:

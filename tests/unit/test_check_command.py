@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import io
 import json
 import os
@@ -13,8 +12,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from csrfactory import make_csr, private_key
 from csrgate.cli import main
+from devstack.csrs import make_csr, private_key
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 DOCS_MANIFEST = str(FIXTURES / "docs-myuser.yaml")
@@ -264,20 +263,3 @@ def test_forward_refuses_to_start_without_its_settings(
         monkeypatch.delenv(variable, raising=False)
     assert main(["forward"]) == 2
     assert capsys.readouterr().err == "csrgate forward: CSRGATE_API_URL is required\n"
-
-
-def test_the_shipped_package_never_imports_devstack() -> None:
-    # `csrgate dev` is added by the development install's entry point; the Lambda layer carries no devstack
-    package = Path(__file__).resolve().parents[2] / "layers" / "csrgate" / "csrgate"
-    importing = [
-        str(module.relative_to(package))
-        for module in package.rglob("*.py")
-        for node in ast.walk(ast.parse(module.read_text()))
-        if isinstance(node, ast.Import | ast.ImportFrom)
-        and any(name.split(".")[0] == "devstack" for name in _imported(node))
-    ]
-    assert importing == []
-
-
-def _imported(node: ast.Import | ast.ImportFrom) -> list[str]:
-    return [node.module or ""] if isinstance(node, ast.ImportFrom) else [alias.name for alias in node.names]

@@ -6,10 +6,12 @@ import json
 from typing import Any
 
 import pytest
-from stack import CLUSTERS, Stack, load_function
+from stack import Stack
 
 from csrgate.adapters.aws.config import ConfigError, Settings
 from devstack.aws import load_template
+from devstack.harness import load_function
+from devstack.lab import CLUSTERS
 
 TEMPLATE = load_template()
 SLACK_POSTERS = ("IntakeFunction", "InteractionsFunction", "WorkerFunction", "SweeperFunction", "NotifierFunction")
@@ -248,3 +250,13 @@ def test_a_bad_policy_does_not_stop_functions_that_never_read_policies(stack: St
     assert load_function("interactions").api is not None
     with pytest.raises(ConfigError, match="policy /csrgate/policies/strict"):
         load_function("intake")
+
+
+@pytest.mark.parametrize(("queue", "module"), [("DecisionQueue", "worker"), ("SlackRetryQueue", "notifier")])
+def test_each_consumer_gives_up_on_the_delivery_its_queue_dead_letters(queue: str, module: str) -> None:
+    # a consumer that counted differently would give up too early, or never, before SQS moved the message away
+    import importlib
+
+    wiring = importlib.import_module(f"csrgate.wiring.{module}")
+    redrive = TEMPLATE["Resources"][queue]["Properties"]["RedrivePolicy"]
+    assert redrive["maxReceiveCount"] == wiring.MAX_RECEIVES

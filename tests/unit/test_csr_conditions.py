@@ -11,21 +11,21 @@ from csrgate.domain.conditions import (
     CSRGATE_REASONS,
     MAX_MESSAGE_LENGTH,
     Condition,
-    Decision,
+    CsrStatus,
     DecisionOutcome,
     IssuanceOutcome,
     decision_condition,
     issuance_state,
     plan_decision,
 )
-from csrgate.domain.intake import ClusterStatus
+from csrgate.domain.outcome import Outcome
 
 PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
 
 def test_the_condition_names_who_decided_and_why() -> None:
-    approved = decision_condition(Decision.APPROVE, "alice@example.com", " on call ")
-    denied = decision_condition(Decision.DENY, "policy", "forbidden-group", reason="CsrgatePolicyDenied")
+    approved = decision_condition(Outcome.APPROVE, "alice@example.com", " on call ")
+    denied = decision_condition(Outcome.DENY, "policy", "forbidden-group", reason="CsrgatePolicyDenied")
 
     assert approved == Condition(
         "Approved", "True", "CsrgateApproved", "Approved by alice@example.com via csrgate: on call"
@@ -34,7 +34,7 @@ def test_the_condition_names_who_decided_and_why() -> None:
 
 
 def test_a_long_reason_is_cut_to_the_message_limit() -> None:
-    condition = decision_condition(Decision.DENY, "bob", "x" * 5000)
+    condition = decision_condition(Outcome.DENY, "bob", "x" * 5000)
 
     assert len(condition.message) == MAX_MESSAGE_LENGTH
     assert condition.message.endswith("…")
@@ -43,22 +43,22 @@ def test_a_long_reason_is_cut_to_the_message_limit() -> None:
 def test_an_undecided_csr_gets_the_condition_appended() -> None:
     failed = Condition("Failed", "True", "SignerValidationFailure")
 
-    assert plan_decision([], Decision.APPROVE) is None
-    assert plan_decision([failed], Decision.DENY) is None
+    assert plan_decision([], Outcome.APPROVE) is None
+    assert plan_decision([failed], Outcome.DENY) is None
 
 
 def test_csrgates_own_earlier_decision_is_already_applied() -> None:
     ours = Condition("Approved", "True", "CsrgateApproved", "Approved by alice")
 
-    assert plan_decision([ours], Decision.APPROVE) == (DecisionOutcome.ALREADY_APPLIED, ours)
+    assert plan_decision([ours], Outcome.APPROVE) == (DecisionOutcome.ALREADY_APPLIED, ours)
 
 
 def test_anyone_elses_decision_or_the_opposite_one_is_decided_elsewhere() -> None:
     kubectl = Condition("Approved", "True", "KubectlApprove")
     ours_denied = Condition("Denied", "True", "CsrgateDenied")
 
-    assert plan_decision([kubectl], Decision.APPROVE) == (DecisionOutcome.DECIDED_ELSEWHERE, kubectl)
-    assert plan_decision([ours_denied], Decision.APPROVE) == (DecisionOutcome.DECIDED_ELSEWHERE, ours_denied)
+    assert plan_decision([kubectl], Outcome.APPROVE) == (DecisionOutcome.DECIDED_ELSEWHERE, kubectl)
+    assert plan_decision([ours_denied], Outcome.APPROVE) == (DecisionOutcome.DECIDED_ELSEWHERE, ours_denied)
 
 
 def test_issuance_state_reads_denied_failed_issued_and_still_waiting() -> None:
@@ -94,7 +94,7 @@ def test_intake_and_worker_read_csrgates_own_reasons_as_csrgates(reason: str) ->
     kind = "Approved" if reason == "CsrgateApproved" else "Denied"
 
     assert Condition(kind, "True", reason).by_csrgate
-    assert ClusterStatus.of(csr_decided(kind, reason)).by_csrgate
+    assert CsrStatus.of(csr_decided(kind, reason)["status"]).by_csrgate
 
 
 @pytest.mark.parametrize(
@@ -102,11 +102,11 @@ def test_intake_and_worker_read_csrgates_own_reasons_as_csrgates(reason: str) ->
 )
 def test_a_reason_that_only_looks_like_csrgates_is_a_decision_made_elsewhere(reason: str) -> None:
     # GIVEN a CSR someone approved outside csrgate, with a reason of their choosing
-    status = ClusterStatus.of(csr_decided("Approved", reason))
+    status = CsrStatus.of(csr_decided("Approved", reason)["status"])
     # THEN intake reads it as decided elsewhere, as the worker does
     assert status.approved and not status.by_csrgate
     assert not Condition("Approved", "True", reason).by_csrgate
-    assert plan_decision([Condition("Approved", "True", reason)], Decision.APPROVE) == (
+    assert plan_decision([Condition("Approved", "True", reason)], Outcome.APPROVE) == (
         DecisionOutcome.DECIDED_ELSEWHERE,
         Condition("Approved", "True", reason),
     )

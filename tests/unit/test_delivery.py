@@ -13,6 +13,7 @@ from csrgate.domain.findings import Code, Finding, Severity
 from csrgate.domain.lifecycle import State
 from csrgate.domain.outcome import Outcome
 from csrgate.domain.records import RequestRecord
+from csrgate.domain.summary import RequestSummary
 
 CLUSTER = ClusterConfig.model_validate(
     {
@@ -37,7 +38,7 @@ def record(username: str) -> RequestRecord:
         state=State.APPROVED,
         outcome=Outcome.REVIEW,
         findings=(Finding(Code.SIGNER_NOT_MANAGED, Severity.INFO, "x"),),
-        request={"username": username},
+        request=RequestSummary(username=username),
         received_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
 
@@ -114,6 +115,6 @@ def test_a_service_account_is_nobodys_even_when_the_mapping_names_someone() -> N
 
 def test_only_a_vouched_for_annotation_is_used_for_delivery() -> None:
     # GIVEN bob's request, whose annotation (alice's email) nothing vouched for, so intake did not keep it
-    bobs = replace(record("bob"), request={"username": "bob", "requesterEmailAnnotation": "alice@example.com"})
+    bobs = replace(record("bob"), request=RequestSummary(username="bob", requester_email_claim="alice@example.com"))
     # THEN the kubeconfig goes to bob, found by the template, and never to alice
     assert requester_emails(bobs, CLUSTER) == ("bob@example.com",)

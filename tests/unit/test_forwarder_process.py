@@ -76,7 +76,7 @@ def receiver() -> Iterator[Receiver]:
             self.end_headers()
             self.wfile.write(b"{}")
 
-        def log_message(self, format: str, *args: object) -> None:
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -15,16 +15,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from lambda_events import api_event, hmac_event, slack_event
-from stack import LambdaContext, Stack, load_function
+from stack import Stack
 
-from csrfactory import make_csr, manifest, pem
 from csrgate.domain.cluster import ClusterKind
 from csrgate.domain.errors import InputError
 from csrgate.domain.outcome import Outcome
 from csrgate.domain.policy import default_policy
-from csrgate.domain.request import MAX_INPUT_BYTES, SigningRequest, read_signing_request, signing_request_from_object
+from csrgate.domain.request import MAX_INPUT_BYTES, SigningRequest, read_csr_object, read_signing_request
 from csrgate.domain.verdict import Verdict, evaluate
+from devstack.csrs import make_csr, manifest, pem
+from devstack.harness import LambdaContext, load_function
+from devstack.lambda_events import api_event, hmac_event, slack_event
 
 POLICY = default_policy()
 SIGNERS = [*POLICY.signers, "example.com/unmanaged", None]
@@ -99,12 +100,13 @@ JSON_VALUES = st.recursive(
         JSON_VALUES,
     ),
     JSON_VALUES,
+    st.booleans(),
 )
-def test_objects_with_any_spec(spec: dict[str, Any], metadata: Any) -> None:
+def test_objects_with_any_spec(spec: dict[str, Any], metadata: Any, from_cluster: bool) -> None:
     obj = {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": metadata}
     obj["spec"] = spec
     try:
-        request = signing_request_from_object(obj, "event")
+        request = read_csr_object(obj, "event", from_cluster=from_cluster).signing_request
     except InputError:
         return
     assert all(verdict.outcome in Outcome for verdict in verdicts_for(request))

@@ -12,13 +12,13 @@ import time
 from typing import Any
 
 import pytest
-from lambda_events import CALLER, EVENTS, hmac_event, sqs_event
-from stack import CLUSTERS, FORWARDER_ROLE, HMAC_KEY, LambdaContext, Stack, load_function
+from stack import Stack
 
-from csrfactory import make_csr, pem
 from csrgate.domain.records import request_id_for
-
-DOCS_REQUEST = json.loads(json.loads((EVENTS / "csr-added-iam.json").read_text())["body"])["object"]
+from devstack.csrs import make_csr, pem
+from devstack.harness import LambdaContext, load_function
+from devstack.lab import CLUSTERS, FORWARDER_ROLE, HMAC_KEY
+from devstack.lambda_events import CALLER, DOCS_REQUEST, EVENTS, hmac_event, sqs_event
 
 
 def csr_object(
@@ -161,10 +161,10 @@ def test_a_policy_violation_is_denied_queued_for_the_cluster_and_announced(
     status, body = invoke(intake, hmac_event(obj))
     assert status == 200 and body["state"] == "denied_by_policy"
     [queued] = stack.queue_messages("DecisionQueue")
-    decision = json.loads(queued["Body"])
-    assert decision["kind"] == "apply_decision" and decision["decision"] == "deny"
-    assert decision["csr_name"] == "root" and decision["csr_uid"] == "uid-masters"
-    assert decision["decided_by"] == "csrgate:policy" and "forbidden-group" in decision["reason"]
+    assert json.loads(queued["Body"]) == {"kind": "apply_decision", "request_id": body["request_id"]}
+    item = stack.request_item(body["request_id"]) or {}
+    assert (item["csr_name"], item["csr_uid"], item["state"]) == ("root", "uid-masters", "denied_by_policy")
+    assert "forbidden-group" in json.dumps(item["findings"])
     [notice] = stack.slack.messages
     assert "denied by policy" in notice.text
     assert not [block for block in notice.blocks if block["type"] == "actions"]
@@ -196,7 +196,7 @@ def test_a_nodes_own_serving_csr_is_auto_approved(stack: Stack, intake: Any) -> 
     status, body = invoke(intake, hmac_event(obj))
     assert status == 200 and body["state"] == "auto_approved"
     [queued] = stack.queue_messages("DecisionQueue")
-    assert json.loads(queued["Body"])["decision"] == "approve"
+    assert json.loads(queued["Body"]) == {"kind": "apply_decision", "request_id": body["request_id"]}
     [notice] = stack.slack.messages
     assert "approved by policy" in notice.text
 
@@ -214,7 +214,8 @@ def test_a_malformed_csr_inside_a_good_event_is_denied_with_the_reason(stack: St
     status, body = invoke(intake, hmac_event(csr_object(uid="uid-bad", request=garbage)))
     assert status == 200 and body["state"] == "denied_by_policy"
     [queued] = stack.queue_messages("DecisionQueue")
-    assert "malformed-request" in json.loads(queued["Body"])["reason"]
+    assert json.loads(queued["Body"])["request_id"] == body["request_id"]
+    assert "malformed-request" in json.dumps(stack.request_item(body["request_id"])["findings"])  # type: ignore[index]
 
 
 @pytest.mark.parametrize(
@@ -236,14 +237,16 @@ def test_a_spec_request_kubernetes_could_read_otherwise_is_denied_never_refused(
     # THEN it is recorded and denied (a 400 would make the forwarder drop it, and it would stay pending for anyone)
     assert status == 200 and body["state"] == "denied_by_policy"
     [queued] = stack.queue_messages("DecisionQueue")
-    assert "malformed-request" in json.loads(queued["Body"])["reason"]
+    assert json.loads(queued["Body"])["request_id"] == body["request_id"]
+    assert "malformed-request" in json.dumps(stack.request_item(body["request_id"])["findings"])  # type: ignore[index]
 
 
 def test_client_certificates_on_eks_are_denied_with_the_reason(stack: Stack, intake: Any) -> None:
     status, body = invoke(intake, iam_event(csr_object(uid="uid-eks")))
     assert status == 200 and body["state"] == "denied_by_policy"
     [queued] = stack.queue_messages("DecisionQueue")
-    assert "signer-unsupported-on-eks" in json.loads(queued["Body"])["reason"]
+    assert json.loads(queued["Body"])["request_id"] == body["request_id"]
+    assert "signer-unsupported-on-eks" in json.dumps(stack.request_item(body["request_id"])["findings"])  # type: ignore[index]
     assert stack.slack.messages[0].channel == "C0PROD"
 
 
@@ -334,13 +337,15 @@ def test_slack_down_loses_nothing_the_notifier_posts_later(stack: Stack, intake:
     assert stack.request_item(body["request_id"])["state"] == "awaiting_review"  # type: ignore[index]
     # WHEN Slack is back and the notifier takes the retry message
     notifier = load_function("notifier")
-    response = notifier.lambda_handler(sqs_event(stack.queue_messages("SlackRetryQueue")), LambdaContext())
+    response = notifier.lambda_handler(
+        sqs_event(stack.queue_messages("SlackRetryQueue"), receive_count=1), LambdaContext()
+    )
     # THEN the approval request is posted once, and remembered
     assert response == {"batchItemFailures": []}
     [message] = stack.slack.messages
     assert stack.request_item(body["request_id"])["slack_ts"] == message.ts  # type: ignore[index]
     # AND a late duplicate of the retry posts nothing more
-    notifier.lambda_handler(sqs_event(stack.queue_messages("SlackRetryQueue")), LambdaContext())
+    notifier.lambda_handler(sqs_event(stack.queue_messages("SlackRetryQueue"), receive_count=1), LambdaContext())
     assert len(stack.slack.messages) == 1
 
 
@@ -355,9 +360,10 @@ def test_the_notifier_retries_then_fails_the_request_loudly(
     # an early delivery fails and is reported back to SQS for another try
     first = notifier.lambda_handler(sqs_event(messages, receive_count=2), LambdaContext())
     assert first == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
-    # the last delivery gives up: the request fails and the failure is counted for the alarm
+    # the last delivery gives up: the request fails and the failure is counted for the alarm, and the message goes
+    # on to the dead letters (SQS moves it there after this last failed receive)
     last = notifier.lambda_handler(sqs_event(messages, receive_count=6), LambdaContext())
-    assert last == {"batchItemFailures": []}
+    assert last == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
     assert stack.request_item(body["request_id"])["state"] == "failed"  # type: ignore[index]
     output = capsys.readouterr().out
     assert '"SlackPostsAbandoned"' in output and "slack.post_abandoned" in output
@@ -367,7 +373,7 @@ def test_the_notifier_drops_messages_that_are_not_its_own(stack: Stack) -> None:
     notifier = load_function("notifier")
     bodies = ["not json", "[]", json.dumps({"kind": "post_message", "request_id": 7}), json.dumps({"kind": "x"})]
     records = [{"MessageId": f"m{i}", "ReceiptHandle": "r", "Body": body} for i, body in enumerate(bodies)]
-    assert notifier.lambda_handler(sqs_event(records), LambdaContext()) == {"batchItemFailures": []}
+    assert notifier.lambda_handler(sqs_event(records, receive_count=1), LambdaContext()) == {"batchItemFailures": []}
 
 
 # --- reconciling what happened in the cluster ---------------------------------------------------------------
@@ -478,6 +484,29 @@ def test_every_failure_to_authenticate_gets_the_same_401_and_an_audit_line_with_
     assert nothing_stored(stack)
     [rejected] = rejected_reasons(capsys)
     assert reason in rejected
+
+
+def rejection_metrics(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The cluster dimension of every EventsRejected metric (an EMF line) written so far."""
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    return [line["cluster"] for line in lines if "EventsRejected" in line]
+
+
+@pytest.mark.parametrize(
+    ("make", "dimension"),
+    [
+        pytest.param(lambda: hmac_event(DOCS_REQUEST, key="another-key"), "lab", id="forged, for a served cluster"),
+        pytest.param(lambda: hmac_event(DOCS_REQUEST, cluster="x" * 63), "unknown", id="for a cluster nobody serves"),
+    ],
+)
+def test_every_rejected_event_is_counted_for_the_alarm_under_a_cluster_csrgate_serves(
+    stack: Stack, intake: Any, capsys: pytest.CaptureFixture[str], make: Any, dimension: str
+) -> None:
+    # WHEN an event is refused
+    assert invoke(intake, make())[0] == 401
+    # THEN EventsRejected counts it, under the cluster when csrgate serves it and "unknown" otherwise: names anyone
+    # can send never become metric dimensions, each of which would be a metric of its own (and a cost)
+    assert rejection_metrics(capsys) == [dimension]
 
 
 @pytest.mark.parametrize(
@@ -623,7 +652,8 @@ def test_an_oversized_body_is_refused(stack: Stack, intake: Any) -> None:
         (b'{"cluster": "lab"}', "invalid-event", "type"),
         (b'{"cluster": "lab", "type": "BOOKMARK", "object": {}}', "invalid-event", "type"),
         (b'{"cluster": 7, "type": "ADDED", "object": {}}', "invalid-event", "cluster"),
-        (b'{"cluster": "lab", "type": "ADDED", "object": {}, "extra": 1}', "invalid-event", "object"),
+        (b'{"cluster": "lab", "type": "ADDED", "object": {}, "extra": 1}', "invalid-event", "extra"),
+        (b'{"cluster": "lab", "type": "ADDED", "object": {}}', "invalid-event", "metadata is missing"),
     ],
 )
 def test_malformed_bodies_get_a_clear_4xx(stack: Stack, intake: Any, body: bytes, error: str, detail: str) -> None:
@@ -634,9 +664,9 @@ def test_malformed_bodies_get_a_clear_4xx(stack: Stack, intake: Any, body: bytes
 @pytest.mark.parametrize(
     ("spec", "error", "detail"),
     [
-        ({"usages": "client auth"}, "invalid-event", "object.spec.usages"),
-        ({"expirationSeconds": "86400"}, "invalid-event", "object.spec.expirationSeconds"),
-        ({"signerName": None}, "invalid-event", "object.spec.signerName"),
+        ({"usages": "client auth"}, "invalid-event", "spec.usages"),
+        ({"expirationSeconds": "86400"}, "invalid-event", "spec.expirationSeconds"),
+        ({"signerName": None}, "invalid-event", "spec.signerName"),
     ],
 )
 def test_bad_csr_objects_get_a_clear_4xx(

@@ -15,29 +15,25 @@ from typing import Any
 
 import pytest
 from botocore.client import BaseClient
-from lambda_events import api_event, deny_submission, hmac_event, interaction_event, slack_event
-from lambda_events import click as click_payload
 from slack_sdk.models.blocks import HeaderBlock, PlainTextObject
 from slack_sdk.signature import SignatureVerifier
-from stack import CLUSTERS, LambdaContext, Stack, load_function
-from test_intake_function import DOCS_REQUEST, audit_events
+from stack import Stack
+from test_intake_function import audit_events
 
 from csrgate.adapters.aws.store import DynamoRequestStore
 from csrgate.adapters.slack.client import call_slack, web_client
 from csrgate.adapters.slack.people import GROUP_CACHE_SECONDS, SlackPeople
-from csrgate.domain.approvals import Action, ClickAnswer
+from csrgate.domain.approvals import ClickAnswer
 from csrgate.domain.errors import PermanentFailure
+from csrgate.domain.outcome import Outcome
 from csrgate.domain.records import MessageRef, request_id_for
-from csrgate.wiring.kit import build_interactions_api
+from csrgate.wiring.interactions import build_interactions_api
+from devstack.harness import LambdaContext, load_function
+from devstack.lab import CLUSTERS, PEOPLE, SLACK_SIGNING_SECRET
+from devstack.lambda_events import DOCS_REQUEST, api_event, deny_submission, hmac_event, interaction_event, slack_event
+from devstack.lambda_events import click as click_payload
 
-SIGNING_SECRET = "s"  # what the local stack keeps in the Slack secret
 REQUEST_ID = request_id_for("lab", DOCS_REQUEST["metadata"]["uid"])
-PEOPLE = {
-    "U0ALICE": {"name": "alice", "email": "alice@example.com"},
-    "U0BOB": {"name": "bob", "email": "bob@example.com"},
-    "U0MALLORY": {"name": "mallory", "email": "mallory@example.com"},
-    "U0ANGELA": {"name": "angela", "email": "angela@example.com"},
-}
 
 
 def click(user: str, message: Any, action: str = "csrgate_approve", request_id: str = REQUEST_ID) -> dict[str, Any]:
@@ -71,7 +67,17 @@ def interactions(posted: Any) -> Any:
 
 
 def decisions(stack: Stack) -> list[dict[str, Any]]:
-    return [json.loads(message["Body"]) for message in stack.queue_messages("DecisionQueue")]
+    """The decisions queued for the worker, each as the stored request the job names says it."""
+    decided = []
+    for message in stack.queue_messages("DecisionQueue"):
+        job = json.loads(message["Body"])
+        assert job == {"kind": "apply_decision", "request_id": job["request_id"]}  # the worker reads nothing else
+        item = stack.request_item(job["request_id"]) or {}
+        decision = {"approved": "approve", "denied": "deny"}.get(item.get("state", ""), item.get("state"))
+        decided.append(
+            {"decision": decision, "decided_by": item.get("decided_by"), "reason": item.get("decision_reason")}
+        )
+    return decided
 
 
 def test_an_approvers_click_approves_and_queues_the_decision(
@@ -165,7 +171,7 @@ def test_an_approver_cannot_decide_a_request_that_is_theirs_under_another_spelli
 ) -> None:
     from test_intake_function import csr_object
 
-    from csrfactory import make_csr
+    from devstack.csrs import make_csr
 
     stack.slack.users.update(PEOPLE)
     stack.put_cluster("lab", {**CLUSTERS["lab"], "requesterEmails": {"alice-admin": "alice@example.com"}})
@@ -184,7 +190,7 @@ def test_an_approver_cannot_decide_a_request_that_is_theirs_under_another_spelli
 def test_a_privileged_request_needs_two_distinct_approvers(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     from test_intake_function import csr_object
 
-    from csrfactory import make_csr
+    from devstack.csrs import make_csr
 
     stack.slack.users.update(PEOPLE)
     stack.put_cluster("lab", {**CLUSTERS["lab"], "policy": "strict", "approvers": {"users": ["U0ALICE", "U0BOB"]}})
@@ -213,8 +219,8 @@ def test_two_clicks_at_the_same_moment_make_one_decision(stack: Stack, posted: A
     store.get = lambda request_id: stale if next(reads, 1) in (0, 2) else real_get(request_id)  # type: ignore[method-assign]
     message = MessageRef(posted.channel, posted.ts)
     # WHEN both click Approve
-    first = approvals.click(REQUEST_ID, Action.APPROVE, "U0ALICE", message)
-    second = approvals.click(REQUEST_ID, Action.APPROVE, "U0BOB", message)
+    first = approvals.click(REQUEST_ID, Outcome.APPROVE, "U0ALICE", message)
+    second = approvals.click(REQUEST_ID, Outcome.APPROVE, "U0BOB", message)
     # THEN one conditional write wins: one decision, and the other clicker learns who was first
     assert (first.answer, second.answer) == (ClickAnswer.DECIDED, ClickAnswer.STALE)
     assert second.text.startswith("Already approved by alice (U0ALICE)")
@@ -312,7 +318,7 @@ def test_malformed_payloads_get_a_clear_answer(
     event = interaction_event({})
     timestamp = event["headers"]["x-slack-request-timestamp"]
     event["body"] = body
-    event["headers"]["x-slack-signature"] = SignatureVerifier(SIGNING_SECRET).generate_signature(
+    event["headers"]["x-slack-signature"] = SignatureVerifier(SLACK_SIGNING_SECRET).generate_signature(
         timestamp=timestamp, body=body
     )
     assert answer(interactions, event)[0] == status
@@ -327,7 +333,7 @@ def forwarded(
     """A CSR for user `cn` created by `username` (optionally annotated), through intake: its message and request id."""
     from test_intake_function import csr_object
 
-    from csrfactory import make_csr
+    from devstack.csrs import make_csr
 
     obj = csr_object(make_csr(cn, orgs=list(orgs)), uid=uid, name=uid, username=username)
     obj["metadata"]["annotations"] = {"csrgate.io/requester-email": annotation} if annotation else {}
@@ -732,7 +738,7 @@ def test_the_interactions_cold_start_imports_neither_the_kubernetes_client_nor_t
     # the intake schema, the CSR decoder and policy engine, and cryptography's X.509 cost the cold start ~80 ms
     unneeded = ("kubernetes", "cryptography.x509", "csrgate.adapters.inbound.intake_api", "csrgate.domain.csr")
     code = (
-        "import sys; import csrgate.wiring.kit, csrgate.adapters.inbound.interactions_api; "
+        "import sys; import csrgate.wiring.interactions; "
         f"print(sorted(m for m in sys.modules if m.startswith({unneeded!r})))"
     )
     result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)

@@ -7,7 +7,6 @@ import base64
 import datetime
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,8 +24,8 @@ from csrgate.domain.kubeconfig import (
     build_certificate_bundle,
     build_requester_kubeconfig,
 )
+from devstack.harness import KUBECTL, Kubectl
 
-KUBECTL = Path(sys.executable).parent / "kubectl"
 NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC)
 
 
@@ -59,14 +58,6 @@ def cluster() -> ClusterEndpoint:
     return ClusterEndpoint("prod-eu", "https://api.prod-eu.example.com:6443", ca_pem)
 
 
-def kubectl(directory: Path, *args: str) -> str:
-    result = subprocess.run(
-        [str(KUBECTL), *args], cwd=directory, capture_output=True, text=True, check=True,
-        env={"HOME": str(directory), "PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
-    return result.stdout
-
-
 def test_the_kubernetes_client_loads_it_with_the_key_next_to_it(cluster: ClusterEndpoint, tmp_path: Path) -> None:
     cert_pem, key_pem = certificate("myuser")
     built = build_requester_kubeconfig(cluster, cert_pem)
@@ -91,7 +82,8 @@ def test_kubectl_reads_it_and_the_set_credentials_line_embeds_the_key(cluster: C
     (tmp_path / built.filename).write_text(built.text)
     (tmp_path / built.key_path).write_bytes(key_pem)
 
-    viewed = json.loads(kubectl(tmp_path, "--kubeconfig", built.filename, "config", "view", "--raw", "-o", "json"))
+    kubectl = Kubectl(tmp_path, tmp_path / built.filename)
+    viewed = json.loads(kubectl("config", "view", "--raw", "-o", "json").stdout)
     subprocess.run(
         built.set_credentials_command.replace("kubectl", str(KUBECTL), 1), shell=True, cwd=tmp_path, check=True,
         capture_output=True, env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},

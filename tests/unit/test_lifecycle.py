@@ -7,14 +7,14 @@ import json
 import pytest
 from aws_lambda_powertools import Logger
 
-from csrgate.adapters.inbound.decision_consumer import DecisionConsumer
+from csrgate.adapters.inbound.jobs import JobConsumer, JobHandler
+from csrgate.domain.jobs import ApplyDecision
 from csrgate.domain.lifecycle import (
     TRANSITIONS,
     InvalidTransition,
     State,
     can_transition,
     ensure_transition,
-    is_terminal,
     state_after_verdict,
 )
 from csrgate.domain.outcome import Outcome
@@ -80,7 +80,7 @@ def test_forbidden_steps(current: State, wanted: State) -> None:
 
 
 def test_terminal_states_go_nowhere() -> None:
-    terminal = {state for state in State if is_terminal(state)}
+    terminal = {state for state in State if not TRANSITIONS[state]}
     assert terminal == {
         State.IGNORED,
         State.EXPIRED,
@@ -117,7 +117,8 @@ class _ForbiddenStep(DecisionWorker):
 def test_a_step_the_life_cycle_forbids_is_never_retried_by_the_decision_queue() -> None:
     # GIVEN a decision whose handling asks for a step the life cycle forbids
     worker = _ForbiddenStep()
-    consumer = DecisionConsumer(worker, Logger(service="csrgate-test"))
+    handler = JobHandler(lambda job: worker.apply(job.request_id), worker.fail, "the decision cannot be applied")
+    consumer = JobConsumer({ApplyDecision: handler}, Logger(service="csrgate-test"), max_receives=5)
     body = json.dumps({"kind": "apply_decision", "request_id": "r-1"})
     # WHEN the queue delivers it, the first time of five
     consumer.handle(body, receive_count=1)

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from csrfactory import make_csr, manifest
 from csrgate.domain.cluster import ClusterKind
 from csrgate.domain.outcome import Outcome
 from csrgate.domain.policy import Policy, default_policy, load_policy
 from csrgate.domain.request import read_signing_request
 from csrgate.domain.verdict import Verdict, evaluate
+from devstack.csrs import make_csr, manifest
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 CLIENT = "kubernetes.io/kube-apiserver-client"
@@ -228,7 +228,7 @@ def test_several_problems_are_all_reported() -> None:
 
 
 def test_a_malformed_csr_is_denied_with_a_single_reason() -> None:
-    from csrfactory import pem
+    from devstack.csrs import pem
 
     verdict = verdict_for(pem(b"\x30\x00"))
     assert verdict.outcome is Outcome.DENY

@@ -9,7 +9,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from csrfactory import (
+from csrgate.domain.outcome import Outcome
+from csrgate.domain.policy import default_policy
+from csrgate.domain.request import SigningRequest, read_signing_request
+from csrgate.domain.verdict import evaluate
+from devstack.csrs import (
     CHALLENGE_PASSWORD,
     MICROSOFT_EXTENSION_REQUEST,
     SUBJECT_ALT_NAME,
@@ -26,10 +30,6 @@ from csrfactory import (
     signed_csr,
     subject_name,
 )
-from csrgate.domain.outcome import Outcome
-from csrgate.domain.policy import default_policy
-from csrgate.domain.request import SigningRequest, read_signing_request
-from csrgate.domain.verdict import evaluate
 
 CN, ORG = "2.5.4.3", "2.5.4.10"
 ALICE = subject_name(rdn((CN, der_string("alice"))))

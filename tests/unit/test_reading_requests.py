@@ -10,9 +10,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
-from csrfactory import make_csr, manifest, pem, private_key
 from csrgate.domain.errors import InputError
-from csrgate.domain.request import MAX_INPUT_BYTES, read_signing_request, signing_request_from_object
+from csrgate.domain.request import MAX_INPUT_BYTES, read_csr_object, read_signing_request
+from devstack.csrs import make_csr, manifest, pem, private_key
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
@@ -190,7 +190,7 @@ def test_wrong_types_in_the_spec_name_the_field(spec_change: dict[str, object], 
         "spec": {"request": base64.b64encode(make_csr()).decode(), "signerName": "a.io/b", **spec_change},
     }
     with pytest.raises(InputError, match=problem):
-        signing_request_from_object(obj, "event")
+        read_csr_object(obj, "event")
 
 
 def test_base64_wrapped_over_lines_is_read() -> None:
@@ -220,7 +220,7 @@ def test_anything_but_exactly_one_plain_block_is_malformed(framing: Any, problem
     # GIVEN spec.request bytes that Kubernetes could read as another CSR than the first block, or not at all
     data = framing(make_csr("first"), make_csr("second", orgs=["system:masters"]))
     # WHEN csrgate reads them, as a file and as a CSR object's spec.request
-    for request in (read_signing_request(data, "t"), signing_request_from_object(manifest_object(data), "e")):
+    for request in (read_signing_request(data, "t"), read_csr_object(manifest_object(data), "e").signing_request):
         # THEN it shows nothing an approver could approve
         assert request.csr is None and request.malformed is not None and problem in request.malformed
 
@@ -240,7 +240,7 @@ def test_whitespace_around_the_one_block_is_fine() -> None:
 )
 def test_a_spec_request_that_is_no_csr_is_a_request_to_deny_not_an_error(request_text: str, problem: str) -> None:
     obj = {**manifest_object(make_csr()), "spec": {"request": request_text, "signerName": "a.io/b"}}
-    request = signing_request_from_object(obj, "event")
+    request = read_csr_object(obj, "event").signing_request
     assert request.csr is None and request.malformed is not None and problem in request.malformed
     assert request.signer_name == "a.io/b"
 

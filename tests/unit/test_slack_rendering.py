@@ -12,7 +12,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
 
-from csrfactory import make_csr, manifest
 from csrgate.adapters.slack.channel import SlackNotifier
 from csrgate.adapters.slack.client import web_client
 from csrgate.adapters.slack.delivery import SlackDelivery
@@ -25,6 +24,7 @@ from csrgate.domain.policy import load_policy
 from csrgate.domain.records import MessageRef
 from csrgate.domain.request import read_signing_request
 from csrgate.domain.verdict import evaluate
+from devstack.csrs import make_csr, manifest
 from devstack.slack import SlackStandIn, running_slack
 
 # What a requester can put in a CN, an O, a SAN, an annotation or a CSR's name, and Slack would otherwise act on.
@@ -195,7 +195,7 @@ def test_a_delivered_file_comes_with_its_message_drawn_literally(
         f"kubectl --kubeconfig lab-user.kubeconfig config set-credentials '{value}' --client-key=user.key"
     )
     # WHEN it is delivered
-    SlackDelivery(client).send("U0DANA", Delivery("lab-user.kubeconfig", "apiVersion: v1\n", comment))
+    SlackDelivery(client).deliver("U0DANA", Delivery("lab-user.kubeconfig", "apiVersion: v1\n", comment))
     # THEN the file is in the DM, and the message with it shows the command exactly as it must be typed
     [uploaded] = slack.files
     assert uploaded["channel"] == "DU0DANA" and uploaded["content"] == b"apiVersion: v1\n"

@@ -6,13 +6,14 @@ import json
 from typing import Any
 
 import pytest
-from lambda_events import click, hmac_event, interaction_event
-from stack import CLUSTERS, LambdaContext, Stack, load_function
-from test_intake_function import DOCS_REQUEST, csr_object
-from test_interactions_function import PEOPLE
+from stack import Stack
+from test_intake_function import csr_object
 from test_worker_node_binding import audit_trail
 
 from csrgate.domain.records import request_id_for
+from devstack.harness import LambdaContext, load_function
+from devstack.lab import CLUSTERS, PEOPLE
+from devstack.lambda_events import DOCS_REQUEST, click, hmac_event, interaction_event
 
 REQUEST_ID = request_id_for("lab", DOCS_REQUEST["metadata"]["uid"])
 
@@ -72,8 +73,10 @@ def test_a_cluster_may_also_deny_expired_csrs(stack: Stack, waiting: Any, monkey
     stack.put_cluster("lab", {**CLUSTERS["lab"], "denyExpired": True})
     sweep(monkeypatch, remind=0, expire=0)
     [queued] = stack.queue_messages("DecisionQueue")
-    decision = json.loads(queued["Body"])
-    assert decision["decision"] == "deny" and decision["reason"].startswith("expired")
+    job = json.loads(queued["Body"])
+    assert job == {"kind": "apply_decision", "request_id": job["request_id"]}
+    item = stack.request_item(job["request_id"]) or {}
+    assert item["state"] == "expired" and item["outcome_note"].startswith("expired")
 
 
 def test_decided_requests_are_not_swept(stack: Stack, waiting: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,11 +15,9 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools import Logger
-from lambda_events import hmac_event
-from stack import LambdaContext, Stack, load_function
+from stack import Stack
 from test_intake_function import csr_object
 
-from csrfactory import make_csr
 from csrgate.adapters.aws.store import DynamoRequestStore
 from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.conditions import (
@@ -37,7 +35,11 @@ from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.kubeconfig import RequesterKubeconfig
 from csrgate.domain.nodes import NodeAddress, node_address_findings
 from csrgate.domain.records import request_id_for
-from csrgate.wiring.worker import build_decision_consumer
+from csrgate.domain.summary import RequestSummary
+from csrgate.wiring.worker import build_worker_consumer
+from devstack.csrs import make_csr
+from devstack.harness import LambdaContext, load_function
+from devstack.lambda_events import hmac_event
 
 KUBELET_SERVING = "kubernetes.io/kubelet-serving"
 NODE_1 = (NodeAddress("InternalIP", "10.0.0.5"), NodeAddress("Hostname", "node-1"))
@@ -112,7 +114,7 @@ def forward_then_work(stack: Stack, cluster: FakeCluster, obj: dict[str, Any]) -
     """The forwarder's event through intake (an automatic approval), then the worker on the queued decision."""
     response = load_function("intake").lambda_handler(hmac_event(obj), LambdaContext())
     assert json.loads(response["body"])["state"] == "auto_approved", response
-    consumer = build_decision_consumer(Logger(service="csrgate-worker"), stack.session, access=cluster)
+    consumer = build_worker_consumer(Logger(service="csrgate-worker"), stack.session, access=cluster)
     [message] = stack.queue_messages("DecisionQueue")
     consumer.handle(message["Body"], 1)
     return request_id_for("lab", obj["metadata"]["uid"])
@@ -194,7 +196,7 @@ def test_a_redelivered_decision_repeats_nothing(stack: Stack) -> None:
     forward_then_work(stack, cluster, kubelet_csr("serving-twice", ips=("10.0.0.9",)))
     # WHEN SQS delivers the same message again
     [message] = stack.queue_messages("DecisionQueue")
-    build_decision_consumer(Logger(service="csrgate-worker"), stack.session, access=cluster).handle(message["Body"], 2)
+    build_worker_consumer(Logger(service="csrgate-worker"), stack.session, access=cluster).handle(message["Body"], 2)
     # THEN the Node is not read again and the cluster has one condition
     assert cluster.node_reads == ["node-1"]
     assert [condition.type for condition in cluster.conditions["serving-twice"]] == ["Denied"]
@@ -243,5 +245,5 @@ def test_a_worker_not_allowed_to_read_nodes_fails_the_request_loudly(stack: Stac
 def test_which_addresses_cover_which_sans(
     addresses: tuple[NodeAddress, ...], dns: list[str], ips: list[str], codes: list[str]
 ) -> None:
-    request = {"username": "system:node:node-1", "sans": {"dns": dns, "ip": ips}}
+    request = RequestSummary(username="system:node:node-1", dns_names=tuple(dns), ip_addresses=tuple(ips))
     assert [finding.code.value for finding in node_address_findings(request, "node-1", addresses)] == codes

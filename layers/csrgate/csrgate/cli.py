@@ -15,7 +15,7 @@ from csrgate.domain.errors import CsrgateError
 from csrgate.domain.outcome import Outcome
 from csrgate.domain.policy import Policy, default_policy, load_policy
 from csrgate.domain.request import MAX_INPUT_BYTES, SigningRequest, read_signing_request
-from csrgate.domain.summary import describe_lifetime, describe_request
+from csrgate.domain.summary import describe_lifetime, summarize
 from csrgate.domain.text import shown
 from csrgate.domain.verdict import Verdict, evaluate
 
@@ -147,12 +147,11 @@ def _json_report(request: SigningRequest, verdict: Verdict) -> dict[str, Any]:
     return {
         "verdict": verdict.outcome.value,
         "findings": [finding.as_dict() for finding in verdict.findings],
-        "request": describe_request(request),
+        "request": summarize(request).as_dict(),
     }
 
 
 def _text_report(request: SigningRequest, verdict: Verdict, assumed_signer: bool) -> str:
-    fields = describe_request(request)
     signer = _shown(request.signer_name) + (
         " (assumed: the input names no signer; use --signer)" if assumed_signer else ""
     )
@@ -167,14 +166,20 @@ def _text_report(request: SigningRequest, verdict: Verdict, assumed_signer: bool
         lines.append(f"CSR:           cannot be decoded: {shown(request.malformed or '')}")
     else:
         csr = request.csr
-        subject = fields["subject"]
         lines += [
-            f"user (CN):     {_list(subject['commonNames'])}",
-            f"groups (O):    {_list(subject['organizations'])}",
+            f"user (CN):     {_list(csr.subject.common_names)}",
+            f"groups (O):    {_list(csr.subject.organizations)}",
         ]
         if csr.subject.other:
             lines.append(f"other subject: {_list(f'{name}={value}' for name, value in csr.subject.other)}")
-        sans = [f"{kind.upper()}:{name}" for kind, names in fields["sans"].items() for name in names]
+        kinds = {
+            "DNS": csr.sans.dns,
+            "IP": csr.sans.ip,
+            "EMAIL": csr.sans.email,
+            "URI": csr.sans.uri,
+            "OTHER": csr.sans.other,
+        }
+        sans = [f"{kind}:{name}" for kind, names in kinds.items() for name in names]
         lines += [
             f"SANs:          {_list(sans)}",
             f"public key:    {csr.public_key.describe()}",

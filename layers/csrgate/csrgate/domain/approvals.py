@@ -6,55 +6,26 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
 
 from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.delivery import linked_email
+from csrgate.domain.jobs import ApplyDecision
 from csrgate.domain.lifecycle import State
+from csrgate.domain.outcome import Decision, Outcome
 from csrgate.domain.ports import (
     AuditLog,
     Clock,
     ClusterDirectory,
     Conflict,
-    DecisionKind,
-    DecisionQueue,
-    QueuedDecision,
+    JobQueue,
+    Notifier,
     RequestStore,
+    SlackDirectory,
 )
-from csrgate.domain.records import Approval, AuditEvent, MessageRef, RequestRecord
+from csrgate.domain.records import Approval, AuditEvent, MessageRef, RequestRecord, SlackUser
+from csrgate.domain.redraw import MessageRedraw
 
 MAX_REASON_CHARS = 500
-
-
-class Action(StrEnum):
-    """The two buttons."""
-
-    APPROVE = "approve"
-    DENY = "deny"
-
-
-@dataclass(frozen=True)
-class SlackUser:
-    """A Slack user as csrgate needs to know them; `email` is Slack's verified profile email, when readable."""
-
-    slack_id: str
-    name: str
-    email: str | None = None
-
-    @property
-    def label(self) -> str:
-        """'alice (U012ABC)': how decisions name their decider."""
-        return f"{self.name} ({self.slack_id})"
-
-
-class SlackDirectory(Protocol):
-    """Who people are in Slack."""
-
-    def user(self, slack_id: str) -> SlackUser:
-        """The user's name and email."""
-
-    def group_members(self, group_id: str) -> frozenset[str]:
-        """The Slack user IDs in a user group, read again when what is known is more than a minute old."""
 
 
 class ClickAnswer(StrEnum):
@@ -83,8 +54,9 @@ class Approvals:
         self,
         clusters: ClusterDirectory,
         store: RequestStore,
-        decisions: DecisionQueue,
+        decisions: JobQueue,
         directory: SlackDirectory,
+        notifier: Notifier,
         audit: AuditLog,
         clock: Clock,
     ) -> None:
@@ -92,16 +64,17 @@ class Approvals:
         self._store = store
         self._decisions = decisions
         self._directory = directory
+        self._redraw = MessageRedraw(notifier, store, audit, clock)
         self._audit = audit
         self._clock = clock
 
-    def click(self, request_id: str, action: Action, clicker_id: str, message: MessageRef) -> ClickResult:
+    def click(self, request_id: str, decision: Decision, clicker_id: str, message: MessageRef) -> ClickResult:
         """An Approve or Deny click on a request's message."""
         checked = self._checked(request_id, clicker_id, message)
         if isinstance(checked, ClickResult):
             return checked
         record, cluster, clicker = checked
-        if action is Action.DENY:
+        if decision is Outcome.DENY:
             return ClickResult(ClickAnswer.ASK_REASON, "Why deny it? The requester will see your reason.", record)
         return self._approve(record, cluster, clicker)
 
@@ -126,7 +99,7 @@ class Approvals:
             seconds_to_decision=_seconds_since(record.received_at, now),
         )
         changes = {"decided_by": clicker.label, "decided_at": now, "decision_reason": reason}
-        return self._decide(record, State.DENIED, event, changes, DecisionKind.DENY, f"denied by {clicker.label}")
+        return self._decide(record, State.DENIED, event, changes, Outcome.DENY, f"denied by {clicker.label}")
 
     # --- steps ------------------------------------------------------------------------------------------
 
@@ -189,6 +162,7 @@ class Approvals:
             lapsed = [a.name for a in record.approvals if a not in counted]
             note = f" No longer counted: {', '.join(lapsed)}, who may no longer approve." if lapsed else ""
             as_counted = replace(record, approvals=counted)  # the message shows the approvals that count
+            self._redraw.show(as_counted)
             return ClickResult(ClickAnswer.RECORDED, f"Approval recorded; {left} more needed.{note}", as_counted)
         approvers = ", ".join(f"{a.name} ({a.slack_id})" for a in counted)
         decided = AuditEvent.about(
@@ -202,7 +176,7 @@ class Approvals:
             seconds_to_decision=_seconds_since(record.received_at, now),
         )
         changes = {"decided_by": approvers, "decided_at": now, "decision_reason": "approved in Slack"}
-        return self._decide(record, State.APPROVED, decided, changes, DecisionKind.APPROVE, f"approved by {approvers}")
+        return self._decide(record, State.APPROVED, decided, changes, Outcome.APPROVE, f"approved by {approvers}")
 
     def _decide(
         self,
@@ -210,7 +184,7 @@ class Approvals:
         state: State,
         event: AuditEvent,
         changes: dict[str, object],
-        kind: DecisionKind,
+        decision: Decision,
         summary: str,
     ) -> ClickResult:
         try:
@@ -218,20 +192,11 @@ class Approvals:
         except Conflict:
             return self._stale_after_race(record.request_id)
         self._audit.write(event)
-        self._decisions.send(
-            QueuedDecision(
-                request_id=record.request_id,
-                cluster=record.cluster,
-                csr_name=record.csr_name,
-                csr_uid=record.csr_uid,
-                decision=kind,
-                reason=str(changes["decision_reason"]),
-                decided_by=str(changes["decided_by"]),
-            )
-        )
-        queued = AuditEvent.about(record, "csr.decision_queued", event.actor, self._clock(), decision=kind.value)
+        self._decisions.enqueue(ApplyDecision(record.request_id))
+        queued = AuditEvent.about(record, "csr.decision_queued", event.actor, self._clock(), decision=decision.value)
         record = self._store.mark_decision_queued(record, queued)
         self._audit.write(queued)
+        self._redraw.show(record)
         return ClickResult(ClickAnswer.DECIDED, f"Done: {summary}. csrgate is applying it in {record.cluster}.", record)
 
     def _stale_after_race(self, request_id: str) -> ClickResult:
@@ -302,9 +267,7 @@ def _is_requester(record: RequestRecord, clicker: SlackUser, cluster: ClusterCon
     Names are compared loosely on purpose (case, an `oidc:`-style prefix, an email's domain): refusing a
     colleague who shares a name is a small cost; letting someone approve their own certificate is not.
     """
-    request = record.request
-    subject = request.get("subject") or {}
-    username, common_name = request.get("username"), subject.get("commonName")
+    username, common_name = record.request.username, record.request.common_name
     # record.requester_email is the annotation only when the cluster's mapping vouched for it: an email anyone
     # could write into a CSR must not lock its owner out of approving.
     claimed = [username, common_name, record.requester_email]

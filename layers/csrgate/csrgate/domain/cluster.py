@@ -11,8 +11,8 @@ from pydantic.alias_generators import to_camel
 
 # Secrets live under the stack's prefix (the template's SecretPrefix, or the stack's name), given when validating
 # as `model_validate(document, context={SECRET_PREFIX_CONTEXT: prefix})`.
-SECRET_PREFIX_CONTEXT = "secret_prefix"
-DEFAULT_SECRET_PREFIX = "csrgate"
+SECRET_PREFIX_CONTEXT = "secret_prefix"  # noqa: S105 - a key name, not a secret
+DEFAULT_SECRET_PREFIX = "csrgate"  # noqa: S105 - where secrets are named, not a secret
 FORWARDER_SECRETS = "forwarders/"
 CLUSTER_SECRETS = "clusters/"
 CLUSTER_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")

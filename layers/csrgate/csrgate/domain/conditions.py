@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from csrgate.domain.outcome import Decision, Outcome
+
 APPROVED, DENIED, FAILED = "Approved", "Denied", "Failed"
 REASON_APPROVED = "CsrgateApproved"
 REASON_DENIED = "CsrgateDenied"
@@ -27,21 +29,9 @@ def is_csrgate_reason(reason: str) -> bool:
     return reason in CSRGATE_REASONS
 
 
-class Decision(StrEnum):
-    """What a person (or the policy) decided about a CSR."""
-
-    APPROVE = "approve"
-    DENY = "deny"
-
-    @property
-    def condition_type(self) -> str:
-        """Approved or Denied."""
-        return APPROVED if self is Decision.APPROVE else DENIED
-
-    @property
-    def default_reason(self) -> str:
-        """CsrgateApproved or CsrgateDenied."""
-        return REASON_APPROVED if self is Decision.APPROVE else REASON_DENIED
+def condition_type(decision: Decision) -> str:
+    """The condition a decision adds: Approved or Denied."""
+    return APPROVED if decision is Outcome.APPROVE else DENIED
 
 
 @dataclass(frozen=True)
@@ -68,16 +58,85 @@ class Condition:
         """Whether csrgate wrote it (its reason is one of csrgate's)."""
         return is_csrgate_reason(self.reason)
 
+    @property
+    def holds(self) -> bool:
+        """Whether it is in force: status "True", exactly (the API server accepts only that for Approved and Denied;
+        any other status, or none, does not decide anything)."""
+        return self.status == "True"
+
+
+@dataclass(frozen=True)
+class CsrStatus:
+    """What a CSR's status says happened to it in the cluster. Intake, the forwarder and the cluster adapter all read
+    a status through this one reading."""
+
+    conditions: tuple[Condition, ...] = ()
+    issued: bool = False  # status.certificate is there
+
+    @classmethod
+    def of(cls, status: object) -> CsrStatus:
+        """Read a CertificateSigningRequest's `status` as JSON has it; anything not shaped like one reads as empty."""
+        if not isinstance(status, Mapping):
+            return cls()
+        listed = status.get("conditions")
+        conditions = listed if isinstance(listed, list) else []
+        return cls(
+            tuple(Condition.from_mapping(c) for c in conditions if isinstance(c, Mapping)),
+            bool(status.get("certificate")),
+        )
+
+    @property
+    def approved(self) -> bool:
+        """An Approved condition holds."""
+        return is_approved(self.conditions)
+
+    @property
+    def denied(self) -> bool:
+        """A Denied condition holds."""
+        return any(c.type == DENIED and c.holds for c in self.conditions)
+
+    @property
+    def decided(self) -> bool:
+        """Approved or denied, by anyone."""
+        return self.approved or self.denied
+
+    @property
+    def deciding(self) -> Condition | None:
+        """The condition that decided it: the Approved one when there is one, else the Denied one."""
+        holding = [c for c in self.conditions if c.holds]
+        return next((c for c in holding if c.type == APPROVED), None) or next(
+            (c for c in holding if c.type == DENIED), None
+        )
+
+    @property
+    def by_csrgate(self) -> bool:
+        """Whether the deciding condition carries one of csrgate's reasons (which anyone may write: see intake)."""
+        deciding = self.deciding
+        return deciding is not None and deciding.by_csrgate
+
+    @property
+    def failed_reason(self) -> str | None:
+        """The signer's reason when a Failed condition holds."""
+        failed = next((c for c in self.conditions if c.type == FAILED and c.holds), None)
+        return (failed.reason or "Failed") if failed else None
+
+    @property
+    def decision_text(self) -> str:
+        """The deciding condition's reason and message, as the cluster shows them."""
+        deciding = self.deciding
+        return f"{deciding.reason} {deciding.message}".strip()[:300] if deciding else ""
+
 
 def decision_condition(decision: Decision, decided_by: str, why: str, reason: str | None = None) -> Condition:
     """The condition csrgate appends: who decided and why, in a message a cluster admin reads."""
-    verb = "Approved" if decision is Decision.APPROVE else "Denied"
+    verb = "Approved" if decision is Outcome.APPROVE else "Denied"
     message = f"{verb} by {decided_by} via csrgate"
     if why.strip():
         message += f": {why.strip()}"
     if len(message) > MAX_MESSAGE_LENGTH:
         message = message[: MAX_MESSAGE_LENGTH - 1] + "…"
-    return Condition(decision.condition_type, "True", reason or decision.default_reason, message)
+    default_reason = REASON_APPROVED if decision is Outcome.APPROVE else REASON_DENIED
+    return Condition(condition_type(decision), "True", reason or default_reason, message)
 
 
 class DecisionOutcome(StrEnum):
@@ -102,9 +161,9 @@ class DecisionResult:
 def plan_decision(conditions: Iterable[Condition], decision: Decision) -> tuple[DecisionOutcome, Condition] | None:
     """None when csrgate should append its condition; otherwise why it must not, and the deciding condition."""
     for condition in conditions:
-        if condition.type not in (APPROVED, DENIED) or condition.status != "True":
+        if condition.type not in (APPROVED, DENIED) or not condition.holds:
             continue
-        if condition.type == decision.condition_type and condition.by_csrgate:
+        if condition.type == condition_type(decision) and condition.by_csrgate:
             return DecisionOutcome.ALREADY_APPLIED, condition
         return DecisionOutcome.DECIDED_ELSEWHERE, condition
     return None
@@ -134,7 +193,7 @@ class IssuanceResult:
 
 def issuance_state(conditions: Iterable[Condition], certificate_pem: bytes | None) -> IssuanceOutcome | None:
     """A final outcome the status already shows, or None while the signer may still issue."""
-    listed = [condition for condition in conditions if condition.status == "True"]
+    listed = [condition for condition in conditions if condition.holds]
     if any(condition.type == DENIED for condition in listed):
         return IssuanceOutcome.DENIED
     if any(condition.type == FAILED for condition in listed):
@@ -152,4 +211,4 @@ def deciding_condition(conditions: Iterable[Condition], outcome: IssuanceOutcome
 
 def is_approved(conditions: Iterable[Condition]) -> bool:
     """Whether an Approved condition is there."""
-    return any(condition.type == APPROVED and condition.status == "True" for condition in conditions)
+    return any(condition.type == APPROVED and condition.holds for condition in conditions)

@@ -80,8 +80,7 @@ def annotation_vouched_by(
 def requester_emails(record: RequestRecord, cluster: ClusterConfig) -> tuple[str, ...]:
     """Where to look for the requester, in order: the annotation (kept only when vouched for), then the email the
     cluster's settings tie the requesting user to."""
-    username = record.request.get("username")
-    candidates = [record.requester_email, linked_email(username if isinstance(username, str) else None, cluster)]
+    candidates = [record.requester_email, linked_email(record.request.username, cluster)]
     return tuple(dict.fromkeys(email for email in candidates if email and "@" in email))
 
 

@@ -43,7 +43,7 @@ def load_document(text: str, *, allow_empty: bool = False) -> Any:
     if len(text.encode("utf-8", errors="surrogatepass")) > MAX_DOCUMENT_BYTES:
         raise DocumentError(f"larger than {MAX_DOCUMENT_BYTES // 1024} KiB")
     try:
-        documents = list(yaml.load_all(text, Loader=_StrictLoader))  # noqa: S506 - _StrictLoader is a SafeLoader
+        documents = list(yaml.load_all(text, Loader=_StrictLoader))
     except DocumentError:
         raise
     except yaml.YAMLError as exc:

@@ -2,40 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
 
 from csrgate.domain.cluster import ClusterConfig
-from csrgate.domain.conditions import is_csrgate_reason
+from csrgate.domain.conditions import CsrStatus
 from csrgate.domain.delivery import annotation_vouched_by, linked_email
 from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.findings import Code, Finding, warning
+from csrgate.domain.jobs import ApplyDecision, PostMessage
 from csrgate.domain.lifecycle import State, can_transition, state_after_verdict
-from csrgate.domain.messages import decided_message, policy_notice, review_message
-from csrgate.domain.ports import (
-    AuditLog,
-    Clock,
-    ClusterDirectory,
-    Conflict,
-    DecisionKind,
-    DecisionQueue,
-    Notifier,
-    QueuedDecision,
-    RequestStore,
-    SlackRetryQueue,
-)
+from csrgate.domain.messages import policy_notice, review_message
+from csrgate.domain.outcome import Outcome
+from csrgate.domain.ports import AuditLog, Clock, ClusterDirectory, Conflict, JobQueue, Notifier, RequestStore
 from csrgate.domain.records import (
     REQUESTER_EMAIL_ANNOTATION,
-    REQUESTER_EMAIL_CLAIM,
     Actor,
     AuditEvent,
     RequestRecord,
     request_id_for,
 )
-from csrgate.domain.request import signing_request_from_object, spec_fingerprint
-from csrgate.domain.summary import describe_request
+from csrgate.domain.redraw import MessageRedraw
+from csrgate.domain.request import CsrObject
+from csrgate.domain.summary import summarize
 from csrgate.domain.text import shown
 from csrgate.domain.verdict import evaluate
 
@@ -64,43 +53,6 @@ _APPROVED_BY_CSRGATE = frozenset({State.APPROVED, State.AUTO_APPROVED, State.ISS
 _DENIED_BY_CSRGATE = frozenset({State.DENIED, State.DENIED_BY_POLICY, State.EXPIRED})
 
 
-@dataclass(frozen=True)
-class ClusterStatus:
-    """What the CSR's status says happened in the cluster."""
-
-    approved: bool = False
-    denied: bool = False
-    failed_reason: str | None = None
-    issued: bool = False
-    by_csrgate: bool = False
-    decision_text: str = ""  # the deciding condition's reason and message, as the cluster shows them
-
-    @classmethod
-    def of(cls, obj: Mapping[str, Any]) -> ClusterStatus:
-        """Read status.conditions and status.certificate of a CertificateSigningRequest object."""
-        status = obj.get("status") if isinstance(obj.get("status"), Mapping) else {}
-        listed = (status or {}).get("conditions")
-        conditions = [c for c in listed if isinstance(c, Mapping)] if isinstance(listed, list) else []
-        present = {c.get("type"): c for c in conditions if c.get("status", "True") == "True"}
-        decision = present.get("Approved") or present.get("Denied")
-        failed = present.get("Failed")
-        return cls(
-            approved="Approved" in present,
-            denied="Denied" in present,
-            failed_reason=str(failed.get("reason") or "Failed") if failed else None,
-            issued=bool((status or {}).get("certificate")),
-            by_csrgate=bool(decision and is_csrgate_reason(str(decision.get("reason") or ""))),
-            decision_text=" ".join(str(decision.get(key) or "") for key in ("reason", "message")).strip()[:300]
-            if decision
-            else "",
-        )
-
-    @property
-    def decided(self) -> bool:
-        """Approved or denied by anyone."""
-        return self.approved or self.denied
-
-
 class Intake:
     """Receives forwarder events; stores first, then acts, so a crash at any point loses nothing."""
 
@@ -108,8 +60,8 @@ class Intake:
         self,
         clusters: ClusterDirectory,
         store: RequestStore,
-        decisions: DecisionQueue,
-        slack_retries: SlackRetryQueue,
+        decisions: JobQueue,
+        slack_retries: JobQueue,
         notifier: Notifier,
         audit: AuditLog,
         clock: Clock,
@@ -119,22 +71,21 @@ class Intake:
         self._decisions = decisions
         self._slack_retries = slack_retries
         self._notifier = notifier
+        self._redraw = MessageRedraw(notifier, store, audit, clock)
         self._audit = audit
         self._clock = clock
 
-    def receive(self, cluster: ClusterConfig, event_type: EventType, obj: Mapping[str, Any]) -> IntakeResult:
+    def receive(self, cluster: ClusterConfig, event_type: EventType, csr: CsrObject) -> IntakeResult:
         """Handle one event; safe to call again with the same event (duplicates change nothing)."""
-        metadata = obj.get("metadata") or {}
-        request_id = request_id_for(cluster.name, str(metadata.get("uid")))
+        request_id = request_id_for(cluster.name, csr.uid)
         record = self._store.get(request_id)
         if event_type is EventType.DELETED:
             return self._deleted(record, request_id)
-        status = ClusterStatus.of(obj)
         created = False
         if record is None:
-            record, created = self._create(cluster, request_id, obj, status)
+            record, created = self._create(cluster, request_id, csr)
         elif event_type is EventType.MODIFIED:
-            record = self._reconcile(record, status)
+            record = self._reconcile(record, csr.status)
         self._ensure_side_effects(cluster, record)
         return IntakeResult(request_id, record.state, created)
 
@@ -171,18 +122,14 @@ class Intake:
 
     # --- steps ------------------------------------------------------------------------------------------
 
-    def _create(
-        self, cluster: ClusterConfig, request_id: str, obj: Mapping[str, Any], status: ClusterStatus
-    ) -> tuple[RequestRecord, bool]:
-        request = signing_request_from_object(obj, "object")
+    def _create(self, cluster: ClusterConfig, request_id: str, csr: CsrObject) -> tuple[RequestRecord, bool]:
+        request, status = csr.signing_request, csr.status
         now = self._clock()
         policy = self._clusters.policy_for(cluster)
         verdict = evaluate(request, policy, cluster.kind)
         state = State.DECIDED_ELSEWHERE if status.decided else state_after_verdict(verdict.outcome)
-        metadata = obj.get("metadata") or {}
-        annotations = metadata.get("annotations") if isinstance(metadata.get("annotations"), Mapping) else {}
-        annotated = (annotations or {}).get(REQUESTER_EMAIL_ANNOTATION)
-        claim = annotated if isinstance(annotated, str) and annotated.strip() else None
+        annotated = csr.annotations.get(REQUESTER_EMAIL_ANNOTATION, "")
+        claim = annotated if annotated.strip() else None
         common_name = request.csr.subject.common_name if request.csr is not None else None
         vouched_by = annotation_vouched_by(claim, request.username, common_name, cluster) if claim else None
         signer = policy.rules_for(request.signer_name)
@@ -190,9 +137,6 @@ class Intake:
         if state is State.AWAITING_REVIEW:  # only a person's decision can be someone's own
             names_a_user = signer is not None and signer.authenticates_clients
             unlinked = requester_findings(request.username, common_name, cluster, names_a_user)
-        described = describe_request(request)
-        if claim:
-            described[REQUESTER_EMAIL_CLAIM] = claim
         record = RequestRecord(
             request_id=request_id,
             cluster=cluster.name,
@@ -201,12 +145,12 @@ class Intake:
             state=state,
             outcome=verdict.outcome,
             findings=verdict.findings + unlinked,
-            request=described,
+            request=summarize(request, claim),
             received_at=now,
             approvals_needed=cluster.approvals_needed(verdict.privileged, unlinked=bool(unlinked)),
             privileged=verdict.privileged,
             requester_email=claim.strip() if claim and vouched_by else None,
-            spec_fingerprint=spec_fingerprint(obj.get("spec") or {}),
+            spec_fingerprint=csr.spec_fingerprint,
         )
         events = [
             AuditEvent.about(
@@ -260,7 +204,7 @@ class Intake:
             self._log(event)
         return record, True
 
-    def _reconcile(self, record: RequestRecord, status: ClusterStatus) -> RequestRecord:
+    def _reconcile(self, record: RequestRecord, status: CsrStatus) -> RequestRecord:
         """Follow what happened in the cluster: decided by someone else, issued, or failed to sign."""
         now = self._clock()
         # A condition with csrgate's reason is csrgate's only if csrgate decided so: anyone allowed to approve can
@@ -300,22 +244,9 @@ class Intake:
             self._ensure_message(cluster, record, attempt=1, retry_on_failure=True)
 
     def _queue_decision(self, record: RequestRecord) -> RequestRecord:
-        approve = record.state is State.AUTO_APPROVED
-        reason = "; ".join(f"{f.code.value}: {f.message}" for f in record.findings) or "the request meets the policy"
-        self._decisions.send(
-            QueuedDecision(
-                request_id=record.request_id,
-                cluster=record.cluster,
-                csr_name=record.csr_name,
-                csr_uid=record.csr_uid,
-                decision=DecisionKind.APPROVE if approve else DecisionKind.DENY,
-                reason=reason,
-                decided_by=Actor.POLICY.value,
-            )
-        )
-        event = AuditEvent.about(
-            record, "csr.decision_queued", Actor.POLICY, self._clock(), decision="approve" if approve else "deny"
-        )
+        decision = Outcome.APPROVE if record.state is State.AUTO_APPROVED else Outcome.DENY
+        self._decisions.enqueue(ApplyDecision(record.request_id))
+        event = AuditEvent.about(record, "csr.decision_queued", Actor.POLICY, self._clock(), decision=decision.value)
         record = self._store.mark_decision_queued(record, event)
         self._log(event)
         return record
@@ -346,7 +277,7 @@ class Intake:
             self._log(event)
             if not retry_on_failure:
                 raise
-            self._slack_retries.send(record.request_id, attempt + 1)
+            self._slack_retries.enqueue(PostMessage(record.request_id, attempt + 1))
             return record
         event = AuditEvent.about(
             record,
@@ -363,7 +294,7 @@ class Intake:
         # message was saved, when it had no message to redraw: show what the request is now.
         current = self._store.get(record.request_id)
         if current is not None and current.version != record.version:
-            self._redraw(current)
+            self._redraw.show(current)
             return current
         return record
 
@@ -377,19 +308,8 @@ class Intake:
                 return current or record  # someone else moved it on first: their change stands
             record = self._store.transition(current, state, replace(event, at=self._clock()), changes)
         self._log(event)
-        self._redraw(record)
+        self._redraw.show(record)
         return record
-
-    def _redraw(self, record: RequestRecord) -> None:
-        """Show on the request's Slack message what happened in the cluster; Slack trouble loses nothing here."""
-        if record.slack_message is None:
-            return
-        try:
-            self._notifier.update_notice(record.slack_message, decided_message(record, self._clock()))
-        except (RetryLater, PermanentFailure) as exc:
-            event = AuditEvent.about(record, "slack.update_failed", Actor.SERVICE, self._clock(), reason=str(exc))
-            self._store.add_event(event)
-            self._log(event)
 
     def _log(self, event: AuditEvent) -> None:
         self._audit.write(event)

@@ -88,8 +88,3 @@ def state_after_verdict(outcome: Outcome) -> State:
     state = _AFTER_VERDICT[outcome]
     ensure_transition(State.RECEIVED, state)
     return state
-
-
-def is_terminal(state: State) -> bool:
-    """Whether nothing can happen to a request in this state any more."""
-    return not TRANSITIONS[state]

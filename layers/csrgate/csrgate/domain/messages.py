@@ -6,15 +6,15 @@ all of it literally: never as a mention, a link or formatting.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from csrgate.domain.findings import Code, Finding, Severity
 from csrgate.domain.lifecycle import State
-from csrgate.domain.records import REQUESTER_EMAIL_CLAIM, RequestRecord
-from csrgate.domain.summary import describe_lifetime
+from csrgate.domain.records import RequestRecord
+from csrgate.domain.summary import RequestSummary, describe_lifetime
 from csrgate.domain.text import shown
 
 
@@ -120,28 +120,27 @@ def policy_notice(record: RequestRecord, now: datetime) -> Notice:
 
 def _request_facts(record: RequestRecord, now: datetime) -> list[Fact]:
     request = record.request
-    subject: Mapping[str, Any] = request.get("subject") or {}
     facts = [
         Fact("Cluster", record.cluster),
         Fact("CSR", record.csr_name),
         Fact("Requested by (verified by the API server)", _requester(request)),
     ]
-    claim = request.get(REQUESTER_EMAIL_CLAIM)
+    claim = request.requester_email_claim
     if record.requester_email:
         facts.append(Fact("Requester email (annotation, matches the cluster's mapping)", record.requester_email))
-    elif isinstance(claim, str) and claim:
+    elif claim:
         facts.append(Fact("Requester email (annotation, unverified: not used)", shown(claim)))
-    if request.get("malformed"):
-        facts.append(Fact("CSR content", f"cannot be decoded: {request['malformed']}"))
+    if request.malformed:
+        facts.append(Fact("CSR content", f"cannot be decoded: {request.malformed}"))
         return facts
     facts += [
-        Fact("Certificate user (CN)", _joined([shown(str(cn)) for cn in subject.get("commonNames") or []])),
-        Fact("Certificate groups (O)", _joined([shown(str(o)) for o in subject.get("organizations") or []])),
-        Fact("Subject alternative names", _joined(_sans(request.get("sans") or {}))),
-        Fact("Usages", _joined(request.get("usages") or [])),
-        Fact("Signer", str(request.get("signerName") or "none")),
-        Fact("Lifetime", _lifetime(request.get("expirationSeconds"), now)),
-        Fact("Key", _key(request.get("publicKey") or {})),
+        Fact("Certificate user (CN)", _joined([shown(cn) for cn in request.common_names])),
+        Fact("Certificate groups (O)", _joined([shown(o) for o in request.organizations])),
+        Fact("Subject alternative names", _joined(_sans(request))),
+        Fact("Usages", _joined(request.usages)),
+        Fact("Signer", request.signer_name or "none"),
+        Fact("Lifetime", _lifetime(request.expiration_seconds, now)),
+        Fact("Key", _key(request)),
     ]
     return facts
 
@@ -158,29 +157,35 @@ def _why_more_approvers(record: RequestRecord) -> list[str]:
     return list(dict.fromkeys(reason for reason in reasons if reason))
 
 
-def _requester(request: Mapping[str, Any]) -> str:
-    username = request.get("username") or "unknown"
-    groups = request.get("groups") or []
-    return f"{username} (groups: {_joined(groups)})" if groups else str(username)
+def _requester(request: RequestSummary) -> str:
+    username = request.username or "unknown"
+    return f"{username} (groups: {_joined(request.groups)})" if request.groups else username
 
 
-def _sans(sans: Mapping[str, Sequence[str]]) -> list[str]:
-    return [f"{kind.upper()}:{shown(str(name))}" for kind, names in sans.items() for name in names]
+def _sans(request: RequestSummary) -> list[str]:
+    sans = {
+        "DNS": request.dns_names,
+        "IP": request.ip_addresses,
+        "EMAIL": request.emails,
+        "URI": request.uris,
+        "OTHER": request.other_sans,
+    }
+    return [f"{kind}:{shown(name)}" for kind, names in sans.items() for name in names]
 
 
-def _lifetime(seconds: Any, now: datetime) -> str:
-    if not isinstance(seconds, int):
+def _lifetime(seconds: int | None, now: datetime) -> str:
+    if seconds is None:
         return "not set (the signer's maximum)"
     until = (now + timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M UTC")
     return f"{describe_lifetime(seconds)}, until {until} if issued now"
 
 
-def _key(key: Mapping[str, Any]) -> str:
-    parts = [str(key.get("type") or "unknown")]
-    if key.get("curve"):
-        parts.append(str(key["curve"]))
-    if key.get("bits"):
-        parts.append(f"{key['bits']} bits")
+def _key(request: RequestSummary) -> str:
+    parts = [request.key_type or "unknown"]
+    if request.key_curve:
+        parts.append(request.key_curve)
+    if request.key_bits:
+        parts.append(f"{request.key_bits} bits")
     return " ".join(parts)
 
 

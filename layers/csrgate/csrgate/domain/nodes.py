@@ -10,15 +10,15 @@ csrgate does not approve it on its own.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from csrgate.domain.checks import NODE_USERNAME_PREFIX
 from csrgate.domain.findings import Code, Finding, error
 from csrgate.domain.lifecycle import State
 from csrgate.domain.policy import Policy
 from csrgate.domain.records import RequestRecord
+from csrgate.domain.summary import RequestSummary
 
 DNS_ADDRESS_TYPES = frozenset({"Hostname", "InternalDNS", "ExternalDNS"})
 IP_ADDRESS_TYPES = frozenset({"InternalIP", "ExternalIP"})
@@ -37,7 +37,7 @@ class NodeAddress:
 def must_match_node_addresses(record: RequestRecord, policy: Policy) -> bool:
     """Whether the worker must find every SAN among the requesting node's addresses before approving: an automatic
     approval for a signer whose policy says `sans.matchNodeAddresses`."""
-    rules = policy.rules_for(str(record.request.get("signerName") or ""))
+    rules = policy.rules_for(record.request.signer_name or "")
     return record.state is State.AUTO_APPROVED and rules is not None and rules.sans.match_node_addresses
 
 
@@ -48,14 +48,13 @@ def node_name(username: str) -> str | None:
 
 
 def node_address_findings(
-    request: Mapping[str, Any], node: str | None, addresses: Sequence[NodeAddress] | None
+    request: RequestSummary, node: str | None, addresses: Sequence[NodeAddress] | None
 ) -> tuple[Finding, ...]:
     """What keeps the request's DNS and IP SANs from being the node's own: nothing when every one is listed.
 
-    `request` is the stored description of the CSR; `addresses` is None when the cluster has no such Node."""
-    sans: Mapping[str, Sequence[str]] = request.get("sans") or {}
-    dns_names, ips = list(sans.get("dns") or ()), list(sans.get("ip") or ())
-    return tuple(_findings(str(request.get("username") or ""), node, addresses, dns_names, ips))
+    `addresses` is None when the cluster has no such Node."""
+    dns_names, ips = list(request.dns_names), list(request.ip_addresses)
+    return tuple(_findings(request.username or "", node, addresses, dns_names, ips))
 
 
 def _findings(

@@ -1,49 +1,33 @@
-"""What the domain needs from the outside world, as Protocols the adapters implement."""
+"""What the domain needs from the outside world, as Protocols the adapters implement: every port is here."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.errors import CsrgateError
+from csrgate.domain.jobs import Job
 from csrgate.domain.lifecycle import State
 from csrgate.domain.messages import Notice, ReviewMessage
+from csrgate.domain.outcome import Decision
 from csrgate.domain.policy import Policy
-from csrgate.domain.records import Approval, AuditEvent, MessageRef, RequestRecord
+from csrgate.domain.records import Approval, AuditEvent, MessageRef, RequestRecord, SlackUser
+
+# Only the worker's ports speak of these, and they import the CSR decoder and YAML: the interactions cold start,
+# inside Slack's three seconds, must not pay for them (a test keeps it so).
+if TYPE_CHECKING:
+    from csrgate.domain.conditions import DecisionResult, IssuanceResult
+    from csrgate.domain.delivery import Delivery
+    from csrgate.domain.kubeconfig import RequesterKubeconfig
+    from csrgate.domain.nodes import NodeAddress
 
 Clock = Callable[[], datetime]
 
 
 class Conflict(CsrgateError):
     """Someone else changed the request first: re-read it, never overwrite."""
-
-
-class DecisionKind(StrEnum):
-    """What the worker applies in the cluster."""
-
-    APPROVE = "approve"
-    DENY = "deny"
-
-
-@dataclass(frozen=True)
-class QueuedDecision:
-    """A decision waiting for the worker to apply it through the cluster API."""
-
-    request_id: str
-    cluster: str
-    csr_name: str
-    csr_uid: str
-    decision: DecisionKind
-    reason: str
-    decided_by: str
-
-    def as_message(self) -> dict[str, Any]:
-        """The queue message body."""
-        return {"kind": "apply_decision", **{key: str(value) for key, value in vars(self).items()}}
 
 
 class ClusterDirectory(Protocol):
@@ -109,18 +93,11 @@ class RequestStore(Protocol):
         """Requests whose decision was recorded but never marked queued or applied, last changed before `before`."""
 
 
-class DecisionQueue(Protocol):
-    """The worker's queue of decisions to apply in clusters."""
+class JobQueue(Protocol):
+    """Work for a function to do later; every consumer is idempotent, so a job queued twice is harmless."""
 
-    def send(self, decision: QueuedDecision) -> None:
-        """Queue a decision; the worker is idempotent, so sending twice is harmless."""
-
-
-class SlackRetryQueue(Protocol):
-    """Slack posts that failed and must be tried again later."""
-
-    def send(self, request_id: str, attempt: int) -> None:
-        """Ask for the request's Slack message to be posted again."""
+    def enqueue(self, job: Job, delay_seconds: int | None = None) -> None:
+        """Queue a job after the queue's usual delay, or after `delay_seconds` (at most 15 minutes)."""
 
 
 class Notifier(Protocol):
@@ -132,6 +109,9 @@ class Notifier(Protocol):
     def post_notice(self, channel: str, notice: Notice) -> MessageRef:
         """Post a short notice without buttons."""
 
+    def update_review(self, message: MessageRef, review: ReviewMessage) -> None:
+        """Redraw an approval request (the approvals so far), keeping its buttons."""
+
     def update_notice(self, message: MessageRef, notice: Notice) -> None:
         """Replace a posted message with this account of what happened."""
 
@@ -141,3 +121,76 @@ class AuditLog(Protocol):
 
     def write(self, event: AuditEvent) -> None:
         """Write one line with the event's fixed keys."""
+
+
+class SlackDirectory(Protocol):
+    """Who people are in Slack."""
+
+    def user(self, slack_id: str) -> SlackUser:
+        """The user's name and email."""
+
+    def group_members(self, group_id: str) -> frozenset[str]:
+        """The Slack user IDs in a user group, read again when what is known is more than a minute old."""
+
+
+class Requesters(Protocol):
+    """Reaching requesters in Slack."""
+
+    def find(self, emails: tuple[str, ...]) -> str | None:
+        """The Slack user ID of the first email Slack knows."""
+
+    def deliver(self, user_id: str, delivery: Delivery) -> None:
+        """A message and its file in their direct messages."""
+
+    def tell(self, user_id: str, text: str) -> None:
+        """A direct message."""
+
+    def reply(self, message: MessageRef, text: str) -> None:
+        """A reply in the approval request's thread."""
+
+
+class CsrOperations(Protocol):
+    """What csrgate does with CSRs in one cluster."""
+
+    def decide(
+        self,
+        name: str,
+        uid: str,
+        decision: Decision,
+        decided_by: str,
+        why: str,
+        reason: str | None = None,
+        spec_fingerprint: str | None = None,
+    ) -> DecisionResult:
+        """Append the decision's condition through the approval subresource, unless that would overwrite, or the
+        CSR is not the one reviewed (another uid, or a spec whose fingerprint differs)."""
+
+    def wait_for_certificate(self, name: str, uid: str, timeout: float, poll_interval: float = 0.5) -> IssuanceResult:
+        """Where the certificate stands, waiting at most `timeout` seconds."""
+
+    def kubeconfig_for(self, certificate_pem: bytes, key_path: str | None = None) -> RequesterKubeconfig:
+        """The requester's kubeconfig for an issued client certificate."""
+
+
+class NodeReads(Protocol):
+    """What csrgate reads about Nodes in one cluster."""
+
+    def addresses(self, name: str) -> tuple[NodeAddress, ...] | None:
+        """The Node's status.addresses, or None when the cluster has no Node of that name."""
+
+
+class ClusterAccess(Protocol):
+    """Connections to the clusters, kept across warm invocations."""
+
+    def csrs(self, cluster: ClusterConfig) -> CsrOperations:
+        """CSR operations on the cluster."""
+
+    def nodes(self, cluster: ClusterConfig) -> NodeReads:
+        """Node reads on the cluster."""
+
+
+class ReplayCache(Protocol):
+    """Signatures already accepted, remembered until they could no longer verify."""
+
+    def first_use(self, cluster: str, signature: str, until: int) -> bool:
+        """Remember the signature; False when it was already there (the same signed request again)."""

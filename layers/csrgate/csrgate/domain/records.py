@@ -12,11 +12,10 @@ from typing import Any
 from csrgate.domain.findings import Finding
 from csrgate.domain.lifecycle import State
 from csrgate.domain.outcome import Outcome
+from csrgate.domain.summary import RequestSummary
 
 _REQUEST_IDS = uuid.UUID("6f1d3c2e-8a4b-5c6d-9e0f-1a2b3c4d5e6f")
 REQUESTER_EMAIL_ANNOTATION = "csrgate.io/requester-email"
-# Where a request keeps the annotation as it was written (shown to approvers, verified or not).
-REQUESTER_EMAIL_CLAIM = "requesterEmailAnnotation"
 
 
 def request_id_for(cluster: str, csr_uid: str) -> str:
@@ -52,12 +51,12 @@ class RequestRecord:
     state: State
     outcome: Outcome
     findings: tuple[Finding, ...]
-    request: Mapping[str, Any]  # describe_request(): untrusted text from the requester
+    request: RequestSummary  # untrusted text from the requester
     received_at: datetime
     approvals_needed: int = 1
     privileged: bool = False
     # The annotation's email, kept only when the cluster's mapping ties it to the CN or the requesting user: anyone
-    # creating a CSR can write any annotation (the claim itself is in request[REQUESTER_EMAIL_CLAIM]).
+    # creating a CSR can write any annotation (the claim itself is request.requester_email_claim).
     requester_email: str | None = None
     version: int = 1
     slack_message: MessageRef | None = None
@@ -75,10 +74,19 @@ class RequestRecord:
     overtaken: bool = False
     spec_fingerprint: str = ""  # spec_fingerprint() of what was reviewed; the worker decides only that CSR
 
+
+@dataclass(frozen=True)
+class SlackUser:
+    """A Slack user as csrgate needs to know them; `email` is Slack's verified profile email, when readable."""
+
+    slack_id: str
+    name: str
+    email: str | None = None
+
     @property
-    def finding_codes(self) -> tuple[str, ...]:
-        """The codes of the policy findings, in order."""
-        return tuple(finding.code.value for finding in self.findings)
+    def label(self) -> str:
+        """'alice (U012ABC)': how decisions name their decider."""
+        return f"{self.name} ({self.slack_id})"
 
 
 class Actor(StrEnum):

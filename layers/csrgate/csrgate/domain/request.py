@@ -7,9 +7,11 @@ import hashlib
 import json
 from base64 import b64decode
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
+from csrgate.domain.conditions import CsrStatus
 from csrgate.domain.csr import DecodedCsr, decode_csr
 from csrgate.domain.documents import MAX_DOCUMENT_BYTES, DocumentError, load_document
 from csrgate.domain.errors import InputError, MalformedCsr
@@ -18,6 +20,8 @@ from csrgate.domain.pem import read_pem
 MAX_INPUT_BYTES = MAX_DOCUMENT_BYTES
 API_VERSION = "certificates.k8s.io/v1"
 KIND = "CertificateSigningRequest"
+# The API server's own limits: a DNS subdomain name, a UID, a qualified signer name (apimachinery's validation).
+MAX_NAME_CHARS, MAX_UID_CHARS, MAX_SIGNER_CHARS = 253, 128, 571
 
 
 @dataclass(frozen=True)
@@ -67,21 +71,84 @@ def read_signing_request(data: bytes, source: str) -> SigningRequest:
         raise InputError(source, f"not a CSR: neither PEM, base64 of PEM, nor a manifest ({exc})") from exc
     if not isinstance(document, Mapping):
         raise InputError(source, "not a CSR: expected a PEM CERTIFICATE REQUEST, its base64, or a manifest")
-    return signing_request_from_object(document, source)
+    return read_csr_object(document, source).signing_request
 
 
-def signing_request_from_object(obj: Mapping[str, Any], source: str) -> SigningRequest:
-    """A SigningRequest from a CertificateSigningRequest object (a manifest, or what the API server returns).
-    A spec.request csrgate cannot read exactly as Kubernetes does gives a request to deny, never an error."""
-    request_text, spec_fields = _read_object(obj, source)
-    pem = _base64(request_text)
-    if pem is None:
-        return SigningRequest(csr=None, malformed="spec.request is not base64", **spec_fields)
-    try:
-        csr, malformed = _decode(pem, f"{source}: spec.request")
-    except InputError as exc:
-        csr, malformed = None, exc.problem
-    return SigningRequest(csr=csr, malformed=malformed, **spec_fields)
+@dataclass(frozen=True)
+class CsrObject:
+    """A CertificateSigningRequest object, read once: who made it, what it asks, and what its status says.
+
+    Made only by read_csr_object, which checked every field's type; `signing_request` decodes spec.request the first
+    time it is asked for (an event about a CSR csrgate already knows needs only the status).
+    """
+
+    request_text: str = field(repr=False)
+    spec_fields: Mapping[str, Any]
+    annotations: Mapping[str, str]
+    status: CsrStatus
+    spec_fingerprint: str
+    source: str
+
+    @property
+    def name(self) -> str:
+        """metadata.name ('' in a manifest that has none)."""
+        return str(self.spec_fields.get("name") or "")
+
+    @property
+    def uid(self) -> str:
+        """metadata.uid ('' in a manifest that has none)."""
+        return str(self.spec_fields.get("uid") or "")
+
+    @cached_property
+    def signing_request(self) -> SigningRequest:
+        """What is asked. A spec.request csrgate cannot read exactly as Kubernetes does gives a request to deny,
+        never an error."""
+        pem = _base64(self.request_text)
+        if pem is None:
+            return SigningRequest(csr=None, malformed="spec.request is not base64", **self.spec_fields)
+        try:
+            csr, malformed = _decode(pem, f"{self.source}: spec.request")
+        except InputError as exc:
+            csr, malformed = None, exc.problem
+        return SigningRequest(csr=csr, malformed=malformed, **self.spec_fields)
+
+
+def read_csr_object(obj: Mapping[str, Any], source: str, *, from_cluster: bool = False) -> CsrObject:
+    """Read a CertificateSigningRequest object: a manifest, or (`from_cluster`) one the API server returned.
+
+    The API server names every object it returns (metadata.name and uid are required then), while items of a list
+    carry no kind or apiVersion (they may be absent then). Every field's type is checked here, once; InputError names
+    the field.
+    """
+    kind, api_version = obj.get("kind"), obj.get("apiVersion")
+    if kind != KIND and not (from_cluster and kind is None):
+        raise InputError(source, f"kind is {_shown(kind)}, expected {KIND}")
+    if api_version != API_VERSION and not (from_cluster and api_version is None):
+        raise InputError(source, f"apiVersion is {_shown(api_version)}, expected {API_VERSION}")
+    metadata = _field(obj, "metadata", Mapping, source, required=from_cluster) or {}
+    spec = _field(obj, "spec", Mapping, source)
+    request = _field(spec, "request", str, source, path="spec.request")
+    if not request:
+        raise InputError(source, "spec.request is empty")
+    spec_fields = {
+        "signer_name": _text(spec, "signerName", source, "spec", MAX_SIGNER_CHARS, required=from_cluster),
+        "usages": _strings(spec, "usages", source),
+        "expiration_seconds": _field(
+            spec, "expirationSeconds", int, source, path="spec.expirationSeconds", required=False
+        ),
+        "username": _field(spec, "username", str, source, path="spec.username", required=False),
+        "groups": _strings(spec, "groups", source),
+        "name": _text(metadata, "name", source, "metadata", MAX_NAME_CHARS, required=from_cluster),
+        "uid": _text(metadata, "uid", source, "metadata", MAX_UID_CHARS, required=from_cluster),
+    }
+    return CsrObject(
+        request_text=request,
+        spec_fields=spec_fields,
+        annotations=_annotations(metadata, source),
+        status=CsrStatus.of(obj.get("status")),
+        spec_fingerprint=spec_fingerprint(spec),
+        source=source,
+    )
 
 
 def _decoded(pem: bytes, source: str) -> SigningRequest:
@@ -115,30 +182,6 @@ def _ascii(text: str | bytes) -> bytes:
     return text if isinstance(text, bytes) else text.encode("ascii", errors="replace")
 
 
-def _read_object(obj: Mapping[str, Any], source: str) -> tuple[str, dict[str, Any]]:
-    kind, api_version = obj.get("kind"), obj.get("apiVersion")
-    if kind != KIND:
-        raise InputError(source, f"kind is {_shown(kind)}, expected {KIND}")
-    if api_version != API_VERSION:
-        raise InputError(source, f"apiVersion is {_shown(api_version)}, expected {API_VERSION}")
-    metadata = _field(obj, "metadata", Mapping, source, required=False) or {}
-    spec = _field(obj, "spec", Mapping, source)
-    request = _field(spec, "request", str, source, path="spec.request")
-    if not request:
-        raise InputError(source, "spec.request is empty")
-    return request, {
-        "signer_name": _field(spec, "signerName", str, source, path="spec.signerName", required=False),
-        "usages": _strings(spec, "usages", source),
-        "expiration_seconds": _field(
-            spec, "expirationSeconds", int, source, path="spec.expirationSeconds", required=False
-        ),
-        "username": _field(spec, "username", str, source, path="spec.username", required=False),
-        "groups": _strings(spec, "groups", source),
-        "name": _field(metadata, "name", str, source, path="metadata.name", required=False),
-        "uid": _field(metadata, "uid", str, source, path="metadata.uid", required=False),
-    }
-
-
 def _field(
     obj: Mapping[str, Any], key: str, kind: type, source: str, *, path: str | None = None, required: bool = True
 ) -> Any:
@@ -150,6 +193,22 @@ def _field(
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise InputError(source, f"{path or key} must be {_kind_name(kind)}, not {_kind_name(type(value))}")
     return value
+
+
+def _text(obj: Mapping[str, Any], key: str, source: str, parent: str, most: int, *, required: bool) -> str | None:
+    value: str | None = _field(obj, key, str, source, path=f"{parent}.{key}", required=required)
+    if value is not None and not 0 < len(value) <= most:
+        raise InputError(source, f"{parent}.{key} must be 1 to {most} characters")
+    return value
+
+
+def _annotations(metadata: Mapping[str, Any], source: str) -> Mapping[str, str]:
+    annotations = _field(metadata, "annotations", Mapping, source, path="metadata.annotations", required=False)
+    if annotations is None:
+        return {}
+    if not all(isinstance(key, str) and isinstance(value, str) for key, value in annotations.items()):
+        raise InputError(source, "metadata.annotations must map strings to strings")
+    return dict(annotations)
 
 
 def _strings(spec: Mapping[str, Any], key: str, source: str) -> tuple[str, ...]:

@@ -15,24 +15,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from csrgate.domain.errors import PermanentFailure, RetryLater
+from csrgate.domain.jobs import ApplyDecision
 from csrgate.domain.lifecycle import State
-from csrgate.domain.messages import decided_message
+from csrgate.domain.outcome import Outcome
 from csrgate.domain.ports import (
     AuditLog,
     Clock,
     ClusterDirectory,
     Conflict,
-    DecisionKind,
-    DecisionQueue,
-    QueuedDecision,
+    JobQueue,
+    Notifier,
+    Requesters,
     RequestStore,
 )
 from csrgate.domain.records import Actor, AuditEvent, RequestRecord
-from csrgate.domain.worker import Redraw, Requesters
+from csrgate.domain.redraw import MessageRedraw
 
 EXPIRED_REASON = "expired: nobody decided within the review window"
 _APPROVALS = (State.APPROVED, State.AUTO_APPROVED)
-_BY_POLICY = (State.AUTO_APPROVED, State.DENIED_BY_POLICY)
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,8 @@ class Sweeper:
         self,
         clusters: ClusterDirectory,
         store: RequestStore,
-        decisions: DecisionQueue,
-        redraw: Redraw,
+        decisions: JobQueue,
+        notifier: Notifier,
         requesters: Requesters,
         audit: AuditLog,
         clock: Clock,
@@ -72,7 +72,7 @@ class Sweeper:
         self._clusters = clusters
         self._store = store
         self._decisions = decisions
-        self._redraw = redraw
+        self._redraw = MessageRedraw(notifier, store, audit, clock)
         self._requesters = requesters
         self._audit = audit
         self._clock = clock
@@ -109,29 +109,18 @@ class Sweeper:
         self._audit.write(event)
         if deny:
             self._queue(record, now)
-        self._redraw_message(record, now)
+        self._redraw.show(record)
         return 1
 
     def _queue(self, record: RequestRecord, now: datetime, *, late: bool = False) -> int:
         """Send the stored decision to the worker and remember it; if the queue fails, a later sweep tries again."""
-        kind = DecisionKind.APPROVE if record.state in _APPROVALS else DecisionKind.DENY
-        why = "; ".join(f"{finding.code.value}: {finding.message}" for finding in record.findings)
-        actor = Actor.POLICY if record.state in _BY_POLICY else Actor.SERVICE
-        decision = QueuedDecision(
-            record.request_id,
-            record.cluster,
-            record.csr_name,
-            record.csr_uid,
-            kind,
-            record.decision_reason or record.outcome_note or why,
-            record.decided_by or actor.value,
-        )
+        decision = Outcome.APPROVE if record.state in _APPROVALS else Outcome.DENY
         try:
-            self._decisions.send(decision)
+            self._decisions.enqueue(ApplyDecision(record.request_id))
         except RetryLater as exc:
             self._record(AuditEvent.about(record, "csr.decision_queue_failed", Actor.SERVICE, now, reason=str(exc)))
             return 0
-        details = {"decision": kind.value} | ({"late": True, "state": record.state.value} if late else {})
+        details = {"decision": decision.value} | ({"late": True, "state": record.state.value} if late else {})
         event = AuditEvent.about(record, "csr.decision_queued", Actor.SERVICE, now, **details)
         self._store.mark_decision_queued(record, event)
         self._audit.write(event)
@@ -160,16 +149,6 @@ class Sweeper:
         self._store.mark(record, "reminded", event)
         self._audit.write(event)
         return 1
-
-    def _redraw_message(self, record: RequestRecord, now: datetime) -> None:
-        """Show the expiry on the request's message; the expiry is stored already, so Slack trouble only costs the
-        redraw, which is recorded as failed."""
-        if record.slack_message is None:
-            return
-        try:
-            self._redraw.update_notice(record.slack_message, decided_message(record, now))
-        except (RetryLater, PermanentFailure) as exc:
-            self._record(AuditEvent.about(record, "slack.update_failed", Actor.SERVICE, now, reason=str(exc)))
 
     def _record(self, event: AuditEvent) -> None:
         self._store.add_event(event)

@@ -29,7 +29,7 @@ def is_printable_ascii(text: str) -> bool:
 
 def is_invisible(char: str) -> bool:
     """Control, format, separator (but space), unassigned, private-use or default-ignorable: nothing a reader sees."""
-    return (char != " " and not char.isprintable()) or char in _IGNORABLE
+    return not char.isprintable() or char in _IGNORABLE  # str.isprintable() holds for the space
 
 
 def has_invisible(text: str) -> bool:
@@ -59,4 +59,4 @@ def shown(text: str) -> str:
 
 
 def _script(char: str) -> str:
-    return unicodedata.name(char, "UNKNOWN").split(" ", 1)[0]
+    return unicodedata.name(char, "").partition(" ")[0]

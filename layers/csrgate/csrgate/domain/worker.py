@@ -8,108 +8,44 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
 
 from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.conditions import (
     REASON_EXPIRED,
     REASON_POLICY_DENIED,
-    Decision,
     DecisionOutcome,
-    DecisionResult,
     IssuanceOutcome,
-    IssuanceResult,
 )
 from csrgate.domain.delivery import (
-    Delivery,
     bundle_delivery,
     denial_text,
     fetch_command,
     kubeconfig_delivery,
     requester_emails,
 )
-from csrgate.domain.errors import PermanentFailure, RetryLater
-from csrgate.domain.kubeconfig import RequesterKubeconfig, build_certificate_bundle
+from csrgate.domain.jobs import CheckIssuance
+from csrgate.domain.kubeconfig import build_certificate_bundle
 from csrgate.domain.lifecycle import State, can_transition
-from csrgate.domain.messages import Notice, decided_message
-from csrgate.domain.nodes import NodeAddress, must_match_node_addresses, node_address_findings, node_name
-from csrgate.domain.outcome import Outcome
-from csrgate.domain.ports import AuditLog, Clock, ClusterDirectory, Conflict, RequestStore
-from csrgate.domain.records import Actor, AuditEvent, MessageRef, RequestRecord
+from csrgate.domain.nodes import must_match_node_addresses, node_address_findings, node_name
+from csrgate.domain.outcome import Decision, Outcome
+from csrgate.domain.ports import (
+    AuditLog,
+    Clock,
+    ClusterAccess,
+    ClusterDirectory,
+    Conflict,
+    CsrOperations,
+    JobQueue,
+    Notifier,
+    Requesters,
+    RequestStore,
+)
+from csrgate.domain.records import Actor, AuditEvent, RequestRecord
+from csrgate.domain.redraw import MessageRedraw
 
 CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
 _APPROVED = (State.APPROVED, State.AUTO_APPROVED)
 _DENIED = (State.DENIED, State.DENIED_BY_POLICY)
-
-
-class ClusterCsrs(Protocol):
-    """What the worker does with CSRs in one cluster."""
-
-    def decide(
-        self,
-        name: str,
-        uid: str,
-        decision: Decision,
-        decided_by: str,
-        why: str,
-        reason: str | None = None,
-        spec_fingerprint: str | None = None,
-    ) -> DecisionResult:
-        """Append the decision's condition through the approval subresource, unless that would overwrite, or the
-        CSR is not the one reviewed (another uid, or a spec whose fingerprint differs)."""
-
-    def wait_for_certificate(self, name: str, uid: str, timeout: float, poll_interval: float = 0.5) -> IssuanceResult:
-        """Where the certificate stands, waiting at most `timeout` seconds."""
-
-    def kubeconfig_for(self, certificate_pem: bytes, key_path: str | None = None) -> RequesterKubeconfig:
-        """The requester's kubeconfig for an issued client certificate."""
-
-
-class ClusterNodes(Protocol):
-    """What the worker reads about Nodes in one cluster."""
-
-    def addresses(self, name: str) -> tuple[NodeAddress, ...] | None:
-        """The Node's status.addresses, or None when the cluster has no Node of that name."""
-
-
-class ClusterAccess(Protocol):
-    """Connections to the clusters, kept across warm invocations."""
-
-    def csrs(self, cluster: ClusterConfig) -> ClusterCsrs:
-        """CSR operations on the cluster."""
-
-    def nodes(self, cluster: ClusterConfig) -> ClusterNodes:
-        """Node reads on the cluster."""
-
-
-class Requesters(Protocol):
-    """Reaching requesters in Slack."""
-
-    def find(self, emails: tuple[str, ...]) -> str | None:
-        """The Slack user ID of the first email Slack knows."""
-
-    def send(self, user_id: str, delivery: Delivery) -> None:
-        """A file in their direct messages."""
-
-    def tell(self, user_id: str, text: str) -> None:
-        """A direct message."""
-
-    def reply(self, message: MessageRef, text: str) -> None:
-        """A reply in the approval request's thread."""
-
-
-class Redraw(Protocol):
-    """Redrawing a request's Slack message as its story moves on."""
-
-    def update_notice(self, message: MessageRef, notice: Notice) -> None:
-        """Replace the message with this account of it."""
-
-
-class IssuanceChecks(Protocol):
-    """Looking at the signer again later, without holding a function open."""
-
-    def send(self, request_id: str, attempt: int, delay_seconds: int) -> None:
-        """Queue another look at the certificate."""
 
 
 @dataclass(frozen=True)
@@ -129,9 +65,9 @@ class DecisionWorker:
         clusters: ClusterDirectory,
         access: ClusterAccess,
         store: RequestStore,
-        redraw: Redraw,
+        notifier: Notifier,
         requesters: Requesters,
-        checks: IssuanceChecks,
+        checks: JobQueue,
         audit: AuditLog,
         clock: Clock,
         timings: WorkerTimings = WorkerTimings(),
@@ -139,7 +75,7 @@ class DecisionWorker:
         self._clusters = clusters
         self._access = access
         self._store = store
-        self._redraw = redraw
+        self._redraw = MessageRedraw(notifier, store, audit, clock)
         self._requesters = requesters
         self._checks = checks
         self._audit = audit
@@ -199,7 +135,7 @@ class DecisionWorker:
         lists every SAN; otherwise it becomes a policy denial, recorded and announced as the others are."""
         if not must_match_node_addresses(record, self._clusters.policy_for(cluster)):
             return record
-        node = node_name(str(record.request.get("username") or ""))
+        node = node_name(record.request.username or "")
         addresses = self._access.nodes(cluster).addresses(node) if node else None
         found = node_address_findings(record.request, node, addresses)
         if not found:
@@ -220,12 +156,12 @@ class DecisionWorker:
         except Conflict:
             return self._store.get(record.request_id) or record  # someone moved it first: their change stands
         self._audit.write(event)
-        self._redraw_message(record)
+        self._redraw.show(record)
         return record
 
     def _apply_in_cluster(self, record: RequestRecord, cluster: ClusterConfig) -> RequestRecord:
         approve = record.state in _APPROVED
-        decision = Decision.APPROVE if approve else Decision.DENY
+        decision: Decision = Outcome.APPROVE if approve else Outcome.DENY
         why = (
             record.decision_reason
             or record.outcome_note
@@ -243,7 +179,7 @@ class DecisionWorker:
             event = self._event(record, "csr.decision_applied", decided_by, decision=decision.value)
             record = self._store.mark(record, "decision_applied", event, note=note)
             self._audit.write(event)
-            self._redraw_message(record)
+            self._redraw.show(record)
             return record
         if result.outcome is DecisionOutcome.DECIDED_ELSEWHERE:
             condition = result.condition
@@ -289,16 +225,15 @@ class DecisionWorker:
             minutes = int(self._timings.give_up_after.total_seconds() // 60)
             note = f"approved but not issued: the signer issued nothing within {minutes} minutes"
             return self._move(record, State.FAILED, "csr.failed", Actor.SERVICE, note=note, reason=note)
-        self._checks.send(record.request_id, attempt + 1, self._timings.between_looks_seconds)
+        self._checks.enqueue(CheckIssuance(record.request_id, attempt + 1), self._timings.between_looks_seconds)
         return record
 
     def _deliver(
-        self, record: RequestRecord, cluster: ClusterConfig, csrs: ClusterCsrs, certificate_pem: bytes
+        self, record: RequestRecord, cluster: ClusterConfig, csrs: CsrOperations, certificate_pem: bytes
     ) -> RequestRecord:
         if record.requester_told:
             return record
-        signer = str(record.request.get("signerName") or "")
-        if signer == CLIENT_SIGNER:
+        if record.request.signer_name == CLIENT_SIGNER:
             delivery = kubeconfig_delivery(record, csrs.kubeconfig_for(certificate_pem))
         else:
             delivery = bundle_delivery(record, build_certificate_bundle(certificate_pem))
@@ -307,7 +242,7 @@ class DecisionWorker:
             return self._requester_not_found(
                 record, "the certificate is issued: fetch it with\n" + fetch_command(record)
             )
-        self._requesters.send(user, delivery)
+        self._requesters.deliver(user, delivery)
         record = self._mark_told(record, user)
         return self._move(
             record,
@@ -353,7 +288,7 @@ class DecisionWorker:
             current = self._store.get(record.request_id)
             return current or record  # someone moved it first: their change stands
         self._audit.write(event)
-        self._redraw_message(record)
+        self._redraw.show(record)
         return record
 
     def _overtaken(self, record: RequestRecord, name: str, actor: str, note: str, **details: object) -> RequestRecord:
@@ -363,23 +298,8 @@ class DecisionWorker:
         note = f"{record.outcome_note}; then {note}" if record.outcome_note else note
         record = self._store.mark(record, "overtaken", event, note=note)
         self._audit.write(event)
-        self._redraw_message(record)
+        self._redraw.show(record)
         return record
-
-    def _redraw_message(self, record: RequestRecord) -> None:
-        """Show the request's progress; Slack trouble here must not undo or repeat work already recorded."""
-        if record.slack_message is None:
-            # Intake posts the message after queuing the decision: if it saved the message since this record was
-            # read, redraw it now; if it has not yet, intake redraws what it finds once it has saved it.
-            record = self._store.get(record.request_id) or record
-        if record.slack_message is None:
-            return
-        try:
-            self._redraw.update_notice(record.slack_message, decided_message(record, self._clock()))
-        except (RetryLater, PermanentFailure) as exc:
-            event = self._event(record, "slack.update_failed", Actor.SERVICE, reason=str(exc))
-            self._store.add_event(event)
-            self._audit.write(event)
 
     def _load(self, request_id: str) -> tuple[RequestRecord, ClusterConfig] | None:
         record = self._store.get(request_id)

@@ -17,8 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from csrgate.domain.conditions import CsrStatus
+
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
-_DECISIONS = ("Approved", "Denied")
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,8 @@ class _Known:
 
 
 def is_pending(obj: Mapping[str, Any]) -> bool:
-    """No Approved or Denied condition (conditions without a status count as True, as intake reads them)."""
-    return not any(
-        condition.get("type") in _DECISIONS and condition.get("status", "True") == "True"
-        for condition in _conditions(obj)
-    )
+    """Neither approved nor denied, read as intake reads it (csrgate.domain.conditions.CsrStatus)."""
+    return not CsrStatus.of(obj.get("status")).decided
 
 
 def signer_of(obj: Mapping[str, Any]) -> str:

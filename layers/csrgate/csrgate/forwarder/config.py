@@ -64,7 +64,7 @@ class ForwarderConfig:
     retry_cap: float = 60.0
     watch_timeout: int = 300
     drain_seconds: float = 20.0
-    http_address: str = "0.0.0.0"  # the probes and metrics must be reachable from the kubelet and Prometheus
+    http_address: str = "0.0.0.0"  # noqa: S104 - the probes and metrics must reach the kubelet and Prometheus
     http_port: int = 8080
     log_level: str = "INFO"
 
@@ -99,7 +99,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> ForwarderConfig:
         retry_cap=_number(env, "CSRGATE_RETRY_MAX_SECONDS", float, 60.0, 0.01, 3600.0),
         watch_timeout=_number(env, "CSRGATE_WATCH_TIMEOUT_SECONDS", int, 300, 1, 3600),
         drain_seconds=_number(env, "CSRGATE_DRAIN_SECONDS", float, 20.0, 0.0, 3600.0),
-        http_address=env.get("CSRGATE_HTTP_ADDRESS") or "0.0.0.0",
+        http_address=env.get("CSRGATE_HTTP_ADDRESS") or "0.0.0.0",  # noqa: S104 - as above
         http_port=_number(env, "CSRGATE_HTTP_PORT", int, 8080, 0, 65535),
         log_level=_log_level(env),
     )

@@ -150,9 +150,11 @@ class Forwarder:
 def signer_for(config: ForwarderConfig) -> Signer:
     """HMAC with the mounted key, or SigV4 with botocore's default credential chain."""
     if config.auth == "hmac":
-        assert config.hmac_key_file is not None
+        if config.hmac_key_file is None:  # ForwarderConfig.from_environment requires it for hmac
+            raise ValueError("CSRGATE_HMAC_KEY_FILE is required with CSRGATE_AUTH=hmac")
         return HmacSigner(config.hmac_key_file, config.cluster)
-    assert config.aws_region is not None
+    if config.aws_region is None:  # ForwarderConfig.from_environment requires it for iam
+        raise ValueError("CSRGATE_AWS_REGION is required with CSRGATE_AUTH=iam")
     session = botocore.session.get_session()
     return SigV4Signer(config.aws_region, session.get_credentials)
 

@@ -1,13 +1,15 @@
-"""Building each function's objects once per container, from the environment.
+"""What every function's composition root starts from: settings, AWS clients, configuration, secrets, the clock.
 
-Nothing here imports the Kubernetes client: the worker's wiring, which does, is in worker_wiring.
+Nothing here imports the Kubernetes client, the CSR decoder or an HTTP resolver: each function's own module
+(csrgate.wiring.<function>) imports what only it uses.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -17,22 +19,10 @@ from slack_sdk import WebClient
 
 from csrgate.adapters.aws.audit import LoggedAuditTrail
 from csrgate.adapters.aws.config import ConfigError, ParameterClusterDirectory, SecretReader, Settings
-from csrgate.adapters.aws.queues import SqsDecisionQueue, SqsSlackRetryQueue
-from csrgate.adapters.aws.store import DynamoReplayCache, DynamoRequestStore
-from csrgate.adapters.inbound.interactions_api import InteractionsApi
+from csrgate.adapters.aws.queues import SqsJobQueue
+from csrgate.adapters.aws.store import DynamoRequestStore
 from csrgate.adapters.slack.channel import SlackNotifier
 from csrgate.adapters.slack.client import web_client
-from csrgate.adapters.slack.delivery import SlackDelivery
-from csrgate.adapters.slack.people import SlackPeople
-from csrgate.domain.approvals import Approvals
-
-# Imported where they are built: the intake path reads CSRs (cryptography, the policy engine) and its event schema
-# costs ~40 ms to build, neither of which the interactions cold start, inside Slack's three seconds, should pay.
-if TYPE_CHECKING:
-    from csrgate.adapters.inbound.intake_api import IntakeApi
-    from csrgate.adapters.inbound.slack_retries import SlackRetryConsumer
-    from csrgate.domain.intake import Intake
-    from csrgate.domain.sweeper import Sweeper
 
 
 def utc_now() -> datetime:
@@ -59,6 +49,7 @@ class Kit:
     clusters: ParameterClusterDirectory
     store: DynamoRequestStore
     audit: LoggedAuditTrail
+    clock: Callable[[], datetime]  # utc_now, as it was when the function was built
 
     @classmethod
     def from_environment(cls, logger: Logger, session: Any = None, aws_config: Config | None = None) -> Kit:
@@ -81,6 +72,7 @@ class Kit:
             clusters=ParameterClusterDirectory(ssm, settings.config_path, settings.secret_prefix),
             store=DynamoRequestStore(dynamodb, settings.table, settings.retention),
             audit=LoggedAuditTrail(logger),
+            clock=utc_now,
         )
 
     def slack(self, *, hurried: bool = False) -> WebClient:
@@ -96,82 +88,18 @@ class Kit:
             raise ConfigError("the environment variable CSRGATE_SLACK_SIGNING_SECRET_ID is not set")
         return self.secrets.credential(self.settings.slack_signing_secret_id, "signing secret")
 
-    def decision_queue(self) -> SqsDecisionQueue:
-        """The worker's queue."""
-        return SqsDecisionQueue(self.session.client("sqs", config=self.aws_config), self.settings.decision_queue_url)
+    def decision_queue(self) -> SqsJobQueue:
+        """The worker's queue: decisions to apply, signers to look at again."""
+        return SqsJobQueue(self.session.client("sqs", config=self.aws_config), self.settings.decision_queue_url)
 
+    def slack_retry_queue(self) -> SqsJobQueue:
+        """The notifier's queue: Slack messages to post again, after a pause."""
+        return SqsJobQueue(
+            self.session.client("sqs", config=self.aws_config),
+            self.settings.slack_retry_queue_url,
+            self.settings.slack_retry_delay_seconds,
+        )
 
-def build_intake(kit: Kit) -> Intake:
-    """The Intake use case."""
-    from csrgate.domain.intake import Intake
-
-    settings = kit.settings
-    retries = SqsSlackRetryQueue(
-        kit.session.client("sqs"), settings.slack_retry_queue_url, settings.slack_retry_delay_seconds
-    )
-    return Intake(
-        clusters=kit.clusters,
-        store=kit.store,
-        decisions=kit.decision_queue(),
-        slack_retries=retries,
-        notifier=SlackNotifier(kit.slack),
-        audit=kit.audit,
-        clock=utc_now,
-    )
-
-
-def build_intake_api(logger: Logger, session: Any = None) -> IntakeApi:
-    """The intake function's HTTP API."""
-    from csrgate.adapters.inbound.intake_api import IntakeApi
-
-    kit = Kit.from_environment(logger, session)
-    kit.clusters.check_policies()
-    replays = DynamoReplayCache(kit.dynamodb, kit.settings.table)
-    return IntakeApi(build_intake(kit), kit.clusters, kit.secrets, replays, logger)
-
-
-def build_slack_retry_consumer(logger: Logger, session: Any = None) -> SlackRetryConsumer:
-    """The notifier function's queue consumer."""
-    from csrgate.adapters.inbound.slack_retries import SlackRetryConsumer
-
-    return SlackRetryConsumer(build_intake(Kit.from_environment(logger, session)), logger)
-
-
-def build_interactions_api(logger: Logger, session: Any = None) -> InteractionsApi:
-    """The interactions function's HTTP API, inside Slack's three seconds."""
-    kit = Kit.from_environment(logger, session, aws_config=HURRIED_AWS)
-    kit.signing_secret()  # a missing or unreadable signing secret fails the cold start, naming it
-
-    def hurried_slack() -> WebClient:
-        return kit.slack(hurried=True)
-
-    approvals = Approvals(
-        clusters=kit.clusters,
-        store=kit.store,
-        decisions=kit.decision_queue(),
-        directory=SlackPeople(hurried_slack),
-        audit=kit.audit,
-        clock=utc_now,
-    )
-    return InteractionsApi(approvals, SlackNotifier(hurried_slack), kit.signing_secret, logger, utc_now)
-
-
-def build_sweeper(logger: Logger, session: Any = None) -> Sweeper:
-    """The sweeper function's reminders and expiries."""
-    from csrgate.domain.sweeper import Sweeper, SweepTimings
-
-    kit = Kit.from_environment(logger, session)
-    settings = kit.settings
-    return Sweeper(
-        clusters=kit.clusters,
-        store=kit.store,
-        decisions=kit.decision_queue(),
-        redraw=SlackNotifier(kit.slack),
-        requesters=SlackDelivery(kit.slack),
-        audit=kit.audit,
-        clock=utc_now,
-        timings=SweepTimings(
-            remind_after=timedelta(minutes=settings.remind_after_minutes),
-            expire_after=timedelta(minutes=settings.expire_after_minutes),
-        ),
-    )
+    def notifier(self, *, hurried: bool = False) -> SlackNotifier:
+        """The cluster channels' messages, with the current bot token."""
+        return SlackNotifier(lambda: self.slack(hurried=hurried))

@@ -1,4 +1,4 @@
-"""Building the worker's objects once per container. Only the worker imports this (and the Kubernetes client)."""
+"""The worker function's composition root. Only the worker imports this (and the Kubernetes client)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,18 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from csrgate.adapters.aws.queues import SqsIssuanceChecks
 from csrgate.adapters.cluster.access import ClusterConnections
-from csrgate.adapters.inbound.decision_consumer import DecisionConsumer
-from csrgate.adapters.slack.channel import SlackNotifier
+from csrgate.adapters.inbound.jobs import JobConsumer, JobHandler
 from csrgate.adapters.slack.delivery import SlackDelivery
-from csrgate.domain.worker import ClusterAccess, DecisionWorker, WorkerTimings
-from csrgate.wiring.kit import Kit, utc_now
+from csrgate.domain.jobs import ApplyDecision, CheckIssuance
+from csrgate.domain.ports import ClusterAccess
+from csrgate.domain.worker import DecisionWorker, WorkerTimings
+from csrgate.wiring.kit import Kit
+
+MAX_RECEIVES = 5  # DecisionQueue's maxReceiveCount in template.yaml
 
 
-def build_decision_consumer(
-    logger: Logger, session: Any = None, access: ClusterAccess | None = None
-) -> DecisionConsumer:
+def build_worker_consumer(logger: Logger, session: Any = None, access: ClusterAccess | None = None) -> JobConsumer:
     """The worker function's queue consumer; `access` replaces the connections to the configured clusters."""
     kit = Kit.from_environment(logger, session)
     settings = kit.settings
@@ -26,14 +26,24 @@ def build_decision_consumer(
         clusters=kit.clusters,
         access=access or ClusterConnections(kit.session),
         store=kit.store,
-        redraw=SlackNotifier(kit.slack),
+        notifier=kit.notifier(),
         requesters=SlackDelivery(kit.slack),
-        checks=SqsIssuanceChecks(kit.session.client("sqs"), settings.decision_queue_url),
+        checks=kit.decision_queue(),
         audit=kit.audit,
-        clock=utc_now,
+        clock=kit.clock,
         timings=WorkerTimings(
             wait_per_look_seconds=settings.signer_look_seconds,
             give_up_after=timedelta(seconds=settings.signer_wait_seconds),
         ),
     )
-    return DecisionConsumer(worker, logger)
+    failure = "the decision cannot be applied"
+    return JobConsumer(
+        {
+            ApplyDecision: JobHandler(lambda job: worker.apply(job.request_id), worker.fail, failure),
+            CheckIssuance: JobHandler(
+                lambda job: worker.check_issuance(job.request_id, job.attempt), worker.fail, failure
+            ),
+        },
+        logger,
+        MAX_RECEIVES,
+    )

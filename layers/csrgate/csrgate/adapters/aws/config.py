@@ -42,7 +42,8 @@ class Settings:
     slack_bot_token_secret_id: str
     slack_api_url: str | None
     retention: timedelta
-    secret_prefix: str = "csrgate"  # forwarders' keys are under {prefix}/forwarders/, clusters' {prefix}/clusters/
+    # Not a secret, where secrets are named: forwarders' keys under {prefix}/forwarders/, clusters' {prefix}/clusters/
+    secret_prefix: str = "csrgate"  # noqa: S105
     slack_signing_secret_id: str | None = None  # only the interactions function is given it
     slack_retry_delay_seconds: int = 30
     signer_wait_seconds: int = 900  # how long an approved CSR may wait for its certificate

@@ -1,59 +1,33 @@
-"""SQS queues: decisions for the worker, and Slack posts to try again."""
+"""SQS queues of jobs: decisions and signer checks for the worker, Slack posts for the notifier."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from csrgate.domain.errors import RetryLater
-from csrgate.domain.ports import QueuedDecision
+from csrgate.domain.jobs import Job, encode_job
 
-SLACK_RETRY_DELAY_SECONDS = 30
-
-
-class SqsDecisionQueue:
-    """The worker's decision queue."""
-
-    def __init__(self, client: Any, queue_url: str) -> None:
-        self._client = client
-        self._url = queue_url
-
-    def send(self, decision: QueuedDecision) -> None:
-        """Queue a decision for the worker."""
-        _send(self._client, QueueUrl=self._url, MessageBody=json.dumps(decision.as_message()))
+MAX_DELAY_SECONDS = 900  # SQS delays a message at most 15 minutes
 
 
-class SqsSlackRetryQueue:
-    """Slack posts to try again; SQS's redrive policy bounds the attempts and keeps the last in a DLQ."""
+class SqsJobQueue:
+    """A JobQueue on SQS; the queue's redrive policy bounds the attempts and keeps the last in its dead letters."""
 
-    def __init__(self, client: Any, queue_url: str, delay_seconds: int = SLACK_RETRY_DELAY_SECONDS) -> None:
+    def __init__(self, client: Any, queue_url: str, delay_seconds: int = 0) -> None:
         self._client = client
         self._url = queue_url
         self._delay = delay_seconds
 
-    def send(self, request_id: str, attempt: int) -> None:
-        """Ask for the request's Slack message again after a pause."""
-        body = json.dumps({"kind": "post_message", "request_id": request_id, "attempt": attempt})
-        _send(self._client, QueueUrl=self._url, MessageBody=body, DelaySeconds=self._delay)
-
-
-def _send(client: Any, **kwargs: Any) -> None:
-    try:
-        client.send_message(**kwargs)
-    except (ClientError, BotoCoreError) as exc:
-        raise RetryLater(f"SQS did not take the message: {type(exc).__name__}") from exc
-
-
-class SqsIssuanceChecks:
-    """Another look at a certificate later: a message on the decision queue, delayed."""
-
-    def __init__(self, client: Any, queue_url: str) -> None:
-        self._client = client
-        self._url = queue_url
-
-    def send(self, request_id: str, attempt: int, delay_seconds: int) -> None:
-        """Queue a check of the signer after `delay_seconds` (SQS allows up to 15 minutes)."""
-        body = json.dumps({"kind": "check_issuance", "request_id": request_id, "attempt": attempt})
-        _send(self._client, QueueUrl=self._url, MessageBody=body, DelaySeconds=max(0, min(delay_seconds, 900)))
+    def enqueue(self, job: Job, delay_seconds: int | None = None) -> None:
+        """Queue the job after this queue's delay, or `delay_seconds`."""
+        delay = self._delay if delay_seconds is None else delay_seconds
+        try:
+            self._client.send_message(
+                QueueUrl=self._url,
+                MessageBody=encode_job(job),
+                DelaySeconds=max(0, min(delay, MAX_DELAY_SECONDS)),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise RetryLater(f"SQS did not take the message: {type(exc).__name__}") from exc

@@ -19,6 +19,7 @@ from csrgate.domain.lifecycle import TO_APPLY, State, ensure_transition
 from csrgate.domain.outcome import Outcome
 from csrgate.domain.ports import Conflict
 from csrgate.domain.records import Approval, AuditEvent, MessageRef, RequestRecord
+from csrgate.domain.summary import RequestSummary
 
 REQUEST_SK = "REQUEST"
 REPLAY_SK = "REPLAY"
@@ -283,7 +284,7 @@ class DynamoRequestStore:
             "state": record.state.value,
             "outcome": record.outcome.value,
             "findings": [finding.as_dict() for finding in record.findings],
-            "request": record.request,
+            "request": record.request.as_dict(),
             "received_at": record.received_at.isoformat(),
             "updated_at": record.received_at.isoformat(),
             "approvals_needed": record.approvals_needed,
@@ -431,7 +432,7 @@ def _record(item: Mapping[str, Any]) -> RequestRecord:
         state=State(item["state"]),
         outcome=Outcome(item["outcome"]),
         findings=tuple(Finding(Code(f["code"]), Severity(f["severity"]), f["message"]) for f in item["findings"]),
-        request=item.get("request") or {},
+        request=RequestSummary.from_dict(item.get("request") or {}),
         received_at=datetime.fromisoformat(item["received_at"]).astimezone(UTC),
         approvals_needed=item.get("approvals_needed", 1),
         privileged=item.get("privileged", False),

@@ -8,13 +8,13 @@ from csrgate.adapters.cluster.connections import (
     SecretConnection,
     TokenConnection,
 )
-from csrgate.adapters.cluster.csrs import ClusterCsrs, CsrSnapshot
-from csrgate.adapters.cluster.nodes import ClusterNodes
+from csrgate.adapters.cluster.csrs import CsrSnapshot, KubernetesCsrs
+from csrgate.adapters.cluster.nodes import KubernetesNodes
 
 __all__ = [
     "ClusterConnection",
-    "ClusterCsrs",
-    "ClusterNodes",
+    "KubernetesCsrs",
+    "KubernetesNodes",
     "CsrSnapshot",
     "EksConnection",
     "KubeconfigConnection",

@@ -6,8 +6,8 @@ import threading
 from typing import Any
 
 from csrgate.adapters.cluster.connections import ClusterConnection, EksConnection, SecretConnection
-from csrgate.adapters.cluster.csrs import ClusterCsrs
-from csrgate.adapters.cluster.nodes import ClusterNodes
+from csrgate.adapters.cluster.csrs import KubernetesCsrs
+from csrgate.adapters.cluster.nodes import KubernetesNodes
 from csrgate.domain.cluster import ClusterConfig
 
 
@@ -16,24 +16,24 @@ class ClusterConnections:
 
     def __init__(self, session: Any) -> None:
         self._session = session
-        self._made: dict[tuple[str, str], tuple[ClusterCsrs, ClusterNodes]] = {}
+        self._made: dict[tuple[str, str], tuple[KubernetesCsrs, KubernetesNodes]] = {}
         self._lock = threading.Lock()
 
-    def csrs(self, cluster: ClusterConfig) -> ClusterCsrs:
+    def csrs(self, cluster: ClusterConfig) -> KubernetesCsrs:
         """CSR operations on the cluster; a changed connection setting makes a new connection."""
         return self._adapters(cluster)[0]
 
-    def nodes(self, cluster: ClusterConfig) -> ClusterNodes:
+    def nodes(self, cluster: ClusterConfig) -> KubernetesNodes:
         """Node reads on the cluster, over the same connection as its CSR operations."""
         return self._adapters(cluster)[1]
 
-    def _adapters(self, cluster: ClusterConfig) -> tuple[ClusterCsrs, ClusterNodes]:
+    def _adapters(self, cluster: ClusterConfig) -> tuple[KubernetesCsrs, KubernetesNodes]:
         with self._lock:
             key = (cluster.name, cluster.connection.model_dump_json())
             if key not in self._made:
                 self._made = {k: v for k, v in self._made.items() if k[0] != cluster.name}
                 connection = self._connection(cluster)
-                self._made[key] = (ClusterCsrs(connection), ClusterNodes(connection))
+                self._made[key] = (KubernetesCsrs(connection), KubernetesNodes(connection))
             return self._made[key]
 
     def _connection(self, cluster: ClusterConfig) -> ClusterConnection:

@@ -27,7 +27,6 @@ from csrgate.adapters.cluster.connections import ClusterConnection
 from csrgate.adapters.cluster.errors import translated
 from csrgate.domain.conditions import (
     Condition,
-    Decision,
     DecisionOutcome,
     DecisionResult,
     IssuanceOutcome,
@@ -40,6 +39,7 @@ from csrgate.domain.conditions import (
 )
 from csrgate.domain.errors import RetryLater
 from csrgate.domain.kubeconfig import RequesterKubeconfig, build_requester_kubeconfig
+from csrgate.domain.outcome import Decision, Outcome
 from csrgate.domain.request import spec_fingerprint
 
 REQUEST_TIMEOUT = (3.05, 10.0)  # (connect, read) seconds for each API call
@@ -59,7 +59,7 @@ class CsrSnapshot:
     certificate_pem: bytes | None
 
 
-class ClusterCsrs:
+class KubernetesCsrs:
     """CSR operations on one cluster; clocks and sleep are injected so waits are testable."""
 
     def __init__(
@@ -133,11 +133,11 @@ class ClusterCsrs:
 
     def approve(self, name: str, uid: str, decided_by: str, why: str) -> DecisionResult:
         """Approve with reason CsrgateApproved."""
-        return self.decide(name, uid, Decision.APPROVE, decided_by, why)
+        return self.decide(name, uid, Outcome.APPROVE, decided_by, why)
 
     def deny(self, name: str, uid: str, decided_by: str, why: str, reason: str | None = None) -> DecisionResult:
         """Deny with reason CsrgateDenied (or e.g. CsrgatePolicyDenied)."""
-        return self.decide(name, uid, Decision.DENY, decided_by, why, reason)
+        return self.decide(name, uid, Outcome.DENY, decided_by, why, reason)
 
     def wait_for_certificate(self, name: str, uid: str, timeout: float, poll_interval: float = 0.5) -> IssuanceResult:
         """Poll until the signer issues, fails or the CSR is denied, gone or replaced; give up after `timeout`."""

@@ -18,7 +18,7 @@ from csrgate.adapters.cluster.errors import translated
 from csrgate.domain.errors import PermanentFailure
 from csrgate.domain.kubeconfig import ClusterEndpoint
 
-TOKEN_PREFIX = "k8s-aws-v1."
+TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105 - the token format's fixed prefix, not a token
 CLUSTER_ID_HEADER = "x-k8s-aws-id"
 URL_EXPIRES_SECONDS = 60
 TOKEN_LIFETIME_SECONDS = 15 * 60

@@ -19,7 +19,7 @@ from csrgate.domain.errors import RetryLater
 from csrgate.domain.nodes import NodeAddress
 
 
-class ClusterNodes:
+class KubernetesNodes:
     """Node reads on one cluster (the worker needs `get` on `nodes`)."""
 
     def __init__(self, connection: ClusterConnection, request_timeout: tuple[float, float] = REQUEST_TIMEOUT) -> None:

@@ -18,17 +18,20 @@ import json
 import re
 import time
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from csrgate.adapters.aws.config import ConfigError, SecretReader
 from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.errors import InputError, PermanentFailure, RetryLater
 from csrgate.domain.intake import EventType, Intake
-from csrgate.domain.ports import ClusterDirectory, Conflict
+from csrgate.domain.ports import AuditLog, ClusterDirectory, Conflict, ReplayCache
+from csrgate.domain.records import AuditEvent
+from csrgate.domain.request import read_csr_object
 from csrgate.domain.signing import (
     CLUSTER_HEADER,
     MIN_KEY_BYTES,
@@ -66,49 +69,14 @@ class Unauthenticated(Exception):
         self.reason = reason
 
 
-class ReplayCache(Protocol):
-    """Signatures already accepted, remembered until they could no longer verify."""
-
-    def first_use(self, cluster: str, signature: str, until: int) -> bool:
-        """Remember the signature; False when it was already there (the same signed request again)."""
-        ...
-
-
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class _Metadata(_Open):
-    name: StrictStr = Field(min_length=1, max_length=253)
-    uid: StrictStr = Field(min_length=1, max_length=128)
-    annotations: dict[StrictStr, StrictStr] | None = None
-
-
-class _Spec(_Open):
-    request: StrictStr = Field(min_length=1)
-    signer_name: StrictStr = Field(alias="signerName", min_length=1, max_length=571)
-    usages: list[StrictStr] = []
-    expiration_seconds: StrictInt | None = Field(default=None, alias="expirationSeconds")
-    username: StrictStr | None = None
-    groups: list[StrictStr] = []
-
-
-class _CsrObject(_Open):
-    # Optional: items of a list response carry neither (the list does), and the event's route says what it is.
-    api_version: Literal["certificates.k8s.io/v1"] = Field(default="certificates.k8s.io/v1", alias="apiVersion")
-    kind: Literal["CertificateSigningRequest"] = "CertificateSigningRequest"
-    metadata: _Metadata
-    spec: _Spec
-    status: dict[str, Any] | None = None
-
-
 class CsrEventBody(BaseModel):
-    """The forwarder's event, as docs/forwarder-protocol.md describes it."""
+    """The forwarder's event, as docs/forwarder-protocol.md describes it: the envelope. The object inside is read by
+    csrgate.domain.request.read_csr_object, the one reader of CertificateSigningRequest objects."""
 
     model_config = ConfigDict(extra="forbid")
     cluster: StrictStr = Field(min_length=1, max_length=63)
     type: Literal["ADDED", "MODIFIED", "DELETED"]
-    object: _CsrObject
+    object: dict[str, Any]
 
 
 class IntakeApi:
@@ -120,6 +88,7 @@ class IntakeApi:
         clusters: ClusterDirectory,
         secrets: SecretReader,
         replays: ReplayCache,
+        audit: AuditLog,
         logger: Logger,
         now: Callable[[], float] = time.time,
     ) -> None:
@@ -127,6 +96,7 @@ class IntakeApi:
         self._clusters = clusters
         self._secrets = secrets
         self._replays = replays
+        self._audit = audit
         self._logger = logger
         self._now = now
         self.resolver = APIGatewayHttpResolver()
@@ -198,8 +168,11 @@ class IntakeApi:
         return keys
 
     def _receive(self, cluster: ClusterConfig, event: CsrEventBody) -> Response[str]:
-        obj = event.object.model_dump(by_alias=True)
-        result = self._intake.receive(cluster, EventType(event.type), obj)
+        try:
+            csr = read_csr_object(event.object, "object", from_cluster=True)
+        except InputError as exc:
+            raise ApiError(400, "invalid-event", str(exc)) from None
+        result = self._intake.receive(cluster, EventType(event.type), csr)
         body = {"request_id": result.request_id, "state": result.state, "created": result.created}
         return _json(200, body)
 
@@ -230,17 +203,14 @@ class IntakeApi:
         iam = (context.get("authorizer") or {}).get("iam") or {}
         return str(iam.get("userArn") or "")
 
-    def _reject(self, cluster: str, reason: str, **details: Any) -> None:
-        self._logger.warning(
-            "csr.event_rejected",
-            extra={
-                "event": "csr.event_rejected",
-                "cluster": cluster,
-                "actor": "forwarder",
-                "reason": reason,
-                **details,
-            },
-        )
+    def _reject(self, sender: str, reason: str, **details: Any) -> None:
+        """Audit a refused event, counted as EventsRejected. The metric's cluster is a configured one or "unknown":
+        a name anyone may send must not become a metric dimension (each new one is a new metric, and costs)."""
+        cluster = sender if self._clusters.get(sender) is not None else "unknown"
+        at = datetime.fromtimestamp(self._now(), UTC)
+        unknown = {} if sender == cluster else {"sender": sender}
+        details = {"reason": reason, **unknown, **details}
+        self._audit.write(AuditEvent("csr.event_rejected", "", cluster, "", "", "forwarder", at, details))
 
     # --- answers ------------------------------------------------------------------------------------------
 

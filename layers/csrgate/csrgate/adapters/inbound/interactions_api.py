@@ -23,10 +23,10 @@ from slack_sdk.signature import SignatureVerifier
 from csrgate.adapters.aws.config import ConfigError
 from csrgate.adapters.slack.blocks import APPROVE_ACTION, DENY_ACTION, DENY_CALLBACK, REASON_ACTION, REASON_BLOCK
 from csrgate.adapters.slack.channel import SlackNotifier
-from csrgate.domain.approvals import Action, Approvals, ClickAnswer, ClickResult
+from csrgate.domain.approvals import Approvals, ClickAnswer, ClickResult
 from csrgate.domain.errors import PermanentFailure, RetryLater
-from csrgate.domain.messages import decided_message, review_message
-from csrgate.domain.ports import Clock, Conflict
+from csrgate.domain.outcome import Decision, Outcome
+from csrgate.domain.ports import Conflict
 from csrgate.domain.records import MessageRef
 
 ROUTE = "/v1/slack/interactions"
@@ -36,7 +36,7 @@ SIGNATURE_HEADER = "X-Slack-Signature"
 SLACK_WINDOW_SECONDS = 300  # as slack_sdk's SignatureVerifier: five minutes either way
 _SLACK_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 _REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # request_id_for's uuid5
-_ACTIONS = {APPROVE_ACTION: Action.APPROVE, DENY_ACTION: Action.DENY}
+_ACTIONS: dict[str, Decision] = {APPROVE_ACTION: Outcome.APPROVE, DENY_ACTION: Outcome.DENY}
 
 
 class _Clock(SlackClock):
@@ -58,14 +58,12 @@ class InteractionsApi:
         notifier: SlackNotifier,
         signing_secret: Callable[[], str],
         logger: Logger,
-        clock: Clock,
         now: Callable[[], float] = time.time,
     ) -> None:
         self._approvals = approvals
         self._notifier = notifier
         self._signing_secret = signing_secret
         self._logger = logger
-        self._clock = clock
         self._now = now
         self.resolver = APIGatewayHttpResolver()
         self.resolver.post(ROUTE)(self._interaction)
@@ -156,12 +154,8 @@ class InteractionsApi:
         return _json(200, {"response_action": "clear"})
 
     def _show(self, result: ClickResult, message: MessageRef, user: str) -> None:
-        """Tell the clicker, and redraw the message when the click changed it; Slack trouble here is not fatal."""
+        """Tell the clicker (Approvals has redrawn the message); Slack trouble here is not fatal."""
         try:
-            if result.record is not None and result.answer is ClickAnswer.DECIDED:
-                self._notifier.update_notice(message, decided_message(result.record, self._clock()))
-            elif result.record is not None and result.answer is ClickAnswer.RECORDED:
-                self._notifier.update_review(message, review_message(result.record, self._clock()))
             self._notifier.tell(message.channel, user, result.text)
         except (RetryLater, PermanentFailure) as exc:
             self._logger.warning("slack.reply_failed", extra={"reason": str(exc), "answer": result.answer.value})

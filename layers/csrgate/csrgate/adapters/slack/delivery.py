@@ -33,7 +33,7 @@ class SlackDelivery:
                 continue  # users_not_found: try the next way of finding them
         return None
 
-    def send(self, user_id: str, delivery: Delivery) -> None:
+    def deliver(self, user_id: str, delivery: Delivery) -> None:
         """The message, then the file, in the requester's DM.
 
         The file carries no comment: Slack shows a file's comment as mrkdwn, where a user name such as `*ops*`

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from slack_sdk import WebClient
 
 from csrgate.adapters.slack.client import call_slack
-from csrgate.domain.approvals import SlackUser
+from csrgate.domain.records import SlackUser
 
 CACHE_SECONDS = 300
 # Group membership decides who may approve: someone removed from an approver group must stop counting soon, so a

@@ -1,32 +1,25 @@
-"""What the forwarder's integration tests run: a receiver standing in for csrgate's API, the forwarder as a real
-process (`python -m csrgate.forwarder`), a dev cluster of each test's own, and fast CSR creation."""
+"""What the forwarder is run against in its integration tests and benchmark: a receiver standing in for csrgate's
+API, and CSRs created in a dev cluster as fast as it accepts them. The forwarder itself: devstack.forwarder_process."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
 
-from csrfactory import make_csr
 from csrgate.domain.signing import CLUSTER_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureRejected, verify
 from devstack.cluster import DevCluster
+from devstack.csrs import make_csr
 
 HMAC_KEY = "c0ffee" * 11  # 66 characters, as the cluster's Secret would hold `openssl rand -hex 32` and more
 CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
@@ -149,7 +142,7 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
                 pass
 
         return Handler
@@ -160,105 +153,6 @@ class _QuietServer(ThreadingHTTPServer):
 
     def handle_error(self, request: object, client_address: object) -> None:
         pass
-
-
-@dataclass
-class ForwarderProcess:
-    """`python -m csrgate.forwarder` as a pod would run it, its JSON log lines kept in a file."""
-
-    env: dict[str, str]
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-    _log: Any = None
-
-    def start(self, ready_within: float = 30.0) -> ForwarderProcess:
-        """Start and wait until /readyz answers 200 (the first list is queued)."""
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the process's lifetime
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "csrgate.forwarder"], env=self.env, stdout=self._log, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + ready_within
-        while self.probe("/readyz") != 200:
-            if self.process.poll() is not None:
-                raise AssertionError(f"the forwarder exited with {self.process.returncode}:\n{self.output()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the forwarder was not ready within {ready_within} s:\n{self.output()}")
-            time.sleep(0.05)
-        return self
-
-    def lines(self) -> list[dict[str, Any]]:
-        """Every JSON log line so far (all lines must be JSON)."""
-        return [json.loads(line) for line in self.output().splitlines() if line.strip()]
-
-    def output(self) -> str:
-        """The raw log."""
-        return self.log_path.read_text(encoding="utf-8") if self.log_path.exists() else ""
-
-    @property
-    def http_port(self) -> int | None:
-        """The health port of the running process, from its last forwarder.started line."""
-        started = [line for line in self.lines() if line.get("message") == "forwarder.started"]
-        return int(started[-1]["http_port"]) if started else None
-
-    def probe(self, path: str) -> int | None:
-        """The status of GET path on the health port (None while nothing answers)."""
-        try:
-            port = self.http_port
-        except json.JSONDecodeError:
-            return None  # a line is being written
-        if port is None:
-            return None
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as answer:
-                return int(answer.status)
-        except urllib.error.HTTPError as refused:
-            return int(refused.code)
-        except OSError:
-            return None
-
-    def metrics(self) -> str:
-        """The Prometheus exposition text."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=5) as answer:
-            return str(answer.read().decode())
-
-    def kill(self) -> None:
-        """SIGKILL: no drain, as when a node dies or the OOM killer strikes."""
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(10)
-        self._close_log()
-
-    def terminate(self, within: float = 30.0) -> tuple[int, float]:
-        """SIGTERM, as the kubelet stops a pod; the exit status and how long the drain took."""
-        assert self.process is not None
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        status = self.process.wait(within)
-        self._close_log()
-        return status, time.monotonic() - started
-
-    def _close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-
-def forwarder_env(cluster: DevCluster, receiver: Receiver, key_file: Path, **settings: str) -> dict[str, str]:
-    """The forwarder's environment: the approver's kubeconfig (get, list and watch CSRs), HMAC to the receiver."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(key_file.parent),
-        "KUBECONFIG": str(cluster.approver_kubeconfig),
-        "CSRGATE_API_URL": receiver.url,
-        "CSRGATE_CLUSTER": "lab",
-        "CSRGATE_AUTH": "hmac",
-        "CSRGATE_HMAC_KEY_FILE": str(key_file),
-        "CSRGATE_HTTP_ADDRESS": "127.0.0.1",
-        "CSRGATE_HTTP_PORT": "0",
-        "CSRGATE_LOG_LEVEL": "INFO",
-    }
-    env.update(settings)
-    return env
 
 
 class CsrMaker:

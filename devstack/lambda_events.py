@@ -1,4 +1,5 @@
-"""Events as Lambda hands them to csrgate's functions: API Gateway requests (forwarder, Slack) and SQS batches."""
+"""Events as Lambda hands them to csrgate's functions: API Gateway requests (forwarder, Slack) and SQS batches, built
+from the samples in events/ and signed as the forwarder and Slack sign them."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from slack_sdk.signature import SignatureVerifier
-from stack import HMAC_KEY
 
 from csrgate.domain.signing import FreshSigner, signed_headers
+from devstack.lab import HMAC_KEY, SLACK_SIGNING_SECRET
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
-SLACK_SIGNING_SECRET = "s"  # what the local stack keeps in the Slack secret
+# The Kubernetes docs' CSR as the API server returns it, as the sample events carry it.
+DOCS_REQUEST = json.loads(json.loads((EVENTS / "csr-added-iam.json").read_text())["body"])["object"]
+QUEUE_ARN = "arn:aws:sqs:eu-west-1:123456789012:queue"
 CALLER = "arn:aws:sts::123456789012:assumed-role/csrgate-forwarder/eks-pod-identity"  # the forwarder role's session
 
 
@@ -42,24 +45,34 @@ def hmac_event(
     return api_event("POST /v1/hmac/csr-events", sample | {name.lower(): value for name, value in headers.items()}, raw)
 
 
-def sqs_event(messages: list[dict[str, Any]], receive_count: int = 1) -> dict[str, Any]:
-    """An SQS batch of received messages, as the event source mapping delivers it."""
+def sqs_event(
+    messages: list[dict[str, Any]], queue_arn: str = QUEUE_ARN, *, receive_count: int | None = None
+) -> dict[str, Any]:
+    """The batch of received messages as the event source mapping hands it to the function; each message's
+    attributes as SQS returned them, its ApproximateReceiveCount replaced by `receive_count` when that is given."""
     return {
         "Records": [
             {
                 "messageId": message["MessageId"],
                 "receiptHandle": message["ReceiptHandle"],
                 "body": message["Body"],
-                "attributes": {"ApproximateReceiveCount": str(receive_count)},
-                "messageAttributes": {},
-                "md5OfBody": "",
+                "attributes": _attributes(message, receive_count),
+                "messageAttributes": message.get("MessageAttributes", {}),
+                "md5OfBody": message.get("MD5OfBody", ""),
                 "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:queue",
-                "awsRegion": "eu-west-1",
+                "eventSourceARN": queue_arn,
+                "awsRegion": queue_arn.split(":")[3],
             }
             for message in messages
         ]
     }
+
+
+def _attributes(message: dict[str, Any], receive_count: int | None) -> dict[str, str]:
+    attributes = dict(message.get("Attributes", {}))
+    if receive_count is not None:
+        attributes["ApproximateReceiveCount"] = str(receive_count)
+    return attributes
 
 
 def interaction_event(
@@ -85,7 +98,7 @@ def slack_event(body: str, *, secret: str = SLACK_SIGNING_SECRET, at: float | No
 def api_event(route_key: str, headers: dict[str, str] | None = None, body: bytes | None = None) -> dict[str, Any]:
     """A request to one of the API's routes as API Gateway hands it over: a body that is not UTF-8 text is
     base64-encoded, with isBase64Encoded true. Nothing is signed."""
-    event = json.loads((EVENTS / "csr-added-hmac.json").read_text())
+    event: dict[str, Any] = json.loads((EVENTS / "csr-added-hmac.json").read_text())
     path = route_key.partition(" ")[2]
     event["routeKey"] = event["requestContext"]["routeKey"] = route_key
     event["rawPath"] = event["requestContext"]["http"]["path"] = path

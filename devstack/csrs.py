@@ -1,4 +1,4 @@
-"""Real CSRs for tests, made with `cryptography` the way openssl or a kubelet would make them."""
+"""Real CSRs for tests and benchmarks, made with `cryptography` the way openssl or a kubelet would make them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import base64
 import ipaddress
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import yaml
@@ -19,9 +19,9 @@ _KEY_CACHE: dict[str, Any] = {}
 
 
 def private_key(kind: str = "rsa2048") -> Any:
-    """A private key of the given kind, cached per test session because RSA generation is slow."""
+    """A private key of the given kind, cached per process because RSA generation is slow."""
     if kind not in _KEY_CACHE:
-        makers = {
+        makers: dict[str, Callable[[], Any]] = {
             "rsa1024": lambda: rsa.generate_private_key(65537, 1024),
             "rsa2048": lambda: rsa.generate_private_key(65537, 2048),
             "rsa4096": lambda: rsa.generate_private_key(65537, 4096),

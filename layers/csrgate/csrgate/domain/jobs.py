@@ -1,0 +1,72 @@
+"""The work csrgate leaves for later, and how each job is written into and read back from a queue message.
+
+A job carries only what its consumer reads: the request's id (everything else is read from the stored request, which
+is the truth) and, for the jobs that are tried again, which attempt this is. Encoder and decoder live together here,
+so the two sides cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+
+@dataclass(frozen=True)
+class ApplyDecision:
+    """Apply the request's stored decision in its cluster, then follow it through (the worker)."""
+
+    request_id: str
+
+
+@dataclass(frozen=True)
+class CheckIssuance:
+    """Look at the signer again for the request's certificate (the worker, after a delay)."""
+
+    request_id: str
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class PostMessage:
+    """Post the request's Slack message, which intake could not (the notifier, after a delay)."""
+
+    request_id: str
+    attempt: int = 1
+
+
+Job: TypeAlias = ApplyDecision | CheckIssuance | PostMessage
+_KINDS: dict[str, type[Job]] = {
+    "apply_decision": ApplyDecision,
+    "check_issuance": CheckIssuance,
+    "post_message": PostMessage,
+}
+_NAMES = {kind: name for name, kind in _KINDS.items()}
+MAX_ID_CHARS = 64
+
+
+def encode_job(job: Job) -> str:
+    """The queue message body."""
+    return json.dumps({"kind": _NAMES[type(job)], **vars(job)}, sort_keys=True)
+
+
+def decode_job(body: str) -> Job | None:
+    """The job in a queue message, or None when the message is not one of csrgate's jobs.
+
+    Fields a job does not carry are ignored, so a message written by an older version still reads.
+    """
+    try:
+        message: Any = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(message, dict) or not isinstance(message.get("kind"), str):
+        return None
+    kind = _KINDS.get(message["kind"])
+    request_id, attempt = message.get("request_id"), message.get("attempt", 1)
+    if kind is None or not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_ID_CHARS:
+        return None
+    if kind is ApplyDecision:
+        return ApplyDecision(request_id)
+    if type(attempt) is not int or attempt < 1:
+        return None
+    return CheckIssuance(request_id, attempt) if kind is CheckIssuance else PostMessage(request_id, attempt)
