@@ -88,4 +88,4 @@ dev-cluster: install
 	$(BIN)/csrgate dev cluster --data-dir .dev-cluster
 
 clean:
-	rm -rf $(VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache .hypothesis .dev-cluster .dev-stack
+	rm -rf $(VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache .hypothesis .dev-cluster .dev-stack build layers/csrgate/build

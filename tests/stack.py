@@ -47,6 +47,18 @@ class Stack:
         )
         return _plain(item["Item"]) if "Item" in item else None
 
+    def stored_events(self, request_id: str) -> list[dict[str, Any]]:
+        """The request's stored audit events, oldest first, as plain values."""
+        from csrgate.adapters.aws.store import _plain
+
+        answer = self.session.client("dynamodb").query(
+            TableName=self.resources["RequestTable"],
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": f"REQUEST#{request_id}"}, ":prefix": {"S": "EVENT#"}},
+            ConsistentRead=True,
+        )
+        return [_plain(item) for item in answer.get("Items", [])]
+
     def put_cluster(self, name: str, document: dict[str, Any] | str) -> None:
         """Write a cluster's settings parameter."""
         value = document if isinstance(document, str) else json.dumps(document)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from kubernetes.client import CertificatesV1Api, V1CertificateSigningRequestCondition
 
-from csrgate.adapters.cluster import KubeconfigConnection
 from devstack.cluster import DevCluster
 from devstack.csrs import make_csr
+from devstack.harness import kubeconfig_connection
 
 
 class Clock:
@@ -39,7 +39,7 @@ def cluster(tmp_path: Path, clock: Clock) -> Iterator[DevCluster]:
 
 @pytest.fixture
 def api(cluster: DevCluster) -> CertificatesV1Api:
-    return CertificatesV1Api(KubeconfigConnection.from_file(cluster.admin_kubeconfig).api_client())
+    return CertificatesV1Api(kubeconfig_connection(cluster.admin_kubeconfig).api_client())
 
 
 def create(api: CertificatesV1Api, name: str) -> None:

@@ -11,11 +11,10 @@ from cluster_access import Identity, admin_identity, csr_manifest, https
 from kubernetes import watch
 from kubernetes.client import CoreV1Api
 
-from csrgate.adapters.cluster import KubeconfigConnection
 from devstack.cluster import DevCluster
 from devstack.cluster.nodes import node_manifest
 from devstack.csrs import make_csr
-from devstack.harness import Kubectl
+from devstack.harness import Kubectl, kubeconfig_connection
 
 NODES = "/api/v1/nodes"
 
@@ -79,7 +78,7 @@ def test_updates_keep_the_status_and_the_status_subresource_changes_it(kubectl: 
 
 def test_the_python_client_reads_and_watches_nodes(dev_cluster: DevCluster, kubectl: Kubectl, name: str) -> None:
     # GIVEN the official client, which refuses a Node whose nodeInfo lacks any of its fields
-    api = CoreV1Api(KubeconfigConnection.from_file(dev_cluster.admin_kubeconfig).api_client())
+    api = CoreV1Api(kubeconfig_connection(dev_cluster.admin_kubeconfig).api_client())
     start = api.list_node().metadata.resource_version
     # WHEN a Node is created with kubectl, then deleted
     kubectl("apply", "-f", "-", stdin=node_manifest(name, [("InternalIP", "10.0.0.5")]))

@@ -15,10 +15,10 @@ from cryptography.x509.oid import NameOID
 from kubernetes.client import CertificatesV1Api, V1CertificateSigningRequestCondition
 from kubernetes.client.exceptions import ApiException
 
-from csrgate.adapters.cluster import KubeconfigConnection
 from devstack.cluster import DevCluster, spec_request
 from devstack.csrs import der_string, make_csr, pem, rdn, signed_csr, subject_name
 from devstack.gocsr import GoCsrReader
+from devstack.harness import kubeconfig_connection
 
 NOW = datetime.datetime(2026, 11, 23, 9, 0, tzinfo=datetime.UTC)
 
@@ -40,7 +40,7 @@ def cluster(tmp_path: Path, reader: str) -> Iterator[DevCluster]:
 
 @pytest.fixture
 def api(cluster: DevCluster) -> CertificatesV1Api:
-    return CertificatesV1Api(KubeconfigConnection.from_file(cluster.admin_kubeconfig).api_client())
+    return CertificatesV1Api(kubeconfig_connection(cluster.admin_kubeconfig).api_client())
 
 
 def create(api: CertificatesV1Api, name: str, request: bytes) -> None:

@@ -12,9 +12,9 @@ from kubernetes import watch
 from kubernetes.client import CertificatesV1Api
 from kubernetes.client.exceptions import ApiException
 
-from csrgate.adapters.cluster import KubeconfigConnection
 from devstack.cluster import DevCluster
 from devstack.csrs import make_csr
+from devstack.harness import kubeconfig_connection
 
 
 def body(name: str) -> dict[str, object]:
@@ -31,7 +31,7 @@ def body(name: str) -> dict[str, object]:
 
 
 def client(cluster: DevCluster) -> CertificatesV1Api:
-    return CertificatesV1Api(KubeconfigConnection.from_file(cluster.admin_kubeconfig).api_client())
+    return CertificatesV1Api(kubeconfig_connection(cluster.admin_kubeconfig).api_client())
 
 
 @pytest.fixture

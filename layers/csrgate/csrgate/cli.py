@@ -76,7 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     forward.set_defaults(run=_forward)
     # Commands other distributions add (the development install adds `csrgate dev`); the Lambda layer has none.
-    for plugin in entry_points(group=COMMANDS_GROUP):
+    # One per name: an editable install is found twice when its source tree is also on sys.path (`python -m ...`
+    # from the repository: its egg-info there, and the installed metadata).
+    for plugin in {plugin.name: plugin for plugin in entry_points(group=COMMANDS_GROUP)}.values():
         plugin.load()(commands)
     return parser
 

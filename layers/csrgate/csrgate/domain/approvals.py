@@ -124,7 +124,7 @@ class Approvals:
         if record.state is not State.AWAITING_REVIEW:
             return ClickResult(ClickAnswer.STALE, self._what_happened(record), record)
         clicker = self._directory.user(clicker_id)
-        if not self._is_approver(cluster, clicker_id):
+        if not may_approve(cluster, clicker_id, self._directory):
             return self._refused(
                 record, clicker_id, "not an approver", f"You are not an approver for {cluster.name}.", clicker
             )
@@ -155,7 +155,10 @@ class Approvals:
             return self._stale_after_race(record.request_id)
         self._audit.write(event)
         # Decide on the stored approvals, not on our copy: two approvers clicking at once must see each other.
+        # Another click (or the sweeper) may have decided it between our approval and this read: tell who was first.
         record = self._store.get(record.request_id) or record
+        if record.state is not State.AWAITING_REVIEW:
+            return ClickResult(ClickAnswer.STALE, self._what_happened(record), record)
         counted = self._counted(record, cluster, clicker)
         if len(counted) < record.approvals_needed:
             left = record.approvals_needed - len(counted)
@@ -224,7 +227,7 @@ class Approvals:
         counted: list[Approval] = []
         now = self._clock()
         for approval in record.approvals:
-            if approval.slack_id == clicker.slack_id or self._is_approver(cluster, approval.slack_id):
+            if approval.slack_id == clicker.slack_id or may_approve(cluster, approval.slack_id, self._directory):
                 counted.append(approval)
                 continue
             event = AuditEvent.about(
@@ -240,11 +243,6 @@ class Approvals:
             self._audit.write(event)
         return tuple(counted)
 
-    def _is_approver(self, cluster: ClusterConfig, slack_id: str) -> bool:
-        if slack_id in cluster.approvers.users:
-            return True
-        return any(slack_id in self._directory.group_members(group) for group in cluster.approvers.groups)
-
     def _refused(
         self, record: RequestRecord | None, clicker_id: str, reason: str, text: str, clicker: SlackUser | None = None
     ) -> ClickResult:
@@ -259,6 +257,13 @@ class Approvals:
             event = AuditEvent("slack.request_rejected", "", "", "", "", clicker_id, now, details)
         self._audit.write(event)
         return ClickResult(ClickAnswer.REFUSED, text, record)
+
+
+def may_approve(cluster: ClusterConfig, slack_id: str, directory: SlackDirectory) -> bool:
+    """Whether the Slack user is one of the cluster's approvers, by name or through an approver group."""
+    if slack_id in cluster.approvers.users:
+        return True
+    return any(slack_id in directory.group_members(group) for group in cluster.approvers.groups)
 
 
 def _is_requester(record: RequestRecord, clicker: SlackUser, cluster: ClusterConfig) -> bool:

@@ -29,6 +29,12 @@ def is_csrgate_reason(reason: str) -> bool:
     return reason in CSRGATE_REASONS
 
 
+def _text(data: Mapping[str, Any], key: str) -> str:
+    """A string field as it is; any other JSON value (a boolean `true` included) reads as absent."""
+    value = data.get(key)
+    return value if isinstance(value, str) else ""
+
+
 def condition_type(decision: Decision) -> str:
     """The condition a decision adds: Approved or Denied."""
     return APPROVED if decision is Outcome.APPROVE else DENIED
@@ -46,12 +52,7 @@ class Condition:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Condition:
         """A condition from its JSON shape (type, status, reason, message)."""
-        return cls(
-            str(data.get("type") or ""),
-            str(data.get("status") or ""),
-            str(data.get("reason") or ""),
-            str(data.get("message") or ""),
-        )
+        return cls(*(_text(data, key) for key in ("type", "status", "reason", "message")))
 
     @property
     def by_csrgate(self) -> bool:

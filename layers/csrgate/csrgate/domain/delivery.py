@@ -87,7 +87,7 @@ def requester_emails(record: RequestRecord, cluster: ClusterConfig) -> tuple[str
 def kubeconfig_delivery(record: RequestRecord, kubeconfig: RequesterKubeconfig) -> Delivery:
     """The kubeconfig, with the one command that adds the requester's private key and a check that it works."""
     comment = (
-        f"Your certificate request {record.csr_name} on {record.cluster} was approved by {record.decided_by}. "
+        f"Your certificate request {record.csr_name} on {record.cluster} was approved by {_decider(record)}. "
         f"Here is your kubeconfig for user {kubeconfig.user}, valid until "
         f"{kubeconfig.not_after.strftime('%Y-%m-%d %H:%M UTC')}.\n"
         "It does not hold your private key, which never left your machine. Add it with:\n"
@@ -101,7 +101,7 @@ def kubeconfig_delivery(record: RequestRecord, kubeconfig: RequesterKubeconfig) 
 def bundle_delivery(record: RequestRecord, bundle: str) -> Delivery:
     """A serving certificate: the PEM chain to install next to the private key."""
     comment = (
-        f"Your certificate request {record.csr_name} on {record.cluster} was approved by {record.decided_by}. "
+        f"Your certificate request {record.csr_name} on {record.cluster} was approved by {_decider(record)}. "
         "Here is the certificate chain (PEM) to serve with the private key you made the CSR from."
     )
     return Delivery(f"{record.cluster}-{record.csr_name}.pem", bundle, comment)
@@ -113,7 +113,12 @@ def denial_text(record: RequestRecord) -> str:
     if record.decision_reason and record.decided_by and not record.decided_by.startswith("csrgate"):
         reasons = [record.decision_reason]
     why = "\n".join(f"- {reason}" for reason in reasons) or "- no reason was given"
-    return f"Your certificate request {record.csr_name} on {record.cluster} was denied by {record.decided_by}:\n{why}"
+    return f"Your certificate request {record.csr_name} on {record.cluster} was denied by {_decider(record)}:\n{why}"
+
+
+def _decider(record: RequestRecord) -> str:
+    """Who decided, for the requester: the approvers, or the policy when nobody clicked."""
+    return record.decided_by or "csrgate's policy"
 
 
 def fetch_command(record: RequestRecord) -> str:

@@ -21,8 +21,6 @@ class PolicyError(CsrgateError):
 
     def __init__(self, source: str, problem: str) -> None:
         super().__init__(f"policy {source}: {problem}")
-        self.source = source
-        self.problem = problem
 
 
 class RetryLater(CsrgateError):

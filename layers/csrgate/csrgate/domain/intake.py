@@ -28,6 +28,7 @@ from csrgate.domain.summary import summarize
 from csrgate.domain.text import shown
 from csrgate.domain.verdict import evaluate
 
+MAX_EMAIL_CHARS = 254  # RFC 5321's path limit, less the angle brackets
 MESSAGE_LEASE_SECONDS = 60  # long enough for one Slack post with its retries, short enough to recover a crash
 
 
@@ -129,7 +130,8 @@ class Intake:
         verdict = evaluate(request, policy, cluster.kind)
         state = State.DECIDED_ELSEWHERE if status.decided else state_after_verdict(verdict.outcome)
         annotated = csr.annotations.get(REQUESTER_EMAIL_ANNOTATION, "")
-        claim = annotated if annotated.strip() else None
+        # An email address is at most 254 characters: anything longer is no claim, and would not fit the record.
+        claim = annotated if annotated.strip() and len(annotated) <= MAX_EMAIL_CHARS else None
         common_name = request.csr.subject.common_name if request.csr is not None else None
         vouched_by = annotation_vouched_by(claim, request.username, common_name, cluster) if claim else None
         signer = policy.rules_for(request.signer_name)

@@ -20,8 +20,12 @@ from csrgate.domain.pem import read_pem
 MAX_INPUT_BYTES = MAX_DOCUMENT_BYTES
 API_VERSION = "certificates.k8s.io/v1"
 KIND = "CertificateSigningRequest"
-# The API server's own limits: a DNS subdomain name, a UID, a qualified signer name (apimachinery's validation).
+# The API server's own limits: a DNS subdomain name, a UID, a qualified signer name (apimachinery's validation),
+# expirationSeconds an int32.
 MAX_NAME_CHARS, MAX_UID_CHARS, MAX_SIGNER_CHARS = 253, 128, 571
+MAX_EXPIRATION_SECONDS = 2**31 - 1
+# Bounds of csrgate's own, far above any real identity, so that a request always fits its stored record.
+MAX_USERNAME_CHARS, MAX_GROUPS_CHARS = 1024, 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -133,11 +137,9 @@ def read_csr_object(obj: Mapping[str, Any], source: str, *, from_cluster: bool =
     spec_fields = {
         "signer_name": _text(spec, "signerName", source, "spec", MAX_SIGNER_CHARS, required=from_cluster),
         "usages": _strings(spec, "usages", source),
-        "expiration_seconds": _field(
-            spec, "expirationSeconds", int, source, path="spec.expirationSeconds", required=False
-        ),
-        "username": _field(spec, "username", str, source, path="spec.username", required=False),
-        "groups": _strings(spec, "groups", source),
+        "expiration_seconds": _expiration(spec, source),
+        "username": _text(spec, "username", source, "spec", MAX_USERNAME_CHARS, required=False),
+        "groups": _groups(spec, source),
         "name": _text(metadata, "name", source, "metadata", MAX_NAME_CHARS, required=from_cluster),
         "uid": _text(metadata, "uid", source, "metadata", MAX_UID_CHARS, required=from_cluster),
     }
@@ -197,9 +199,23 @@ def _field(
 
 def _text(obj: Mapping[str, Any], key: str, source: str, parent: str, most: int, *, required: bool) -> str | None:
     value: str | None = _field(obj, key, str, source, path=f"{parent}.{key}", required=required)
-    if value is not None and not 0 < len(value) <= most:
-        raise InputError(source, f"{parent}.{key} must be 1 to {most} characters")
+    if value is not None and (len(value) > most or (required and not value)):
+        raise InputError(source, f"{parent}.{key} must be {'1 to' if required else 'at most'} {most} characters")
     return value
+
+
+def _expiration(spec: Mapping[str, Any], source: str) -> int | None:
+    seconds: int | None = _field(spec, "expirationSeconds", int, source, path="spec.expirationSeconds", required=False)
+    if seconds is not None and seconds > MAX_EXPIRATION_SECONDS:
+        raise InputError(source, f"spec.expirationSeconds must be at most {MAX_EXPIRATION_SECONDS} (an int32)")
+    return seconds
+
+
+def _groups(spec: Mapping[str, Any], source: str) -> tuple[str, ...]:
+    groups = _strings(spec, "groups", source)
+    if sum(len(group) for group in groups) > MAX_GROUPS_CHARS:
+        raise InputError(source, f"spec.groups must hold at most {MAX_GROUPS_CHARS} characters in all")
+    return groups
 
 
 def _annotations(metadata: Mapping[str, Any], source: str) -> Mapping[str, str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from csrgate.domain.approvals import may_approve
 from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.jobs import ApplyDecision
 from csrgate.domain.lifecycle import State
@@ -27,6 +28,7 @@ from csrgate.domain.ports import (
     Notifier,
     Requesters,
     RequestStore,
+    SlackDirectory,
 )
 from csrgate.domain.records import Actor, AuditEvent, RequestRecord
 from csrgate.domain.redraw import MessageRedraw
@@ -65,6 +67,7 @@ class Sweeper:
         decisions: JobQueue,
         notifier: Notifier,
         requesters: Requesters,
+        people: SlackDirectory,
         audit: AuditLog,
         clock: Clock,
         timings: SweepTimings = SweepTimings(),
@@ -74,6 +77,7 @@ class Sweeper:
         self._decisions = decisions
         self._redraw = MessageRedraw(notifier, store, audit, clock)
         self._requesters = requesters
+        self._people = people
         self._audit = audit
         self._clock = clock
         self._timings = timings
@@ -129,7 +133,10 @@ class Sweeper:
     def _remind(self, record: RequestRecord, now: datetime) -> int:
         if record.slack_message is None:
             return 0
-        left = record.approvals_needed - len(record.approvals)
+        # Only the approvals that still count, as Approvals counts them: an approver who has left counts no more.
+        cluster = self._clusters.get(record.cluster)
+        counted = [a for a in record.approvals if cluster and may_approve(cluster, a.slack_id, self._people)]
+        left = record.approvals_needed - len(counted)
         expires = (record.received_at + self._timings.expire_after).strftime("%H:%M UTC")
         try:
             self._requesters.reply(

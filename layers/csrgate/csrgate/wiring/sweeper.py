@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from csrgate.adapters.slack.delivery import SlackDelivery
+from csrgate.adapters.slack.people import SlackPeople
 from csrgate.domain.sweeper import Sweeper, SweepTimings
 from csrgate.wiring.kit import Kit
 
@@ -22,6 +23,7 @@ def build_sweeper(logger: Logger, session: Any = None) -> Sweeper:
         decisions=kit.decision_queue(),
         notifier=kit.notifier(),
         requesters=SlackDelivery(kit.slack),
+        people=SlackPeople(kit.slack),
         audit=kit.audit,
         clock=kit.clock,
         timings=SweepTimings(

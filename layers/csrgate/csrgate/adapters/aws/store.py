@@ -211,17 +211,6 @@ class DynamoRequestStore:
         """Store an audit event on its own."""
         self._transact([self._put_event(event)])
 
-    def events(self, request_id: str) -> list[dict[str, Any]]:
-        """The request's audit events, oldest first."""
-        response = self._call(
-            self._client.query,
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues=_dynamo({":pk": _pk(request_id), ":prefix": "EVENT#"}),
-            ConsistentRead=True,
-        )
-        return [_plain(item) for item in response.get("Items", [])]
-
     def _pending(
         self, key_condition: str, values: Mapping[str, Any], query_filter: str | None = None
     ) -> list[RequestRecord]:

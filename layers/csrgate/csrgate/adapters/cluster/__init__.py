@@ -8,14 +8,13 @@ from csrgate.adapters.cluster.connections import (
     SecretConnection,
     TokenConnection,
 )
-from csrgate.adapters.cluster.csrs import CsrSnapshot, KubernetesCsrs
+from csrgate.adapters.cluster.csrs import KubernetesCsrs
 from csrgate.adapters.cluster.nodes import KubernetesNodes
 
 __all__ = [
     "ClusterConnection",
     "KubernetesCsrs",
     "KubernetesNodes",
-    "CsrSnapshot",
     "EksConnection",
     "KubeconfigConnection",
     "SecretConnection",

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import os
 import tempfile
 import threading
@@ -193,14 +192,6 @@ class KubeconfigConnection:
         self._client = ApiClient(configuration)
         self._endpoint = _endpoint_from_kubeconfig(kubeconfig, context_name, name, source)
 
-    @classmethod
-    def from_file(cls, path: Path, context: str | None = None, name: str | None = None) -> KubeconfigConnection:
-        """From a kubeconfig file (held to the same rules as a secret: its credentials inline)."""
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if not isinstance(document, dict):
-            raise PermanentFailure(f"{path} is not a kubeconfig")
-        return cls(document, context, name, str(path))
-
     def endpoint(self) -> ClusterEndpoint:
         """The current context's cluster."""
         return self._endpoint
@@ -315,11 +306,3 @@ def _endpoint_from_kubeconfig(
 
 def _host(server: str) -> str:
     return server.removeprefix("https://").split("/", 1)[0].split(":", 1)[0]
-
-
-def json_secret(server: str, ca_pem: bytes, token: str, name: str | None = None) -> str:
-    """The JSON form of a cluster secret (what operators store for a token-based cluster)."""
-    secret = {"server": server, "certificateAuthorityData": base64.b64encode(ca_pem).decode("ascii"), "token": token}
-    if name:
-        secret["name"] = name
-    return json.dumps(secret)

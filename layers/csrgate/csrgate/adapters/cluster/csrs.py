@@ -39,7 +39,7 @@ from csrgate.domain.conditions import (
 )
 from csrgate.domain.errors import RetryLater
 from csrgate.domain.kubeconfig import RequesterKubeconfig, build_requester_kubeconfig
-from csrgate.domain.outcome import Decision, Outcome
+from csrgate.domain.outcome import Decision
 from csrgate.domain.request import spec_fingerprint
 
 REQUEST_TIMEOUT = (3.05, 10.0)  # (connect, read) seconds for each API call
@@ -76,11 +76,6 @@ class KubernetesCsrs:
         self._sleep = sleep
         self._wall_clock = wall_clock
         self._timeout = request_timeout
-
-    def read(self, name: str) -> CsrSnapshot | None:
-        """The CSR, or None when there is none."""
-        found = self._read(name)
-        return None if found is None else _snapshot(found)
 
     def decide(
         self,
@@ -130,14 +125,6 @@ class KubernetesCsrs:
             return True
         spec = self._connection.api_client().sanitize_for_serialization(found.spec) or {}
         return spec_fingerprint(spec) == fingerprint
-
-    def approve(self, name: str, uid: str, decided_by: str, why: str) -> DecisionResult:
-        """Approve with reason CsrgateApproved."""
-        return self.decide(name, uid, Outcome.APPROVE, decided_by, why)
-
-    def deny(self, name: str, uid: str, decided_by: str, why: str, reason: str | None = None) -> DecisionResult:
-        """Deny with reason CsrgateDenied (or e.g. CsrgatePolicyDenied)."""
-        return self.decide(name, uid, Outcome.DENY, decided_by, why, reason)
 
     def wait_for_certificate(self, name: str, uid: str, timeout: float, poll_interval: float = 0.5) -> IssuanceResult:
         """Poll until the signer issues, fails or the CSR is denied, gone or replaced; give up after `timeout`."""

@@ -43,6 +43,7 @@ from csrgate.domain.signing import (
 )
 
 MAX_BODY_BYTES = 256 * 1024
+MAX_SENDER_CHARS = 100  # of a cluster name nobody serves, kept in the audit line
 IAM_ROUTE = "/v1/csr-events"
 HMAC_ROUTE = "/v1/hmac/csr-events"
 _ASSUMED_ROLE = re.compile(r"arn:(?P<partition>aws[-a-z]*):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/.+")
@@ -194,7 +195,7 @@ class IntakeApi:
     def _cluster(self, name: str) -> ClusterConfig:
         cluster = self._clusters.get(name)
         if cluster is None:
-            self._reject(name[:63], "unknown cluster")
+            self._reject(name, "unknown cluster")
             raise ApiError(404, "unknown-cluster", f"csrgate serves no cluster named {name[:63]!r}")
         return cluster
 
@@ -206,16 +207,17 @@ class IntakeApi:
     def _reject(self, sender: str, reason: str, **details: Any) -> None:
         """Audit a refused event, counted as EventsRejected. The metric's cluster is a configured one or "unknown":
         a name anyone may send must not become a metric dimension (each new one is a new metric, and costs)."""
-        cluster = sender if self._clusters.get(sender) is not None else "unknown"
+        served = self._clusters.get(sender) is not None
+        cluster = sender if served else "unknown"
         at = datetime.fromtimestamp(self._now(), UTC)
-        unknown = {} if sender == cluster else {"sender": sender}
+        unknown = {} if served else {"sender": sender[:MAX_SENDER_CHARS]}
         details = {"reason": reason, **unknown, **details}
         self._audit.write(AuditEvent("csr.event_rejected", "", cluster, "", "", "forwarder", at, details))
 
     # --- answers ------------------------------------------------------------------------------------------
 
     def _unauthenticated(self, exc: Unauthenticated) -> Response[str]:
-        self._reject(exc.cluster[:63], exc.reason, source_ip=self._source_ip())
+        self._reject(exc.cluster, exc.reason, source_ip=self._source_ip())
         return _json(401, {"error": "unauthenticated"})
 
     def _source_ip(self) -> str:

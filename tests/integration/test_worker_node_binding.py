@@ -10,15 +10,14 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import pytest
+from audit_records import audit_trail
 from aws_lambda_powertools import Logger
+from intake_calls import csr_object
 from stack import Stack
-from test_intake_function import csr_object
 
-from csrgate.adapters.aws.store import DynamoRequestStore
 from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.conditions import (
     Condition,
@@ -33,9 +32,8 @@ from csrgate.domain.conditions import (
 )
 from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.kubeconfig import RequesterKubeconfig
-from csrgate.domain.nodes import NodeAddress, node_address_findings
+from csrgate.domain.nodes import NodeAddress
 from csrgate.domain.records import request_id_for
-from csrgate.domain.summary import RequestSummary
 from csrgate.wiring.worker import build_worker_consumer
 from devstack.csrs import make_csr
 from devstack.harness import LambdaContext, load_function
@@ -118,12 +116,6 @@ def forward_then_work(stack: Stack, cluster: FakeCluster, obj: dict[str, Any]) -
     [message] = stack.queue_messages("DecisionQueue")
     consumer.handle(message["Body"], 1)
     return request_id_for("lab", obj["metadata"]["uid"])
-
-
-def audit_trail(stack: Stack, request_id: str) -> list[dict[str, Any]]:
-    """The request's stored audit events, oldest first."""
-    store = DynamoRequestStore(stack.session.client("dynamodb"), stack.resources["RequestTable"], timedelta(days=1))
-    return store.events(request_id)
 
 
 def test_a_clean_request_whose_sans_the_node_lists_is_approved_without_a_click(stack: Stack) -> None:
@@ -224,26 +216,3 @@ def test_a_worker_not_allowed_to_read_nodes_fails_the_request_loudly(stack: Stac
     assert "serving-forbidden" not in cluster.conditions
     item = stack.request_item(request_id)
     assert item is not None and item["state"] == "failed" and "403 Forbidden" in item["outcome_note"]
-
-
-@pytest.mark.parametrize(
-    ("addresses", "dns", "ips", "codes"),
-    [
-        # a Hostname that is an IP address counts as an IP address, as the kubelet reads it
-        ((NodeAddress("Hostname", "10.0.0.5"),), [], ["10.0.0.5"], []),
-        ((NodeAddress("Hostname", "10.0.0.5"),), ["10.0.0.5"], [], ["san-not-allowed"]),
-        # DNS names compare without case; IPv6 in any spelling; an IPv4-mapped address is its IPv4 address
-        ((NodeAddress("InternalDNS", "Node-1.Example.COM"),), ["node-1.example.com"], [], []),
-        ((NodeAddress("ExternalIP", "fd00::0001"),), [], ["fd00::1"], []),
-        ((NodeAddress("InternalIP", "::ffff:10.0.0.5"),), [], ["10.0.0.5"], []),
-        # an IP address listed under a DNS type, or a name under an IP type, is not that kind of address
-        ((NodeAddress("ExternalDNS", "10.0.0.5"),), [], ["10.0.0.5"], ["san-not-allowed"]),
-        ((NodeAddress("InternalIP", "node-1"),), ["node-1"], [], ["san-not-allowed"]),
-        ((NodeAddress("InternalIP", ""), NodeAddress("Unknown", "node-1")), ["node-1"], [], ["san-not-allowed"]),
-    ],
-)
-def test_which_addresses_cover_which_sans(
-    addresses: tuple[NodeAddress, ...], dns: list[str], ips: list[str], codes: list[str]
-) -> None:
-    request = RequestSummary(username="system:node:node-1", dns_names=tuple(dns), ip_addresses=tuple(ips))
-    assert [finding.code.value for finding in node_address_findings(request, "node-1", addresses)] == codes

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pytest
+from audit_records import audit_trail
+from intake_calls import csr_object
 from stack import Stack
-from test_intake_function import csr_object
-from test_worker_node_binding import audit_trail
 
 from csrgate.domain.records import request_id_for
 from devstack.harness import LambdaContext, load_function

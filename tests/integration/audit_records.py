@@ -1,0 +1,27 @@
+"""What the functions record for auditors: the audit lines they log, and the audit events stored with a request."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from stack import Stack
+
+
+def audit_events(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """The structured log lines the function wrote that carry an audit `event` key."""
+    lines = []
+    for line in capsys.readouterr().out.splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and "event" in record and "_aws" not in record:
+            lines.append(record)
+    return lines
+
+
+def audit_trail(stack: Stack, request_id: str) -> list[dict[str, Any]]:
+    """The request's stored audit events, oldest first."""
+    return stack.stored_events(request_id)

@@ -1,0 +1,868 @@
+"""Every port of csrgate.domain in memory, and csrgate wired on them, for the fast domain tier.
+
+The fakes keep the promises the real adapters keep, because the use cases lean on them: the store's writes are
+conditional as DynamoRequestStore's are (a state change only from the state the caller read, one create, a message
+lease, approvals only while awaiting review and once per approver); the cluster decides and issues as
+KubernetesCsrs does (never overwriting, gone and replaced CSRs told apart); Slack and the queues fail on demand with
+the errors the real clients translate to. Time is a SettableClock: nothing sleeps, nothing reads the wall clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from csrgate.domain.approvals import Approvals, ClickResult
+from csrgate.domain.cluster import SECRET_PREFIX_CONTEXT, ClusterConfig
+from csrgate.domain.conditions import (
+    APPROVED,
+    DENIED,
+    FAILED,
+    Condition,
+    DecisionOutcome,
+    DecisionResult,
+    IssuanceOutcome,
+    IssuanceResult,
+    deciding_condition,
+    decision_condition,
+    is_approved,
+    issuance_state,
+    plan_decision,
+)
+from csrgate.domain.delivery import Delivery
+from csrgate.domain.errors import PermanentFailure
+from csrgate.domain.intake import EventType, Intake, IntakeResult
+from csrgate.domain.jobs import ApplyDecision, CheckIssuance, Job, PostMessage, decode_job, encode_job
+from csrgate.domain.kubeconfig import ClusterEndpoint, RequesterKubeconfig, build_requester_kubeconfig
+from csrgate.domain.lifecycle import TO_APPLY, State, ensure_transition
+from csrgate.domain.messages import Notice, ReviewMessage
+from csrgate.domain.nodes import NodeAddress
+from csrgate.domain.outcome import Decision, Outcome
+from csrgate.domain.policy import Policy, default_policy, load_policy
+from csrgate.domain.ports import Conflict
+from csrgate.domain.records import Approval, AuditEvent, MessageRef, RequestRecord, SlackUser, request_id_for
+from csrgate.domain.request import CsrObject, read_csr_object, spec_fingerprint
+from csrgate.domain.summary import RequestSummary
+from csrgate.domain.sweeper import Sweeper
+from csrgate.domain.worker import DecisionWorker
+from devstack.csrs import make_csr, manifest
+
+# --- the lab: clusters, policies and people, as devstack/lab.py has them -------------------------------------------
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday morning; every test's clock starts here
+CLIENT = "kubernetes.io/kube-apiserver-client"
+KUBELET_SERVING = "kubernetes.io/kubelet-serving"
+TEAM_POLICY = "signers:\n  kubernetes.io/kube-apiserver-client:\n    privilegedGroups: [ops]\n"
+# A careless policy: anyone may ask for a kubelet's serving certificate (the worker's Node check still binds it).
+LOOSE_POLICY = (
+    "signers:\n  kubernetes.io/kubelet-serving:\n    subjectMustMatchRequester: false\n    requesterGroups: []\n"
+)
+POLICIES = {"team": TEAM_POLICY, "loose": LOOSE_POLICY}
+LAB: dict[str, Any] = {
+    "name": "lab",
+    "kind": "generic",
+    "auth": "hmac",
+    "hmacSecretId": "csrgate/forwarders/lab",
+    "connection": {"secretId": "csrgate/clusters/lab/kubeconfig"},
+    "slackChannel": "C0LAB",
+    "approvers": {"users": ["U0ALICE", "U0BOB", "U0CAROL"], "groups": ["S0PLATFORM"]},
+    "requesterEmails": {"angela": "angela@example.com"},
+    "requesterEmailTemplate": "{username}@example.com",
+    "policy": "team",
+}
+PEOPLE = {
+    "U0ALICE": SlackUser("U0ALICE", "alice", "alice@example.com"),
+    "U0BOB": SlackUser("U0BOB", "bob", "bob@example.com"),
+    "U0CAROL": SlackUser("U0CAROL", "carol", "carol@example.com"),
+    "U0ERIN": SlackUser("U0ERIN", "erin", "erin@example.com"),  # an approver through the S0PLATFORM group
+    "U0DANA": SlackUser("U0DANA", "dana", "dana@example.com"),  # asks for certificates; approves nothing
+    "U0ANGELA": SlackUser("U0ANGELA", "angela", "angela@example.com"),
+    "U0MALLORY": SlackUser("U0MALLORY", "mallory", "mallory@example.com"),
+}
+GROUPS = {"S0PLATFORM": frozenset({"U0ERIN"})}
+
+
+def cluster_config(**changes: Any) -> ClusterConfig:
+    """The lab cluster's settings with some changed (camelCase keys, as an operator writes them), validated as the
+    configuration adapter validates them."""
+    return ClusterConfig.model_validate(LAB | changes, context={SECRET_PREFIX_CONTEXT: "csrgate"})
+
+
+class SettableClock:
+    """The Clock port: the time a test says it is."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        """Move time on, as timedelta(**delta) would."""
+        self.now += timedelta(**delta)
+        return self.now
+
+
+# --- configuration -------------------------------------------------------------------------------------------------
+
+
+class MemoryDirectory:
+    """ClusterDirectory: the configured clusters, and the policies they name (parsed as the adapter parses them)."""
+
+    def __init__(self, clusters: Iterable[ClusterConfig] = (), policies: Mapping[str, str] = POLICIES) -> None:
+        self.clusters = {cluster.name: cluster for cluster in clusters}
+        self.policies = dict(policies)
+
+    def get(self, name: str) -> ClusterConfig | None:
+        return self.clusters.get(name)
+
+    def policy_for(self, cluster: ClusterConfig) -> Policy:
+        if cluster.policy is None:
+            return default_policy()
+        text = self.policies[cluster.policy]
+        if text not in _PARSED:  # policies are immutable: parsed once per text, as the adapter caches them
+            _PARSED[text] = load_policy(text, f"/csrgate/policies/{cluster.policy}")
+        return _PARSED[text]
+
+
+_PARSED: dict[str, Policy] = {}
+
+
+# --- the table -----------------------------------------------------------------------------------------------------
+
+_PENDING, _UNQUEUED = "PENDING", "UNQUEUED"
+_FLAGS = frozenset({"decision_queued", "decision_applied", "requester_told", "reminded", "overtaken"})
+_SETTLES_DECISION = frozenset({"decision_queued", "decision_applied", "overtaken"})
+_UNDER_REVIEW = frozenset({State.RECEIVED, State.AWAITING_REVIEW})
+
+
+@dataclass
+class _Item:
+    """What the table holds for one request beside the record: the sparse index's mark and the posting lease."""
+
+    record: RequestRecord
+    updated_at: datetime
+    pending: str | None = None
+    lease_until: int | None = None
+
+
+class MemoryStore:
+    """RequestStore with DynamoRequestStore's conditions: a state change only from the state the caller read (else
+    Conflict), one create per request, a message posted once under a lease, an approval once per approver while the
+    request awaits review. What each write returns is the caller's copy moved on, as the real one returns it."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, _Item] = {}
+        self.events: list[AuditEvent] = []
+        self.event_items: list[dict[str, Any]] = []  # the event items, as the table would hold them
+        self.transitions: list[tuple[State, State]] = []  # every state entered, from RECEIVED for a created one
+        self._interleaved: dict[str, list[Callable[[], object]]] = {}
+
+    # what tests read
+
+    def record(self, request_id: str) -> RequestRecord:
+        """The stored request; KeyError when there is none."""
+        return self.items[request_id].record
+
+    def event_names(self, request_id: str | None = None) -> list[str]:
+        """The stored audit events' names, oldest first (of one request, or of all)."""
+        return [event.event for event in self.events if request_id is None or event.request_id == request_id]
+
+    def pending_mark(self, request_id: str) -> str | None:
+        """The sparse `pending` index's mark: PENDING (awaiting review), UNQUEUED (a decision to queue) or None."""
+        return self.items[request_id].pending
+
+    def before(self, operation: str, action: Callable[[], object]) -> None:
+        """Run `action` once, just before the next call of `operation` (another writer getting there first)."""
+        self._interleaved.setdefault(operation, []).append(action)
+
+    # the port
+
+    def get(self, request_id: str) -> RequestRecord | None:
+        self._interleave("get")
+        item = self.items.get(request_id)
+        return item.record if item else None
+
+    def create(self, record: RequestRecord, events: list[AuditEvent]) -> bool:
+        self._interleave("create")
+        if record.request_id in self.items:
+            return False
+        pending = _PENDING if record.state is State.AWAITING_REVIEW else None
+        if record.state in TO_APPLY and not record.decision_queued:
+            pending = _UNQUEUED
+        # stored as the table stores it: the request's summary as JSON, read back
+        stored = replace(record, request=RequestSummary.from_dict(json.loads(json.dumps(record.request.as_dict()))))
+        self.items[record.request_id] = _Item(stored, record.received_at, pending)
+        for event in events:
+            self._put_event(event)
+        self.transitions.append((State.RECEIVED, record.state))
+        return True
+
+    def transition(
+        self,
+        record: RequestRecord,
+        state: State,
+        event: AuditEvent,
+        changes: Mapping[str, Any] | None = None,
+        *,
+        decision_to_queue: bool | None = None,
+    ) -> RequestRecord:
+        self._interleave("transition")
+        ensure_transition(record.state, state)
+        item = self._existing(record.request_id)
+        if item.record.state is not record.state:
+            raise Conflict("the request changed since it was read")
+        to_queue = state in TO_APPLY if decision_to_queue is None else decision_to_queue
+        if state is not State.AWAITING_REVIEW:
+            item.pending = _UNQUEUED if to_queue and not record.decision_queued else None
+        item.record = replace(item.record, state=state, version=item.record.version + 1, **dict(changes or {}))
+        item.updated_at = event.at
+        self._put_event(event)
+        self.transitions.append((record.state, state))
+        return replace(record, state=state, version=record.version + 1, **dict(changes or {}))
+
+    def claim_message(self, request_id: str, now: datetime, lease_seconds: int) -> bool:
+        self._interleave("claim_message")
+        item = self.items.get(request_id)
+        if item is None or item.record.slack_message is not None:
+            return False
+        if item.lease_until is not None and not item.lease_until < int(now.timestamp()):
+            return False
+        item.lease_until = int((now + timedelta(seconds=lease_seconds)).timestamp())
+        return True
+
+    def release_message(self, request_id: str) -> None:
+        item = self.items.get(request_id)
+        if item is not None and item.record.slack_message is None:
+            item.lease_until = None
+
+    def save_message(self, record: RequestRecord, message: MessageRef, event: AuditEvent) -> RequestRecord:
+        self._interleave("save_message")
+        item = self._existing(record.request_id)
+        if item.record.slack_message is not None:
+            raise Conflict("the request changed since it was read")
+        item.record = replace(item.record, slack_message=message, version=item.record.version + 1)
+        item.lease_until, item.updated_at = None, event.at
+        self._put_event(event)
+        return replace(record, slack_message=message, version=record.version + 1)
+
+    def add_approval(self, record: RequestRecord, approval: Approval, event: AuditEvent) -> RequestRecord:
+        self._interleave("add_approval")
+        item = self._existing(record.request_id)
+        stored = item.record
+        if stored.state is not State.AWAITING_REVIEW or any(a.slack_id == approval.slack_id for a in stored.approvals):
+            raise Conflict("the request changed since it was read")
+        approval.at.isoformat()  # stored as the table stores it
+        item.record = replace(stored, approvals=(*stored.approvals, approval), version=stored.version + 1)
+        item.updated_at = event.at
+        self._put_event(event)
+        return replace(record, approvals=(*record.approvals, approval), version=record.version + 1)
+
+    def mark_decision_queued(self, record: RequestRecord, event: AuditEvent) -> RequestRecord:
+        return self.mark(record, "decision_queued", event)
+
+    def mark(self, record: RequestRecord, flag: str, event: AuditEvent, note: str | None = None) -> RequestRecord:
+        self._interleave("mark")
+        if flag not in _FLAGS:
+            raise ValueError(f"{flag} is not a progress flag")
+        item = self._existing(record.request_id)
+        changes: dict[str, Any] = {flag: True} | ({"outcome_note": note} if note is not None else {})
+        if flag in _SETTLES_DECISION and record.state not in _UNDER_REVIEW:
+            item.pending = None
+        item.record = replace(item.record, version=item.record.version + 1, **changes)
+        item.updated_at = event.at
+        self._put_event(event)
+        return replace(record, version=record.version + 1, **changes)
+
+    def add_event(self, event: AuditEvent) -> None:
+        self._put_event(event)
+
+    def pending_since(self, before: datetime) -> list[RequestRecord]:
+        return self._indexed(_PENDING, lambda item: item.record.received_at < before)
+
+    def unqueued_decisions(self, before: datetime) -> list[RequestRecord]:
+        return self._indexed(_UNQUEUED, lambda item: item.updated_at < before)
+
+    def _indexed(self, mark: str, wanted: Callable[[_Item], bool]) -> list[RequestRecord]:
+        found = [item for item in self.items.values() if item.pending == mark and wanted(item)]
+        return [item.record for item in sorted(found, key=lambda item: item.record.received_at)]
+
+    def _put_event(self, event: AuditEvent) -> None:
+        # as the table writes an event item: keyed by its time, with the audit line's fields
+        self.event_items.append({"sk": f"EVENT#{well_formed(event).at.isoformat()}", **event.as_log_fields()})
+        self.events.append(event)
+
+    def _existing(self, request_id: str) -> _Item:
+        item = self.items.get(request_id)
+        if item is None:
+            raise Conflict("the request changed since it was read")
+        return item
+
+    def _interleave(self, operation: str) -> None:
+        waiting = self._interleaved.get(operation)
+        if waiting:
+            waiting.pop(0)()
+
+
+def well_formed(event: AuditEvent) -> AuditEvent:
+    """The event, once it is one an audit line can be made of: a csr.* or slack.* name, someone who acted, a time."""
+    assert event.event.startswith(("csr.", "slack.")), f"an audit event named {event.event!r}"
+    assert isinstance(event.actor, str) and event.actor, f"{event.event} names nobody who acted: {event.actor!r}"
+    assert isinstance(event.at, datetime), f"{event.event} happened at no time: {event.at!r}"
+    assert all(isinstance(value, str) for value in (event.request_id, event.cluster, event.csr_name, event.csr_uid))
+    return event
+
+
+# --- queues and logs -----------------------------------------------------------------------------------------------
+
+
+class MemoryQueue:
+    """JobQueue: each job written as the queue message SQS would carry, and read back the way its consumer reads it."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int | None]] = []  # (message body, delay) in the order sent
+        self.waiting: list[str] = []  # bodies not yet taken by a consumer
+        self.failure: Exception | None = None  # raised by every send while set
+
+    def enqueue(self, job: Job, delay_seconds: int | None = None) -> None:
+        if self.failure is not None:
+            raise self.failure
+        body = encode_job(job)
+        self.sent.append((body, delay_seconds))
+        self.waiting.append(body)
+
+    @property
+    def jobs(self) -> list[Job | None]:
+        """Every job sent so far, decoded."""
+        return [decode_job(body) for body, _ in self.sent]
+
+    @property
+    def delays(self) -> list[int | None]:
+        """The delay each job was sent with."""
+        return [delay for _, delay in self.sent]
+
+    def take(self) -> list[Job]:
+        """The jobs waiting for a consumer, now taken."""
+        taken, self.waiting = self.waiting, []
+        return [job for job in map(decode_job, taken) if job is not None]
+
+
+class MemoryAudit:
+    """AuditLog: the events written, and the log lines they became (their fixed keys, then their details)."""
+
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+        self.lines: list[dict[str, Any]] = []
+
+    def write(self, event: AuditEvent) -> None:
+        self.events.append(well_formed(event))
+        self.lines.append(event.as_log_fields())
+
+    def names(self, request_id: str | None = None) -> list[str]:
+        """The events' names, in the order written (of one request, or of all)."""
+        return [event.event for event in self.events if request_id is None or event.request_id == request_id]
+
+
+# --- Slack ---------------------------------------------------------------------------------------------------------
+
+
+class MemoryChannel:
+    """Notifier: what each channel shows, every post and redraw in order, and a Slack that fails while told to."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, ReviewMessage | Notice]] = []  # (channel, message)
+        self.updates: list[tuple[MessageRef, ReviewMessage | Notice]] = []
+        self.shown: dict[MessageRef, ReviewMessage | Notice] = {}  # what each message shows now
+        self.failure: Exception | None = None  # raised by every call while set (RetryLater, PermanentFailure)
+
+    def post_review(self, channel: str, message: ReviewMessage) -> MessageRef:
+        return self._post(channel, message)
+
+    def post_notice(self, channel: str, notice: Notice) -> MessageRef:
+        return self._post(channel, notice)
+
+    def update_review(self, message: MessageRef, review: ReviewMessage) -> None:
+        self._update(message, review)
+
+    def update_notice(self, message: MessageRef, notice: Notice) -> None:
+        self._update(message, notice)
+
+    def headline(self, message: MessageRef) -> str:
+        """The headline a message shows now."""
+        return self.shown[message].headline
+
+    def facts(self, message: MessageRef) -> dict[str, str]:
+        """The labelled lines a message shows now."""
+        return {fact.label: fact.value for fact in self.shown[message].facts}
+
+    def _post(self, channel: str, message: ReviewMessage | Notice) -> MessageRef:
+        self._fail()
+        ref = MessageRef(channel, f"1772442000.{len(self.posts) + 1:06d}")
+        self.posts.append((channel, message))
+        self.shown[ref] = message
+        return ref
+
+    def _update(self, ref: MessageRef, message: ReviewMessage | Notice) -> None:
+        self._fail()
+        if ref not in self.shown:
+            raise PermanentFailure("Slack refused chat_update: message_not_found")
+        self.updates.append((ref, message))
+        self.shown[ref] = message
+
+    def _fail(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+
+class MemoryPeople:
+    """SlackDirectory: Slack's users and user groups; an unknown user is refused as users.info refuses one."""
+
+    def __init__(self, users: Mapping[str, SlackUser] = PEOPLE, groups: Mapping[str, frozenset[str]] = GROUPS) -> None:
+        self.users = dict(users)
+        self.groups = dict(groups)
+
+    def user(self, slack_id: str) -> SlackUser:
+        if slack_id not in self.users:
+            raise PermanentFailure("Slack refused users_info: user_not_found")
+        return self.users[slack_id]
+
+    def group_members(self, group_id: str) -> frozenset[str]:
+        return self.groups.get(group_id, frozenset())
+
+
+class MemoryRequesters:
+    """Requesters: people found by email as users.lookupByEmail finds them, and what each was sent."""
+
+    def __init__(self, users: Iterable[SlackUser] = PEOPLE.values()) -> None:
+        self.by_email = {user.email.casefold(): user.slack_id for user in users if user.email}
+        self.looked_up: list[tuple[str, ...]] = []
+        self.delivered: list[tuple[str, Delivery]] = []  # (Slack user, the message and its file)
+        self.told: list[tuple[str, str]] = []  # (Slack user, text)
+        self.replies: list[tuple[MessageRef, str]] = []  # (the message replied to in its thread, text)
+        self.failure: Exception | None = None  # raised by deliver, tell and reply while set
+
+    def find(self, emails: tuple[str, ...]) -> str | None:
+        self.looked_up.append(emails)
+        return next((self.by_email[e.casefold()] for e in emails if e.casefold() in self.by_email), None)
+
+    def deliver(self, user_id: str, delivery: Delivery) -> None:
+        self._fail()
+        self.delivered.append((user_id, delivery))
+
+    def tell(self, user_id: str, text: str) -> None:
+        self._fail()
+        self.told.append((user_id, text))
+
+    def reply(self, message: MessageRef, text: str) -> None:
+        self._fail()
+        self.replies.append((message, text))
+
+    def _fail(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+
+# --- the cluster ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Csr:
+    """One CertificateSigningRequest object as the API server keeps it."""
+
+    name: str
+    uid: str
+    spec: dict[str, Any]
+    annotations: dict[str, str]
+    conditions: list[Condition] = field(default_factory=list)
+    certificate: bytes | None = None
+
+
+@dataclass(frozen=True)
+class _Authority:
+    certificate: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+
+class MemoryCluster:
+    """ClusterAccess, CsrOperations and NodeReads of one cluster: its CSRs, its Node objects and a signer.
+
+    `decide` and `wait_for_certificate` answer as KubernetesCsrs does, at once (the signer acts when told, or on
+    approval when `signs_on_approval`), so a test never waits. kubectl-style changes (`approve_outside`, `delete`,
+    `recreate`, `sign`, `fail_signing`) are what someone else does in the cluster.
+    """
+
+    server = "https://lab.example.com:6443"
+
+    def __init__(self, clock: Callable[[], datetime], name: str = "lab") -> None:
+        self.clock = clock
+        self.name = name
+        self.waits: list[float] = []  # how long each look at the signer was allowed to take
+        self.csrs_by_name: dict[str, _Csr] = {}
+        self.node_addresses: dict[str, tuple[NodeAddress, ...]] = {}
+        self.signs_on_approval = True
+        self.decisions: list[tuple[str, Decision, str, str, str | None]] = []  # (name, decision, by, why, reason)
+        self.node_reads: list[str] = []
+        self.failure: Exception | None = None  # raised by every API call while set (RetryLater: the API is down)
+        self._uids = 0
+        self._serials = 1
+
+    # what someone does in the cluster
+
+    def create(
+        self,
+        csr_pem: bytes,
+        name: str,
+        *,
+        username: str | None = "dana",
+        groups: Sequence[str] = ("system:authenticated",),
+        signer: str = CLIENT,
+        usages: Sequence[str] = ("client auth",),
+        expiration_seconds: int | None = 86400,
+        annotations: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """A new CSR object (the API server sets the uid, the user and groups): the object as it returns it."""
+        document = manifest(
+            csr_pem,
+            signer=signer,
+            usages=usages,
+            expiration_seconds=expiration_seconds,
+            username=username,
+            groups=groups,
+            name=name,
+            as_json=True,
+        )
+        spec = dict(_json(document)["spec"])
+        self._uids += 1
+        self.csrs_by_name[name] = _Csr(name, f"uid-{name}-{self._uids}", spec, dict(annotations or {}))
+        return self.object(name)
+
+    def object(self, name: str) -> dict[str, Any]:
+        """The CSR as the API server returns it (and the forwarder sends it)."""
+        csr = self.csrs_by_name[name]
+        status: dict[str, Any] = {"conditions": [vars(condition) for condition in csr.conditions]}
+        if csr.certificate:
+            status["certificate"] = base64.b64encode(csr.certificate).decode("ascii")
+        metadata = {"name": name, "uid": csr.uid, "annotations": csr.annotations}
+        return {"kind": "CertificateSigningRequest", "metadata": metadata, "spec": csr.spec, "status": status}
+
+    def event(self, name: str) -> CsrObject:
+        """The CSR as intake reads a forwarded event about it."""
+        return read_csr_object(self.object(name), "object", from_cluster=True)
+
+    def approve_outside(self, name: str, reason: str = "KubectlApprove", message: str = "approved by kubectl") -> None:
+        """`kubectl certificate approve`: an Approved condition csrgate did not write."""
+        self.csrs_by_name[name].conditions.append(Condition(APPROVED, "True", reason, message))
+        self._sign_if_told(self.csrs_by_name[name])
+
+    def deny_outside(self, name: str, reason: str = "KubectlDeny", message: str = "denied by kubectl") -> None:
+        """`kubectl certificate deny`."""
+        self.csrs_by_name[name].conditions.append(Condition(DENIED, "True", reason, message))
+
+    def sign(self, name: str) -> bytes:
+        """The signer issues the certificate: the CSR's subject and key, signed by the cluster's CA."""
+        csr = self.csrs_by_name[name]
+        request = x509.load_pem_x509_csr(base64.b64decode(csr.spec["request"]))
+        authority = _authority()
+        now = self.clock()
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(request.subject)
+            .issuer_name(authority.certificate.subject)
+            .public_key(request.public_key())
+            .serial_number(self._serials)
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(seconds=int(csr.spec.get("expirationSeconds") or 3600)))
+            .sign(authority.key, hashes.SHA256())
+        )
+        self._serials += 1
+        csr.certificate = certificate.public_bytes(serialization.Encoding.PEM)
+        return csr.certificate
+
+    def fail_signing(self, name: str, reason: str = "SignerValidationFailure", message: str = "bad usages") -> None:
+        """The signer refuses: a Failed condition."""
+        self.csrs_by_name[name].conditions.append(Condition(FAILED, "True", reason, message))
+
+    def delete(self, name: str) -> None:
+        """`kubectl delete csr` (or the garbage collector)."""
+        del self.csrs_by_name[name]
+
+    def recreate(self, name: str, csr_pem: bytes, **spec: Any) -> dict[str, Any]:
+        """The CSR deleted and made again under the same name: another uid."""
+        self.delete(name)
+        return self.create(csr_pem, name, **spec)
+
+    def condition(self, name: str) -> Condition | None:
+        """The condition deciding the CSR now (Approved, else Denied), as `kubectl get csr` shows it."""
+        holding = [c for c in self.csrs_by_name[name].conditions if c.holds and c.type in (APPROVED, DENIED)]
+        return holding[0] if holding else None
+
+    # the ports
+
+    def csrs(self, cluster: ClusterConfig) -> MemoryCluster:
+        return self._reached(cluster)
+
+    def nodes(self, cluster: ClusterConfig) -> MemoryCluster:
+        return self._reached(cluster)
+
+    def addresses(self, name: str) -> tuple[NodeAddress, ...] | None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"a Node is read by its name, not {name!r}")  # as the Kubernetes client refuses it
+        self._fail()
+        self.node_reads.append(name)
+        return self.node_addresses.get(name)
+
+    def decide(
+        self,
+        name: str,
+        uid: str,
+        decision: Decision,
+        decided_by: str,
+        why: str,
+        reason: str | None = None,
+        spec_fingerprint: str | None = None,
+    ) -> DecisionResult:
+        self._fail()
+        self.decisions.append((name, decision, decided_by, why, reason))
+        csr = self.csrs_by_name.get(name)
+        if csr is None:
+            return DecisionResult(DecisionOutcome.GONE, name)
+        if csr.uid != uid or (spec_fingerprint is not None and _fingerprint(csr) != spec_fingerprint):
+            return DecisionResult(DecisionOutcome.REPLACED, name)
+        planned = plan_decision(csr.conditions, decision)
+        if planned is not None:
+            return DecisionResult(planned[0], name, planned[1])
+        condition = decision_condition(decision, decided_by, why, reason)
+        csr.conditions.append(condition)
+        if decision is Outcome.APPROVE:
+            self._sign_if_told(csr)
+        return DecisionResult(DecisionOutcome.APPLIED, name, condition)
+
+    def wait_for_certificate(self, name: str, uid: str, timeout: float, poll_interval: float = 0.5) -> IssuanceResult:
+        if not timeout > 0:
+            raise ValueError(f"a look at the signer needs a time limit, not {timeout!r}")
+        self.waits.append(timeout)
+        self._fail()
+        csr = self.csrs_by_name.get(name)
+        if csr is None:
+            return IssuanceResult(IssuanceOutcome.GONE, name)
+        if csr.uid != uid:
+            return IssuanceResult(IssuanceOutcome.REPLACED, name)
+        outcome = issuance_state(csr.conditions, csr.certificate)
+        if outcome is IssuanceOutcome.ISSUED:
+            return IssuanceResult(outcome, name, csr.certificate)
+        if outcome is not None:
+            return IssuanceResult(outcome, name, condition=deciding_condition(csr.conditions, outcome))
+        waiting = IssuanceOutcome.NOT_ISSUED if is_approved(csr.conditions) else IssuanceOutcome.NOT_APPROVED
+        return IssuanceResult(waiting, name)
+
+    def kubeconfig_for(self, certificate_pem: bytes, key_path: str | None = None) -> RequesterKubeconfig:
+        endpoint = ClusterEndpoint(
+            "lab", self.server, _authority().certificate.public_bytes(serialization.Encoding.PEM)
+        )
+        return build_requester_kubeconfig(endpoint, certificate_pem, key_path)
+
+    def _reached(self, cluster: ClusterConfig) -> MemoryCluster:
+        if cluster.name != self.name:  # connections are made per configured cluster, by its name
+            raise KeyError(f"no connection to cluster {cluster.name}")
+        return self
+
+    def _sign_if_told(self, csr: _Csr) -> None:
+        if self.signs_on_approval and csr.certificate is None:
+            self.sign(csr.name)
+
+    def _fail(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+
+_AUTHORITIES: list[_Authority] = []
+
+
+def _authority() -> _Authority:
+    """The cluster's CA, made the first time a certificate is signed (an EC key: milliseconds)."""
+    if not _AUTHORITIES:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lab-ca")])
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(1)
+            .not_valid_before(START - timedelta(days=1))
+            .not_valid_after(START + timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        _AUTHORITIES.append(_Authority(certificate, key))
+    return _AUTHORITIES[0]
+
+
+def _fingerprint(csr: _Csr) -> str:
+    return spec_fingerprint(csr.spec)
+
+
+def _json(document: bytes) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(document)
+    return loaded
+
+
+# --- csrgate on these ports ----------------------------------------------------------------------------------------
+
+
+def codes(record: RequestRecord) -> list[str]:
+    """The codes of a request's findings, in order."""
+    return [finding.code.value for finding in record.findings]
+
+
+def client_csr(cn: str = "dana", orgs: Sequence[str] = ()) -> bytes:
+    """A client CSR as `openssl req` makes it (a P-256 key: fast to sign)."""
+    return make_csr(cn, orgs=orgs, key="p256")
+
+
+def serving_csr(node: str = "node-1", dns: Sequence[str] = ("node-1",), ips: Sequence[str] = ("10.0.0.5",)) -> bytes:
+    """A kubelet's serving CSR for its node."""
+    return make_csr(f"system:node:{node}", orgs=["system:nodes"], dns=dns, ips=ips, key="p256")
+
+
+class Csrgate:
+    """csrgate's use cases wired on the memory ports, with one cluster (`lab`) and the lab's people."""
+
+    def __init__(self, **cluster_changes: Any) -> None:
+        self.clock = SettableClock()
+        self.config = cluster_config(**cluster_changes)
+        self.directory = MemoryDirectory([self.config])
+        self.store = MemoryStore()
+        self.decisions = MemoryQueue()
+        self.slack_retries = MemoryQueue()
+        self.channel = MemoryChannel()
+        self.people = MemoryPeople()
+        self.requesters = MemoryRequesters()
+        self.cluster = MemoryCluster(self.clock)
+        self.cluster.node_addresses["node-1"] = (
+            NodeAddress("InternalIP", "10.0.0.5"),
+            NodeAddress("Hostname", "node-1"),
+        )
+        self.audit = MemoryAudit()
+
+    def reconfigure(self, **changes: Any) -> None:
+        """The operator changes the lab's settings (camelCase keys); every use case reads them anew."""
+        self.config = cluster_config(**changes)
+        self.directory.clusters[self.config.name] = self.config
+
+    @cached_property
+    def intake(self) -> Intake:
+        return Intake(
+            self.directory, self.store, self.decisions, self.slack_retries, self.channel, self.audit, self.clock
+        )
+
+    @cached_property
+    def approvals(self) -> Approvals:
+        return Approvals(self.directory, self.store, self.decisions, self.people, self.channel, self.audit, self.clock)
+
+    @cached_property
+    def worker(self) -> DecisionWorker:
+        return DecisionWorker(
+            self.directory,
+            self.cluster,
+            self.store,
+            self.channel,
+            self.requesters,
+            self.decisions,
+            self.audit,
+            self.clock,
+        )
+
+    @cached_property
+    def sweeper(self) -> Sweeper:
+        return Sweeper(
+            self.directory,
+            self.store,
+            self.decisions,
+            self.channel,
+            self.requesters,
+            self.people,
+            self.audit,
+            self.clock,
+        )
+
+    # what happens in the cluster, as the forwarder tells intake
+
+    def submit(self, csr_pem: bytes | None = None, name: str = "dana", **spec: Any) -> str:
+        """A CSR created in the cluster and forwarded (ADDED); its request id."""
+        self.cluster.create(client_csr() if csr_pem is None else csr_pem, name, **spec)
+        return self.forward(name, EventType.ADDED).request_id
+
+    def submit_serving(
+        self, name: str = "node-1-serving", node: str = "node-1", dns: Sequence[str] = ("node-1",), **csr: Any
+    ) -> str:
+        """A kubelet's serving CSR for its node, created and forwarded; its request id."""
+        return self.submit(
+            serving_csr(node, dns, **csr),
+            name,
+            username=f"system:node:{node}",
+            groups=("system:nodes", "system:authenticated"),
+            signer=KUBELET_SERVING,
+            usages=("digital signature", "server auth"),
+            expiration_seconds=None,
+        )
+
+    def forward(self, name: str, event_type: EventType = EventType.MODIFIED) -> IntakeResult:
+        """The forwarder sends what it sees of the CSR now."""
+        return self.intake.receive(self.config, event_type, self.cluster.event(name))
+
+    def forward_deleted(self, name: str, last_seen: CsrObject) -> IntakeResult:
+        """The forwarder sends a DELETED event with the object as last seen."""
+        return self.intake.receive(self.config, EventType.DELETED, last_seen)
+
+    def request_id(self, name: str = "dana") -> str:
+        """The request id of the cluster's CSR of that name."""
+        return request_id_for(self.config.name, self.cluster.csrs_by_name[name].uid)
+
+    # people and functions
+
+    def record(self, request_id: str) -> RequestRecord:
+        """The request as stored now."""
+        return self.store.record(request_id)
+
+    def click(self, request_id: str, approver: str, decision: Decision = Outcome.APPROVE) -> ClickResult:
+        """An Approve (or Deny) click on the request's message."""
+        message = self.record(request_id).slack_message
+        assert message is not None, "the request has no Slack message to click on"
+        return self.approvals.click(request_id, decision, approver, message)
+
+    def deny(self, request_id: str, approver: str, reason: str = "use your team's group") -> ClickResult:
+        """The Deny dialog submitted with a reason."""
+        message = self.record(request_id).slack_message
+        assert message is not None, "the request has no Slack message to deny from"
+        return self.approvals.deny(request_id, approver, message, reason)
+
+    def work(self) -> list[Job]:
+        """The worker consumes what waits in the decision queue (once: the jobs it queues wait for the next call)."""
+        taken = self.decisions.take()
+        for job in taken:
+            if isinstance(job, ApplyDecision):
+                self.worker.apply(job.request_id)
+            elif isinstance(job, CheckIssuance):
+                self.worker.check_issuance(job.request_id, job.attempt)
+            else:
+                raise AssertionError(f"{job} does not belong on the decision queue")
+        return taken
+
+    def retry_posts(self) -> list[Job]:
+        """The notifier consumes what waits in the Slack retry queue."""
+        taken = self.slack_retries.take()
+        for job in taken:
+            assert isinstance(job, PostMessage), f"{job} does not belong on the Slack retry queue"
+            self.intake.post_message(job.request_id, job.attempt)
+        return taken

@@ -1,0 +1,122 @@
+"""The settings a deployment gives the functions: environment values are checked and named when wrong, and the
+template lets each function read only the secrets it needs, throttles Slack's route apart and dead-letters where
+the consumers give up."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from csrgate.adapters.aws.config import ConfigError, Settings
+from devstack.aws import load_template
+
+TEMPLATE = load_template()
+SLACK_POSTERS = ("IntakeFunction", "InteractionsFunction", "WorkerFunction", "SweeperFunction", "NotifierFunction")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("CSRGATE_RETENTION_DAYS", "forever", "CSRGATE_RETENTION_DAYS must be a number of days"),
+        ("CSRGATE_RETENTION_DAYS", "0", "CSRGATE_RETENTION_DAYS must be a number of days"),
+        ("CSRGATE_CONFIG_PATH", "csrgate", "CSRGATE_CONFIG_PATH must start with /"),
+        ("CSRGATE_SLACK_RETRY_DELAY_SECONDS", "3600", "CSRGATE_SLACK_RETRY_DELAY_SECONDS must be"),
+        ("CSRGATE_SECRET_PREFIX", "team/csrgate", "CSRGATE_SECRET_PREFIX must be"),
+        ("CSRGATE_SECRET_PREFIX", "csrgate/", "CSRGATE_SECRET_PREFIX must be"),
+        ("CSRGATE_STACK_NAME", "a*b", "CSRGATE_STACK_NAME must be"),
+    ],
+)
+def test_a_bad_environment_value_is_named(variable: str, value: str, message: str) -> None:
+    environ = {
+        "CSRGATE_TABLE": "t",
+        "CSRGATE_DECISION_QUEUE_URL": "q",
+        "CSRGATE_SLACK_RETRY_QUEUE_URL": "r",
+        "CSRGATE_SLACK_BOT_TOKEN_SECRET_ID": "s",
+        "CSRGATE_STACK_NAME": "csrgate",
+        variable: value,
+    }
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_environment(environ)
+
+
+def test_without_a_secret_prefix_the_stack_name_is_the_prefix() -> None:
+    environ = {
+        "CSRGATE_TABLE": "t",
+        "CSRGATE_DECISION_QUEUE_URL": "q",
+        "CSRGATE_SLACK_RETRY_QUEUE_URL": "r",
+        "CSRGATE_SLACK_BOT_TOKEN_SECRET_ID": "s",
+        "CSRGATE_STACK_NAME": "csrgate-staging",
+        "CSRGATE_SECRET_PREFIX": "",
+    }
+    assert Settings.from_environment(environ).secret_prefix == "csrgate-staging"
+    assert Settings.from_environment(environ | {"CSRGATE_SECRET_PREFIX": "ops"}).secret_prefix == "ops"
+
+
+# --- what the template lets each function read ------------------------------------------------------------------
+
+
+def secrets_readable_by(function: str) -> list[Any]:
+    """The Resource of every statement that allows the function secretsmanager:GetSecretValue."""
+    statements = [
+        statement
+        for policy in TEMPLATE["Resources"][function]["Properties"].get("Policies", [])
+        for statement in policy.get("Statement", [])
+        if "secretsmanager:GetSecretValue" in json.dumps(statement.get("Action"))
+    ]
+    resources: list[Any] = []
+    for statement in statements:
+        found = statement["Resource"]
+        resources += found if isinstance(found, list) else [found]
+    return resources
+
+
+def test_only_the_interactions_function_may_read_the_signing_secret() -> None:
+    signing = {"Ref": "SlackSigningSecret"}
+    assert signing in secrets_readable_by("InteractionsFunction")
+    for function in set(SLACK_POSTERS) - {"InteractionsFunction"}:
+        assert signing not in secrets_readable_by(function), function
+    environment = TEMPLATE["Resources"]["InteractionsFunction"]["Properties"]["Environment"]["Variables"]
+    assert environment["CSRGATE_SLACK_SIGNING_SECRET_ID"] == signing
+    assert "CSRGATE_SLACK_SIGNING_SECRET_ID" not in TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+
+
+def test_every_function_that_posts_to_slack_reads_the_bot_token() -> None:
+    for function in SLACK_POSTERS:
+        assert {"Ref": "SlackBotToken"} in secrets_readable_by(function), function
+    assert TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["CSRGATE_SLACK_BOT_TOKEN_SECRET_ID"] == {
+        "Ref": "SlackBotToken"
+    }
+
+
+def test_forwarder_keys_and_cluster_credentials_are_read_under_the_stacks_prefix_only() -> None:
+    # the prefix is a parameter, the stack's name when left empty: two stacks never read each other's secrets
+    assert TEMPLATE["Parameters"]["SecretPrefix"]["Default"] == ""
+    assert "/" not in TEMPLATE["Parameters"]["SecretPrefix"]["AllowedPattern"].replace("\\/", "")
+    prefix = {"Fn::If": ["SecretPrefixIsStackName", {"Ref": "AWS::StackName"}, {"Ref": "SecretPrefix"}]}
+    by_function = {name: json.dumps(secrets_readable_by(name)) for name in SLACK_POSTERS}
+    assert "csrgate/" not in "".join(by_function.values())  # no fixed prefix any stack could share
+    assert "${Prefix}/forwarders/*" in by_function["IntakeFunction"]
+    assert "${Prefix}/clusters/*" in by_function["WorkerFunction"]
+    assert json.dumps(prefix) in by_function["IntakeFunction"] and json.dumps(prefix) in by_function["WorkerFunction"]
+    for function in SLACK_POSTERS:
+        assert ("clusters/" in by_function[function]) == (function == "WorkerFunction"), function
+        assert ("forwarders/" in by_function[function]) == (function == "IntakeFunction"), function
+
+
+def test_slacks_clicks_have_their_own_throttle_apart_from_the_forwarders_routes() -> None:
+    settings = TEMPLATE["Resources"]["CsrgateApi"]["Properties"]["RouteSettings"]
+    assert set(settings) == {"POST /v1/csr-events", "POST /v1/hmac/csr-events", "POST /v1/slack/interactions"}
+    for route in settings.values():
+        assert route["ThrottlingBurstLimit"] > 0 and route["ThrottlingRateLimit"] > 0
+
+
+@pytest.mark.parametrize(("queue", "module"), [("DecisionQueue", "worker"), ("SlackRetryQueue", "notifier")])
+def test_each_consumer_gives_up_on_the_delivery_its_queue_dead_letters(queue: str, module: str) -> None:
+    # a consumer that counted differently would give up too early, or never, before SQS moved the message away
+    import importlib
+
+    wiring = importlib.import_module(f"csrgate.wiring.{module}")
+    redrive = TEMPLATE["Resources"][queue]["Properties"]["RedrivePolicy"]
+    assert redrive["maxReceiveCount"] == wiring.MAX_RECEIVES
