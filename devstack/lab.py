@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from devstack.aws import provision
-from devstack.slack import SlackStandIn
+if TYPE_CHECKING:
+    from devstack.slack import SlackStandIn
 
 HMAC_KEY = "lab-forwarder-key-of-at-least-32-bytes"  # csrgate refuses shorter keys
 SLACK_SIGNING_SECRET = "s"
@@ -54,6 +54,8 @@ def provision_lab(
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Create the template's resources in `session`'s AWS, with Slack's secrets, the lab forwarder's HMAC key, and the
     clusters' and policies' parameters; the resources (logical id to name or URL) and the functions' environment."""
+    from devstack.aws import provision  # here: the lab's data alone (the fast domain tier's) needs no AWS
+
     resources = provision(session)
     secrets = session.client("secretsmanager")
     secrets.put_secret_value(SecretId=resources["SlackBotToken"], SecretString=slack.token)

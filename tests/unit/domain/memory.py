@@ -56,6 +56,7 @@ from csrgate.domain.summary import RequestSummary
 from csrgate.domain.sweeper import Sweeper
 from csrgate.domain.worker import DecisionWorker
 from devstack.csrs import make_csr, manifest
+from devstack.lab import CLUSTERS
 
 # --- the lab: clusters, policies and people, as devstack/lab.py has them -------------------------------------------
 
@@ -68,15 +69,9 @@ LOOSE_POLICY = (
     "signers:\n  kubernetes.io/kubelet-serving:\n    subjectMustMatchRequester: false\n    requesterGroups: []\n"
 )
 POLICIES = {"team": TEAM_POLICY, "loose": LOOSE_POLICY}
-LAB: dict[str, Any] = {
-    "name": "lab",
-    "kind": "generic",
-    "auth": "hmac",
-    "hmacSecretId": "csrgate/forwarders/lab",
-    "connection": {"secretId": "csrgate/clusters/lab/kubeconfig"},
-    "slackChannel": "C0LAB",
+# devstack's lab cluster, with a third approver, an approver group, an email template and the team's policy.
+LAB: dict[str, Any] = CLUSTERS["lab"] | {
     "approvers": {"users": ["U0ALICE", "U0BOB", "U0CAROL"], "groups": ["S0PLATFORM"]},
-    "requesterEmails": {"angela": "angela@example.com"},
     "requesterEmailTemplate": "{username}@example.com",
     "policy": "team",
 }
