@@ -43,11 +43,11 @@ def test_a_review_waiting_an_hour_gets_one_reminder_in_its_thread() -> None:
 
 
 def test_a_reminder_counts_the_approvals_still_needed() -> None:
-    # GIVEN two privileged requests needing two approvals each, one already approved by alice
+    # GIVEN two privileged requests needing two approvals each, one already approved by erin
     gate = Csrgate()
     gate.submit(client_csr("dana", orgs=["ops"]))
-    half = gate.submit(client_csr("erin", orgs=["ops"]), "erin", username="erin")
-    gate.click(half, "U0ALICE")
+    half = gate.submit(client_csr("frank", orgs=["ops"]), "frank", username="frank")
+    gate.click(half, "U0ERIN")  # an approver through her group: still counted
     # WHEN they have waited two hours
     gate.clock.advance(hours=2)
     # THEN each reminder says how many approvals are still missing

@@ -42,7 +42,8 @@ class Approval:
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One CSR as csrgate tracks it. `version` guards every state change against concurrent writers."""
+    """One CSR as csrgate tracks it. Every state change is conditional on the state it was read in (the life cycle
+    has no cycles, so a state is never seen twice); `version` counts the changes, so a reader can tell it moved on."""
 
     request_id: str
     cluster: str
