@@ -165,8 +165,8 @@ class CsrOperations(Protocol):
         """Append the decision's condition through the approval subresource, unless that would overwrite, or the
         CSR is not the one reviewed (another uid, or a spec whose fingerprint differs)."""
 
-    def wait_for_certificate(self, name: str, uid: str, timeout: float, poll_interval: float = 0.5) -> IssuanceResult:
-        """Where the certificate stands, waiting at most `timeout` seconds."""
+    def wait_for_certificate(self, name: str, uid: str, timeout: float, poll_interval: float = ...) -> IssuanceResult:
+        """Where the certificate stands, waiting at most `timeout` seconds (polling as often as the adapter likes)."""
 
     def kubeconfig_for(self, certificate_pem: bytes, key_path: str | None = None) -> RequesterKubeconfig:
         """The requester's kubeconfig for an issued client certificate."""
