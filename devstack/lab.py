@@ -24,6 +24,7 @@ CLUSTERS: dict[str, dict[str, Any]] = {
         "slackChannel": "C0LAB",
         "approvers": {"users": ["U0ALICE", "U0BOB"]},
         "requesterEmails": {"angela": "angela@example.com"},  # the sample CSR asks for angela, as angela
+        "selfService": {"usernameTemplate": "{email_local}"},  # angela asks in Slack for the user angela
     },
     "eks-prod": {
         "name": "eks-prod",
@@ -34,6 +35,7 @@ CLUSTERS: dict[str, dict[str, Any]] = {
         "slackChannel": "C0PROD",
         "approvers": {"groups": ["S0PLATFORM"]},
         "policy": "strict",
+        "selfService": {"usernameTemplate": "sso:{email}"},  # offered, and explained: EKS signs no client certificate
     },
 }
 STRICT_POLICY = "signers:\n  kubernetes.io/kube-apiserver-client:\n    privilegedGroups: [ops]\n"

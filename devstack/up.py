@@ -72,6 +72,8 @@ class DevStack:
             function.load()
         self.gateway = LocalGateway(template_routes(template), functions).start()
         self.slack.interactions_url = f"{self.gateway.url}/v1/slack/interactions"
+        self.slack.commands_url = f"{self.gateway.url}/v1/slack/commands"
+        self.slack.events_url = f"{self.gateway.url}/v1/slack/events"
         queues, schedules = template_sources(template)
         self.pump = Pump(session.client("sqs"), resources, functions, queues, schedules).start()
         self._start_forwarder(hmac_key)
@@ -101,6 +103,8 @@ class DevStack:
             "approver_kubeconfig": str(self.cluster.approver_kubeconfig),
             "api_url": self.gateway.url,
             "interactions_url": self.slack.interactions_url,
+            "commands_url": self.slack.commands_url,
+            "events_url": self.slack.events_url,
             "slack_url": self.slack.base_url,
             "slack_signing_secret": self.slack.signing_secret,
             "channel": CHANNEL,
@@ -155,6 +159,8 @@ class DevStack:
             # dana runs kubectl with the admin kubeconfig, and the docs' user myuser is hers: csrgate ties what she
             # applies to her, delivers it to her, and needs one approval when she asks for her own user.
             "requesterEmails": {ADMIN_USER: "dana@example.com", "myuser": "dana@example.com"},
+            # people ask in Slack for their own user: dana's certificate names `dana`
+            "selfService": {"usernameTemplate": "{email_local}"},
         }
         ssm = session.client("ssm")
         ssm.put_parameter(Name=f"/csrgate/clusters/{CLUSTER}", Value=json.dumps(document), Type="String")

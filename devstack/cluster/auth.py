@@ -138,7 +138,8 @@ BASIC_USER = rule("create", AUTHENTICATION_GROUP, "selfsubjectreviews")
 EVERYTHING = rule("*", "*", "*")
 EVERY_URL = rule("*", urls="*")
 APPROVER_RULES = (
-    rule("get list watch", CERTIFICATES_GROUP, "certificatesigningrequests"),
+    # csrgate's worker: it also creates the CSRs of certificates asked for in Slack, on the asker's behalf.
+    rule("create get list watch", CERTIFICATES_GROUP, "certificatesigningrequests"),
     rule("update", CERTIFICATES_GROUP, "certificatesigningrequests/approval"),
     # As the docs' RBAC example for approvers: `approve` on the signers (here every signer).
     rule("approve", CERTIFICATES_GROUP, "signers"),

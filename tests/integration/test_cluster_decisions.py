@@ -318,3 +318,25 @@ def json_secret(server: str, ca_pem: bytes, token: str, name: str) -> str:
     """A cluster secret as operators store it for a token-based cluster (README: giving the worker access)."""
     ca = base64.b64encode(ca_pem).decode("ascii")
     return json.dumps({"server": server, "certificateAuthorityData": ca, "token": token, "name": name})
+
+
+def test_the_worker_creates_an_asks_csr_once_and_recognises_only_its_own(
+    approver: KubernetesCsrs, admin: CertificatesV1Api, create: Create, name: str
+) -> None:
+    spec = {
+        "request": base64.b64encode(make_csr("dana")).decode(),
+        "signerName": "kubernetes.io/kube-apiserver-client",
+        "usages": ["client auth"],
+        "expirationSeconds": 3600,
+    }
+    annotations = {"csrgate.io/ask": "ask-1"}
+    uid = approver.create(name, spec, annotations)
+    # a retried job finds the CSR it created, and creates nothing
+    assert uid is not None and approver.create(name, spec, annotations) == uid
+    created = admin.read_certificate_signing_request(name)
+    assert created.metadata.annotations == annotations
+    assert created.spec.username == "csrgate-approver"  # the API server names who created it: csrgate's worker
+    # a CSR of another's under the name: not this ask's
+    create(f"{name}-theirs")
+    assert approver.create(f"{name}-theirs", spec, annotations) is None
+    assert approver.create(name, {**spec, "expirationSeconds": 7200}, annotations) is None

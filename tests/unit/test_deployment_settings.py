@@ -105,9 +105,17 @@ def test_forwarder_keys_and_cluster_credentials_are_read_under_the_stacks_prefix
         assert ("forwarders/" in by_function[function]) == (function == "IntakeFunction"), function
 
 
-def test_slacks_clicks_have_their_own_throttle_apart_from_the_forwarders_routes() -> None:
+def test_every_route_has_its_own_throttle_so_the_forwarders_never_use_up_slacks() -> None:
     settings = TEMPLATE["Resources"]["CsrgateApi"]["Properties"]["RouteSettings"]
-    assert set(settings) == {"POST /v1/csr-events", "POST /v1/hmac/csr-events", "POST /v1/slack/interactions"}
+    routes = {
+        f"{event['Properties']['Method'].upper()} {event['Properties']['Path']}"
+        for resource in TEMPLATE["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for event in resource["Properties"].get("Events", {}).values()
+        if event["Type"] == "HttpApi"
+    }
+    assert set(settings) == routes
+    assert {"POST /v1/slack/interactions", "POST /v1/slack/commands", "POST /v1/slack/events"} <= routes
     for route in settings.values():
         assert route["ThrottlingBurstLimit"] > 0 and route["ThrottlingRateLimit"] > 0
 

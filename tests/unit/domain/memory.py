@@ -23,6 +23,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from csrgate.domain.approvals import Approvals, ClickResult
+from csrgate.domain.asked_csrs import AskedCsrs
+from csrgate.domain.asking import Asking
+from csrgate.domain.asks import AskForm, AskState, CertificateAsk, asked_spec_digest
 from csrgate.domain.cluster import SECRET_PREFIX_CONTEXT, ClusterConfig
 from csrgate.domain.conditions import (
     APPROVED,
@@ -42,7 +45,7 @@ from csrgate.domain.conditions import (
 from csrgate.domain.delivery import Delivery
 from csrgate.domain.errors import PermanentFailure
 from csrgate.domain.intake import EventType, Intake, IntakeResult
-from csrgate.domain.jobs import ApplyDecision, CheckIssuance, Job, PostMessage, decode_job, encode_job
+from csrgate.domain.jobs import ApplyDecision, CheckIssuance, CreateCsr, Job, PostMessage, decode_job, encode_job
 from csrgate.domain.kubeconfig import ClusterEndpoint, RequesterKubeconfig, build_requester_kubeconfig
 from csrgate.domain.lifecycle import TO_APPLY, State, ensure_transition
 from csrgate.domain.messages import Notice, ReviewMessage
@@ -120,6 +123,9 @@ class MemoryDirectory:
 
     def get(self, name: str) -> ClusterConfig | None:
         return self.clusters.get(name)
+
+    def all(self) -> tuple[ClusterConfig, ...]:
+        return tuple(self.clusters[name] for name in sorted(self.clusters))
 
     def policy_for(self, cluster: ClusterConfig) -> Policy:
         if cluster.policy is None:
@@ -302,6 +308,59 @@ class MemoryStore:
         if item is None:
             raise Conflict("the request changed since it was read")
         return item
+
+    def _interleave(self, operation: str) -> None:
+        waiting = self._interleaved.get(operation)
+        if waiting:
+            waiting.pop(0)()
+
+
+class MemoryAskStore:
+    """AskStore with DynamoAskStore's conditions: a move only from the state read, a CSR uid set only where none or
+    the same one is."""
+
+    def __init__(self) -> None:
+        self.asks: dict[str, CertificateAsk] = {}
+        self.events: list[AuditEvent] = []
+        self._interleaved: dict[str, list[Callable[[], object]]] = {}
+
+    def before(self, operation: str, action: Callable[[], object]) -> None:
+        """Run `action` once, just before the next call of `operation`."""
+        self._interleaved.setdefault(operation, []).append(action)
+
+    def event_names(self) -> list[str]:
+        return [event.event for event in self.events]
+
+    def create(self, ask: CertificateAsk, event: AuditEvent) -> None:
+        if ask.ask_id in self.asks:
+            raise Conflict("the ask exists")
+        self.asks[ask.ask_id] = ask
+        self.events.append(well_formed(event))
+
+    def get(self, ask_id: str) -> CertificateAsk | None:
+        self._interleave("get")
+        return self.asks.get(ask_id)
+
+    def move(
+        self, ask: CertificateAsk, state: AskState, event: AuditEvent, changes: Mapping[str, Any] | None = None
+    ) -> CertificateAsk:
+        self._interleave("move")
+        stored = self.asks.get(ask.ask_id)
+        values = dict(changes or {})
+        if stored is None or stored.state is not ask.state:
+            raise Conflict("the ask changed since it was read")
+        if "csr_uid" in values and stored.csr_uid not in (None, values["csr_uid"]):
+            raise Conflict("the ask has another CSR")
+        self.asks[ask.ask_id] = replace(stored, state=state, version=stored.version + 1, **values)
+        self.events.append(well_formed(event))
+        return replace(ask, state=state, version=ask.version + 1, **values)
+
+    def add_event(self, event: AuditEvent) -> None:
+        self.events.append(well_formed(event))
+
+    def by_asker(self, slack_user: str, limit: int) -> list[CertificateAsk]:
+        mine = [ask for ask in self.asks.values() if ask.slack_user == slack_user]
+        return sorted(mine, key=lambda ask: ask.asked_at, reverse=True)[:limit]
 
     def _interleave(self, operation: str) -> None:
         waiting = self._interleaved.get(operation)
@@ -508,12 +567,13 @@ class MemoryCluster:
         self.decisions: list[tuple[str, Decision, str, str, str | None]] = []  # (name, decision, by, why, reason)
         self.node_reads: list[str] = []
         self.failure: Exception | None = None  # raised by every API call while set (RetryLater: the API is down)
+        self.identity = "system:serviceaccount:csrgate:worker"  # who csrgate's worker is in this cluster
         self._uids = 0
         self._serials = 1
 
     # what someone does in the cluster
 
-    def create(
+    def create_as(
         self,
         csr_pem: bytes,
         name: str,
@@ -525,7 +585,8 @@ class MemoryCluster:
         expiration_seconds: int | None = 86400,
         annotations: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """A new CSR object (the API server sets the uid, the user and groups): the object as it returns it."""
+        """A CSR created by a user (`kubectl create`; the API server sets the uid, the user and groups): the object as
+        it returns it."""
         document = manifest(
             csr_pem,
             signer=signer,
@@ -594,7 +655,7 @@ class MemoryCluster:
     def recreate(self, name: str, csr_pem: bytes, **spec: Any) -> dict[str, Any]:
         """The CSR deleted and made again under the same name: another uid."""
         self.delete(name)
-        return self.create(csr_pem, name, **spec)
+        return self.create_as(csr_pem, name, **spec)
 
     def condition(self, name: str) -> Condition | None:
         """The condition deciding the CSR now (Approved, else Denied), as `kubectl get csr` shows it."""
@@ -659,6 +720,18 @@ class MemoryCluster:
             return IssuanceResult(outcome, name, condition=deciding_condition(csr.conditions, outcome))
         waiting = IssuanceOutcome.NOT_ISSUED if is_approved(csr.conditions) else IssuanceOutcome.NOT_APPROVED
         return IssuanceResult(waiting, name)
+
+    def create(self, name: str, spec: Mapping[str, Any], annotations: Mapping[str, str]) -> str | None:
+        self._fail()
+        existing = self.csrs_by_name.get(name)
+        if existing is not None:
+            same = asked_spec_digest(existing.spec) == asked_spec_digest(spec)
+            ours = same and all(existing.annotations.get(key) == value for key, value in annotations.items())
+            return existing.uid if ours else None
+        self._uids += 1
+        created = {**spec, "username": self.identity, "groups": ["csrgate:workers", "system:authenticated"]}
+        self.csrs_by_name[name] = _Csr(name, f"uid-{name}-{self._uids}", created, dict(annotations))
+        return self.csrs_by_name[name].uid
 
     def kubeconfig_for(self, certificate_pem: bytes, key_path: str | None = None) -> RequesterKubeconfig:
         endpoint = ClusterEndpoint(
@@ -738,6 +811,7 @@ class Csrgate:
         self.config = cluster_config(**cluster_changes)
         self.directory = MemoryDirectory([self.config])
         self.store = MemoryStore()
+        self.asks = MemoryAskStore()
         self.decisions = MemoryQueue()
         self.slack_retries = MemoryQueue()
         self.channel = MemoryChannel()
@@ -758,8 +832,24 @@ class Csrgate:
     @cached_property
     def intake(self) -> Intake:
         return Intake(
-            self.directory, self.store, self.decisions, self.slack_retries, self.channel, self.audit, self.clock
+            self.directory,
+            self.store,
+            self.asks,
+            self.decisions,
+            self.slack_retries,
+            self.channel,
+            self.audit,
+            self.clock,
         )
+
+    @cached_property
+    def asking(self) -> Asking:
+        ids = (f"{n:08x}-0000-4000-8000-{n:012x}" for n in range(1, 1_000_000))
+        return Asking(self.directory, self.asks, self.decisions, self.people, self.audit, self.clock, lambda: next(ids))
+
+    @cached_property
+    def asked_csrs(self) -> AskedCsrs:
+        return AskedCsrs(self.directory, self.cluster, self.asks, self.requesters, self.audit, self.clock)
 
     @cached_property
     def approvals(self) -> Approvals:
@@ -795,7 +885,7 @@ class Csrgate:
 
     def submit(self, csr_pem: bytes | None = None, name: str = "dana", **spec: Any) -> str:
         """A CSR created in the cluster and forwarded (ADDED); its request id."""
-        self.cluster.create(client_csr() if csr_pem is None else csr_pem, name, **spec)
+        self.cluster.create_as(client_csr() if csr_pem is None else csr_pem, name, **spec)
         return self.forward(name, EventType.ADDED).request_id
 
     def submit_serving(
@@ -811,6 +901,19 @@ class Csrgate:
             usages=("digital signature", "server auth"),
             expiration_seconds=None,
         )
+
+    def ask(
+        self,
+        slack_user: str = "U0ANGELA",
+        csr_pem: bytes | None = None,
+        *,
+        cluster: str = "lab",
+        lifetime: str = "3600",
+        reason: str = "on call this week",
+    ) -> CertificateAsk | dict[str, str]:
+        """A Slack user submits the certificate form (angela's user name on the lab is `angela`)."""
+        pem = client_csr("angela") if csr_pem is None else csr_pem
+        return self.asking.submit(slack_user, AskForm(cluster, pem.decode("ascii", "replace"), lifetime, reason))
 
     def forward(self, name: str, event_type: EventType = EventType.MODIFIED) -> IntakeResult:
         """The forwarder sends what it sees of the CSR now."""
@@ -850,6 +953,8 @@ class Csrgate:
                 self.worker.apply(job.request_id)
             elif isinstance(job, CheckIssuance):
                 self.worker.check_issuance(job.request_id, job.attempt)
+            elif isinstance(job, CreateCsr):
+                self.asked_csrs.create(job.ask_id)
             else:
                 raise AssertionError(f"{job} does not belong on the decision queue")
         return taken

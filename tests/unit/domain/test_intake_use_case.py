@@ -18,7 +18,7 @@ def test_a_clean_client_request_waits_for_a_person_with_its_approval_request_pos
     # GIVEN dana asks for a client certificate for herself
     gate = Csrgate()
     # WHEN the forwarder sends the new CSR
-    gate.cluster.create(client_csr(), "dana")
+    gate.cluster.create_as(client_csr(), "dana")
     result = gate.forward("dana", EventType.ADDED)
     # THEN it awaits review, with Approve and Deny buttons in the cluster's channel, and no decision queued
     record = gate.record(result.request_id)
@@ -75,7 +75,7 @@ def test_a_request_for_a_forbidden_group_is_denied_by_policy_and_the_denial_queu
 def test_a_request_whose_spec_request_cannot_be_read_is_denied_as_malformed() -> None:
     # GIVEN a CSR whose spec.request is not base64
     gate = Csrgate()
-    gate.cluster.create(client_csr(), "dana")
+    gate.cluster.create_as(client_csr(), "dana")
     gate.cluster.csrs_by_name["dana"].spec["request"] = "not base64 at all!"
     # WHEN intake receives it
     request_id = gate.forward("dana", EventType.ADDED).request_id
@@ -111,7 +111,7 @@ def test_the_same_event_twice_changes_nothing_the_second_time() -> None:
 
 def test_two_intakes_creating_the_same_request_at_once_store_and_announce_it_once() -> None:
     gate = Csrgate()
-    gate.cluster.create(client_csr(), "dana")
+    gate.cluster.create_as(client_csr(), "dana")
     # GIVEN another intake stores the request between this one's read and its write
     gate.store.before("create", lambda: gate.forward("dana", EventType.ADDED))
     # WHEN this one receives the same event
@@ -125,7 +125,7 @@ def test_two_intakes_creating_the_same_request_at_once_store_and_announce_it_onc
 def test_a_request_deleted_while_another_intake_created_it_is_a_conflict() -> None:
     # GIVEN another intake creates the request, and it is gone before this one reads it back
     gate = Csrgate()
-    gate.cluster.create(client_csr(), "dana")
+    gate.cluster.create_as(client_csr(), "dana")
 
     def created_and_gone() -> None:
         gate.forward("dana", EventType.ADDED)
@@ -140,7 +140,7 @@ def test_a_request_deleted_while_another_intake_created_it_is_a_conflict() -> No
 def test_a_csr_already_decided_when_first_seen_is_recorded_as_decided_elsewhere() -> None:
     # GIVEN a CSR approved with kubectl before csrgate saw it
     gate = Csrgate()
-    gate.cluster.create(client_csr(), "dana")
+    gate.cluster.create_as(client_csr(), "dana")
     gate.cluster.approve_outside("dana")
     # WHEN intake receives it
     result = gate.forward("dana", EventType.ADDED)
@@ -296,7 +296,7 @@ def test_a_deleted_csr_withdraws_its_request_and_its_message_says_so() -> None:
 def test_a_deleted_csr_csrgate_never_saw_is_nothing_to_do() -> None:
     # GIVEN a CSR csrgate never saw
     gate = Csrgate()
-    gate.cluster.create(client_csr(), "dana")
+    gate.cluster.create_as(client_csr(), "dana")
     # WHEN its deletion is reported
     result = gate.forward_deleted("dana", gate.cluster.event("dana"))
     # THEN nothing is stored or logged

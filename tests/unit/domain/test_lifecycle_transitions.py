@@ -103,7 +103,7 @@ def slack_down(gate: Csrgate) -> None:
 
 
 def decided_before_first_sight(gate: Csrgate) -> str:
-    gate.cluster.create(client_csr(), "dana")
+    gate.cluster.create_as(client_csr(), "dana")
     gate.cluster.approve_outside("dana")
     return gate.forward("dana", EventType.ADDED).request_id
 

@@ -68,8 +68,9 @@ class Approvals:
         self._audit = audit
         self._clock = clock
 
-    def click(self, request_id: str, decision: Decision, clicker_id: str, message: MessageRef) -> ClickResult:
-        """An Approve or Deny click on a request's message."""
+    def click(self, request_id: str, decision: Decision, clicker_id: str, message: MessageRef | None) -> ClickResult:
+        """An Approve or Deny click on a request's message, or (`message` None) on the clicker's App Home, a view
+        only csrgate publishes."""
         checked = self._checked(request_id, clicker_id, message)
         if isinstance(checked, ClickResult):
             return checked
@@ -78,7 +79,7 @@ class Approvals:
             return ClickResult(ClickAnswer.ASK_REASON, "Why deny it? The requester will see your reason.", record)
         return self._approve(record, cluster, clicker)
 
-    def deny(self, request_id: str, clicker_id: str, message: MessageRef, reason: str) -> ClickResult:
+    def deny(self, request_id: str, clicker_id: str, message: MessageRef | None, reason: str) -> ClickResult:
         """The Deny dialog was submitted with a reason."""
         checked = self._checked(request_id, clicker_id, message)
         if isinstance(checked, ClickResult):
@@ -104,12 +105,12 @@ class Approvals:
     # --- steps ------------------------------------------------------------------------------------------
 
     def _checked(
-        self, request_id: str, clicker_id: str, message: MessageRef
+        self, request_id: str, clicker_id: str, message: MessageRef | None
     ) -> tuple[RequestRecord, ClusterConfig, SlackUser] | ClickResult:
         record = self._store.get(request_id)
         if record is None:
             return self._refused(None, clicker_id, "unknown request", "csrgate knows no such request.")
-        if record.slack_message != message:
+        if message is not None and record.slack_message != message:
             return self._refused(
                 record, clicker_id, "not the request's message", "This button is not on the request's message."
             )
@@ -272,6 +273,8 @@ def _is_requester(record: RequestRecord, clicker: SlackUser, cluster: ClusterCon
     Names are compared loosely on purpose (case, an `oidc:`-style prefix, an email's domain): refusing a
     colleague who shares a name is a small cost; letting someone approve their own certificate is not.
     """
+    if record.asker_slack_id is not None and record.asker_slack_id == clicker.slack_id:
+        return True  # asked for it in Slack: exactly them, whatever their names
     username, common_name = record.request.username, record.request.common_name
     # record.requester_email is the annotation only when the cluster's mapping vouched for it: an email anyone
     # could write into a CSR must not lock its owner out of approving.

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationInfo, model_validator
 from pydantic.alias_generators import to_camel
 
+from csrgate.domain.asks import template_problem
+
 # Secrets live under the stack's prefix (the template's SecretPrefix, or the stack's name), given when validating
 # as `model_validate(document, context={SECRET_PREFIX_CONTEXT: prefix})`.
 SECRET_PREFIX_CONTEXT = "secret_prefix"  # noqa: S105 - a key name, not a secret
@@ -46,6 +48,20 @@ class Connection(_Config):
     secret_id: StrictStr | None = None
 
 
+class SelfService(_Config):
+    """People may ask for their own client certificate in Slack; `usernameTemplate` makes a Slack user's email the
+    Kubernetes user name their certificate must name (its CN): `{email_local}`, `oidc:{email}`."""
+
+    username_template: StrictStr = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _usable(self) -> SelfService:
+        problem = template_problem(self.username_template)
+        if problem:
+            raise ValueError(f"usernameTemplate {problem}")
+        return self
+
+
 class ClusterConfig(_Config):
     """One cluster's settings, as an operator writes them."""
 
@@ -69,6 +85,7 @@ class ClusterConfig(_Config):
     # Never applied to `system:` identities (nodes, service accounts): they are nobody's.
     requester_emails: dict[StrictStr, StrictStr] = {}  # Kubernetes user name -> email
     requester_email_template: StrictStr | None = Field(default=None, pattern=r"^[^@\s]*\{username\}[^@\s]*@[^@\s]+$")
+    self_service: SelfService | None = None  # people may ask for a certificate in Slack (csrgate creates the CSR)
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> ClusterConfig:

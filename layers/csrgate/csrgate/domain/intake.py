@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from csrgate.domain.asked_csrs import link_to_ask
 from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.conditions import CsrStatus
 from csrgate.domain.delivery import annotation_vouched_by, linked_email
@@ -14,7 +15,7 @@ from csrgate.domain.jobs import ApplyDecision, PostMessage
 from csrgate.domain.lifecycle import State, can_transition, state_after_verdict
 from csrgate.domain.messages import policy_notice, review_message
 from csrgate.domain.outcome import Outcome
-from csrgate.domain.ports import AuditLog, Clock, ClusterDirectory, Conflict, JobQueue, Notifier, RequestStore
+from csrgate.domain.ports import AskStore, AuditLog, Clock, ClusterDirectory, Conflict, JobQueue, Notifier, RequestStore
 from csrgate.domain.records import (
     REQUESTER_EMAIL_ANNOTATION,
     Actor,
@@ -61,6 +62,7 @@ class Intake:
         self,
         clusters: ClusterDirectory,
         store: RequestStore,
+        asks: AskStore,
         decisions: JobQueue,
         slack_retries: JobQueue,
         notifier: Notifier,
@@ -69,6 +71,7 @@ class Intake:
     ) -> None:
         self._clusters = clusters
         self._store = store
+        self._asks = asks
         self._decisions = decisions
         self._slack_retries = slack_retries
         self._notifier = notifier
@@ -135,8 +138,11 @@ class Intake:
         common_name = request.csr.subject.common_name if request.csr is not None else None
         vouched_by = annotation_vouched_by(claim, request.username, common_name, cluster) if claim else None
         signer = policy.rules_for(request.signer_name)
+        ask, ask_event = link_to_ask(self._asks, cluster, csr, request_id, self._clock)
         unlinked: tuple[Finding, ...] = ()
-        if state is State.AWAITING_REVIEW:  # only a person's decision can be someone's own
+        # Only a person's decision can be someone's own. An ask's CSR is tied to the Slack user who asked, and its CN
+        # was checked to be theirs when they asked.
+        if state is State.AWAITING_REVIEW and ask is None:
             names_a_user = signer is not None and signer.authenticates_clients
             unlinked = requester_findings(request.username, common_name, cluster, names_a_user)
         record = RequestRecord(
@@ -153,6 +159,10 @@ class Intake:
             privileged=verdict.privileged,
             requester_email=claim.strip() if claim and vouched_by else None,
             spec_fingerprint=csr.spec_fingerprint,
+            ask_id=ask.ask_id if ask else None,
+            asker_slack_id=ask.slack_user if ask else None,
+            asker_name=ask.slack_name if ask else None,
+            ask_reason=ask.reason if ask else None,
         )
         events = [
             AuditEvent.about(
@@ -197,6 +207,10 @@ class Intake:
             )
         if status.decided:
             events.append(AuditEvent.about(record, "csr.decided_elsewhere", Actor.CLUSTER, now))
+        if ask_event is not None:
+            self._log(ask_event)  # stored with the ask, or (refused) below with the request
+            if ask is None:
+                events.append(ask_event)
         if not self._store.create(record, events):
             existing = self._store.get(request_id)
             if existing is None:  # created and deleted in between: nothing left to do

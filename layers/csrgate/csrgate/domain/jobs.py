@@ -35,14 +35,27 @@ class PostMessage:
     attempt: int = 1
 
 
-Job: TypeAlias = ApplyDecision | CheckIssuance | PostMessage
+@dataclass(frozen=True)
+class CreateCsr:
+    """Create the CSR for a certificate asked for in Slack, in the ask's cluster (the worker)."""
+
+    ask_id: str
+
+
+Job: TypeAlias = ApplyDecision | CheckIssuance | PostMessage | CreateCsr
 _KINDS: dict[str, type[Job]] = {
     "apply_decision": ApplyDecision,
     "check_issuance": CheckIssuance,
     "post_message": PostMessage,
+    "create_csr": CreateCsr,
 }
 _NAMES = {kind: name for name, kind in _KINDS.items()}
 MAX_ID_CHARS = 64
+
+
+def subject_of(job: Job) -> str:
+    """The id of what a job is about: a request, or an ask whose CSR is not made yet."""
+    return job.ask_id if isinstance(job, CreateCsr) else job.request_id
 
 
 def encode_job(job: Job) -> str:
@@ -62,6 +75,9 @@ def decode_job(body: str) -> Job | None:
     if not isinstance(message, dict) or not isinstance(message.get("kind"), str):
         return None
     kind = _KINDS.get(message["kind"])
+    if kind is CreateCsr:
+        ask_id = message.get("ask_id")
+        return CreateCsr(ask_id) if isinstance(ask_id, str) and 0 < len(ask_id) <= MAX_ID_CHARS else None
     request_id, attempt = message.get("request_id"), message.get("attempt", 1)
     if kind is None or not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_ID_CHARS:
         return None

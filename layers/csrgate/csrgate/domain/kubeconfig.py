@@ -18,10 +18,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
+from csrgate.domain.asks import file_safe
 from csrgate.domain.errors import CsrgateError
 
 _PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIFICATE-----", re.DOTALL)
-_UNSAFE_FILE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class CertificateError(CsrgateError):
@@ -67,10 +67,10 @@ def build_requester_kubeconfig(
     """The kubeconfig for the user the certificate names, with the cluster's server and CA."""
     chain = read_certificates(certificate_pem)
     user = _common_name(chain[0])
-    safe_user = _file_safe(user)
+    safe_user = file_safe(user)
     key = key_path or f"{safe_user}.key"
     context = f"{user}@{cluster.name}"
-    filename = f"{_file_safe(cluster.name)}-{safe_user}.kubeconfig"
+    filename = f"{file_safe(cluster.name)}-{safe_user}.kubeconfig"
     chain_pem = b"".join(certificate.public_bytes(serialization.Encoding.PEM) for certificate in chain)
     document = {
         "apiVersion": "v1",
@@ -120,7 +120,3 @@ def _common_name(certificate: x509.Certificate) -> str:
     if not names or not isinstance(names[0].value, str) or not names[0].value:
         raise CertificateError("the certificate names no user (its subject has no CN)")
     return names[0].value
-
-
-def _file_safe(text: str) -> str:
-    return _UNSAFE_FILE_CHARACTERS.sub("_", text).strip("._") or "user"

@@ -123,8 +123,18 @@ def _request_facts(record: RequestRecord, now: datetime) -> list[Fact]:
     facts = [
         Fact("Cluster", record.cluster),
         Fact("CSR", record.csr_name),
-        Fact("Requested by (verified by the API server)", _requester(request)),
     ]
+    if record.asker_slack_id:
+        facts += [
+            Fact(
+                "Requested in Slack by (verified by Slack)",
+                f"@{shown(record.asker_name or '?')} ({record.asker_slack_id})",
+            ),
+            Fact("Reason (theirs)", shown(record.ask_reason or "")),
+            Fact("Created by (verified by the API server)", f"{_requester(request)}, csrgate on their behalf"),
+        ]
+    else:
+        facts.append(Fact("Requested by (verified by the API server)", _requester(request)))
     claim = request.requester_email_claim
     if record.requester_email:
         facts.append(Fact("Requester email (annotation, matches the cluster's mapping)", record.requester_email))

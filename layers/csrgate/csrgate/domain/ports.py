@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from csrgate.domain.asks import AskState, CertificateAsk
 from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.errors import CsrgateError
 from csrgate.domain.jobs import Job
@@ -38,6 +39,9 @@ class ClusterDirectory(Protocol):
 
     def policy_for(self, cluster: ClusterConfig) -> Policy:
         """The policy the cluster names, or the built-in one."""
+
+    def all(self) -> tuple[ClusterConfig, ...]:
+        """Every cluster csrgate serves, by name."""
 
 
 class RequestStore(Protocol):
@@ -91,6 +95,28 @@ class RequestStore(Protocol):
 
     def unqueued_decisions(self, before: datetime) -> list[RequestRecord]:
         """Requests whose decision was recorded but never marked queued or applied, last changed before `before`."""
+
+
+class AskStore(Protocol):
+    """Certificates asked for in Slack, in the same table as requests; every change a conditional write."""
+
+    def create(self, ask: CertificateAsk, event: AuditEvent) -> None:
+        """Store a new ask with its first event."""
+
+    def get(self, ask_id: str) -> CertificateAsk | None:
+        """The stored ask, or None."""
+
+    def move(
+        self, ask: CertificateAsk, state: AskState, event: AuditEvent, changes: Mapping[str, Any] | None = None
+    ) -> CertificateAsk:
+        """Move the ask from `ask.state` to `state`; with a `csr_uid` among the changes, only while the ask has no
+        CSR or has that one (an ask is linked to one CSR, ever). Conflict when either moved meanwhile."""
+
+    def add_event(self, event: AuditEvent) -> None:
+        """Store an audit event about an ask that changes nothing."""
+
+    def by_asker(self, slack_user: str, limit: int) -> list[CertificateAsk]:
+        """The Slack user's most recent asks, newest first."""
 
 
 class JobQueue(Protocol):
@@ -170,6 +196,10 @@ class CsrOperations(Protocol):
 
     def kubeconfig_for(self, certificate_pem: bytes, key_path: str | None = None) -> RequesterKubeconfig:
         """The requester's kubeconfig for an issued client certificate."""
+
+    def create(self, name: str, spec: Mapping[str, Any], annotations: Mapping[str, str]) -> str | None:
+        """Create a CSR; its uid, also when it exists already with this spec and these annotations (created by an
+        earlier try). None when a CSR of that name exists that is not this one."""
 
 
 class NodeReads(Protocol):

@@ -9,6 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from csrgate.domain.asks import CertificateAsk
 from csrgate.domain.findings import Finding
 from csrgate.domain.lifecycle import State
 from csrgate.domain.outcome import Outcome
@@ -74,6 +75,12 @@ class RequestRecord:
     # before csrgate denied it): outcome_note says what happened, and the worker has nothing left to do.
     overtaken: bool = False
     spec_fingerprint: str = ""  # spec_fingerprint() of what was reviewed; the worker decides only that CSR
+    # A CSR csrgate created for a certificate asked for in Slack, recognised when it came back: who asked (Slack's
+    # verified user, to whom the certificate is delivered and who may not approve it) and the ask.
+    ask_id: str | None = None
+    asker_slack_id: str | None = None
+    asker_name: str | None = None
+    ask_reason: str | None = None  # why they asked, in their words: untrusted text
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,12 @@ class AuditEvent:
     def about(cls, record: RequestRecord, event: str, actor: str, at: datetime, **details: Any) -> AuditEvent:
         """An event about a stored request."""
         return cls(event, record.request_id, record.cluster, record.csr_name, record.csr_uid, actor, at, details)
+
+    @classmethod
+    def about_ask(cls, ask: CertificateAsk, event: str, actor: str, at: datetime, **details: Any) -> AuditEvent:
+        """An event about a certificate asked for in Slack (its request id once its CSR came back)."""
+        request_id, csr_uid = ask.request_id or "", ask.csr_uid or ""
+        return cls(event, request_id, ask.cluster, ask.csr_name, csr_uid, actor, at, {"ask_id": ask.ask_id, **details})
 
     def as_log_fields(self) -> dict[str, Any]:
         """The fixed keys every audit log line carries, then the event's own details."""

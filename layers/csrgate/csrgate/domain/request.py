@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
+from csrgate.domain.asks import asked_spec_digest
 from csrgate.domain.conditions import CsrStatus
 from csrgate.domain.csr import DecodedCsr, decode_csr
 from csrgate.domain.documents import MAX_DOCUMENT_BYTES, DocumentError, load_document
@@ -92,6 +93,7 @@ class CsrObject:
     status: CsrStatus
     spec_fingerprint: str
     source: str
+    asked_digest: str = ""  # asks.asked_spec_digest of the spec: what it asks for, whoever created it
 
     @property
     def name(self) -> str:
@@ -150,6 +152,7 @@ def read_csr_object(obj: Mapping[str, Any], source: str, *, from_cluster: bool =
         status=CsrStatus.of(obj.get("status")),
         spec_fingerprint=spec_fingerprint(spec),
         source=source,
+        asked_digest=asked_spec_digest(spec),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from csrgate.domain.asks import CLIENT_SIGNER
 from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.conditions import (
     REASON_EXPIRED,
@@ -43,7 +44,6 @@ from csrgate.domain.ports import (
 from csrgate.domain.records import Actor, AuditEvent, RequestRecord
 from csrgate.domain.redraw import MessageRedraw
 
-CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
 _APPROVED = (State.APPROVED, State.AUTO_APPROVED)
 _DENIED = (State.DENIED, State.DENIED_BY_POLICY)
 
@@ -237,7 +237,7 @@ class DecisionWorker:
             delivery = kubeconfig_delivery(record, csrs.kubeconfig_for(certificate_pem))
         else:
             delivery = bundle_delivery(record, build_certificate_bundle(certificate_pem))
-        user = self._requesters.find(requester_emails(record, cluster))
+        user = self._requester(record, cluster)
         if user is None:
             return self._requester_not_found(
                 record, "the certificate is issued: fetch it with\n" + fetch_command(record)
@@ -256,11 +256,15 @@ class DecisionWorker:
     def _tell_denied(self, record: RequestRecord, cluster: ClusterConfig) -> RequestRecord:
         if record.requester_told:
             return record
-        user = self._requesters.find(requester_emails(record, cluster))
+        user = self._requester(record, cluster)
         if user is None:
             return self._requester_not_found(record, denial_text(record))
         self._requesters.tell(user, denial_text(record))
         return self._mark_told(record, user)
+
+    def _requester(self, record: RequestRecord, cluster: ClusterConfig) -> str | None:
+        """The Slack user to tell: who asked in Slack, or whom the request's emails lead to."""
+        return record.asker_slack_id or self._requesters.find(requester_emails(record, cluster))
 
     def _requester_not_found(self, record: RequestRecord, text: str) -> RequestRecord:
         if record.slack_message is not None:

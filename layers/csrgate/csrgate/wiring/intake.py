@@ -17,6 +17,7 @@ def build_intake(kit: Kit) -> Intake:
     return Intake(
         clusters=kit.clusters,
         store=kit.store,
+        asks=kit.asks(),
         decisions=kit.decision_queue(),
         slack_retries=kit.slack_retry_queue(),
         notifier=kit.notifier(),

@@ -1,19 +1,27 @@
-"""The interactions function's composition root: Slack's clicks, inside Slack's three seconds.
+"""The interactions function's composition root: Slack's clicks, commands and forms, inside Slack's three seconds.
 
-It imports neither the Kubernetes client nor the CSR decoder nor the intake schema (a test keeps it so).
+It imports neither the Kubernetes client nor the CSR decoder nor the intake schema (a test keeps it so): checking a
+submitted CSR is built on the first submission.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from slack_sdk import WebClient
 
+from csrgate.adapters.inbound.asking_api import AskingApi
 from csrgate.adapters.inbound.interactions_api import InteractionsApi
 from csrgate.adapters.slack.people import SlackPeople
+from csrgate.adapters.slack.views import SlackViews
 from csrgate.domain.approvals import Approvals
+from csrgate.domain.self_service import SelfService
 from csrgate.wiring.kit import HURRIED_AWS, Kit
+
+if TYPE_CHECKING:
+    from csrgate.domain.asking import Asking
 
 
 def build_interactions_api(logger: Logger, session: Any = None) -> InteractionsApi:
@@ -25,13 +33,25 @@ def build_interactions_api(logger: Logger, session: Any = None) -> InteractionsA
         return kit.slack(hurried=True)
 
     notifier = kit.notifier(hurried=True)
+    people = SlackPeople(hurried_slack)
+    asks = kit.asks()
+    decisions = kit.decision_queue()
     approvals = Approvals(
         clusters=kit.clusters,
         store=kit.store,
-        decisions=kit.decision_queue(),
-        directory=SlackPeople(hurried_slack),
+        decisions=decisions,
+        directory=people,
         notifier=notifier,
         audit=kit.audit,
         clock=kit.clock,
     )
-    return InteractionsApi(approvals, notifier, kit.signing_secret, logger)
+
+    @cache
+    def asking() -> Asking:
+        from csrgate.domain.asking import Asking
+
+        return Asking(kit.clusters, asks, decisions, people, kit.audit, kit.clock)
+
+    self_service = SelfService(kit.clusters, kit.store, asks, people, kit.clock)
+    asking_api = AskingApi(self_service, asking, SlackViews(hurried_slack))
+    return InteractionsApi(approvals, notifier, asking_api, kit.signing_secret, logger)

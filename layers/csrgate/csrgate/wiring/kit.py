@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvi
 from botocore.config import Config
 from slack_sdk import WebClient
 
+from csrgate.adapters.aws.asks import DynamoAskStore
 from csrgate.adapters.aws.audit import LoggedAuditTrail
 from csrgate.adapters.aws.config import ConfigError, ParameterClusterDirectory, SecretReader, Settings
 from csrgate.adapters.aws.queues import SqsJobQueue
@@ -87,6 +88,10 @@ class Kit:
         if self.settings.slack_signing_secret_id is None:
             raise ConfigError("the environment variable CSRGATE_SLACK_SIGNING_SECRET_ID is not set")
         return self.secrets.credential(self.settings.slack_signing_secret_id, "signing secret")
+
+    def asks(self) -> DynamoAskStore:
+        """Certificates asked for in Slack, in the requests' table."""
+        return DynamoAskStore(self.dynamodb, self.settings.table, self.settings.retention)
 
     def decision_queue(self) -> SqsJobQueue:
         """The worker's queue: decisions to apply, signers to look at again."""

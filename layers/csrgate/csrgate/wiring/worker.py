@@ -10,7 +10,8 @@ from aws_lambda_powertools import Logger
 from csrgate.adapters.cluster.access import ClusterConnections
 from csrgate.adapters.inbound.jobs import JobConsumer, JobHandler
 from csrgate.adapters.slack.delivery import SlackDelivery
-from csrgate.domain.jobs import ApplyDecision, CheckIssuance
+from csrgate.domain.asked_csrs import AskedCsrs
+from csrgate.domain.jobs import ApplyDecision, CheckIssuance, CreateCsr
 from csrgate.domain.ports import ClusterAccess
 from csrgate.domain.worker import DecisionWorker, WorkerTimings
 from csrgate.wiring.kit import Kit
@@ -22,12 +23,14 @@ def build_worker_consumer(logger: Logger, session: Any = None, access: ClusterAc
     """The worker function's queue consumer; `access` replaces the connections to the configured clusters."""
     kit = Kit.from_environment(logger, session)
     settings = kit.settings
+    access = access or ClusterConnections(kit.session)
+    requesters = SlackDelivery(kit.slack)
     worker = DecisionWorker(
         clusters=kit.clusters,
-        access=access or ClusterConnections(kit.session),
+        access=access,
         store=kit.store,
         notifier=kit.notifier(),
-        requesters=SlackDelivery(kit.slack),
+        requesters=requesters,
         checks=kit.decision_queue(),
         audit=kit.audit,
         clock=kit.clock,
@@ -36,9 +39,11 @@ def build_worker_consumer(logger: Logger, session: Any = None, access: ClusterAc
             give_up_after=timedelta(seconds=settings.signer_wait_seconds),
         ),
     )
+    asked = AskedCsrs(kit.clusters, access, kit.asks(), requesters, kit.audit, kit.clock)
     failure = "the decision cannot be applied"
     return JobConsumer(
         {
+            CreateCsr: JobHandler(lambda job: asked.create(job.ask_id), asked.give_up, "the CSR cannot be created"),
             ApplyDecision: JobHandler(lambda job: worker.apply(job.request_id), worker.fail, failure),
             CheckIssuance: JobHandler(
                 lambda job: worker.check_issuance(job.request_id, job.attempt), worker.fail, failure

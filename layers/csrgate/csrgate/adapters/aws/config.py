@@ -123,6 +123,11 @@ class ParameterClusterDirectory:
         """A cluster's configuration, or None when it is not configured."""
         return self._load_clusters().get(name)
 
+    def all(self) -> tuple[ClusterConfig, ...]:
+        """Every configured cluster, by name."""
+        clusters = self._load_clusters()
+        return tuple(clusters[name] for name in sorted(clusters))
+
     def check_policies(self) -> None:
         """Read every cluster's policy now, so a bad one fails the cold start (only intake needs policies)."""
         for cluster in self._load_clusters().values():

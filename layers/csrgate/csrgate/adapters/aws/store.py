@@ -58,14 +58,14 @@ class DynamoRequestStore:
             self._client.get_item, TableName=self._table, Key=_key(request_id, REQUEST_SK), ConsistentRead=True
         )
         item = response.get("Item")
-        return _record(_plain(item)) if item else None
+        return _record(plain(item)) if item else None
 
     def create(self, record: RequestRecord, events: list[AuditEvent]) -> bool:
         """Put the request if it does not exist, with its first audit events, in one transaction."""
         put_request = {
             "Put": {
                 "TableName": self._table,
-                "Item": _dynamo(self._request_item(record)),
+                "Item": dynamo(self._request_item(record)),
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
         }
@@ -125,7 +125,7 @@ class DynamoRequestStore:
                     "attribute_exists(pk) AND attribute_not_exists(slack_ts) AND "
                     "(attribute_not_exists(message_lease_until) OR message_lease_until < :now)"
                 ),
-                ExpressionAttributeValues=_dynamo({":until": until, ":now": int(now.timestamp())}),
+                ExpressionAttributeValues=dynamo({":until": until, ":now": int(now.timestamp())}),
             )
         except Conflict:
             return False
@@ -168,7 +168,7 @@ class DynamoRequestStore:
                 "ConditionExpression": "attribute_exists(pk) AND #state = :awaiting AND "
                 "(attribute_not_exists(approver_ids) OR NOT contains(approver_ids, :approver_id))",
                 "ExpressionAttributeNames": {"#state": "state", "#version": "version"},
-                "ExpressionAttributeValues": _dynamo(
+                "ExpressionAttributeValues": dynamo(
                     {
                         ":none": [],
                         ":approval": [_approval_item(approval)],
@@ -221,11 +221,11 @@ class DynamoRequestStore:
                 TableName=self._table,
                 IndexName=PENDING_INDEX,
                 KeyConditionExpression=key_condition,
-                ExpressionAttributeValues=_dynamo(values),
+                ExpressionAttributeValues=dynamo(values),
                 **({"FilterExpression": query_filter} if query_filter else {}),
                 **({"ExclusiveStartKey": start} if start else {}),
             )
-            records += [_record(_plain(item)) for item in page.get("Items", [])]
+            records += [_record(plain(item)) for item in page.get("Items", [])]
             start = page.get("LastEvaluatedKey")
             if not start:
                 return records
@@ -253,9 +253,9 @@ class DynamoRequestStore:
                 + (f" REMOVE {', '.join(remove)}" if remove else ""),
                 "ConditionExpression": f"attribute_exists(pk) AND ({condition})",
                 "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": _dynamo(
-                    {f":{name}": _stored(value) for name, value in values.items()}
-                    | {f":expected_{name}": _stored(value) for name, value in expected.items()}
+                "ExpressionAttributeValues": dynamo(
+                    {f":{name}": stored(value) for name, value in values.items()}
+                    | {f":expected_{name}": stored(value) for name, value in expected.items()}
                     | {":one": 1, ":now": event.at.isoformat()}
                 ),
             }
@@ -284,20 +284,15 @@ class DynamoRequestStore:
             "expires_at": self._expiry(record.received_at),
             "pending": _pending_mark(record),
             "spec_fingerprint": record.spec_fingerprint,
+            "ask_id": record.ask_id,
+            "asker_slack_id": record.asker_slack_id,
+            "asker_name": record.asker_name,
+            "ask_reason": record.ask_reason,
         }
         return {name: value for name, value in item.items() if value is not None}
 
     def _put_event(self, event: AuditEvent) -> dict[str, Any]:
-        item = {
-            "pk": _pk(event.request_id),
-            "sk": f"EVENT#{event.at.isoformat()}#{uuid.uuid4().hex[:8]}",
-            **{key: _stored(value) for key, value in event.as_log_fields().items() if value is not None},
-            "at": event.at.isoformat(),
-            "expires_at": self._expiry(event.at),
-        }
-        return {
-            "Put": {"TableName": self._table, "Item": _dynamo(item), "ConditionExpression": "attribute_not_exists(sk)"}
-        }
+        return put_event(self._table, _pk(event.request_id), event, self._expiry(event.at))
 
     def _expiry(self, at: datetime) -> int:
         return int((at + self._retention).timestamp())
@@ -305,25 +300,10 @@ class DynamoRequestStore:
     # --- calls --------------------------------------------------------------------------------------------
 
     def _transact(self, items: list[dict[str, Any]]) -> None:
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
-                raise Conflict("the request changed since it was read") from exc
-            raise _translated(exc) from exc
-        except BotoCoreError as exc:
-            raise RetryLater(f"DynamoDB is unreachable: {type(exc).__name__}") from exc
+        transact(self._client, items)
 
     def _call(self, method: Any, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return dict(method(**kwargs))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise Conflict("the request changed since it was read") from exc
-            raise _translated(exc) from exc
-        except BotoCoreError as exc:
-            raise RetryLater(f"DynamoDB is unreachable: {type(exc).__name__}") from exc
+        return call(method, **kwargs)
 
 
 class DynamoReplayCache:
@@ -343,18 +323,55 @@ class DynamoReplayCache:
         item = {"pk": f"REPLAY#{cluster}#{digest}", "sk": REPLAY_SK, "expires_at": until}
         try:
             self._client.put_item(
-                TableName=self._table, Item=_dynamo(item), ConditionExpression="attribute_not_exists(pk)"
+                TableName=self._table, Item=dynamo(item), ConditionExpression="attribute_not_exists(pk)"
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return False
-            raise _translated(exc) from exc
+            raise translated(exc) from exc
         except BotoCoreError as exc:
             raise RetryLater(f"DynamoDB is unreachable: {type(exc).__name__}") from exc
         return True
 
 
-def _translated(exc: ClientError) -> Exception:
+def transact(client: Any, items: list[dict[str, Any]]) -> None:
+    """One DynamoDB transaction; Conflict when a condition failed, RetryLater or PermanentFailure otherwise."""
+    try:
+        client.transact_write_items(TransactItems=items)
+    except ClientError as exc:
+        reasons = exc.response.get("CancellationReasons") or []
+        if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
+            raise Conflict("the item changed since it was read") from exc
+        raise translated(exc) from exc
+    except BotoCoreError as exc:
+        raise RetryLater(f"DynamoDB is unreachable: {type(exc).__name__}") from exc
+
+
+def call(method: Any, **kwargs: Any) -> dict[str, Any]:
+    """One DynamoDB call, its errors translated as transact's are."""
+    try:
+        return dict(method(**kwargs))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            raise Conflict("the item changed since it was read") from exc
+        raise translated(exc) from exc
+    except BotoCoreError as exc:
+        raise RetryLater(f"DynamoDB is unreachable: {type(exc).__name__}") from exc
+
+
+def put_event(table: str, pk: str, event: AuditEvent, expires_at: int) -> dict[str, Any]:
+    """A transaction item that stores an audit event under `pk`, once."""
+    item = {
+        "pk": pk,
+        "sk": f"EVENT#{event.at.isoformat()}#{uuid.uuid4().hex[:8]}",
+        **{key: stored(value) for key, value in event.as_log_fields().items() if value is not None},
+        "at": event.at.isoformat(),
+        "expires_at": expires_at,
+    }
+    return {"Put": {"TableName": table, "Item": dynamo(item), "ConditionExpression": "attribute_not_exists(sk)"}}
+
+
+def translated(exc: ClientError) -> Exception:
     code = exc.response.get("Error", {}).get("Code", "Unknown")
     if code in _THROTTLED or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
         return RetryLater(f"DynamoDB answered {code}")
@@ -374,14 +391,14 @@ def _pk(request_id: str) -> str:
 
 
 def _key(request_id: str, sk: str) -> dict[str, Any]:
-    return _dynamo({"pk": _pk(request_id), "sk": sk})
+    return dynamo({"pk": _pk(request_id), "sk": sk})
 
 
 def _approval_item(approval: Approval) -> dict[str, str]:
     return {"slack_id": approval.slack_id, "name": approval.name, "at": approval.at.isoformat()}
 
 
-def _stored(value: Any) -> Any:
+def stored(value: Any) -> Any:
     if isinstance(value, State | Outcome):
         return value.value
     if isinstance(value, Finding):
@@ -389,15 +406,15 @@ def _stored(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, list | tuple):
-        return [_stored(item) for item in value]
+        return [stored(item) for item in value]
     return value
 
 
-def _dynamo(values: Mapping[str, Any]) -> dict[str, Any]:
+def dynamo(values: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _serializer.serialize(value) for key, value in values.items()}
 
 
-def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
+def plain(item: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _python(_deserializer.deserialize(value)) for key, value in item.items()}
 
 
@@ -441,4 +458,8 @@ def _record(item: Mapping[str, Any]) -> RequestRecord:
         reminded=item.get("reminded", False),
         overtaken=item.get("overtaken", False),
         spec_fingerprint=item.get("spec_fingerprint", ""),
+        ask_id=item.get("ask_id"),
+        asker_slack_id=item.get("asker_slack_id"),
+        asker_name=item.get("asker_name"),
+        ask_reason=item.get("ask_reason"),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +25,7 @@ from kubernetes.client.exceptions import ApiException
 
 from csrgate.adapters.cluster.connections import ClusterConnection
 from csrgate.adapters.cluster.errors import translated
+from csrgate.domain.asks import asked_spec_digest
 from csrgate.domain.conditions import (
     Condition,
     DecisionOutcome,
@@ -118,6 +119,31 @@ class KubernetesCsrs:
                 return DecisionResult(DecisionOutcome.GONE, name)
             return DecisionResult(DecisionOutcome.APPLIED, name, condition)
         raise RetryLater(f"CSR {name} kept changing while being decided ({MAX_CONFLICT_RETRIES + 1} conflicts)")
+
+    def create(self, name: str, spec: Mapping[str, Any], annotations: Mapping[str, str]) -> str | None:
+        """Create the CSR; its uid, also when an earlier try created it (same spec and annotations); None when a CSR
+        of that name exists that is not this one."""
+        body = {
+            "apiVersion": "certificates.k8s.io/v1",
+            "kind": "CertificateSigningRequest",
+            "metadata": {"name": name, "annotations": dict(annotations)},
+            "spec": dict(spec),
+        }
+        with translated(f"creating CSR {name}"):
+            try:
+                created = self._api().create_certificate_signing_request(body, _request_timeout=self._timeout)
+                return str(created.metadata.uid)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+        found = self._read(name)
+        if found is None:
+            raise RetryLater(f"CSR {name} existed and is gone: create it again")
+        existing = self._connection.api_client().sanitize_for_serialization(found) or {}
+        theirs = (existing.get("metadata") or {}).get("annotations") or {}
+        same = asked_spec_digest(existing.get("spec") or {}) == asked_spec_digest(spec)
+        ours = same and all(theirs.get(key) == value for key, value in annotations.items())
+        return str(found.metadata.uid) if ours else None
 
     def _is_reviewed(self, found: V1CertificateSigningRequest, fingerprint: str | None) -> bool:
         """Whether the CSR in the cluster asks for what was reviewed: what people saw came from the forwarder."""

@@ -15,7 +15,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from csrgate.domain.errors import PermanentFailure, RetryLater
-from csrgate.domain.jobs import Job, decode_job
+from csrgate.domain.jobs import Job, decode_job, subject_of
 from csrgate.domain.lifecycle import InvalidTransition
 
 
@@ -24,7 +24,7 @@ class JobHandler:
     """How one kind of job runs, and how its request is given up when the job cannot be done."""
 
     run: Callable[[Any], object]
-    give_up: Callable[[str, str], None]  # (request id, why)
+    give_up: Callable[[str, str], object]  # (the id of the request or ask, why)
     failure: str  # what could not be done, for people: "the decision cannot be applied"
 
 
@@ -47,9 +47,9 @@ class JobConsumer:
             handler.run(job)
         except (PermanentFailure, InvalidTransition) as exc:
             if isinstance(exc, InvalidTransition):
-                self._logger.error("queue.transition_refused", extra={"request_id": job.request_id, "reason": str(exc)})
-            handler.give_up(job.request_id, f"{handler.failure}: {exc}")
+                self._logger.error("queue.transition_refused", extra={"subject": subject_of(job), "reason": str(exc)})
+            handler.give_up(subject_of(job), f"{handler.failure}: {exc}")
         except RetryLater as exc:
             if receive_count >= self._max_receives:
-                handler.give_up(job.request_id, f"gave up after {receive_count} attempts: {exc}")
+                handler.give_up(subject_of(job), f"gave up after {receive_count} attempts: {exc}")
             raise

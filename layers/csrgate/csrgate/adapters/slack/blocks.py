@@ -71,12 +71,13 @@ REASON_BLOCK = "reason"
 REASON_ACTION = "reason_text"
 
 
-def deny_dialog(request_id: str, message: MessageRef) -> View:
-    """The modal that asks an approver why they deny."""
+def deny_dialog(request_id: str, message: MessageRef | None) -> View:
+    """The modal that asks an approver why they deny; `message` is None when they clicked Deny on their App Home."""
+    context = {"request_id": request_id} | ({"channel": message.channel, "ts": message.ts} if message else {})
     return View(
         type="modal",
         callback_id=DENY_CALLBACK,
-        private_metadata=json.dumps({"request_id": request_id, "channel": message.channel, "ts": message.ts}),
+        private_metadata=json.dumps(context),
         title=PlainTextObject(text="Deny certificate", emoji=False),
         submit=PlainTextObject(text="Deny", emoji=False),
         close=PlainTextObject(text="Cancel", emoji=False),

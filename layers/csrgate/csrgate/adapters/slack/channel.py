@@ -52,7 +52,7 @@ class SlackNotifier:
         """A message only `user` sees, in the channel where they clicked."""
         self._call("chat_postEphemeral", channel=channel, user=user, text=escape(text), blocks=text_blocks(text))
 
-    def ask_deny_reason(self, trigger_id: str, request_id: str, message: MessageRef) -> None:
+    def ask_deny_reason(self, trigger_id: str, request_id: str, message: MessageRef | None) -> None:
         """Open the Deny dialog; its submission carries the request and message it belongs to."""
         self._call("views_open", trigger_id=trigger_id, view=deny_dialog(request_id, message))
 

@@ -1,0 +1,86 @@
+"""Asking in Slack: the /csrgate command, the "Request a certificate" shortcut's form and its submission, the App Home.
+
+Everything here answers inside Slack's three seconds. Checking a submitted CSR decodes X.509, so the use case that
+does it is built on the first submission, not at cold start (a click never pays for it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from csrgate.adapters.slack.blocks import escape, text_blocks
+from csrgate.adapters.slack.forms import MAX_HOME_REVIEWS, certificate_form, home_view, sent_view
+from csrgate.adapters.slack.views import SlackViews
+from csrgate.domain.asks import CLUSTER, CSR, LIFETIME, REASON, AskForm
+from csrgate.domain.self_service import MAX_SHOWN_ASKS, SelfService
+
+if TYPE_CHECKING:
+    from csrgate.domain.asking import Asking
+
+COMMAND = "/csrgate"
+HELP = (
+    "csrgate gets you a Kubernetes client certificate, approved in Slack.\n"
+    "/csrgate request   ask for a certificate (also the shortcut \u201cRequest a certificate\u201d)\n"
+    "/csrgate status    where your requests stand\n"
+    "/csrgate help      this text\n"
+    "Your requests, and those waiting for your decision, are also on csrgate's Home tab."
+)
+ACCESS_LATER = "Time-boxed access is not offered yet: ask for a certificate with /csrgate request."
+
+
+class AskingApi:
+    """The self-service half of Slack's routes; InteractionsApi verifies each request and hands it here."""
+
+    def __init__(self, self_service: SelfService, asking: Callable[[], Asking], views: SlackViews) -> None:
+        self._self_service = self_service
+        self._asking = asking
+        self._views = views
+
+    def open_form(self, trigger_id: str, slack_user: str) -> None:
+        """Open the certificate form for the person who typed the command or picked the shortcut."""
+        choices = self._self_service.choices(slack_user)
+        form = certificate_form(choices.clusters, choices.eks_clusters, choices.lifetimes, choices.commands)
+        self._views.open(trigger_id, form)
+
+    def submitted(self, slack_user: str, values: dict[str, str]) -> dict[str, Any]:
+        """The form's answer: its inline errors (nothing is recorded), or what happens next."""
+        form = AskForm(
+            cluster=values.get(CLUSTER, ""),
+            csr=values.get(CSR, ""),
+            lifetime=values.get(LIFETIME, ""),
+            reason=values.get(REASON, ""),
+        )
+        result = self._asking().submit(slack_user, form)
+        if isinstance(result, dict):
+            return {"response_action": "errors", "errors": result}
+        return {"response_action": "update", "view": sent_view(result).to_dict()}
+
+    def command(self, text: str, slack_user: str, trigger_id: str) -> dict[str, Any]:
+        """`/csrgate <what>`: the answer only the person who typed it sees."""
+        words = text.split()
+        what = words[0].casefold() if words else "help"
+        if what == "request":
+            self.open_form(trigger_id, slack_user)
+            return {}
+        if what == "status":
+            lines = self._self_service.status(slack_user)
+            shown = f"Your last {MAX_SHOWN_ASKS} certificate requests:\n" if len(lines) == MAX_SHOWN_ASKS else ""
+            return _ephemeral(shown + "\n".join(lines) if lines else "You have asked for no certificate yet.")
+        if what == "access":
+            return _ephemeral(ACCESS_LATER)
+        return _ephemeral(HELP)
+
+    def publish_home(self, slack_user: str, note: str | None = None) -> None:
+        """Draw the person's App Home: their requests, and the reviews waiting for their decision."""
+        waiting = self._self_service.waiting_for(slack_user)
+        mine = self._self_service.status(slack_user)
+        self._views.publish(slack_user, home_view(mine, waiting, max(0, len(waiting) - MAX_HOME_REVIEWS), note))
+
+
+def _ephemeral(text: str) -> dict[str, Any]:
+    return {
+        "response_type": "ephemeral",
+        "text": escape(text),
+        "blocks": [block.to_dict() for block in text_blocks(text)],
+    }
