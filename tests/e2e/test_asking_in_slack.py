@@ -1,0 +1,174 @@
+"""Through `csrgate dev up`: someone with no cluster access asks for their first certificate in Slack, as they would,
+with a key and CSR made by openssl, and ends with `kubectl auth whoami` printing their user."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from e2e_support import audit_events
+
+from devstack.client import DevStackClient, wait_for
+from devstack.csrs import make_csr
+from devstack.harness import Kubectl
+
+FORM = "csrgate_certificate_request"
+SHORTCUT = "csrgate_request_certificate"
+
+
+def open_form(stack: DevStackClient, user: str) -> dict[str, Any]:
+    """`user` picks the shortcut: the certificate form Slack shows them."""
+    seen = {view["id"] for view in stack.views()}
+    answered = stack.shortcut(user, SHORTCUT)
+    assert answered["status"] == 200, answered
+    return wait_for(
+        "the form",
+        lambda: next(
+            (v for v in stack.views() if v["id"] not in seen and v["user"] == user and v.get("callback_id") == FORM),
+            None,
+        ),
+    )
+
+
+def openssl_csr(home: Path, cn: str) -> str:
+    """A key and a CSR made as the form's hint says, with the real openssl; the CSR's PEM."""
+    subprocess.run(
+        [
+            "openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", str(home / f"{cn}.key"), "-subj", f"/CN={cn}", "-out", str(home / f"{cn}.csr"),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return (home / f"{cn}.csr").read_text()
+
+
+def submit(stack: DevStackClient, view: dict[str, Any], user: str, pem: str, cluster: str = "dev") -> dict[str, Any]:
+    lifetime = view["blocks"][2]["element"]["options"][0]["value"]
+    values = {
+        "cluster": {"cluster": cluster},
+        "csr": {"csr": pem},
+        "lifetime": {"lifetime": lifetime},
+        "reason": {"reason": "joining the payments team"},
+    }
+    answered = stack.submit(view["id"], user, values)
+    assert answered["status"] == 200, answered
+    return dict(answered["body"] or {})
+
+
+def asked_csr(stack: DevStackClient, cn: str, before: set[str]) -> str:
+    """The name of the CSR csrgate created for `cn`'s ask."""
+
+    def created() -> str | None:
+        listed = json.loads(stack.kubectl("get", "csr", "-o", "json").stdout)["items"]
+        return next(
+            (
+                csr["metadata"]["name"]
+                for csr in listed
+                if csr["metadata"]["name"] not in before and csr["metadata"]["name"].startswith(f"csrgate-{cn}-")
+            ),
+            None,
+        )
+
+    return wait_for(f"the CSR created for {cn}", created)
+
+
+def csr_names(stack: DevStackClient) -> set[str]:
+    return {csr["metadata"]["name"] for csr in json.loads(stack.kubectl("get", "csr", "-o", "json").stdout)["items"]}
+
+
+def test_dana_asks_in_slack_an_approver_approves_and_her_dm_holds_a_kubeconfig_that_is_her(
+    stack: DevStackClient, home: Path
+) -> None:
+    dana, alice = stack.user("dana"), stack.user("alice")
+    before = csr_names(stack)
+    # GIVEN dana, who has no cluster access, opens the form and pastes the CSR she made with openssl
+    view = open_form(stack, dana)
+    assert "-subj /CN=dana" in json.dumps(view["blocks"])  # the hint shows her exact openssl line
+    answer = submit(stack, view, dana, openssl_csr(home, "dana"))
+    assert answer["response_action"] == "update", answer
+    # THEN csrgate creates the CSR in the cluster for her, and asks the cluster's approvers
+    name = asked_csr(stack, "dana", before)
+    message = stack.review_message(name)
+    assert "@dana (U0DANA)" in json.dumps(message["blocks"])
+    # WHEN alice approves (one approval: csrgate knows exactly who asked)
+    assert stack.click(message, "csrgate_approve", alice)["status"] == 200
+    wait_for(f"{name} Approved,Issued", lambda: stack.condition(name) == "Approved,Issued")
+    # THEN dana's DM holds a kubeconfig which, with her key added by the line it came with, is her
+    delivered = wait_for(
+        "the DM", lambda: next((f for f in stack.files() if f["user"] == dana and "dana" in f["name"]), None)
+    )
+    kubeconfig = home / delivered["name"]
+    kubeconfig.write_bytes(base64.b64decode(delivered["content"]))
+    said = stack.messages(delivered["channel"])  # dana's DM holds the other tests' deliveries too
+    comment = next(m["text"] for m in said if "set-credentials" in m["text"] and delivered["name"] in m["text"])
+    command = next(line.strip("` ") for line in comment.splitlines() if "set-credentials" in line)
+    assert "--client-key=dana.key" in command  # the key the form's openssl line made
+    Kubectl(home)(*shlex.split(command)[1:])
+    whoami = Kubectl(home, kubeconfig)("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}", check=False)
+    assert whoami.stdout == "dana", whoami.stderr
+    # AND `/csrgate status` tells her where it stands
+    status = stack.command(dana, "/csrgate", "status")
+    assert status["status"] == 200 and name in json.dumps(status["body"]) and "delivered" in json.dumps(status["body"])
+    assert wait_for("csr.linked in the log", lambda: audit_events(stack, "csr.linked"))
+
+
+def test_a_cn_that_is_not_hers_is_an_inline_error_and_nothing_is_created(stack: DevStackClient) -> None:
+    dana = stack.user("dana")
+    before = csr_names(stack)
+    view = open_form(stack, dana)
+    answer = submit(stack, view, dana, make_csr("alice", key="p256").decode())
+    assert answer["response_action"] == "errors" and "'alice'" in answer["errors"]["csr"], answer
+    assert csr_names(stack) == before
+
+
+def test_a_policy_denial_is_an_inline_error_and_nothing_is_created(stack: DevStackClient) -> None:
+    dana = stack.user("dana")
+    before = csr_names(stack)
+    view = open_form(stack, dana)
+    answer = submit(stack, view, dana, make_csr("dana", orgs=["system:masters"], key="p256").decode())
+    assert answer["response_action"] == "errors" and "forbidden-group" in answer["errors"]["csr"], answer
+    assert csr_names(stack) == before
+
+
+def test_an_approver_who_asked_in_slack_may_not_approve_it(stack: DevStackClient, home: Path) -> None:
+    alice, bob = stack.user("alice"), stack.user("bob")
+    before = csr_names(stack)
+    view = open_form(stack, alice)
+    assert submit(stack, view, alice, openssl_csr(home, "alice"))["response_action"] == "update"
+    name = asked_csr(stack, "alice", before)
+    message = stack.review_message(name)
+    assert stack.click(message, "csrgate_approve", alice)["status"] == 200
+    wait_for(
+        "alice's refusal",
+        lambda: any(e["user"] == alice and "your own certificate request" in e["text"] for e in stack.ephemeral()),
+    )
+    assert stack.condition(name) == "Pending"
+    assert stack.click(message, "csrgate_approve", bob)["status"] == 200
+    wait_for(f"{name} Approved,Issued", lambda: stack.condition(name) == "Approved,Issued")
+
+
+def test_a_forged_ask_annotation_on_a_kubectl_csr_links_it_to_nobody(stack: DevStackClient, name: str) -> None:
+    manifest = {
+        "apiVersion": "certificates.k8s.io/v1",
+        "kind": "CertificateSigningRequest",
+        "metadata": {"name": name, "annotations": {"csrgate.io/ask": "00000001-0000-4000-8000-000000000001"}},
+        "spec": {
+            "request": base64.b64encode(make_csr("dana", key="p256")).decode(),
+            "signerName": "kubernetes.io/kube-apiserver-client",
+            "usages": ["client auth"],
+            "expirationSeconds": 3600,
+        },
+    }
+    stack.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
+    message = stack.review_message(name)
+    assert "verified by Slack" not in json.dumps(message["blocks"])
+    refused = wait_for(
+        "the refused link in the log",
+        lambda: [e for e in audit_events(stack, "csr.ask_link_refused") if e.get("csr_name") == name],
+    )
+    assert refused[0]["reason"] == "no such ask"
