@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from e2e_support import audit_events
+from e2e_support import audit_events, condition
 
 from devstack.client import DevStackClient, wait_for
 from devstack.csrs import make_csr
@@ -172,3 +172,28 @@ def test_a_forged_ask_annotation_on_a_kubectl_csr_links_it_to_nobody(stack: DevS
         lambda: [e for e in audit_events(stack, "csr.ask_link_refused") if e.get("csr_name") == name],
     )
     assert refused[0]["reason"] == "no such ask"
+
+
+def test_the_home_tab_shows_each_their_own_requests_and_an_approver_decides_there(
+    stack: DevStackClient, home: Path
+) -> None:
+    erin, bob = stack.user("erin"), stack.user("bob")
+    before = csr_names(stack)
+    view = open_form(stack, erin)
+    assert submit(stack, view, erin, openssl_csr(home, "erin"))["response_action"] == "update"
+    name = asked_csr(stack, "erin", before)
+    stack.review_message(name)
+    request_id = next(e["request_id"] for e in audit_events(stack, "csr.linked") if e.get("csr_name") == name)
+    # erin's Home lists her request, and nothing for her to decide (she approves nothing)
+    mine = stack.open_home(erin)
+    assert (
+        mine["status"] == 200
+        and name in json.dumps(mine["view"])
+        and f"decide:{request_id}" not in json.dumps(mine["view"])
+    )
+    # bob's Home has it waiting for him, with the channel's buttons; his click there decides it
+    theirs = stack.open_home(bob)
+    assert f"decide:{request_id}" in json.dumps(theirs["view"])
+    assert stack.click_view(f"decide:{request_id}", "csrgate_approve", bob, home=bob)["status"] == 200
+    wait_for(f"{name} Approved,Issued", lambda: stack.condition(name) == "Approved,Issued")
+    assert "bob (U0BOB)" in condition(stack, name, "Approved")["message"]

@@ -5,14 +5,17 @@ the consumers give up."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from csrgate.adapters.aws.config import ConfigError, Settings
 from devstack.aws import load_template
 
 TEMPLATE = load_template()
+ROOT = Path(__file__).resolve().parents[2]
 SLACK_POSTERS = ("IntakeFunction", "InteractionsFunction", "WorkerFunction", "SweeperFunction", "NotifierFunction")
 
 
@@ -128,3 +131,28 @@ def test_each_consumer_gives_up_on_the_delivery_its_queue_dead_letters(queue: st
     wiring = importlib.import_module(f"csrgate.wiring.{module}")
     redrive = TEMPLATE["Resources"][queue]["Properties"]["RedrivePolicy"]
     assert redrive["maxReceiveCount"] == wiring.MAX_RECEIVES
+
+
+def test_the_slack_apps_manifest_calls_what_csrgate_serves() -> None:
+    from csrgate.adapters.inbound.asking_api import COMMAND
+    from csrgate.adapters.slack.forms import REQUEST_CERTIFICATE_SHORTCUT
+
+    manifest = yaml.safe_load((ROOT / "slack" / "manifest.yaml").read_text())
+    routes = {
+        event["Properties"]["Path"]
+        for resource in TEMPLATE["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for event in resource["Properties"].get("Events", {}).values()
+        if event["Type"] == "HttpApi"
+    }
+    features, settings = manifest["features"], manifest["settings"]
+    urls = [
+        settings["interactivity"]["request_url"],
+        settings["event_subscriptions"]["request_url"],
+        *(command["url"] for command in features["slash_commands"]),
+    ]
+    assert {"/" + url.split("/", 3)[3] for url in urls} <= routes
+    assert [command["command"] for command in features["slash_commands"]] == [COMMAND]
+    assert [shortcut["callback_id"] for shortcut in features["shortcuts"]] == [REQUEST_CERTIFICATE_SHORTCUT]
+    assert "commands" in manifest["oauth_config"]["scopes"]["bot"]
+    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
