@@ -24,7 +24,7 @@ CLUSTERS: dict[str, dict[str, Any]] = {
         "slackChannel": "C0LAB",
         "approvers": {"users": ["U0ALICE", "U0BOB"]},
         "requesterEmails": {"angela": "angela@example.com"},  # the sample CSR asks for angela, as angela
-        "selfService": {"usernameTemplate": "{email_local}"},  # angela asks in Slack for the user angela
+        "selfService": {"usernameTemplate": "{email_local}", "emailDomains": ["example.com"]},  # angela: user angela
     },
     "eks-prod": {
         "name": "eks-prod",

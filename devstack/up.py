@@ -160,7 +160,7 @@ class DevStack:
             # applies to her, delivers it to her, and needs one approval when she asks for her own user.
             "requesterEmails": {ADMIN_USER: "dana@example.com", "myuser": "dana@example.com"},
             # people ask in Slack for their own user: dana's certificate names `dana`
-            "selfService": {"usernameTemplate": "{email_local}"},
+            "selfService": {"usernameTemplate": "{email_local}", "emailDomains": ["example.com"]},
         }
         ssm = session.client("ssm")
         ssm.put_parameter(Name=f"/csrgate/clusters/{CLUSTER}", Value=json.dumps(document), Type="String")

@@ -3,14 +3,16 @@ and recognised exactly (not by its annotation alone) when the forwarder sends it
 
 from __future__ import annotations
 
-from memory import Csrgate, client_csr
+import pytest
+from memory import Csrgate, client_csr, cluster_config
+from pydantic import ValidationError
 
 from csrgate.domain.approvals import ClickAnswer
-from csrgate.domain.asks import ASK_ANNOTATION, AskState, CertificateAsk
+from csrgate.domain.asks import ASK_ANNOTATION, AskForm, AskState, CertificateAsk, openssl_command
 from csrgate.domain.intake import EventType
 from csrgate.domain.jobs import CreateCsr
 from csrgate.domain.lifecycle import State
-from csrgate.domain.records import request_id_for
+from csrgate.domain.records import SlackUser, request_id_for
 from devstack.csrs import make_csr
 
 
@@ -64,8 +66,8 @@ def test_someone_elses_cn_is_an_inline_error_and_nothing_is_created() -> None:
 
 def test_a_policy_denial_is_an_inline_error_naming_the_finding() -> None:
     gate = Csrgate()
-    errors = gate.ask("U0ANGELA", make_csr("angela", orgs=["system:masters"], key="p256"))
-    assert isinstance(errors, dict) and "forbidden-group" in errors["csr"]
+    errors = gate.ask("U0ANGELA", make_csr("angela", key="rsa1024"))
+    assert isinstance(errors, dict) and "weak-key" in errors["csr"]
     assert gate.asks.asks == {} and gate.decisions.jobs == []
 
 
@@ -164,7 +166,8 @@ def test_a_csr_of_that_name_that_is_not_csrgates_fails_the_ask_and_tells_the_ask
     gate.work()
     failed = gate.asks.get(ask.ask_id)
     assert failed is not None and failed.state is AskState.FAILED and "did not create" in (failed.note or "")
-    assert gate.requesters.told[-1][0] == "U0ANGELA" and "could not be sent" in gate.requesters.told[-1][1]
+    user, text = gate.requesters.told[-1]
+    assert user == "U0ANGELA" and "could not be sent" in text and "mallory" not in text
 
 
 def test_the_forwarder_may_bring_the_csr_back_before_the_worker_records_it() -> None:
@@ -177,3 +180,51 @@ def test_the_forwarder_may_bring_the_csr_back_before_the_worker_records_it() -> 
     assert stored is not None and stored.state is AskState.LINKED
     assert gate.record(gate.request_id(ask.csr_name)).asker_slack_id == "U0ANGELA"
     assert gate.asks.event_names() == ["slack.certificate_asked", "csr.linked", "csr.created"]
+
+
+def test_an_email_on_another_domain_cannot_ask_for_the_user_its_local_part_names() -> None:
+    gate = Csrgate()
+    gate.people.users["U0EVE"] = SlackUser("U0EVE", "eve", "alice@attacker.example")
+    errors = gate.ask("U0EVE", client_csr("alice"))
+    assert isinstance(errors, dict) and "example.com" in errors["csr"]
+    assert gate.asks.asks == {} and gate.decisions.jobs == []
+
+
+def test_a_user_name_the_cluster_maps_to_another_email_cannot_be_asked_for() -> None:
+    gate = Csrgate()
+    gate.reconfigure(requesterEmails={"angela": "angela.smith@example.com"})
+    errors = gate.ask("U0ANGELA", client_csr("angela"))
+    assert isinstance(errors, dict) and "belongs to another email" in errors["csr"]
+
+
+def test_email_local_without_email_domains_is_refused_at_load() -> None:
+    with pytest.raises(ValidationError, match="emailDomains"):
+        cluster_config(selfService={"usernameTemplate": "{email_local}"})
+
+
+def test_a_certificate_asked_for_in_slack_carries_no_groups() -> None:
+    gate = Csrgate()
+    errors = gate.ask("U0ANGELA", make_csr("angela", orgs=["cluster-admins"], key="p256"))
+    assert isinstance(errors, dict) and "no groups" in errors["csr"]
+
+
+def test_hostile_text_is_an_inline_error_never_a_crash() -> None:
+    gate = Csrgate()
+    assert "csr" in gate.asking.submit("U0ANGELA", AskForm("lab", "\ud800", "3600", "why"))  # type: ignore[operator]
+    assert "lifetime" in gate.ask("U0ANGELA", lifetime="9" * 5000)  # type: ignore[operator]
+    ask = gate.ask("U0ANGELA", reason="on call \ud800")
+    assert isinstance(ask, CertificateAsk) and "\ud800" not in ask.reason
+
+
+def test_asking_is_limited_to_a_few_times_an_hour() -> None:
+    gate = Csrgate()
+    for _ in range(5):
+        asked(gate)
+    errors = gate.ask("U0ANGELA")
+    assert isinstance(errors, dict) and "5 times in the last hour" in errors["csr"]
+    gate.clock.advance(hours=1, seconds=1)
+    asked(gate)
+
+
+def test_the_openssl_line_escapes_what_openssl_would_read_as_another_attribute() -> None:
+    assert "-subj '/CN=dana\\+O\\=ops'" in openssl_command("dana+O=ops")

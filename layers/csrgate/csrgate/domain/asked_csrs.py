@@ -72,8 +72,11 @@ class AskedCsrs:
         except Conflict:
             return self._asks.get(ask_id)  # created or linked meanwhile: that stands
         self._audit.write(event)
+        # the reason may hold what the cluster or AWS said (users, hosts, ARNs): it stays in the audit trail
         self._requesters.tell(
-            ask.slack_user, f"Your certificate request on {ask.cluster} could not be sent to the cluster: {reason}."
+            ask.slack_user,
+            f"Your certificate request on {ask.cluster} could not be sent to the cluster; its administrators can see "
+            f"why in csrgate's audit trail (ask {ask.ask_id}).",
         )
         return ask
 

@@ -10,6 +10,7 @@ import base64
 import textwrap
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 from csrgate.domain.asks import (
     ASKED_USAGES,
@@ -27,6 +28,7 @@ from csrgate.domain.asks import (
 )
 from csrgate.domain.cluster import ClusterConfig, ClusterKind
 from csrgate.domain.csr import decode_csr
+from csrgate.domain.delivery import linked_email
 from csrgate.domain.errors import InputError, MalformedCsr
 from csrgate.domain.findings import Severity
 from csrgate.domain.jobs import CreateCsr
@@ -41,6 +43,7 @@ from csrgate.domain.verdict import evaluate
 
 MAX_CSR_CHARS = 16 * 1024  # a CSR is one or two KiB; an RSA 8192 one about 4
 MAX_REASON_CHARS = 500
+MAX_ASKS_PER_HOUR = 5  # each ask is a CSR in the cluster and a message to its approvers
 MAX_ERROR_CHARS = 600  # an inline error is read in a modal: the first findings, not all of them
 _PEM_BEGIN = "-----BEGIN CERTIFICATE REQUEST-----"
 
@@ -74,17 +77,21 @@ class Asking:
         if cluster.kind is ClusterKind.EKS:
             return {CLUSTER: eks_explanation(cluster.name)}
         asker = self._people.user(slack_user)
-        if not asker.email:
-            return {CSR: "csrgate cannot read your email in Slack, so it cannot tell which Kubernetes user you are."}
-        username = username_for(cluster.self_service.username_template, asker.email)
+        who = _who(asker.email, cluster)
+        if who is not None:
+            return {CSR: who}
+        username = username_for(cluster.self_service.username_template, asker.email or "")
+        if self._asked_lately(slack_user) >= MAX_ASKS_PER_HOUR:
+            return {CSR: f"You asked {MAX_ASKS_PER_HOUR} times in the last hour: wait for those to be decided."}
         errors: dict[str, str] = {}
         policy = self._clusters.policy_for(cluster)
         rules = policy.rules_for(CLIENT_SIGNER)
         choices = lifetime_choices(rules.max_expiration_seconds if rules else None)
-        lifetime = int(form.lifetime) if form.lifetime.isascii() and form.lifetime.isdigit() else 0
+        digits = form.lifetime.isascii() and form.lifetime.isdigit() and len(form.lifetime) <= 9
+        lifetime = int(form.lifetime) if digits else 0
         if lifetime not in choices:
             errors[LIFETIME] = "Pick one of the lifetimes listed."
-        reason = " ".join(form.reason.split())
+        reason = " ".join(form.reason.encode("utf-8", errors="replace").decode("utf-8").split())
         if not reason:
             errors[REASON] = "Say why you need it: the approvers read it."
         elif len(reason) > MAX_REASON_CHARS:
@@ -101,7 +108,7 @@ class Asking:
             cluster=cluster.name,
             slack_user=asker.slack_id,
             slack_name=asker.name,
-            email=asker.email,
+            email=asker.email or "",
             username=username,
             csr_name=csr_name_for(username, ask_id),
             request_pem=checked,
@@ -123,6 +130,30 @@ class Asking:
         self._jobs.enqueue(CreateCsr(ask.ask_id))
         return ask
 
+    def _asked_lately(self, slack_user: str) -> int:
+        since = self._clock() - timedelta(hours=1)
+        return sum(1 for ask in self._asks.by_asker(slack_user, MAX_ASKS_PER_HOUR) if ask.asked_at > since)
+
+
+def _who(email: str | None, cluster: ClusterConfig) -> str | None:
+    """Why the asker's Slack email cannot be the person a user name of this cluster is, or None when it can.
+
+    A template dropping the domain (`{email_local}`) must not make alice@elsewhere.example the cluster's alice: the
+    email's domain must be one the cluster names, and where the cluster's own mapping says who a user name is, the
+    email must be that one."""
+    service = cluster.self_service
+    if service is None:
+        return "This cluster does not take requests from Slack."
+    if not email or "@" not in email:
+        return "csrgate cannot read your email in Slack, so it cannot tell which Kubernetes user you are."
+    domain = email.rpartition("@")[2].casefold()
+    if service.email_domains and domain not in {d.casefold() for d in service.email_domains}:
+        return f"{cluster.name} takes requests from Slack only for emails at {', '.join(service.email_domains)}."
+    mapped = linked_email(username_for(service.username_template, email), cluster)
+    if mapped is not None and mapped.casefold() != email.casefold():
+        return f"On {cluster.name}, that user name belongs to another email; ask an administrator."
+    return None
+
 
 def eks_explanation(cluster: str) -> str:
     """Why a client certificate cannot be asked for on an EKS cluster, and what to ask for instead."""
@@ -134,7 +165,7 @@ def eks_explanation(cluster: str) -> str:
 
 def _checked_csr(text: str, username: str, lifetime: int, cluster: ClusterConfig, policy: Policy) -> str:
     """The CSR as a clean PEM of exactly the DER checked, or why it cannot be used (the inline error)."""
-    data = text.strip().encode("utf-8")
+    data = text.strip().encode("utf-8", errors="replace")  # a lone surrogate is no PEM character: refused below
     if not data:
         return f"Paste the CSR you made with:\n{openssl_command(username)}"
     if len(data) > MAX_CSR_CHARS:
@@ -151,6 +182,11 @@ def _checked_csr(text: str, username: str, lifetime: int, cluster: ClusterConfig
         return _cut(
             f"The CSR's CN is {found}; on {cluster.name} yours is {username!r}. Make one with:\n"
             f"{openssl_command(username)}"
+        )
+    if csr.subject.organizations:
+        return _cut(
+            "A certificate asked for in Slack carries no groups (O): your access comes from the cluster's RBAC "
+            f"for your user. Make the CSR with:\n{openssl_command(username)}"
         )
     request = SigningRequest(
         csr=csr,

@@ -138,7 +138,7 @@ def openssl_command(username: str) -> str:
     """The line that makes a key and a CSR for `username`, as the form's hint and its errors show it; the key file is
     where the delivered kubeconfig expects it."""
     stem = file_safe(username)
-    subject = shlex.quote(f"/CN={username}")
+    subject = shlex.quote("/CN=" + re.sub(r"([\\/+=])", r"\\\1", username))  # openssl -subj's special characters
     return (
         "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
         f"-keyout {stem}.key -subj {subject} -out {stem}.csr"

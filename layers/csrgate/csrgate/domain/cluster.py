@@ -53,12 +53,17 @@ class SelfService(_Config):
     Kubernetes user name their certificate must name (its CN): `{email_local}`, `oidc:{email}`."""
 
     username_template: StrictStr = Field(min_length=1, max_length=200)
+    # The Slack emails that may ask (their domains). Required with {email_local}, which drops the domain: without it
+    # alice@elsewhere.example would ask for the user alice.
+    email_domains: tuple[StrictStr, ...] = ()
 
     @model_validator(mode="after")
     def _usable(self) -> SelfService:
         problem = template_problem(self.username_template)
         if problem:
             raise ValueError(f"usernameTemplate {problem}")
+        if "{email_local}" in self.username_template and not self.email_domains:
+            raise ValueError("usernameTemplate {email_local} drops the email's domain: list emailDomains")
         return self
 
 

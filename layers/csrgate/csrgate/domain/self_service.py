@@ -91,7 +91,7 @@ class SelfService:
 
     def _where(self, ask: CertificateAsk) -> str:
         if ask.state is AskState.FAILED:
-            return f"failed: {ask.note}"
+            return "failed: it could not be sent to the cluster (its administrators can see why)"
         if ask.state is AskState.ASKED:
             return "being created in the cluster"
         record = self._store.get(ask.request_id) if ask.request_id else None
