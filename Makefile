@@ -40,14 +40,18 @@ $(SAM_VENV)/.installed:
 	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
 	touch $@
 
-# Go reads spec.request as Kubernetes does, and the tests compare csrgate with it (devstack/gocsr). CI runs as root
-# on Debian and installs it here; elsewhere those tests skip with a hint (and fail under CI=true).
+# Go reads spec.request as Kubernetes does, and the tests compare csrgate with it (devstack/gocsr); the dev Slack page
+# is tried in headless Chromium (tests/e2e/test_slack_page_in_browser.py). CI runs as root on Debian and installs
+# what is missing here, with one apt-get update; elsewhere those tests skip with a hint (and fail under CI=true).
 tools:
-	@if ! command -v go >/dev/null; then \
+	@missing=""; \
+	command -v go >/dev/null || missing="$$missing golang-go"; \
+	{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || missing="$$missing chromium chromium-driver"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends golang-go; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	  else \
-	    echo "Go is missing: the tests that compare csrgate with Go will skip (apt-get install golang-go)"; \
+	    echo "Missing:$$missing; the tests that need them will skip (apt-get install$$missing)"; \
 	  fi; \
 	fi
 

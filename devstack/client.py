@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import yaml
 
@@ -155,16 +156,40 @@ class DevStackClient:
         return wait_for(f"the approval request for {csr_name} in Slack", posted, timeout, interval)
 
     def click(self, message: dict[str, Any], action_id: str, user: str) -> dict[str, Any]:
-        """Click a button on a message as `user`; the service's HTTP status and how long it took."""
+        """Click a button on a message as `user`; the service's HTTP status, how long it took and its answer."""
         body = {"channel": message["channel"], "ts": message["ts"], "action_id": action_id, "user": user}
         return dict(self._post("_emulator/click", body))
 
+    def click_view(
+        self, block_id: str, action_id: str, user: str, *, view_id: str | None = None, home: str | None = None
+    ) -> dict[str, Any]:
+        """Click a button in `user`'s modal `view_id`, or on the Home tab of `home` (a user id)."""
+        target = {"view_id": view_id} if view_id is not None else {"home": home or user}
+        return dict(
+            self._post("_emulator/click", {**target, "block_id": block_id, "action_id": action_id, "user": user})
+        )
+
+    def command(self, user: str, command: str, text: str = "", channel: str | None = None) -> dict[str, Any]:
+        """`user` types `/command text` (in their DM unless `channel`); the service's status and answer body."""
+        body = {"user": user, "command": command, "text": text, **({"channel": channel} if channel else {})}
+        return dict(self._post("_emulator/command", body))
+
+    def shortcut(self, user: str, callback_id: str) -> dict[str, Any]:
+        """`user` picks the global shortcut `callback_id`; the service's status and answer body."""
+        return dict(self._post("_emulator/shortcut", {"user": user, "callback_id": callback_id}))
+
+    def open_home(self, user: str) -> dict[str, Any]:
+        """`user` opens the app's Home tab: {"user", "view" (the Home view published for them, or None), "status"}."""
+        return dict(self._get(f"_emulator/home?{urlencode({'user': user})}"))
+
     def views(self) -> list[dict[str, Any]]:
-        """Every view (modal) the service opened, with its id."""
+        """Every modal the service opened, oldest first: the view with its id, "user", "state" (open or closed)
+        and "errors" (the inline errors of its last submission)."""
         return list(self._get("_emulator/views"))
 
     def submit(self, view_id: str, user: str, values: dict[str, dict[str, str]]) -> dict[str, Any]:
-        """Submit an opened view as `user`, inputs as {block_id: {action_id: text}}; the service's status."""
+        """Submit `user`'s open modal, inputs as {block_id: {action_id: text, or a select's option value}};
+        the service's status and answer body."""
         return dict(self._post("_emulator/submit", {"view_id": view_id, "user": user, "values": values}))
 
     def fail_next(self, status: int, times: int = 1, retry_after: int | None = None) -> None:

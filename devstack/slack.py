@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import secrets
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +32,35 @@ class PostedMessage:
 
 
 @dataclass
+class Trigger:
+    """A trigger_id Slack issued with a command, shortcut or click: one views.open (or push), within seconds."""
+
+    user: str
+    issued: float
+    used: bool = False
+
+
+@dataclass
+class OpenedView:
+    """A view the app opened, pushed or published, as Slack keeps it: the view itself carries its id."""
+
+    id: str
+    user: str
+    view: dict[str, Any]
+    root: str = ""  # the modal at the bottom of a pushed stack; "clear" closes the whole stack
+    state: str = "open"
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        """What /_emulator/views lists: the view, and who sees it, whether it is open and its inline errors."""
+        return {**self.view, "user": self.user, "state": self.state, "errors": dict(self.errors)}
+
+
+# Slack's limit on how long a trigger_id may wait for views.open (api.slack.com/interactivity/handling#modal_responses)
+TRIGGER_LIFETIME = 3.0
+
+
+@dataclass
 class _Failure:
     status: int
     retry_after: int | None
@@ -44,14 +75,21 @@ class SlackStandIn:
     users: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> {"name", "email"}
     groups: dict[str, list[str]] = field(default_factory=dict)  # user group id -> member ids
     messages: list[PostedMessage] = field(default_factory=list)
-    ephemeral: list[dict[str, str]] = field(default_factory=list)
-    views: list[dict[str, Any]] = field(default_factory=list)
+    ephemeral: list[dict[str, Any]] = field(default_factory=list)
+    opened: list[OpenedView] = field(default_factory=list)  # modals, in the order they were opened or pushed
+    homes: dict[str, OpenedView] = field(default_factory=dict)  # user id -> the Home view published for them
+    triggers: dict[str, Trigger] = field(default_factory=dict)
+    # The bare stand-in takes any trigger_id, since its callers build their own payloads; the emulator issues them
+    # and checks them as Slack does.
+    check_triggers: bool = False
+    clock: Callable[[], float] = time.time
     files: list[dict[str, Any]] = field(default_factory=list)  # completed uploads: channel, name, title, content
     _uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     _failures: list[_Failure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _view_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -59,6 +97,24 @@ class SlackStandIn:
         """The base URL for `WebClient(base_url=...)`."""
         assert self._server is not None, "start the stand-in first"
         return f"http://127.0.0.1:{self._server.server_address[1]}/api/"
+
+    @property
+    def views(self) -> list[dict[str, Any]]:
+        """Every modal opened or pushed, as Slack has it (with its id), oldest first."""
+        with self._lock:
+            return [opened.view for opened in self.opened]
+
+    def issue_trigger(self, user: str) -> str:
+        """A fresh trigger_id for something `user` did, remembered with when it was issued."""
+        trigger_id = f"{int(self.clock() * 1000)}.{secrets.randbelow(10**10)}.{secrets.token_hex(16)}"
+        with self._lock:
+            self.triggers[trigger_id] = Trigger(user, self.clock())
+        return trigger_id
+
+    def find_view(self, view_id: str) -> OpenedView | None:
+        """A modal or Home view by id."""
+        with self._lock:
+            return next((v for v in [*self.opened, *self.homes.values()] if v.id == view_id), None)
 
     def fail_next(self, status: int, *, times: int = 1, retry_after: int | None = None, error: str = "") -> None:
         """Answer the next `times` calls with this HTTP status (429 with Retry-After, 500, or 200 with an error)."""
@@ -80,7 +136,8 @@ class SlackStandIn:
                 return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # a short poll interval: stop() waits for the next poll, and tests stop a stand-in each
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -118,6 +175,9 @@ class SlackStandIn:
             "users.info": self._user_info,
             "usergroups.users.list": self._group_members,
             "views.open": self._open_view,
+            "views.push": self._push_view,
+            "views.update": self._update_view,
+            "views.publish": self._publish_view,
             "users.lookupByEmail": self._lookup_by_email,
             "conversations.open": self._open_conversation,
             "files.getUploadURLExternal": self._upload_url,
@@ -181,15 +241,17 @@ class SlackStandIn:
         return {"ok": True, "files": completed}
 
     def _post_ephemeral(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            self.ephemeral.append(
-                {
-                    "channel": str(arguments.get("channel")),
-                    "user": str(arguments.get("user")),
-                    "text": str(arguments.get("text")),
-                }
-            )
+        channel, user, text = (str(arguments.get(name)) for name in ("channel", "user", "text"))
+        self.show_ephemeral(channel, user, text, arguments.get("blocks"))
         return {"ok": True, "message_ts": "0"}
+
+    def show_ephemeral(self, channel: str, user: str, text: str, blocks: Any = None) -> None:
+        """Record a message only `user` sees in `channel` (chat.postEphemeral, a command's answer, a response_url)."""
+        shown: dict[str, Any] = {"channel": channel, "user": user, "text": text}
+        if blocks:
+            shown["blocks"] = _blocks(blocks)
+        with self._lock:
+            self.ephemeral.append(shown)
 
     def _user_info(self, arguments: dict[str, Any]) -> dict[str, Any]:
         user_id = str(arguments.get("user"))
@@ -205,13 +267,59 @@ class SlackStandIn:
         return {"ok": True, "users": list(members)}
 
     def _open_view(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        view = arguments.get("view")
-        view = json.loads(view) if isinstance(view, str) else view
-        if not arguments.get("trigger_id"):
-            return {"ok": False, "error": "invalid_trigger_id"}
+        return self._stack_view(arguments, root=None)
+
+    def _push_view(self, arguments: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            self.views.append(dict(view or {}))
-        return {"ok": True, "view": {"id": f"V{len(self.views)}"}}
+            top = next((v for v in reversed(self.opened) if v.state == "open"), None)
+        if top is None:  # Slack pushes only onto a modal that is open
+            return {"ok": False, "error": "not_found"}
+        return self._stack_view(arguments, root=top.root)
+
+    def _stack_view(self, arguments: dict[str, Any], root: str | None) -> dict[str, Any]:
+        """views.open and views.push: a modal on the trigger's user's screen, once per trigger_id."""
+        error, user = self._claim_trigger(str(arguments.get("trigger_id") or ""))
+        if error is not None:
+            return {"ok": False, "error": error}
+        with self._lock:
+            view_id = f"V{next(self._view_ids)}"
+            opened = OpenedView(view_id, user, _as_shown(view_id, _view(arguments)), root=root or view_id)
+            self.opened.append(opened)
+        return {"ok": True, "view": opened.view}
+
+    def _claim_trigger(self, trigger_id: str) -> tuple[str | None, str]:
+        """The error Slack answers for this trigger_id (None if it may open a view) and the user it belongs to."""
+        with self._lock:
+            trigger = self.triggers.get(trigger_id)
+            if not trigger_id or (trigger is None and self.check_triggers):
+                return "invalid_trigger_id", ""
+            if trigger is None:
+                return None, ""
+            if self.check_triggers and trigger.used:
+                return "exchanged_trigger_id", trigger.user
+            if self.check_triggers and self.clock() - trigger.issued > TRIGGER_LIFETIME:
+                return "expired_trigger_id", trigger.user
+            trigger.used = True
+            return None, trigger.user
+
+    def _update_view(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        opened = self.find_view(str(arguments.get("view_id") or ""))
+        if opened is None:
+            return {"ok": False, "error": "not_found"}
+        with self._lock:
+            opened.view = _as_shown(opened.id, _view(arguments))
+            opened.errors = {}
+        return {"ok": True, "view": opened.view}
+
+    def _publish_view(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        user = str(arguments.get("user_id") or "")
+        if not user or (self.users and user not in self.users):
+            return {"ok": False, "error": "user_not_found"}
+        with self._lock:
+            previous = self.homes.get(user)
+            view_id = previous.id if previous is not None else f"V{next(self._view_ids)}"
+            self.homes[user] = OpenedView(view_id, user, _as_shown(view_id, _view(arguments)), root=view_id)
+            return {"ok": True, "view": self.homes[user].view}
 
     def _post(self, arguments: dict[str, Any]) -> dict[str, Any]:
         channel = str(arguments.get("channel") or "")
@@ -251,16 +359,19 @@ def running_slack(token: str = "xoxb-stand-in") -> Iterator[SlackStandIn]:
 
 
 _MAX_MESSAGE_BLOCKS = 50
+# The view each views.* method takes: modals open and stack, Home tabs are published; update takes either.
+_VIEW_TYPES = {"views.open": "modal", "views.push": "modal", "views.publish": "home", "views.update": None}
 
 
 def _malformed(method: str, arguments: dict[str, Any]) -> str | None:
     """The error Slack would answer for blocks or a view its Block Kit rules refuse, read with slack_sdk's own
     models; None when they are fine."""
     try:
-        if method == "views.open":
-            view = arguments.get("view")
-            View(**(json.loads(view) if isinstance(view, str) else view or {})).validate_json()
-            return None
+        if method in _VIEW_TYPES:
+            view = _view(arguments)
+            View(**view).validate_json()
+            wanted = _VIEW_TYPES[method]
+            return None if wanted is None or view.get("type") == wanted else "invalid_arguments"
         blocks = _blocks(arguments.get("blocks"))
         if len(blocks) > _MAX_MESSAGE_BLOCKS:
             return "invalid_blocks"
@@ -270,8 +381,18 @@ def _malformed(method: str, arguments: dict[str, Any]) -> str | None:
                 return "invalid_blocks"
             block.validate_json()
     except (SlackObjectFormationError, TypeError, ValueError, KeyError):
-        return "invalid_arguments" if method == "views.open" else "invalid_blocks"
+        return "invalid_arguments" if method in _VIEW_TYPES else "invalid_blocks"
     return None
+
+
+def _view(arguments: dict[str, Any]) -> dict[str, Any]:
+    view = arguments.get("view")
+    return dict(json.loads(view) if isinstance(view, str) else view or {})
+
+
+def _as_shown(view_id: str, view: dict[str, Any]) -> dict[str, Any]:
+    """A view as Slack answers and sends it back: with its id and an empty state until someone types."""
+    return {**view, "id": view_id, "state": {"values": {}}}
 
 
 def _blocks(value: Any) -> list[dict[str, Any]]:
