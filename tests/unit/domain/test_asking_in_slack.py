@@ -228,3 +228,20 @@ def test_asking_is_limited_to_a_few_times_an_hour() -> None:
 
 def test_the_openssl_line_escapes_what_openssl_would_read_as_another_attribute() -> None:
     assert "-subj '/CN=dana\\+O\\=ops'" in openssl_command("dana+O=ops")
+
+
+def test_an_asks_csr_is_judged_as_the_askers_as_the_form_judged_it_not_as_csrgates_identity() -> None:
+    # GIVEN a policy that wants the CN to be whoever created the CSR, and that creator in a group to skip a person
+    gate = Csrgate()
+    gate.directory.policies["own"] = (
+        "signers:\n  kubernetes.io/kube-apiserver-client:\n    onClean: approve\n"
+        "    subjectMustMatchRequester: true\n    requesterGroups: [csrgate:workers]\n"
+    )
+    gate.reconfigure(policy="own")
+    ask = asked(gate)  # the form judged it as angela's: her CN, none of csrgate's groups
+    request_id = created_and_forwarded(gate, ask)
+    # THEN intake judges it the same way: neither denied for csrgate having created it, nor approved on the
+    # strength of csrgate's own groups; a person decides
+    record = gate.record(request_id)
+    assert record.state is State.AWAITING_REVIEW
+    assert "requester-unknown" in [finding.code.value for finding in record.findings]

@@ -130,7 +130,11 @@ class Intake:
         request, status = csr.signing_request, csr.status
         now = self._clock()
         policy = self._clusters.policy_for(cluster)
-        verdict = evaluate(request, policy, cluster.kind)
+        ask, ask_event = link_to_ask(self._asks, cluster, csr, request_id, self._clock)
+        # An ask's CSR is judged as the asker's, as the form judged it: csrgate's own identity created it, and its
+        # user and groups must count for nothing (a policy trusting requesterGroups would otherwise trust csrgate's).
+        asked = request.with_overrides(username=ask.username, groups=()) if ask else request
+        verdict = evaluate(asked, policy, cluster.kind)
         state = State.DECIDED_ELSEWHERE if status.decided else state_after_verdict(verdict.outcome)
         annotated = csr.annotations.get(REQUESTER_EMAIL_ANNOTATION, "")
         # An email address is at most 254 characters: anything longer is no claim, and would not fit the record.
@@ -138,7 +142,6 @@ class Intake:
         common_name = request.csr.subject.common_name if request.csr is not None else None
         vouched_by = annotation_vouched_by(claim, request.username, common_name, cluster) if claim else None
         signer = policy.rules_for(request.signer_name)
-        ask, ask_event = link_to_ask(self._asks, cluster, csr, request_id, self._clock)
         unlinked: tuple[Finding, ...] = ()
         # Only a person's decision can be someone's own. An ask's CSR is tied to the Slack user who asked, and its CN
         # was checked to be theirs when they asked.
