@@ -82,12 +82,19 @@ def interaction_event(
     return slack_event(urlencode({"payload": json.dumps(payload)}), secret=secret, at=at)
 
 
-def slack_event(body: str, *, secret: str = SLACK_SIGNING_SECRET, at: float | None = None) -> dict[str, Any]:
-    """Any body posted to the interactions route, signed as Slack signs it."""
+def slack_event(
+    body: str,
+    *,
+    secret: str = SLACK_SIGNING_SECRET,
+    at: float | None = None,
+    route: str = "POST /v1/slack/interactions",
+    content_type: str = "application/x-www-form-urlencoded",
+) -> dict[str, Any]:
+    """Any body posted to one of Slack's routes (interactions by default), signed as Slack signs it."""
     timestamp = str(int(at if at is not None else time.time()))
-    event = api_event("POST /v1/slack/interactions")
+    event = api_event(route)
     event["headers"] = {
-        "content-type": "application/x-www-form-urlencoded",
+        "content-type": content_type,
         "x-slack-request-timestamp": timestamp,
         "x-slack-signature": SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body),
     }

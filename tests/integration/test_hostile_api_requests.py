@@ -23,6 +23,7 @@ from devstack.harness import LambdaContext, load_function
 from devstack.lambda_events import api_event, hmac_event, slack_event
 
 INTERACTIONS, HMAC_ROUTE, IAM_ROUTE = "POST /v1/slack/interactions", "POST /v1/hmac/csr-events", "POST /v1/csr-events"
+COMMANDS, EVENTS = "POST /v1/slack/commands", "POST /v1/slack/events"
 UNTRUSTED = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # one stack for all examples
 HEADER_NAMES = st.sampled_from(
     [
@@ -84,15 +85,58 @@ SLACK_PAYLOADS = st.fixed_dictionaries(
         | st.fixed_dictionaries(
             {},
             optional={
-                "callback_id": st.just("csrgate_deny_reason") | JSON_VALUES,
+                "callback_id": st.sampled_from(["csrgate_deny_reason", "csrgate_certificate_request"]) | JSON_VALUES,
+                "type": st.sampled_from(["home", "modal"]) | JSON_VALUES,
                 "private_metadata": JSON_VALUES
                 | UUIDS.map(lambda request_id: json.dumps({"request_id": request_id, "channel": "C0", "ts": "1.2"})),
-                "state": JSON_VALUES,
+                "state": JSON_VALUES
+                | st.fixed_dictionaries(
+                    {
+                        "values": st.dictionaries(
+                            st.sampled_from(["cluster", "csr", "lifetime", "reason", "other"]),
+                            JSON_VALUES
+                            | st.dictionaries(
+                                st.sampled_from(["cluster", "csr", "lifetime", "reason"]),
+                                JSON_VALUES
+                                | st.fixed_dictionaries(
+                                    {},
+                                    optional={
+                                        "value": st.sampled_from(["lab", "eks-prod", REAL_PEM.decode(), "3600"])
+                                        | PRINTABLE
+                                        | JSON_VALUES,
+                                        "selected_option": JSON_VALUES
+                                        | st.fixed_dictionaries({"value": st.sampled_from(["lab", "3600"])}),
+                                    },
+                                ),
+                            ),
+                        )
+                    }
+                ),
             },
         ),
         "trigger_id": JSON_VALUES,
     },
 )
+COMMAND_FORMS = st.fixed_dictionaries(
+    {},
+    optional={
+        "command": st.sampled_from(["/csrgate", "/other"]) | PRINTABLE,
+        "text": st.sampled_from(["help", "request", "status", "access", "", "STATUS now"]) | PRINTABLE,
+        "user_id": st.sampled_from(["U0ALICE", "U0ANGELA", ""]) | PRINTABLE,
+        "trigger_id": PRINTABLE,
+    },
+).map(urlencode)
+SLACK_EVENTS = st.fixed_dictionaries(
+    {"type": st.sampled_from(["url_verification", "event_callback"]) | JSON_VALUES},
+    optional={
+        "challenge": JSON_VALUES,
+        "event": JSON_VALUES
+        | st.fixed_dictionaries(
+            {"type": st.just("app_home_opened") | JSON_VALUES},
+            optional={"user": st.sampled_from(["U0ALICE", "U0NOBODY"]) | JSON_VALUES, "tab": st.just("home")},
+        ),
+    },
+).map(json.dumps)
 EVENT_BODIES = st.fixed_dictionaries(  # events of the right shape around CSRs good, broken and absurd
     {
         "cluster": st.just("lab"),
@@ -141,6 +185,24 @@ def test_anything_sent_to_the_interactions_route(functions: dict[str, Any], even
 @given(st.one_of(PRINTABLE, SLACK_PAYLOADS.map(lambda payload: urlencode({"payload": json.dumps(payload)}))))
 def test_anything_slack_signs_for_the_interactions_route(functions: dict[str, Any], body: str) -> None:
     answered(functions["interactions"], slack_event(body))
+
+
+@UNTRUSTED
+@given(st.sampled_from([COMMANDS, EVENTS]).flatmap(requests_to))
+def test_anything_sent_to_the_command_and_event_routes(functions: dict[str, Any], event: dict[str, Any]) -> None:
+    assert answered(functions["interactions"], event) in (400, 401, 413)
+
+
+@UNTRUSTED
+@given(st.one_of(PRINTABLE, COMMAND_FORMS))
+def test_anything_slack_signs_for_the_command_route(functions: dict[str, Any], body: str) -> None:
+    answered(functions["interactions"], slack_event(body, route=COMMANDS))
+
+
+@UNTRUSTED
+@given(st.one_of(PRINTABLE, SLACK_EVENTS))
+def test_anything_slack_signs_for_the_event_route(functions: dict[str, Any], body: str) -> None:
+    answered(functions["interactions"], slack_event(body, route=EVENTS, content_type="application/json"))
 
 
 @UNTRUSTED

@@ -13,6 +13,7 @@ from csrgate.adapters.slack.blocks import escape, text_blocks
 from csrgate.adapters.slack.forms import MAX_HOME_REVIEWS, certificate_form, home_view, sent_view
 from csrgate.adapters.slack.views import SlackViews
 from csrgate.domain.asks import CLUSTER, CSR, LIFETIME, REASON, AskForm
+from csrgate.domain.errors import PermanentFailure
 from csrgate.domain.self_service import MAX_SHOWN_ASKS, SelfService
 
 if TYPE_CHECKING:
@@ -37,11 +38,16 @@ class AskingApi:
         self._asking = asking
         self._views = views
 
-    def open_form(self, trigger_id: str, slack_user: str) -> None:
-        """Open the certificate form for the person who typed the command or picked the shortcut."""
-        choices = self._self_service.choices(slack_user)
-        form = certificate_form(choices.clusters, choices.eks_clusters, choices.lifetimes, choices.commands)
-        self._views.open(trigger_id, form)
+    def open_form(self, trigger_id: str, slack_user: str) -> str | None:
+        """Open the certificate form for the person who typed the command or picked the shortcut; what went wrong
+        when Slack refused (a trigger too old or used, a user it does not know), for the logs."""
+        try:
+            choices = self._self_service.choices(slack_user)
+            form = certificate_form(choices.clusters, choices.eks_clusters, choices.lifetimes, choices.commands)
+            self._views.open(trigger_id, form)
+        except PermanentFailure as exc:
+            return str(exc)
+        return None
 
     def submitted(self, slack_user: str, values: dict[str, str]) -> dict[str, Any]:
         """The form's answer: its inline errors (nothing is recorded), or what happens next."""
@@ -51,18 +57,21 @@ class AskingApi:
             lifetime=values.get(LIFETIME, ""),
             reason=values.get(REASON, ""),
         )
-        result = self._asking().submit(slack_user, form)
+        try:
+            result = self._asking().submit(slack_user, form)
+        except PermanentFailure:  # Slack would not say who the asker is
+            return {"response_action": "errors", "errors": {CSR: "csrgate cannot read your Slack profile just now."}}
         if isinstance(result, dict):
             return {"response_action": "errors", "errors": result}
         return {"response_action": "update", "view": sent_view(result).to_dict()}
 
-    def command(self, text: str, slack_user: str, trigger_id: str) -> dict[str, Any]:
-        """`/csrgate <what>`: the answer only the person who typed it sees."""
+    def command(self, text: str, slack_user: str, trigger_id: str) -> dict[str, Any] | None:
+        """`/csrgate <what>`: the answer only the person who typed it sees (None: the form opened, nothing to say)."""
         words = text.split()
         what = words[0].casefold() if words else "help"
         if what == "request":
-            self.open_form(trigger_id, slack_user)
-            return {}
+            refused = self.open_form(trigger_id, slack_user)
+            return None if refused is None else _ephemeral("csrgate could not open the form; try again.")
         if what == "status":
             lines = self._self_service.status(slack_user)
             shown = f"Your last {MAX_SHOWN_ASKS} certificate requests:\n" if len(lines) == MAX_SHOWN_ASKS else ""

@@ -75,7 +75,9 @@ class InteractionsApi:
         if kind == "view_submission" and callback == CERTIFICATE_FORM:
             return _json(200, self._asking.submitted(_slack_user(payload), _form_values(payload)))
         if kind == "shortcut" and callback == REQUEST_CERTIFICATE_SHORTCUT:
-            self._asking.open_form(_text_field(payload, "trigger_id"), _slack_user(payload))
+            refused = self._asking.open_form(_text_field(payload, "trigger_id"), _slack_user(payload))
+            if refused is not None:
+                self._logger.warning("slack.form_not_opened", extra={"reason": refused})
             return _text(200, "")
         self._logger.info("slack.interaction_ignored", extra={"type": str(kind)[:40], "callback": callback[:60]})
         return _text(200, "")
@@ -89,7 +91,8 @@ class InteractionsApi:
         user, trigger = fields.get("user_id", ""), fields.get("trigger_id", "")
         if fields.get("command") != COMMAND or not user:
             raise Refused(400, "not the /csrgate command", "csrgate answers /csrgate only", verified=True)
-        return _json(200, self._asking.command(fields.get("text", ""), user, trigger))
+        answer = self._asking.command(fields.get("text", ""), user, trigger)
+        return _text(200, "") if answer is None else _json(200, answer)
 
     def _event(self) -> Response[str]:
         try:
@@ -102,7 +105,10 @@ class InteractionsApi:
             return _text(200, _text_field(body, "challenge")[:200])
         event = _mapping(body, "event")
         if event.get("type") == "app_home_opened" and event.get("tab") == "home" and _text_field(event, "user"):
-            self._asking.publish_home(_text_field(event, "user"))
+            try:
+                self._asking.publish_home(_text_field(event, "user"))
+            except PermanentFailure as exc:  # Slack would retry the event; the next opening draws it anew
+                self._logger.warning("slack.home_not_published", extra={"reason": str(exc)})
         return _text(200, "")
 
     def _verified_body(self) -> bytes:
