@@ -38,18 +38,18 @@ class Stack:
 
     def request_item(self, request_id: str) -> dict[str, Any] | None:
         """The stored request item, as plain values."""
-        from csrgate.adapters.aws.store import _plain
+        from csrgate.adapters.aws.store import plain
 
         item = self.session.client("dynamodb").get_item(
             TableName=self.resources["RequestTable"],
             Key={"pk": {"S": f"REQUEST#{request_id}"}, "sk": {"S": "REQUEST"}},
             ConsistentRead=True,
         )
-        return _plain(item["Item"]) if "Item" in item else None
+        return plain(item["Item"]) if "Item" in item else None
 
     def stored_events(self, request_id: str) -> list[dict[str, Any]]:
         """The request's stored audit events, oldest first, as plain values."""
-        from csrgate.adapters.aws.store import _plain
+        from csrgate.adapters.aws.store import plain
 
         answer = self.session.client("dynamodb").query(
             TableName=self.resources["RequestTable"],
@@ -57,7 +57,7 @@ class Stack:
             ExpressionAttributeValues={":pk": {"S": f"REQUEST#{request_id}"}, ":prefix": {"S": "EVENT#"}},
             ConsistentRead=True,
         )
-        return [_plain(item) for item in answer.get("Items", [])]
+        return [plain(item) for item in answer.get("Items", [])]
 
     def put_cluster(self, name: str, document: dict[str, Any] | str) -> None:
         """Write a cluster's settings parameter."""

@@ -529,6 +529,7 @@ function draw(data) {
   drawShortcuts(data);
   drawPane(data);
   drawModal(data);
+  document.body.dataset.drawnFor = data.user; // what scripts wait for after switching users
 }
 
 async function refresh() {

@@ -74,6 +74,8 @@ def test_the_template_gives_the_routes_queues_and_schedule_the_stack_serves() ->
         "POST /v1/csr-events": "IntakeFunction",
         "POST /v1/hmac/csr-events": "IntakeFunction",
         "POST /v1/slack/interactions": "InteractionsFunction",
+        "POST /v1/slack/commands": "InteractionsFunction",
+        "POST /v1/slack/events": "InteractionsFunction",
     }
     queues, schedules = template_sources(template)
     assert {(q.function, q.queue, q.batch_size) for q in queues} == {

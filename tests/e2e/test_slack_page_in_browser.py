@@ -74,6 +74,23 @@ def act_as(driver: WebDriver, user: str) -> None:
         driver, f"{user} in the user picker", lambda d: d.find_elements(By.CSS_SELECTOR, f'#who [data-user="{user}"]')
     )
     Select(driver.find_element(By.ID, "who")).select_by_value(user)
+    until(
+        driver,
+        f"the page drawn for {user}",
+        lambda d: d.find_elements(By.CSS_SELECTOR, f'body[data-drawn-for="{user}"]'),
+    )
+
+
+def close_modals(driver: WebDriver) -> None:
+    """Dismiss the modals left open for this user (scripts in other tests open some), as a person would."""
+    while driver.find_elements(By.ID, "modal-close"):
+        view_id = driver.find_element(By.CSS_SELECTOR, ".modal").get_attribute("data-view-id")
+        driver.find_element(By.ID, "modal-close").click()
+        until(
+            driver,
+            f"{view_id} closed",
+            lambda d, shown=view_id: not d.find_elements(By.CSS_SELECTOR, f'[data-view-id="{shown}"]'),
+        )
 
 
 def open_channel(driver: WebDriver, channel: str) -> None:
@@ -412,6 +429,7 @@ def test_dana_requests_a_certificate_on_the_page_and_gets_her_kubeconfig(
     # GIVEN dana, who has no access to the cluster, on the page
     browser.get(stack.stack["slack_url"])
     act_as(browser, DANA)
+    close_modals(browser)
     # WHEN she picks "Request a certificate", fills the modal with a CSR made with openssl, and submits
     browser.find_element(By.ID, "shortcuts-button").click()
     browser.find_element(By.CSS_SELECTOR, '[data-shortcut="csrgate_request_certificate"]').click()
@@ -437,12 +455,14 @@ def test_dana_requests_a_certificate_on_the_page_and_gets_her_kubeconfig(
     until(browser, "the modal to close", lambda d: not d.find_elements(By.CSS_SELECTOR, ".modal"))
     # THEN alice finds the approval request for dana's request in the review channel, and approves it on the page
     act_as(browser, ALICE)
+    close_modals(browser)
     open_channel(browser, stack.channel)
     review = until(browser, "dana's approval request", lambda d: approval_request(d, "dana"))
     screenshot(review, home, "approval-request.png", keep=True)
     review.find_element(By.CSS_SELECTOR, '[data-action-id="csrgate_approve"]').click()
     # AND dana finds her kubeconfig in her DM
     act_as(browser, DANA)
+    close_modals(browser)
     open_channel(browser, f"D{DANA}")
     until(browser, "dana's kubeconfig", lambda d: d.find_elements(By.CSS_SELECTOR, ".file .file-download"), timeout=90)
 

@@ -59,9 +59,10 @@ def test_requests_without_valid_credentials_get_401(dev_cluster: DevCluster, kub
     assert (health.code, health.body) == (200, b"ok")  # health checks stay open, as kube-apiserver allows them
 
 
-def test_the_approver_may_read_and_approve_but_not_create_or_delete(
+def test_the_approver_may_read_approve_and_create_but_not_delete(
     dev_cluster: DevCluster, kubectl: Kubectl, name: str
 ) -> None:
+    # csrgate's worker: it creates the CSRs of certificates asked for in Slack, and deletes none
     approver = dev_cluster.approver_kubeconfig
     kubectl("apply", "-f", "-", stdin=csr_manifest(f"{name}-ok", make_csr("alice")))
 
@@ -69,11 +70,7 @@ def test_the_approver_may_read_and_approve_but_not_create_or_delete(
     deleted = kubectl("delete", "csr", f"{name}-ok", kubeconfig=approver, check=False)
     approved = kubectl("certificate", "approve", f"{name}-ok", kubeconfig=approver)
 
-    assert created.returncode == 1
-    assert (
-        'certificatesigningrequests.certificates.k8s.io is forbidden: User "csrgate-approver" cannot create resource '
-        '"certificatesigningrequests" in API group "certificates.k8s.io" at the cluster scope'
-    ) in created.stderr
+    assert created.returncode == 0, created.stderr
     assert 'User "csrgate-approver" cannot delete resource "certificatesigningrequests"' in deleted.stderr
     assert approved.stdout.strip().endswith("approved")
 

@@ -31,8 +31,8 @@ def test_someone_who_is_not_an_approver_is_refused_and_audited(
     assert status == 200
     assert stack.request_item(REQUEST_ID)["state"] == "awaiting_review"  # type: ignore[index]
     assert decisions(stack) == [] and not posted.updated
-    assert stack.slack.ephemeral == [
-        {"channel": "C0LAB", "user": "U0MALLORY", "text": "You are not an approver for lab."}
+    assert [(e["channel"], e["user"], e["text"]) for e in stack.slack.ephemeral] == [
+        ("C0LAB", "U0MALLORY", "You are not an approver for lab.")
     ]
     [rejected] = audit_events(capsys)
     assert (rejected["event"], rejected["reason"], rejected["slack_user"]) == (
