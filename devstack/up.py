@@ -46,7 +46,8 @@ class DevStack:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir.resolve()
-        self.cluster = DevCluster(self.data_dir / "cluster")
+        # people renew their own certificates, as on clusters that allow it (README: Renewing)
+        self.cluster = DevCluster(self.data_dir / "cluster", self_renewal=True)
         self.moto: Any = None
         self.slack = SlackEmulator(token="xoxb-dev-" + secrets.token_hex(8), signing_secret=secrets.token_hex(16))
         self.gateway: LocalGateway | None = None

@@ -47,6 +47,13 @@ class Stack:
         )
         return plain(item["Item"]) if "Item" in item else None
 
+    def items(self) -> list[dict[str, Any]]:
+        """Every item in the table, as plain values (a scan: for small test tables)."""
+        from csrgate.adapters.aws.store import plain
+
+        answer = self.session.client("dynamodb").scan(TableName=self.resources["RequestTable"], ConsistentRead=True)
+        return [plain(item) for item in answer.get("Items", [])]
+
     def stored_events(self, request_id: str) -> list[dict[str, Any]]:
         """The request's stored audit events, oldest first, as plain values."""
         from csrgate.adapters.aws.store import plain

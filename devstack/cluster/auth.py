@@ -8,6 +8,7 @@ groups, matched the way the RBAC authorizer matches rules.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ CERTIFICATES_GROUP = "certificates.k8s.io"
 AUTHENTICATION_GROUP = "authentication.k8s.io"
 
 
+CREDENTIAL_ID = "authentication.kubernetes.io/credential-id"
+
+
 @dataclass(frozen=True)
 class UserInfo:
     """An authenticated user."""
@@ -37,6 +41,8 @@ class UserInfo:
     username: str
     groups: tuple[str, ...] = ()
     uid: str = ""
+    # As the API server's authenticators add it: for a client certificate, credential-id X509SHA256=<its digest>.
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """The user as authentication.k8s.io/v1 UserInfo."""
@@ -45,6 +51,8 @@ class UserInfo:
             shown["uid"] = self.uid
         if self.groups:
             shown["groups"] = list(self.groups)
+        if self.extra:
+            shown["extra"] = {key: list(values) for key, values in self.extra}
         return shown
 
 
@@ -93,7 +101,8 @@ def user_from_certificate(der: bytes) -> UserInfo | None:
     groups = [
         str(attribute.value) for attribute in certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     ]
-    return UserInfo(names[0].value, _with_authenticated(groups))
+    credential = f"X509SHA256={hashlib.sha256(der).hexdigest()}"
+    return UserInfo(names[0].value, _with_authenticated(groups), extra=((CREDENTIAL_ID, (credential,)),))
 
 
 @dataclass(frozen=True)
@@ -157,6 +166,18 @@ DEFAULT_BINDINGS: Mapping[str, tuple[Rule, ...]] = {
     # The service accounts of namespace `ci` may ask for certificates, as a binding would let a CI job.
     CI_SERVICE_ACCOUNTS_GROUP: NODE_RULES,
 }
+
+
+# What a cluster that lets people renew their own certificates binds to system:authenticated: create CSRs and follow
+# them (the system:node role's rules, for every user).
+SELF_RENEWAL_RULES = (rule("create get list watch", CERTIFICATES_GROUP, "certificatesigningrequests"),)
+
+
+def bindings(*, self_renewal: bool = False) -> Mapping[str, tuple[Rule, ...]]:
+    """The dev cluster's bindings; with `self_renewal`, every authenticated user may create CSRs."""
+    if not self_renewal:
+        return DEFAULT_BINDINGS
+    return {**DEFAULT_BINDINGS, AUTHENTICATED: (*DEFAULT_BINDINGS[AUTHENTICATED], *SELF_RENEWAL_RULES)}
 
 
 @dataclass

@@ -33,6 +33,7 @@ from devstack.cluster.auth import (
     Authenticator,
     Authorizer,
     UserInfo,
+    bindings,
 )
 from devstack.cluster.kubeconfigs import (
     ADMIN_KUBECONFIG,
@@ -75,8 +76,10 @@ class DevCluster:
         history_limit: int = DEFAULT_HISTORY_LIMIT,
         bookmark_interval: float = 60.0,
         clock: Callable[[], datetime.datetime] = utc_now,
+        self_renewal: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self._self_renewal = self_renewal  # every authenticated user may create CSRs, to renew their certificate
         self._requested_port = port
         self._signing_delay = signing_delay
         self._history_limit = history_limit
@@ -129,7 +132,7 @@ class DevCluster:
         now = self._clock()
         ca = self._ca = DevCa.load_or_create(self.data_dir, now)
         self.approver_token = _load_or_create_token(self.data_dir / APPROVER_TOKEN_FILE)
-        authorizer = Authorizer()
+        authorizer = Authorizer(bindings(self_renewal=self._self_renewal))
         authenticator = Authenticator({self.approver_token: UserInfo(APPROVER_USER, (APPROVERS_GROUP,))})
         self._store = Store(self.data_dir, self._history_limit)
         registry = CsrRegistry(self._store, authorizer, self._clock)

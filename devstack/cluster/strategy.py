@@ -58,6 +58,8 @@ def prepare_for_create(csr: dict[str, Any], user: UserInfo, uid: str, now: str) 
         spec["uid"] = user.uid
     if user.groups:
         spec["groups"] = list(user.groups)
+    if user.extra:
+        spec["extra"] = {key: list(values) for key, values in user.extra}
     prepared["status"] = {}  # users cannot create pre-approved requests
     prepared["apiVersion"], prepared["kind"] = "certificates.k8s.io/v1", "CertificateSigningRequest"
     return prepared

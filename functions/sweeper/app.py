@@ -1,4 +1,5 @@
-"""Sweeper: reminds approvers of reviews left waiting and expires them before Kubernetes forgets the CSR."""
+"""Sweeper: reminds approvers of reviews left waiting, expires them before Kubernetes forgets the CSR, and reminds
+holders of delivered certificates to renew them."""
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -12,5 +13,6 @@ sweeper = build_sweeper(logger)
 @logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     result = sweeper.sweep()
-    logger.info("sweep.finished", extra={"reminded": result.reminded, "expired": result.expired})
-    return {"reminded": result.reminded, "expired": result.expired}
+    finished = vars(result)
+    logger.info("sweep.finished", extra=finished)
+    return finished

@@ -1,11 +1,17 @@
-"""What the end-to-end tests read back from `csrgate dev up`: the audit log, CSR conditions, Slack messages."""
+"""What the end-to-end tests read back from `csrgate dev up` (the audit log, CSR conditions, Slack messages), and the
+steps of asking for a certificate in Slack and using the kubeconfig that comes back."""
 
 from __future__ import annotations
 
+import base64
 import json
+import shlex
+import subprocess
+from pathlib import Path
 from typing import Any
 
 from devstack.client import DevStackClient, wait_for
+from devstack.harness import Kubectl
 
 
 def audit_events(stack: DevStackClient, event: str) -> list[dict[str, Any]]:
@@ -40,3 +46,90 @@ def condition(stack: DevStackClient, name: str, kind: str) -> dict[str, str]:
 def current(stack: DevStackClient, message: dict[str, Any]) -> dict[str, Any]:
     """The message as Slack shows it now."""
     return next(m for m in stack.messages(str(message["channel"])) if m["ts"] == message["ts"])
+
+
+FORM = "csrgate_certificate_request"
+SHORTCUT = "csrgate_request_certificate"
+
+
+def open_form(stack: DevStackClient, user: str) -> dict[str, Any]:
+    """`user` picks the shortcut: the certificate form Slack shows them."""
+    seen = {view["id"] for view in stack.views()}
+    answered = stack.shortcut(user, SHORTCUT)
+    assert answered["status"] == 200, answered
+    return wait_for(
+        "the form",
+        lambda: next(
+            (v for v in stack.views() if v["id"] not in seen and v["user"] == user and v.get("callback_id") == FORM),
+            None,
+        ),
+    )
+
+
+def openssl_csr(home: Path, cn: str) -> str:
+    """A key and a CSR made as the form's hint says, with the real openssl; the CSR's PEM."""
+    subprocess.run(
+        [
+            "openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", str(home / f"{cn}.key"), "-subj", f"/CN={cn}", "-out", str(home / f"{cn}.csr"),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return (home / f"{cn}.csr").read_text()
+
+
+def submit(stack: DevStackClient, view: dict[str, Any], user: str, pem: str, cluster: str = "dev") -> dict[str, Any]:
+    lifetime = view["blocks"][2]["element"]["options"][0]["value"]
+    values = {
+        "cluster": {"cluster": cluster},
+        "csr": {"csr": pem},
+        "lifetime": {"lifetime": lifetime},
+        "reason": {"reason": "joining the payments team"},
+    }
+    answered = stack.submit(view["id"], user, values)
+    assert answered["status"] == 200, answered
+    return dict(answered["body"] or {})
+
+
+def asked_csr(stack: DevStackClient, cn: str, before: set[str]) -> str:
+    """The name of the CSR csrgate created for `cn`'s ask."""
+
+    def created() -> str | None:
+        listed = json.loads(stack.kubectl("get", "csr", "-o", "json").stdout)["items"]
+        return next(
+            (
+                csr["metadata"]["name"]
+                for csr in listed
+                if csr["metadata"]["name"] not in before and csr["metadata"]["name"].startswith(f"csrgate-{cn}-")
+            ),
+            None,
+        )
+
+    return wait_for(f"the CSR created for {cn}", created)
+
+
+def csr_names(stack: DevStackClient) -> set[str]:
+    return {csr["metadata"]["name"] for csr in json.loads(stack.kubectl("get", "csr", "-o", "json").stdout)["items"]}
+
+
+def kubeconfigs_of(stack: DevStackClient, user: str) -> list[dict[str, Any]]:
+    """The kubeconfig files in `user`'s DM, oldest first."""
+    slack_id = stack.user(user)
+    return [f for f in stack.files() if f["user"] == slack_id and f["name"].endswith(".kubeconfig")]
+
+
+def delivered_kubeconfig(stack: DevStackClient, user: str, home: Path, seen: int) -> Path:
+    """The kubeconfig in `user`'s DM after the first `seen` ones, written to `home` with their key added by the line
+    it came with (the key is `home`/<user name>.key, as the form's openssl line makes it)."""
+
+    def mine() -> list[dict[str, Any]]:
+        return kubeconfigs_of(stack, user)
+
+    delivered = wait_for(f"kubeconfig {seen + 1} in {user}'s DM", lambda: mine()[seen] if len(mine()) > seen else None)
+    kubeconfig = home / delivered["name"]
+    kubeconfig.write_bytes(base64.b64decode(delivered["content"]))
+    said = [m["text"] for m in stack.messages(delivered["channel"]) if "set-credentials" in m["text"]]
+    command = next(line.strip("` ") for line in said[seen].splitlines() if "set-credentials" in line)
+    Kubectl(home)(*shlex.split(command)[1:])
+    return kubeconfig

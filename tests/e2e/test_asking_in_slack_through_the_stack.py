@@ -5,87 +5,30 @@ from __future__ import annotations
 
 import base64
 import json
-import shlex
-import subprocess
 from pathlib import Path
-from typing import Any
 
-from e2e_support import audit_events, condition
+from e2e_support import (
+    asked_csr,
+    audit_events,
+    condition,
+    csr_names,
+    delivered_kubeconfig,
+    kubeconfigs_of,
+    open_form,
+    openssl_csr,
+    submit,
+)
 
 from devstack.client import DevStackClient, wait_for
 from devstack.csrs import make_csr
 from devstack.harness import Kubectl
-
-FORM = "csrgate_certificate_request"
-SHORTCUT = "csrgate_request_certificate"
-
-
-def open_form(stack: DevStackClient, user: str) -> dict[str, Any]:
-    """`user` picks the shortcut: the certificate form Slack shows them."""
-    seen = {view["id"] for view in stack.views()}
-    answered = stack.shortcut(user, SHORTCUT)
-    assert answered["status"] == 200, answered
-    return wait_for(
-        "the form",
-        lambda: next(
-            (v for v in stack.views() if v["id"] not in seen and v["user"] == user and v.get("callback_id") == FORM),
-            None,
-        ),
-    )
-
-
-def openssl_csr(home: Path, cn: str) -> str:
-    """A key and a CSR made as the form's hint says, with the real openssl; the CSR's PEM."""
-    subprocess.run(
-        [
-            "openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", str(home / f"{cn}.key"), "-subj", f"/CN={cn}", "-out", str(home / f"{cn}.csr"),
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return (home / f"{cn}.csr").read_text()
-
-
-def submit(stack: DevStackClient, view: dict[str, Any], user: str, pem: str, cluster: str = "dev") -> dict[str, Any]:
-    lifetime = view["blocks"][2]["element"]["options"][0]["value"]
-    values = {
-        "cluster": {"cluster": cluster},
-        "csr": {"csr": pem},
-        "lifetime": {"lifetime": lifetime},
-        "reason": {"reason": "joining the payments team"},
-    }
-    answered = stack.submit(view["id"], user, values)
-    assert answered["status"] == 200, answered
-    return dict(answered["body"] or {})
-
-
-def asked_csr(stack: DevStackClient, cn: str, before: set[str]) -> str:
-    """The name of the CSR csrgate created for `cn`'s ask."""
-
-    def created() -> str | None:
-        listed = json.loads(stack.kubectl("get", "csr", "-o", "json").stdout)["items"]
-        return next(
-            (
-                csr["metadata"]["name"]
-                for csr in listed
-                if csr["metadata"]["name"] not in before and csr["metadata"]["name"].startswith(f"csrgate-{cn}-")
-            ),
-            None,
-        )
-
-    return wait_for(f"the CSR created for {cn}", created)
-
-
-def csr_names(stack: DevStackClient) -> set[str]:
-    return {csr["metadata"]["name"] for csr in json.loads(stack.kubectl("get", "csr", "-o", "json").stdout)["items"]}
 
 
 def test_dana_asks_in_slack_an_approver_approves_and_her_dm_holds_a_kubeconfig_that_is_her(
     stack: DevStackClient, home: Path
 ) -> None:
     dana, alice = stack.user("dana"), stack.user("alice")
-    before = csr_names(stack)
+    before, seen = csr_names(stack), len(kubeconfigs_of(stack, "dana"))
     # GIVEN dana, who has no cluster access, opens the form and pastes the CSR she made with openssl
     view = open_form(stack, dana)
     assert "-subj /CN=dana" in json.dumps(view["blocks"])  # the hint shows her exact openssl line
@@ -99,16 +42,7 @@ def test_dana_asks_in_slack_an_approver_approves_and_her_dm_holds_a_kubeconfig_t
     assert stack.click(message, "csrgate_approve", alice)["status"] == 200
     wait_for(f"{name} Approved,Issued", lambda: stack.condition(name) == "Approved,Issued")
     # THEN dana's DM holds a kubeconfig which, with her key added by the line it came with, is her
-    delivered = wait_for(
-        "the DM", lambda: next((f for f in stack.files() if f["user"] == dana and "dana" in f["name"]), None)
-    )
-    kubeconfig = home / delivered["name"]
-    kubeconfig.write_bytes(base64.b64decode(delivered["content"]))
-    said = stack.messages(delivered["channel"])  # dana's DM holds the other tests' deliveries too
-    comment = next(m["text"] for m in said if "set-credentials" in m["text"] and delivered["name"] in m["text"])
-    command = next(line.strip("` ") for line in comment.splitlines() if "set-credentials" in line)
-    assert "--client-key=dana.key" in command  # the key the form's openssl line made
-    Kubectl(home)(*shlex.split(command)[1:])
+    kubeconfig = delivered_kubeconfig(stack, "dana", home, seen)
     whoami = Kubectl(home, kubeconfig)("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}", check=False)
     assert whoami.stdout == "dana", whoami.stderr
     # AND `/csrgate status` tells her where it stands

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import shlex
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flow_steps import click, condition_types, run_worker, submit
 from stack import Stack
 
@@ -102,3 +104,28 @@ def test_a_denial_lands_in_the_cluster_and_reaches_the_requester(
     assert "alice (U0ALICE)" in message and "ask for a group role instead" in message
     dms = [m for m in stack.slack.messages if m.channel == "DU0DANA"]
     assert dms and "ask for a group role instead" in dms[-1].text
+
+
+def test_the_delivered_certificate_is_remembered_and_its_holder_reminded_once_at_80_percent(
+    stack: Stack, kubectl: Kubectl, requester: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN dana's certificate, approved and delivered
+    intake = submit(stack, kubectl, requester, email="dana@example.com")
+    click(stack, "U0ALICE", "csrgate_approve", intake["request_id"])
+    run_worker(stack)
+    [item] = [i for i in stack.items() if str(i["pk"]).startswith("CERT#") and i["sk"] == "CERTIFICATE"]
+    assert (item["username"], item["slack_user"], item["request_id"]) == (
+        requester["user"],
+        "U0DANA",
+        intake["request_id"],
+    )
+    not_before, not_after = (datetime.fromisoformat(item[key]) for key in ("not_before", "not_after"))
+    # WHEN the sweeper runs once 80% of its lifetime has passed, and again
+    later = not_before + (not_after - not_before) * 0.81
+    monkeypatch.setattr("csrgate.wiring.kit.utc_now", lambda: later)
+    sweeper = load_function("sweeper")
+    assert sweeper.lambda_handler({}, LambdaContext())["holders_reminded"] == 1
+    assert sweeper.lambda_handler({}, LambdaContext())["holders_reminded"] == 0
+    # THEN dana got one DM saying what expires when, and how to renew it herself
+    [reminder] = [m.text for m in stack.slack.messages if m.channel == "DU0DANA" and "expires" in m.text]
+    assert f"certificate for '{requester['user']}' on lab expires" in reminder and "apply -f -" in reminder

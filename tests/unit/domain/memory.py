@@ -54,7 +54,8 @@ from csrgate.domain.outcome import Decision, Outcome
 from csrgate.domain.policy import Policy, default_policy, load_policy
 from csrgate.domain.ports import Conflict
 from csrgate.domain.records import Approval, AuditEvent, MessageRef, RequestRecord, SlackUser, request_id_for
-from csrgate.domain.request import CsrObject, read_csr_object, spec_fingerprint
+from csrgate.domain.renewals import DeliveredCertificate
+from csrgate.domain.request import CREDENTIAL_ID_KEY, CsrObject, read_csr_object, spec_fingerprint
 from csrgate.domain.summary import RequestSummary
 from csrgate.domain.sweeper import Sweeper
 from csrgate.domain.worker import DecisionWorker
@@ -368,6 +369,41 @@ class MemoryAskStore:
             waiting.pop(0)()
 
 
+class MemoryCertificateStore:
+    """CertificateStore with DynamoCertificateStore's conditions: remembered once, a reminder counted only from the
+    count read and never after a renewal."""
+
+    def __init__(self) -> None:
+        self.certificates: dict[str, DeliveredCertificate] = {}
+        self.events: list[AuditEvent] = []
+
+    def remember(self, certificate: DeliveredCertificate, event: AuditEvent) -> None:
+        if certificate.fingerprint not in self.certificates:
+            self.certificates[certificate.fingerprint] = certificate
+            self.events.append(well_formed(event))
+
+    def get(self, fingerprint: str) -> DeliveredCertificate | None:
+        return self.certificates.get(fingerprint)
+
+    def due_reminders(self, now: datetime) -> list[DeliveredCertificate]:
+        due = [c for c in self.certificates.values() if c.next_reminder is not None and c.next_reminder <= now]
+        return sorted(due, key=lambda certificate: certificate.next_reminder or now)
+
+    def reminded(self, certificate: DeliveredCertificate, event: AuditEvent) -> DeliveredCertificate:
+        return self._update(certificate, event, reminders_sent=certificate.reminders_sent + 1)
+
+    def renewed(self, certificate: DeliveredCertificate, request_id: str, event: AuditEvent) -> DeliveredCertificate:
+        return self._update(certificate, event, renewed_by=request_id)
+
+    def _update(self, certificate: DeliveredCertificate, event: AuditEvent, **changes: Any) -> DeliveredCertificate:
+        stored = self.certificates.get(certificate.fingerprint)
+        if stored is None or stored.reminders_sent != certificate.reminders_sent or stored.renewed_by is not None:
+            raise Conflict("the certificate changed since it was read")
+        self.certificates[certificate.fingerprint] = replace(stored, **changes)
+        self.events.append(well_formed(event))
+        return self.certificates[certificate.fingerprint]
+
+
 def well_formed(event: AuditEvent) -> AuditEvent:
     """The event, once it is one an audit line can be made of: a csr.* or slack.* name, someone who acted, a time."""
     assert event.event.startswith(("csr.", "slack.")), f"an audit event named {event.event!r}"
@@ -584,9 +620,10 @@ class MemoryCluster:
         usages: Sequence[str] = ("client auth",),
         expiration_seconds: int | None = 86400,
         annotations: Mapping[str, str] | None = None,
+        made_with: bytes | None = None,
     ) -> dict[str, Any]:
-        """A CSR created by a user (`kubectl create`; the API server sets the uid, the user and groups): the object as
-        it returns it."""
+        """A CSR created by a user (`kubectl create`; the API server sets the uid, the user and groups, and with
+        `made_with`, the client certificate they authenticated with): the object as it returns it."""
         document = manifest(
             csr_pem,
             signer=signer,
@@ -598,6 +635,9 @@ class MemoryCluster:
             as_json=True,
         )
         spec = dict(_json(document)["spec"])
+        if made_with is not None:  # the client certificate the user authenticated with, as the API server records it
+            digest = x509.load_pem_x509_certificate(made_with).fingerprint(hashes.SHA256()).hex()
+            spec["extra"] = {CREDENTIAL_ID_KEY: [f"X509SHA256={digest}"]}
         self._uids += 1
         self.csrs_by_name[name] = _Csr(name, f"uid-{name}-{self._uids}", spec, dict(annotations or {}))
         return self.object(name)
@@ -812,6 +852,7 @@ class Csrgate:
         self.directory = MemoryDirectory([self.config])
         self.store = MemoryStore()
         self.asks = MemoryAskStore()
+        self.certificates = MemoryCertificateStore()
         self.decisions = MemoryQueue()
         self.slack_retries = MemoryQueue()
         self.channel = MemoryChannel()
@@ -835,6 +876,7 @@ class Csrgate:
             self.directory,
             self.store,
             self.asks,
+            self.certificates,
             self.decisions,
             self.slack_retries,
             self.channel,
@@ -863,6 +905,7 @@ class Csrgate:
             self.store,
             self.channel,
             self.requesters,
+            self.certificates,
             self.decisions,
             self.audit,
             self.clock,
@@ -877,6 +920,7 @@ class Csrgate:
             self.channel,
             self.requesters,
             self.people,
+            self.certificates,
             self.audit,
             self.clock,
         )

@@ -31,13 +31,14 @@ def test_an_approval_is_written_into_the_cluster_as_csrgates_and_followed_to_the
     )
     record = gate.record(request_id)
     assert record.state is State.DELIVERED and record.decision_applied and record.requester_told
-    assert gate.audit.names(request_id)[-4:] == [
+    assert gate.audit.names(request_id)[-5:] == [
         "csr.decision_applied",
         "csr.issued",
         "csr.requester_told",
+        "csr.certificate_remembered",
         "csr.delivered",
     ]
-    applied = gate.audit.events[-4]
+    applied = gate.audit.events[-5]
     assert (applied.actor, dict(applied.details)) == ("alice (U0ALICE)", {"decision": "approve"})
     assert gate.store.pending_mark(request_id) is None
 

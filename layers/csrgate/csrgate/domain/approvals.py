@@ -273,8 +273,8 @@ def _is_requester(record: RequestRecord, clicker: SlackUser, cluster: ClusterCon
     Names are compared loosely on purpose (case, an `oidc:`-style prefix, an email's domain): refusing a
     colleague who shares a name is a small cost; letting someone approve their own certificate is not.
     """
-    if record.asker_slack_id is not None and record.asker_slack_id == clicker.slack_id:
-        return True  # asked for it in Slack: exactly them, whatever their names
+    if clicker.slack_id in (record.asker_slack_id, record.holder_slack_id):
+        return True  # asked for it in Slack, or renews a certificate delivered to them: exactly them, whatever names
     username, common_name = record.request.username, record.request.common_name
     # record.requester_email is the annotation only when the cluster's mapping vouched for it: an email anyone
     # could write into a CSR must not lock its owner out of approving.

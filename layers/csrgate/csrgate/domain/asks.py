@@ -134,15 +134,21 @@ def csr_name_for(username: str, ask_id: str) -> str:
     return f"csrgate-{part}-{ask_id.replace('-', '')[:8]}"
 
 
-def openssl_command(username: str) -> str:
-    """The line that makes a key and a CSR for `username`, as the form's hint and its errors show it; the key file is
-    where the delivered kubeconfig expects it."""
-    stem = file_safe(username)
-    subject = shlex.quote("/CN=" + re.sub(r"([\\/+=])", r"\\\1", username))  # openssl -subj's special characters
+def openssl_command(username: str, groups: tuple[str, ...] = (), stem: str | None = None) -> str:
+    """The line that makes a key and a CSR for `username` (and `groups`, as O), as the form's hint and its errors show
+    it; the key file is `<stem>.key`, by default where the delivered kubeconfig expects it."""
+    stem = stem or file_safe(username)
+    subject = shlex.quote(
+        "".join(f"/{kind}={_subject_text(value)}" for kind, value in [("CN", username)] + [("O", g) for g in groups])
+    )
     return (
         "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
         f"-keyout {stem}.key -subj {subject} -out {stem}.csr"
     )
+
+
+def _subject_text(value: str) -> str:
+    return re.sub(r"([\\/+=])", r"\\\1", value)  # what openssl's -subj would read as another attribute
 
 
 def file_safe(text: str) -> str:

@@ -36,6 +36,7 @@ class Code(StrEnum):
     REQUESTER_UNKNOWN = "requester-unknown"
     SIGNER_NOT_MANAGED = "signer-not-managed"
     SIGNER_UNSUPPORTED_ON_EKS = "signer-unsupported-on-eks"
+    RENEWAL = "renewal"
 
 
 @dataclass(frozen=True)

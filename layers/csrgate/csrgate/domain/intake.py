@@ -15,7 +15,17 @@ from csrgate.domain.jobs import ApplyDecision, PostMessage
 from csrgate.domain.lifecycle import State, can_transition, state_after_verdict
 from csrgate.domain.messages import policy_notice, review_message
 from csrgate.domain.outcome import Outcome
-from csrgate.domain.ports import AskStore, AuditLog, Clock, ClusterDirectory, Conflict, JobQueue, Notifier, RequestStore
+from csrgate.domain.ports import (
+    AskStore,
+    AuditLog,
+    CertificateStore,
+    Clock,
+    ClusterDirectory,
+    Conflict,
+    JobQueue,
+    Notifier,
+    RequestStore,
+)
 from csrgate.domain.records import (
     REQUESTER_EMAIL_ANNOTATION,
     Actor,
@@ -24,7 +34,8 @@ from csrgate.domain.records import (
     request_id_for,
 )
 from csrgate.domain.redraw import MessageRedraw
-from csrgate.domain.request import CsrObject
+from csrgate.domain.renewals import DeliveredCertificate, credential_fingerprint, judge_renewal
+from csrgate.domain.request import CsrObject, SigningRequest
 from csrgate.domain.summary import summarize
 from csrgate.domain.text import shown
 from csrgate.domain.verdict import evaluate
@@ -63,6 +74,7 @@ class Intake:
         clusters: ClusterDirectory,
         store: RequestStore,
         asks: AskStore,
+        certificates: CertificateStore,
         decisions: JobQueue,
         slack_retries: JobQueue,
         notifier: Notifier,
@@ -72,6 +84,7 @@ class Intake:
         self._clusters = clusters
         self._store = store
         self._asks = asks
+        self._certificates = certificates
         self._decisions = decisions
         self._slack_retries = slack_retries
         self._notifier = notifier
@@ -135,6 +148,11 @@ class Intake:
         # user and groups must count for nothing (a policy trusting requesterGroups would otherwise trust csrgate's).
         asked = request.with_overrides(username=ask.username, groups=()) if ask else request
         verdict = evaluate(asked, policy, cluster.kind)
+        renewed = self._renewed_certificate(request, cluster.name)
+        renewal: tuple[Finding, ...] = ()
+        chain_started_at = None
+        if renewed is not None:
+            verdict, renewal, chain_started_at = judge_renewal(request, renewed, cluster, policy, verdict, now)
         state = State.DECIDED_ELSEWHERE if status.decided else state_after_verdict(verdict.outcome)
         annotated = csr.annotations.get(REQUESTER_EMAIL_ANNOTATION, "")
         # An email address is at most 254 characters: anything longer is no claim, and would not fit the record.
@@ -145,7 +163,7 @@ class Intake:
         unlinked: tuple[Finding, ...] = ()
         # Only a person's decision can be someone's own. An ask's CSR is tied to the Slack user who asked, and its CN
         # was checked to be theirs when they asked.
-        if state is State.AWAITING_REVIEW and ask is None:
+        if state is State.AWAITING_REVIEW and ask is None and renewed is None:
             names_a_user = signer is not None and signer.authenticates_clients
             unlinked = requester_findings(request.username, common_name, cluster, names_a_user)
         record = RequestRecord(
@@ -155,7 +173,7 @@ class Intake:
             csr_uid=request.uid or "",
             state=state,
             outcome=verdict.outcome,
-            findings=verdict.findings + unlinked,
+            findings=verdict.findings + renewal + unlinked,
             request=summarize(request, claim),
             received_at=now,
             approvals_needed=cluster.approvals_needed(verdict.privileged, unlinked=bool(unlinked)),
@@ -166,6 +184,9 @@ class Intake:
             asker_slack_id=ask.slack_user if ask else None,
             asker_name=ask.slack_name if ask else None,
             ask_reason=ask.reason if ask else None,
+            renews=renewed.fingerprint if renewed else None,
+            holder_slack_id=renewed.slack_user if renewed else None,
+            chain_started_at=chain_started_at,
         )
         events = [
             AuditEvent.about(
@@ -177,8 +198,9 @@ class Intake:
                 Actor.POLICY,
                 now,
                 verdict=verdict.outcome.value,
-                finding_codes=list(verdict.codes),
+                finding_codes=[finding.code.value for finding in verdict.findings + renewal],
                 privileged=verdict.privileged,
+                renews=record.renews,
             ),
         ]
         if claim:
@@ -222,6 +244,12 @@ class Intake:
         for event in events:
             self._log(event)
         return record, True
+
+    def _renewed_certificate(self, request: SigningRequest, cluster: str) -> DeliveredCertificate | None:
+        """The certificate csrgate delivered that the CSR was made with (the API server says which), if any."""
+        fingerprint = credential_fingerprint(request)
+        found = self._certificates.get(fingerprint) if fingerprint else None
+        return found if found is not None and found.cluster == cluster else None
 
     def _reconcile(self, record: RequestRecord, status: CsrStatus) -> RequestRecord:
         """Follow what happened in the cluster: decided by someone else, issued, or failed to sign."""

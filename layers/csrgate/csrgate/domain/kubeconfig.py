@@ -15,7 +15,7 @@ from datetime import datetime
 
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from csrgate.domain.asks import file_safe
@@ -48,6 +48,9 @@ class RequesterKubeconfig:
     key_path: str  # where the user entry expects the private key, relative to the kubeconfig's directory
     set_credentials_command: str  # embeds the key into the kubeconfig
     not_after: datetime
+    not_before: datetime | None = None
+    groups: tuple[str, ...] = ()  # the certificate's O values
+    fingerprint: str = ""  # SHA-256 of the certificate's DER, hex: the API server's credential id for it
 
 
 def read_certificates(pem: bytes) -> list[x509.Certificate]:
@@ -106,6 +109,11 @@ def build_requester_kubeconfig(
         key_path=key,
         set_credentials_command=command,
         not_after=chain[0].not_valid_after_utc,
+        not_before=chain[0].not_valid_before_utc,
+        groups=tuple(
+            str(attribute.value) for attribute in chain[0].subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+        ),
+        fingerprint=chain[0].fingerprint(hashes.SHA256()).hex(),
     )
 
 

@@ -135,6 +135,10 @@ def _request_facts(record: RequestRecord, now: datetime) -> list[Fact]:
         ]
     else:
         facts.append(Fact("Requested by (verified by the API server)", _requester(request)))
+    if record.holder_slack_id:
+        facts.append(
+            Fact("Made with a certificate csrgate delivered to (verified by the API server)", record.holder_slack_id)
+        )
     claim = request.requester_email_claim
     if record.requester_email:
         facts.append(Fact("Requester email (annotation, matches the cluster's mapping)", record.requester_email))

@@ -158,6 +158,11 @@ class SignerRules(_Rules):
     expiration_required: StrictBool = True
     max_expiration_seconds: StrictInt | None = Field(default=None, ge=API_MINIMUM_EXPIRATION_SECONDS)
     sans: SanRules = SanRules()
+    # A client CSR made with a still-valid certificate csrgate delivered, for the same user and no more groups, is its
+    # renewal (csrgate.domain.renewals): approved on its own, or reviewed, and never once the chain of renewals is
+    # older than this since a person last approved.
+    on_renewal: Literal["approve", "review"] = "approve"
+    max_renewal_chain_days: StrictInt = Field(default=90, ge=1, le=3650)
 
     @model_validator(mode="after")
     def _required_usages_are_allowed(self) -> SignerRules:

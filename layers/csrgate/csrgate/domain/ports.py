@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from csrgate.domain.delivery import Delivery
     from csrgate.domain.kubeconfig import RequesterKubeconfig
     from csrgate.domain.nodes import NodeAddress
+    from csrgate.domain.renewals import DeliveredCertificate
 
 Clock = Callable[[], datetime]
 
@@ -117,6 +118,25 @@ class AskStore(Protocol):
 
     def by_asker(self, slack_user: str, limit: int) -> list[CertificateAsk]:
         """The Slack user's most recent asks, newest first."""
+
+
+class CertificateStore(Protocol):
+    """The client certificates csrgate delivered (no bodies), by their SHA-256; every change a conditional write."""
+
+    def remember(self, certificate: DeliveredCertificate, event: AuditEvent) -> None:
+        """Store a delivered certificate once (a repeated delivery of the same one changes nothing)."""
+
+    def get(self, fingerprint: str) -> DeliveredCertificate | None:
+        """The delivered certificate with that SHA-256, or None."""
+
+    def due_reminders(self, now: datetime) -> list[DeliveredCertificate]:
+        """Certificates whose next reminder is due, soonest first."""
+
+    def reminded(self, certificate: DeliveredCertificate, event: AuditEvent) -> DeliveredCertificate:
+        """Count one more reminder sent; Conflict when another sweep counted it first."""
+
+    def renewed(self, certificate: DeliveredCertificate, request_id: str, event: AuditEvent) -> DeliveredCertificate:
+        """Mark it renewed by the request whose certificate was delivered: no more reminders."""
 
 
 class JobQueue(Protocol):

@@ -81,6 +81,11 @@ class RequestRecord:
     asker_slack_id: str | None = None
     asker_name: str | None = None
     ask_reason: str | None = None  # why they asked, in their words: untrusted text
+    # A CSR made with a certificate csrgate delivered (its SHA-256, per the API server): its holder is whom it is
+    # delivered to and who may not approve it; a renewal by policy keeps the chain's start, a person's restarts it.
+    renews: str | None = None
+    holder_slack_id: str | None = None
+    chain_started_at: datetime | None = None
 
 
 @dataclass(frozen=True)

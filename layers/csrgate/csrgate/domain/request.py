@@ -27,6 +27,8 @@ MAX_NAME_CHARS, MAX_UID_CHARS, MAX_SIGNER_CHARS = 253, 128, 571
 MAX_EXPIRATION_SECONDS = 2**31 - 1
 # Bounds of csrgate's own, far above any real identity, so that a request always fits its stored record.
 MAX_USERNAME_CHARS, MAX_GROUPS_CHARS = 1024, 64 * 1024
+CREDENTIAL_ID_KEY = "authentication.kubernetes.io/credential-id"
+MAX_CREDENTIAL_ID_CHARS = 128
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class SigningRequest:
     groups: tuple[str, ...] = ()
     name: str | None = None
     uid: str | None = None
+    # spec.extra's authentication.kubernetes.io/credential-id, when the API server recorded exactly one: for a CSR
+    # created with a client certificate, X509SHA256=<its digest> (csrgate.domain.renewals)
+    credential_id: str | None = None
 
     def with_overrides(self, **changes: Any) -> SigningRequest:
         """A copy with the given spec fields replaced; None values leave a field as it is."""
@@ -144,6 +149,7 @@ def read_csr_object(obj: Mapping[str, Any], source: str, *, from_cluster: bool =
         "groups": _groups(spec, source),
         "name": _text(metadata, "name", source, "metadata", MAX_NAME_CHARS, required=from_cluster),
         "uid": _text(metadata, "uid", source, "metadata", MAX_UID_CHARS, required=from_cluster),
+        "credential_id": _credential_id(spec, source),
     }
     return CsrObject(
         request_text=request,
@@ -219,6 +225,16 @@ def _groups(spec: Mapping[str, Any], source: str) -> tuple[str, ...]:
     if sum(len(group) for group in groups) > MAX_GROUPS_CHARS:
         raise InputError(source, f"spec.groups must hold at most {MAX_GROUPS_CHARS} characters in all")
     return groups
+
+
+def _credential_id(spec: Mapping[str, Any], source: str) -> str | None:
+    extra = _field(spec, "extra", Mapping, source, path="spec.extra", required=False) or {}
+    values = extra.get(CREDENTIAL_ID_KEY)
+    if values is None:
+        return None
+    if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+        raise InputError(source, f"spec.extra[{CREDENTIAL_ID_KEY}] must be a list of strings")
+    return values[0][:MAX_CREDENTIAL_ID_CHARS] if len(values) == 1 else None
 
 
 def _annotations(metadata: Mapping[str, Any], source: str) -> Mapping[str, str]:

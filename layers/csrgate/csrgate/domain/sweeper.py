@@ -11,7 +11,7 @@ recorded is an approval applied. Slack trouble with one request neither stops a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from csrgate.domain.approvals import may_approve
@@ -21,6 +21,7 @@ from csrgate.domain.lifecycle import State
 from csrgate.domain.outcome import Outcome
 from csrgate.domain.ports import (
     AuditLog,
+    CertificateStore,
     Clock,
     ClusterDirectory,
     Conflict,
@@ -32,6 +33,7 @@ from csrgate.domain.ports import (
 )
 from csrgate.domain.records import Actor, AuditEvent, RequestRecord
 from csrgate.domain.redraw import MessageRedraw
+from csrgate.domain.renewals import DeliveredCertificate, reminder_text
 
 EXPIRED_REASON = "expired: nobody decided within the review window"
 _APPROVALS = (State.APPROVED, State.AUTO_APPROVED)
@@ -55,6 +57,7 @@ class SweepResult:
     reminded: int = 0
     expired: int = 0
     requeued: int = 0
+    holders_reminded: int = 0  # holders of delivered certificates reminded to renew them
 
 
 class Sweeper:
@@ -68,6 +71,7 @@ class Sweeper:
         notifier: Notifier,
         requesters: Requesters,
         people: SlackDirectory,
+        certificates: CertificateStore,
         audit: AuditLog,
         clock: Clock,
         timings: SweepTimings = SweepTimings(),
@@ -78,6 +82,7 @@ class Sweeper:
         self._redraw = MessageRedraw(notifier, store, audit, clock)
         self._requesters = requesters
         self._people = people
+        self._certificates = certificates
         self._audit = audit
         self._clock = clock
         self._timings = timings
@@ -96,7 +101,38 @@ class Sweeper:
                 expired += self._expire(record, now)
             elif not record.reminded:
                 reminded += self._remind(record, now)
-        return SweepResult(reminded, expired, requeued)
+        holders = sum(self._remind_holder(certificate, now) for certificate in self._certificates.due_reminders(now))
+        return SweepResult(reminded, expired, requeued, holders)
+
+    def _remind_holder(self, certificate: DeliveredCertificate, now: datetime) -> int:
+        """One reminder per threshold, claimed before it is sent: a sweep that loses the claim sends nothing, and one
+        Slack refuses is audited (the next threshold still comes)."""
+        due = certificate.next_reminder
+        if due is None or due > now:
+            return 0
+        event = AuditEvent(
+            "csr.renewal_reminded",
+            certificate.request_id,
+            certificate.cluster,
+            "",
+            "",
+            Actor.SERVICE,
+            now,
+            {"fingerprint": certificate.fingerprint, "slack_user": certificate.slack_user, "due": due.isoformat()},
+        )
+        try:
+            certificate = self._certificates.reminded(certificate, event)
+        except Conflict:
+            return 0
+        self._audit.write(event)
+        try:
+            self._requesters.tell(certificate.slack_user, reminder_text(certificate, now))
+        except (RetryLater, PermanentFailure) as exc:
+            self._audit.write(
+                replace(event, event="slack.reminder_failed", details={**event.details, "reason": str(exc)})
+            )
+            return 0
+        return 1
 
     def _expire(self, record: RequestRecord, now: datetime) -> int:
         cluster = self._clusters.get(record.cluster)

@@ -25,12 +25,13 @@ from csrgate.domain.delivery import (
     requester_emails,
 )
 from csrgate.domain.jobs import CheckIssuance
-from csrgate.domain.kubeconfig import build_certificate_bundle
+from csrgate.domain.kubeconfig import RequesterKubeconfig, build_certificate_bundle
 from csrgate.domain.lifecycle import State, can_transition
 from csrgate.domain.nodes import must_match_node_addresses, node_address_findings, node_name
 from csrgate.domain.outcome import Decision, Outcome
 from csrgate.domain.ports import (
     AuditLog,
+    CertificateStore,
     Clock,
     ClusterAccess,
     ClusterDirectory,
@@ -43,6 +44,7 @@ from csrgate.domain.ports import (
 )
 from csrgate.domain.records import Actor, AuditEvent, RequestRecord
 from csrgate.domain.redraw import MessageRedraw
+from csrgate.domain.renewals import DeliveredCertificate
 
 _APPROVED = (State.APPROVED, State.AUTO_APPROVED)
 _DENIED = (State.DENIED, State.DENIED_BY_POLICY)
@@ -67,6 +69,7 @@ class DecisionWorker:
         store: RequestStore,
         notifier: Notifier,
         requesters: Requesters,
+        certificates: CertificateStore,
         checks: JobQueue,
         audit: AuditLog,
         clock: Clock,
@@ -77,6 +80,7 @@ class DecisionWorker:
         self._store = store
         self._redraw = MessageRedraw(notifier, store, audit, clock)
         self._requesters = requesters
+        self._certificates = certificates
         self._checks = checks
         self._audit = audit
         self._clock = clock
@@ -233,8 +237,9 @@ class DecisionWorker:
     ) -> RequestRecord:
         if record.requester_told:
             return record
-        if record.request.signer_name == CLIENT_SIGNER:
-            delivery = kubeconfig_delivery(record, csrs.kubeconfig_for(certificate_pem))
+        kubeconfig = csrs.kubeconfig_for(certificate_pem) if record.request.signer_name == CLIENT_SIGNER else None
+        if kubeconfig is not None:
+            delivery = kubeconfig_delivery(record, kubeconfig)
         else:
             delivery = bundle_delivery(record, build_certificate_bundle(certificate_pem))
         user = self._requester(record, cluster)
@@ -244,6 +249,8 @@ class DecisionWorker:
             )
         self._requesters.deliver(user, delivery)
         record = self._mark_told(record, user)
+        if kubeconfig is not None:
+            self._remember(record, kubeconfig, user)
         return self._move(
             record,
             State.DELIVERED,
@@ -263,8 +270,35 @@ class DecisionWorker:
         return self._mark_told(record, user)
 
     def _requester(self, record: RequestRecord, cluster: ClusterConfig) -> str | None:
-        """The Slack user to tell: who asked in Slack, or whom the request's emails lead to."""
-        return record.asker_slack_id or self._requesters.find(requester_emails(record, cluster))
+        """The Slack user to tell: who asked in Slack, the holder of the certificate it renews, or whom the request's
+        emails lead to."""
+        known = record.asker_slack_id or record.holder_slack_id
+        return known or self._requesters.find(requester_emails(record, cluster))
+
+    def _remember(self, record: RequestRecord, kubeconfig: RequesterKubeconfig, user: str) -> None:
+        """Remember the delivered certificate (to remind its holder, and to know its renewal), and that the one it
+        renews was renewed."""
+        delivered = DeliveredCertificate(
+            fingerprint=kubeconfig.fingerprint,
+            cluster=record.cluster,
+            username=kubeconfig.user,
+            groups=kubeconfig.groups,
+            not_before=kubeconfig.not_before or self._clock(),
+            not_after=kubeconfig.not_after,
+            slack_user=user,
+            request_id=record.request_id,
+            chain_started_at=record.chain_started_at or record.decided_at or self._clock(),
+        )
+        remembered = self._event(
+            record, "csr.certificate_remembered", Actor.SERVICE, fingerprint=delivered.fingerprint, slack_user=user
+        )
+        self._certificates.remember(delivered, remembered)
+        self._audit.write(remembered)
+        renewed = self._certificates.get(record.renews) if record.renews else None
+        if renewed is not None and renewed.renewed_by is None:
+            event = self._event(record, "csr.certificate_renewed", Actor.SERVICE, fingerprint=renewed.fingerprint)
+            self._certificates.renewed(renewed, record.request_id, event)
+            self._audit.write(event)
 
     def _requester_not_found(self, record: RequestRecord, text: str) -> RequestRecord:
         if record.slack_message is not None:

@@ -18,6 +18,7 @@ def build_intake(kit: Kit) -> Intake:
         clusters=kit.clusters,
         store=kit.store,
         asks=kit.asks(),
+        certificates=kit.certificates(),
         decisions=kit.decision_queue(),
         slack_retries=kit.slack_retry_queue(),
         notifier=kit.notifier(),

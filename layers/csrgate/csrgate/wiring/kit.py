@@ -19,6 +19,7 @@ from slack_sdk import WebClient
 
 from csrgate.adapters.aws.asks import DynamoAskStore
 from csrgate.adapters.aws.audit import LoggedAuditTrail
+from csrgate.adapters.aws.certificates import DynamoCertificateStore
 from csrgate.adapters.aws.config import ConfigError, ParameterClusterDirectory, SecretReader, Settings
 from csrgate.adapters.aws.queues import SqsJobQueue
 from csrgate.adapters.aws.store import DynamoRequestStore
@@ -92,6 +93,10 @@ class Kit:
     def asks(self) -> DynamoAskStore:
         """Certificates asked for in Slack, in the requests' table."""
         return DynamoAskStore(self.dynamodb, self.settings.table, self.settings.retention)
+
+    def certificates(self) -> DynamoCertificateStore:
+        """The client certificates csrgate delivered, in the requests' table."""
+        return DynamoCertificateStore(self.dynamodb, self.settings.table, self.settings.retention)
 
     def decision_queue(self) -> SqsJobQueue:
         """The worker's queue: decisions to apply, signers to look at again."""

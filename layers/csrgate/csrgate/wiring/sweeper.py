@@ -24,6 +24,7 @@ def build_sweeper(logger: Logger, session: Any = None) -> Sweeper:
         notifier=kit.notifier(),
         requesters=SlackDelivery(kit.slack),
         people=SlackPeople(kit.slack),
+        certificates=kit.certificates(),
         audit=kit.audit,
         clock=kit.clock,
         timings=SweepTimings(

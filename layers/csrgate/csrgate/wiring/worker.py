@@ -31,6 +31,7 @@ def build_worker_consumer(logger: Logger, session: Any = None, access: ClusterAc
         store=kit.store,
         notifier=kit.notifier(),
         requesters=requesters,
+        certificates=kit.certificates(),
         checks=kit.decision_queue(),
         audit=kit.audit,
         clock=kit.clock,

@@ -288,6 +288,9 @@ class DynamoRequestStore:
             "asker_slack_id": record.asker_slack_id,
             "asker_name": record.asker_name,
             "ask_reason": record.ask_reason,
+            "renews": record.renews,
+            "holder_slack_id": record.holder_slack_id,
+            "chain_started_at": record.chain_started_at.isoformat() if record.chain_started_at else None,
         }
         return {name: value for name, value in item.items() if value is not None}
 
@@ -462,4 +465,7 @@ def _record(item: Mapping[str, Any]) -> RequestRecord:
         asker_slack_id=item.get("asker_slack_id"),
         asker_name=item.get("asker_name"),
         ask_reason=item.get("ask_reason"),
+        renews=item.get("renews"),
+        holder_slack_id=item.get("holder_slack_id"),
+        chain_started_at=datetime.fromisoformat(item["chain_started_at"]) if item.get("chain_started_at") else None,
     )
