@@ -200,7 +200,7 @@ class Intake:
                 verdict=verdict.outcome.value,
                 finding_codes=[finding.code.value for finding in verdict.findings + renewal],
                 privileged=verdict.privileged,
-                renews=record.renews,
+                **({"renews": record.renews} if record.renews else {}),
             ),
         ]
         if claim:
