@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from csrgate.domain.asking import MAX_ASKS_PER_HOUR
 from devstack.client import DevStackClient, running_dev_up, wait_for
 from devstack.demo import csr_manifest
 
@@ -93,7 +94,7 @@ def main(argv: list[str]) -> int:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     with tempfile.TemporaryDirectory(prefix="csrgate-bench-") as temporary, running_dev_up(Path(temporary)) as stack:
         results = [one_request(stack, f"bench-{i}", key) for i in range(requests)]
-        asks = [one_ask(stack, key) for _ in range(max(1, requests // 5))]
+        asks = [one_ask(stack, key) for _ in range(MAX_ASKS_PER_HOUR)]  # as many as one person may make
     labels = ["kubectl apply to Slack message", "click to the HTTP answer Slack sees", "click to delivered kubeconfig"]
     ask_labels = [
         "Slack shortcut to the HTTP answer (form opened)",

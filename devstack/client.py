@@ -153,7 +153,20 @@ class DevStackClient:
                     return message
             return None
 
-        return wait_for(f"the approval request for {csr_name} in Slack", posted, timeout, interval)
+        message = wait_for(f"the approval request for {csr_name} in Slack", posted, timeout, interval)
+        # csrgate saves which message is the request's just after posting it: a click before that is told to wait
+        wait_for(
+            f"csrgate to save the approval request for {csr_name}", lambda: self._saved(message), timeout, interval
+        )
+        return message
+
+    def _saved(self, message: dict[str, Any]) -> bool:
+        """Whether intake logged the message's post as saved (csr.review_requested with its ts)."""
+        log = self.home / "dev-up.log"
+        needle = f'"ts":"{message["ts"]}"'
+        return log.exists() and any(
+            "csr.review_requested" in line and needle in line for line in log.read_text(errors="replace").splitlines()
+        )
 
     def click(self, message: dict[str, Any], action_id: str, user: str) -> dict[str, Any]:
         """Click a button on a message as `user`; the service's HTTP status, how long it took and its answer."""

@@ -7,6 +7,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from stack import Stack
 
 from csrgate.adapters.aws.asks import DynamoAskStore
@@ -16,6 +17,7 @@ from csrgate.domain.asks import AskState, CertificateAsk
 from csrgate.domain.findings import Code, Finding, Severity
 from csrgate.domain.lifecycle import State
 from csrgate.domain.outcome import Outcome
+from csrgate.domain.ports import Conflict
 from csrgate.domain.records import Actor, AuditEvent, RequestRecord
 from csrgate.domain.renewals import DeliveredCertificate
 from csrgate.domain.summary import RequestSummary
@@ -103,6 +105,7 @@ def test_an_ask_and_a_delivered_certificate_read_back_whole(stack: Stack) -> Non
         slack_user="U0DANA",
         request_id="r-1",
         chain_started_at=AT,
+        lifetime_seconds=10 * 86400,
     )
     certificates = DynamoCertificateStore(client, table, timedelta(days=1))
     event = AuditEvent("csr.certificate_remembered", "r-1", "lab", "dana", "uid-1", Actor.SERVICE, AT)
@@ -114,3 +117,8 @@ def test_an_ask_and_a_delivered_certificate_read_back_whole(stack: Stack) -> Non
     assert certificates.get("c" * 64) == reminded and reminded.reminders_sent == 1
     renewed = certificates.renewed(reminded, "r-2", event)
     assert certificates.get("c" * 64) == renewed and certificates.due_reminders(AT + timedelta(days=20)) == []
+    assert certificates.renewed(reminded, "r-2", event) == renewed  # the same request again: nothing changes
+    with pytest.raises(Conflict):
+        certificates.renewed(reminded, "r-3", event)  # one renewal, ever
+    with pytest.raises(Conflict):
+        certificates.reminded(renewed, event)  # no reminder after it

@@ -390,18 +390,27 @@ class MemoryCertificateStore:
         return sorted(due, key=lambda certificate: certificate.next_reminder or now)
 
     def reminded(self, certificate: DeliveredCertificate, event: AuditEvent) -> DeliveredCertificate:
-        return self._update(certificate, event, reminders_sent=certificate.reminders_sent + 1)
+        stored = self._stored(certificate)
+        if stored.reminders_sent != certificate.reminders_sent or stored.renewed_by is not None:
+            raise Conflict("the certificate changed since it was read")
+        return self._update(stored, event, reminders_sent=certificate.reminders_sent + 1)
 
     def renewed(self, certificate: DeliveredCertificate, request_id: str, event: AuditEvent) -> DeliveredCertificate:
-        return self._update(certificate, event, renewed_by=request_id)
+        stored = self._stored(certificate)
+        if stored.renewed_by not in (None, request_id):
+            raise Conflict("renewed by another request")
+        return self._update(stored, event, renewed_by=request_id)
 
-    def _update(self, certificate: DeliveredCertificate, event: AuditEvent, **changes: Any) -> DeliveredCertificate:
+    def _stored(self, certificate: DeliveredCertificate) -> DeliveredCertificate:
         stored = self.certificates.get(certificate.fingerprint)
-        if stored is None or stored.reminders_sent != certificate.reminders_sent or stored.renewed_by is not None:
-            raise Conflict("the certificate changed since it was read")
-        self.certificates[certificate.fingerprint] = replace(stored, **changes)
+        if stored is None:
+            raise Conflict("no such certificate")
+        return stored
+
+    def _update(self, stored: DeliveredCertificate, event: AuditEvent, **changes: Any) -> DeliveredCertificate:
+        self.certificates[stored.fingerprint] = replace(stored, **changes)
         self.events.append(well_formed(event))
-        return self.certificates[certificate.fingerprint]
+        return self.certificates[stored.fingerprint]
 
 
 def well_formed(event: AuditEvent) -> AuditEvent:

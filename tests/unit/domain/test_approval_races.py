@@ -8,6 +8,7 @@ from memory import Csrgate
 from csrgate.domain.approvals import ClickAnswer
 from csrgate.domain.jobs import ApplyDecision
 from csrgate.domain.lifecycle import State
+from csrgate.domain.outcome import Outcome
 
 
 def test_a_decision_taken_between_an_approval_and_its_count_is_told_not_raised() -> None:
@@ -52,3 +53,21 @@ def test_an_expiry_between_an_approval_and_its_count_is_told_as_an_expiry() -> N
     # THEN she is told it expired
     assert (result.answer, result.text) == (ClickAnswer.STALE, "This request expired before anyone decided.")
     assert gate.record(request_id).state is State.EXPIRED
+
+
+def test_a_click_between_the_message_being_posted_and_saved_is_asked_to_come_again() -> None:
+    # GIVEN alice clicks the approval request the moment Slack shows it, before csrgate saved which message it is
+    gate = Csrgate()
+    answers = []
+
+    def click_now() -> None:
+        message = list(gate.channel.shown)[-1]  # the message Slack shows
+        answers.append(gate.approvals.click(gate.request_id(), Outcome.APPROVE, "U0ALICE", message))
+
+    gate.store.before("save_message", click_now)
+    request_id = gate.submit()
+    # THEN she is told to click again, nothing is recorded or refused, and her next click counts
+    [early] = answers
+    assert early.answer is ClickAnswer.STALE and "click again" in early.text
+    assert gate.record(request_id).approvals == () and "slack.request_rejected" not in gate.store.event_names()
+    assert gate.click(request_id, "U0ALICE").answer is ClickAnswer.DECIDED

@@ -3,13 +3,17 @@ groups, is approved by policy and delivered; anything else is a normal review; h
 
 from __future__ import annotations
 
+import pytest
+from cryptography import x509
 from memory import Csrgate, client_csr, codes
 
 from csrgate.domain.approvals import ClickAnswer
+from csrgate.domain.errors import RetryLater
 from csrgate.domain.findings import Severity
 from csrgate.domain.intake import EventType
 from csrgate.domain.lifecycle import State
 from csrgate.domain.sweeper import SweepResult
+from devstack.csrs import make_csr
 
 LIFETIME = 10 * 86400  # ten days: reminded at day eight, and a day before the end
 
@@ -98,8 +102,9 @@ def test_a_chain_of_renewals_needs_a_person_again_after_ninety_days() -> None:
         gate.work()
         certificate = gate.cluster.csrs_by_name[f"renewal-{n}"].certificate  # type: ignore[assignment]
     record = gate.record(request_id)
-    assert record.state is State.AWAITING_REVIEW and n == 10  # day 99: a person approves again
-    assert "more than 90 days ago" in next(f.message for f in record.findings if f.code.value == "renewal")
+    # day 81: a ten-day certificate would outlive the 90 days since a person approved; a person approves again
+    assert record.state is State.AWAITING_REVIEW and n == 8
+    assert "end 90 days after that" in next(f.message for f in record.findings if f.code.value == "renewal")
 
 
 def test_a_policy_may_have_people_review_renewals_and_privileged_groups_always_are() -> None:
@@ -138,3 +143,50 @@ def test_holders_are_reminded_at_80_percent_and_a_day_before_once_each_never_aft
     told = [text for user, text in gate2.requesters.told if "expires" in text]
     gate2.sweeper.sweep()
     assert [text for user, text in gate2.requesters.told if "expires" in text] == told  # the old one: nothing
+
+
+def test_one_certificate_renews_once_two_renewals_made_with_it_at_once_leave_one_to_a_person() -> None:
+    gate = Csrgate()
+    old = first_certificate(gate)
+    first = gate.record(renewal(gate, "fork-1", old))
+    second = gate.record(renewal(gate, "fork-2", old))  # before the first is even delivered
+    assert first.state is State.AUTO_APPROVED
+    assert second.state is State.AWAITING_REVIEW
+    assert "renewed already" in next(f.message for f in second.findings if f.code.value == "renewal")
+
+
+def test_a_renewal_may_not_live_longer_than_the_certificate_it_renews() -> None:
+    gate = Csrgate()
+    old = first_certificate(gate)  # ten days
+    record = gate.record(renewal(gate, "longer", old, expiration_seconds=LIFETIME + 3600))
+    assert record.state is State.AWAITING_REVIEW
+    assert "live longer" in next(f.message for f in record.findings if f.code.value == "renewal")
+
+
+def test_a_certificate_for_another_user_made_with_yours_still_needs_two_approvers() -> None:
+    gate = Csrgate()
+    alices = first_certificate(gate, cn="alice", approvers=("U0BOB",))
+    record = gate.record(renewal(gate, "for-a-bot", alices, cn="deploy-bot", username="alice"))
+    assert record.state is State.AWAITING_REVIEW and record.approvals_needed == 2
+    assert "subject-mismatch" in codes(record) and record.holder_slack_id == "U0ALICE"
+
+
+def test_a_renewal_whose_subject_carries_more_than_cn_and_o_is_reviewed() -> None:
+    gate = Csrgate()
+    old = first_certificate(gate)
+    uid = x509.ObjectIdentifier("1.3.6.1.4.1.57683.2")  # the API server reads a user's UID from it
+    pem = make_csr("dana", key="p256", other_subject=[(uid, "uid-of-the-admin")])
+    gate.cluster.create_as(pem, "uid", username="dana", expiration_seconds=LIFETIME, made_with=old)
+    gate.forward("uid", EventType.ADDED)
+    assert gate.record(gate.request_id("uid")).state is not State.AUTO_APPROVED
+
+
+def test_a_worker_failing_after_the_dm_remembers_the_certificate_when_it_tries_again() -> None:
+    gate = Csrgate()
+    request_id = gate.submit(client_csr("dana"), "dana", username="dana", expiration_seconds=LIFETIME)
+    gate.click(request_id, "U0ALICE")
+    gate.store.before("mark", lambda: None)  # the decision applied, marked
+    gate.store.before("mark", lambda: (_ for _ in ()).throw(RetryLater("DynamoDB is briefly unavailable")))
+    with pytest.raises(RetryLater):
+        gate.work()
+    assert len(gate.certificates.certificates) == 1  # remembered before the requester was marked told

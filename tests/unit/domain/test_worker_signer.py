@@ -43,7 +43,7 @@ def test_a_certificate_issued_later_is_found_by_another_look_and_delivered_as_a_
         "Your certificate request dana on lab was approved by alice (U0ALICE). Here is your kubeconfig for user dana,"
     )
     assert certificate.startswith(b"-----BEGIN CERTIFICATE-----")
-    issued, told, remembered, delivered = gate.audit.events[-4:]
+    issued, remembered, told, delivered = gate.audit.events[-4:]
     assert remembered.event == "csr.certificate_remembered"  # for its renewal, and to remind dana before it ends
     assert (issued.event, issued.actor, dict(issued.details)) == (
         "csr.issued",

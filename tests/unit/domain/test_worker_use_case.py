@@ -34,8 +34,8 @@ def test_an_approval_is_written_into_the_cluster_as_csrgates_and_followed_to_the
     assert gate.audit.names(request_id)[-5:] == [
         "csr.decision_applied",
         "csr.issued",
-        "csr.requester_told",
         "csr.certificate_remembered",
+        "csr.requester_told",
         "csr.delivered",
     ]
     applied = gate.audit.events[-5]

@@ -110,6 +110,9 @@ class Approvals:
         record = self._store.get(request_id)
         if record is None:
             return self._refused(None, clicker_id, "unknown request", "csrgate knows no such request.")
+        if message is not None and record.slack_message is None and record.state is State.AWAITING_REVIEW:
+            # posted, and not yet saved: which message is the request's is known a moment later
+            return ClickResult(ClickAnswer.STALE, "csrgate is still posting this request: click again in a moment.")
         if message is not None and record.slack_message != message:
             return self._refused(
                 record, clicker_id, "not the request's message", "This button is not on the request's message."

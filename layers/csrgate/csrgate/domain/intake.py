@@ -34,7 +34,7 @@ from csrgate.domain.records import (
     request_id_for,
 )
 from csrgate.domain.redraw import MessageRedraw
-from csrgate.domain.renewals import DeliveredCertificate, credential_fingerprint, judge_renewal
+from csrgate.domain.renewals import DeliveredCertificate, claimed_elsewhere, credential_fingerprint, judge_renewal
 from csrgate.domain.request import CsrObject, SigningRequest
 from csrgate.domain.summary import summarize
 from csrgate.domain.text import shown
@@ -152,7 +152,10 @@ class Intake:
         renewal: tuple[Finding, ...] = ()
         chain_started_at = None
         if renewed is not None:
-            verdict, renewal, chain_started_at = judge_renewal(request, renewed, cluster, policy, verdict, now)
+            judged, renewal, chain_started_at = judge_renewal(request, renewed, cluster, policy, verdict, now)
+            if chain_started_at is not None and not self._claim_renewal(renewed, request_id, cluster.name, csr):
+                renewal, chain_started_at = (claimed_elsewhere(renewed),), None
+            verdict = judged if chain_started_at is not None else verdict
         state = State.DECIDED_ELSEWHERE if status.decided else state_after_verdict(verdict.outcome)
         annotated = csr.annotations.get(REQUESTER_EMAIL_ANNOTATION, "")
         # An email address is at most 254 characters: anything longer is no claim, and would not fit the record.
@@ -162,8 +165,10 @@ class Intake:
         signer = policy.rules_for(request.signer_name)
         unlinked: tuple[Finding, ...] = ()
         # Only a person's decision can be someone's own. An ask's CSR is tied to the Slack user who asked, and its CN
-        # was checked to be theirs when they asked.
-        if state is State.AWAITING_REVIEW and ask is None and renewed is None:
+        # was checked to be theirs when they asked; a CSR made with a certificate csrgate delivered, for that
+        # certificate's own user, is its holder's.
+        holders_own = renewed is not None and request.username == common_name == renewed.username
+        if state is State.AWAITING_REVIEW and ask is None and not holders_own:
             names_a_user = signer is not None and signer.authenticates_clients
             unlinked = requester_findings(request.username, common_name, cluster, names_a_user)
         record = RequestRecord(
@@ -250,6 +255,25 @@ class Intake:
         fingerprint = credential_fingerprint(request)
         found = self._certificates.get(fingerprint) if fingerprint else None
         return found if found is not None and found.cluster == cluster else None
+
+    def _claim_renewal(self, renewed: DeliveredCertificate, request_id: str, cluster: str, csr: CsrObject) -> bool:
+        """Make this CSR the certificate's one renewal by policy (a conditional write): False when another was first."""
+        event = AuditEvent(
+            "csr.renewal_claimed",
+            request_id,
+            cluster,
+            csr.name,
+            csr.uid,
+            Actor.POLICY,
+            self._clock(),
+            {"fingerprint": renewed.fingerprint},
+        )
+        try:
+            self._certificates.renewed(renewed, request_id, event)
+        except Conflict:
+            return False
+        self._log(event)
+        return True
 
     def _reconcile(self, record: RequestRecord, status: CsrStatus) -> RequestRecord:
         """Follow what happened in the cluster: decided by someone else, issued, or failed to sign."""

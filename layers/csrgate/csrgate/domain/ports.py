@@ -136,7 +136,8 @@ class CertificateStore(Protocol):
         """Count one more reminder sent; Conflict when another sweep counted it first."""
 
     def renewed(self, certificate: DeliveredCertificate, request_id: str, event: AuditEvent) -> DeliveredCertificate:
-        """Mark it renewed by the request whose certificate was delivered: no more reminders."""
+        """Mark it renewed by that request (no more reminders, no other renewal by policy); Conflict when another
+        request renewed it first (the same request again changes nothing)."""
 
 
 class JobQueue(Protocol):

@@ -42,8 +42,9 @@ class DeliveredCertificate:
     slack_user: str  # whom it was delivered to
     request_id: str
     chain_started_at: datetime  # when a person last approved this identity; renewals by policy keep it
+    lifetime_seconds: int  # what was asked (the signer backdates not_before): a renewal may ask for no more
     reminders_sent: int = 0
-    renewed_by: str | None = None  # the request whose certificate replaced this one
+    renewed_by: str | None = None  # the request that renews it: claimed when approved by policy, or once delivered
 
     def reminder_times(self) -> tuple[datetime, ...]:
         """When its holder is reminded: at 80% of its lifetime, and a day before it ends when it lives longer."""
@@ -92,14 +93,19 @@ def why_not_renewal(
     extra = sorted(set(csr.subject.organizations) - set(renewed.groups))
     if extra:
         return f"it asks for groups the certificate it was made with does not carry: {', '.join(extra)}"
+    if csr.subject.other:  # a UID attribute, say, which the API server reads too
+        return "its subject has attributes other than CN and O"
     if csr.sans.dns or csr.sans.ip or csr.sans.email or csr.sans.uri or csr.sans.other:
         return "it asks for subject alternative names"
     if privileged:
         return "it asks for a privileged group"
-    if now - renewed.chain_started_at > timedelta(days=rules.max_renewal_chain_days):
+    if request.expiration_seconds is None or request.expiration_seconds > renewed.lifetime_seconds:
+        return f"it asks to live longer than the certificate it renews ({renewed.lifetime_seconds} seconds)"
+    chain_ends = renewed.chain_started_at + timedelta(days=rules.max_renewal_chain_days)
+    if now + timedelta(seconds=request.expiration_seconds) > chain_ends:
         return (
-            f"a person last approved {renewed.username!r} on {renewed.chain_started_at:%Y-%m-%d}, more than "
-            f"{rules.max_renewal_chain_days} days ago"
+            f"a person last approved {renewed.username!r} on {renewed.chain_started_at:%Y-%m-%d}: renewals by policy "
+            f"end {rules.max_renewal_chain_days} days after that"
         )
     if rules.on_renewal != "approve":
         return "the policy has people review renewals"
@@ -120,10 +126,14 @@ def judge_renewal(
     why_not = "the policy does not manage its signer" if rules is None else None
     if rules is not None:
         why_not = why_not_renewal(request, renewed, cluster.name, rules, verdict.privileged, now)
-    finding = (renewal_finding(renewed, why_not),)
     if why_not is None and verdict.outcome is Outcome.REVIEW:
-        return replace(verdict, outcome=Outcome.APPROVE), finding, renewed.chain_started_at
-    return verdict, finding, None
+        return replace(verdict, outcome=Outcome.APPROVE), (renewal_finding(renewed, None),), renewed.chain_started_at
+    return verdict, (renewal_finding(renewed, why_not or "the policy denies it"),), None
+
+
+def claimed_elsewhere(renewed: DeliveredCertificate) -> Finding:
+    """Another CSR made with the certificate was approved as its renewal first: this one is reviewed by a person."""
+    return renewal_finding(renewed, "another CSR made with it was approved as its renewal first")
 
 
 def renewal_finding(renewed: DeliveredCertificate, why_not: str | None) -> Finding:
@@ -143,7 +153,7 @@ def reminder_text(certificate: DeliveredCertificate, now: datetime) -> str:
     stem = file_safe(user)
     kubeconfig = f"{file_safe(cluster)}-{stem}.kubeconfig"
     new = f"{stem}-renewed"
-    lifetime = int((certificate.not_after - certificate.not_before).total_seconds())
+    lifetime = certificate.lifetime_seconds
     return (
         f"Your certificate for {user!r} on {cluster} expires {certificate.not_after:%Y-%m-%d %H:%M UTC} (in "
         f"{_duration(certificate.not_after - now)}). Renew it yourself while it is still valid: csrgate approves a "

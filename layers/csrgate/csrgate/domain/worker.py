@@ -6,6 +6,7 @@ a decision already applied is not applied again, a requester already served is n
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -248,9 +249,9 @@ class DecisionWorker:
                 record, "the certificate is issued: fetch it with\n" + fetch_command(record)
             )
         self._requesters.deliver(user, delivery)
-        record = self._mark_told(record, user)
-        if kubeconfig is not None:
+        if kubeconfig is not None:  # before the requester is marked told: a retry after a failure here remembers it
             self._remember(record, kubeconfig, user)
+        record = self._mark_told(record, user)
         return self._move(
             record,
             State.DELIVERED,
@@ -288,6 +289,8 @@ class DecisionWorker:
             slack_user=user,
             request_id=record.request_id,
             chain_started_at=record.chain_started_at or record.decided_at or self._clock(),
+            lifetime_seconds=record.request.expiration_seconds
+            or int((kubeconfig.not_after - (kubeconfig.not_before or self._clock())).total_seconds()),
         )
         remembered = self._event(
             record, "csr.certificate_remembered", Actor.SERVICE, fingerprint=delivered.fingerprint, slack_user=user
@@ -295,10 +298,11 @@ class DecisionWorker:
         self._certificates.remember(delivered, remembered)
         self._audit.write(remembered)
         renewed = self._certificates.get(record.renews) if record.renews else None
-        if renewed is not None and renewed.renewed_by is None:
+        if renewed is not None and renewed.renewed_by is None:  # a person approved it: now it is renewed too
             event = self._event(record, "csr.certificate_renewed", Actor.SERVICE, fingerprint=renewed.fingerprint)
-            self._certificates.renewed(renewed, record.request_id, event)
-            self._audit.write(event)
+            with suppress(Conflict):  # renewed by another request meanwhile: that one stands
+                self._certificates.renewed(renewed, record.request_id, event)
+                self._audit.write(event)
 
     def _requester_not_found(self, record: RequestRecord, text: str) -> RequestRecord:
         if record.slack_message is not None:

@@ -41,6 +41,7 @@ class DynamoCertificateStore:
             "slack_user": certificate.slack_user,
             "request_id": certificate.request_id,
             "chain_started_at": certificate.chain_started_at.isoformat(),
+            "lifetime_seconds": certificate.lifetime_seconds,
             "reminders_sent": certificate.reminders_sent,
             "expires_at": int((certificate.not_after + self._retention).timestamp()),
             **_due(certificate),
@@ -75,40 +76,45 @@ class DynamoCertificateStore:
                 return found
 
     def reminded(self, certificate: DeliveredCertificate, event: AuditEvent) -> DeliveredCertificate:
-        """One more reminder counted, only from the count read (Conflict otherwise)."""
+        """One more reminder counted, only from the count read and while not renewed (Conflict otherwise)."""
         moved = replace(certificate, reminders_sent=certificate.reminders_sent + 1)
-        self._update(certificate, moved, event, {"reminders_sent": moved.reminders_sent})
+        condition = "#sent = :sent AND attribute_not_exists(renewed_by)"
+        self._update(
+            moved, event, {"reminders_sent": moved.reminders_sent}, condition, {":sent": certificate.reminders_sent}
+        )
         return moved
 
     def renewed(self, certificate: DeliveredCertificate, request_id: str, event: AuditEvent) -> DeliveredCertificate:
-        """Renewed by `request_id`: out of the reminders for good."""
+        """Renewed by `request_id`, once and by one request: out of the reminders and of renewals for good."""
         moved = replace(certificate, renewed_by=request_id)
-        self._update(certificate, moved, event, {"renewed_by": request_id})
+        condition = "attribute_not_exists(renewed_by) OR renewed_by = :renewed_by"
+        self._update(moved, event, {"renewed_by": request_id}, condition, {})
         return moved
 
     def _update(
         self,
-        before: DeliveredCertificate,
         after: DeliveredCertificate,
         event: AuditEvent,
         values: Mapping[str, Any],
+        condition: str,
+        expected: Mapping[str, Any],
     ) -> None:
         due = _due(after)
-        assignments = [f"#{name} = :{name}" for name in values] + [f"{name} = :{name}" for name in due]
-        names = {f"#{name}": name for name in values} | {"#sent": "reminders_sent"}
+        assignments = [f"{name} = :{name}" for name in {**values, **due}]
         update = {
             "Update": {
                 "TableName": self._table,
-                "Key": dynamo({"pk": _pk(before.fingerprint), "sk": CERTIFICATE_SK}),
+                "Key": dynamo({"pk": _pk(after.fingerprint), "sk": CERTIFICATE_SK}),
                 "UpdateExpression": "SET " + ", ".join(assignments) + ("" if due else " REMOVE pending, received_at"),
-                "ConditionExpression": "attribute_exists(pk) AND #sent = :sent AND attribute_not_exists(renewed_by)",
-                "ExpressionAttributeNames": names,
+                "ConditionExpression": f"attribute_exists(pk) AND ({condition})",
                 "ExpressionAttributeValues": dynamo(
-                    {f":{name}": value for name, value in {**values, **due}.items()} | {":sent": before.reminders_sent}
+                    {f":{name}": value for name, value in {**values, **due}.items()} | dict(expected)
                 ),
             }
         }
-        transact(self._client, [update, self._put_event(before, event)])
+        if "#sent" in condition:
+            update["Update"]["ExpressionAttributeNames"] = {"#sent": "reminders_sent"}
+        transact(self._client, [update, self._put_event(after, event)])
 
     def _put_event(self, certificate: DeliveredCertificate, event: AuditEvent) -> dict[str, Any]:
         return put_event(
@@ -140,6 +146,7 @@ def _certificate(item: Mapping[str, Any]) -> DeliveredCertificate:
         slack_user=item["slack_user"],
         request_id=item["request_id"],
         chain_started_at=when("chain_started_at"),
+        lifetime_seconds=int(item["lifetime_seconds"]),
         reminders_sent=int(item.get("reminders_sent", 0)),
         renewed_by=item.get("renewed_by"),
     )
