@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +87,40 @@ def provision(session: Any, path: Path = TEMPLATE) -> dict[str, str]:
         if resource["Type"] == "AWS::SecretsManager::Secret":
             created[name] = secrets.create_secret(Name=name, SecretString="{}")["ARN"]
     return created
+
+
+def serialized_dynamodb(app: Any) -> Any:
+    """A WSGI app that serves moto's DynamoDB calls one at a time. moto's transactions copy every table and, when a
+    condition fails, put the copy back: a write another thread made meanwhile is lost (or seen half made), which
+    DynamoDB never does. Other services (SQS long polls) stay concurrent."""
+    lock = threading.Lock()
+
+    def serve(environ: dict[str, Any], start_response: Any) -> Any:
+        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+            return app(environ, start_response)
+        with lock:
+            return list(app(environ, start_response))  # the whole answer made inside the lock
+
+    return serve
+
+
+class LocalAws:
+    """moto's server on 127.0.0.1, its DynamoDB calls serialized (serialized_dynamodb)."""
+
+    def __init__(self, port: int) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        app = serialized_dynamodb(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server("127.0.0.1", port, app, True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> LocalAws:
+        """Serve in a background thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._thread.join()

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import boto3
 
-from devstack.aws import load_template, provision
+from devstack.aws import LocalAws, load_template, provision
 from devstack.cluster import DevCluster
 from devstack.cluster.auth import ADMIN_USER
 from devstack.forwarder_process import SupervisedForwarder, forwarder_env
@@ -48,7 +48,7 @@ class DevStack:
         self.data_dir = data_dir.resolve()
         # people renew their own certificates, as on clusters that allow it (README: Renewing)
         self.cluster = DevCluster(self.data_dir / "cluster", self_renewal=True)
-        self.moto: Any = None
+        self.moto: LocalAws | None = None
         self.slack = SlackEmulator(token="xoxb-dev-" + secrets.token_hex(8), signing_secret=secrets.token_hex(16))
         self.gateway: LocalGateway | None = None
         self.pump: Pump | None = None
@@ -117,11 +117,8 @@ class DevStack:
         }
 
     def _start_aws(self) -> Any:
-        from moto.server import ThreadedMotoServer
-
         port = free_port()
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        self.moto.start()
+        self.moto = LocalAws(port).start()
         # the functions' boto3 clients (and ours) all reach moto through these, as they would reach AWS
         os.environ.update(
             {
