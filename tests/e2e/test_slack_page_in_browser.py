@@ -10,13 +10,10 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 import pytest
 from selenium import webdriver
@@ -26,8 +23,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
+from slack_app import EMPTY, Answer, Received, SlackApp
 from slack_sdk import WebClient
-from slack_sdk.signature import SignatureVerifier
 
 from devstack.client import DevStackClient
 from devstack.slack_emulator import SlackEmulator
@@ -128,53 +125,39 @@ class PageApp:
     """Plays csrgate's side for the page: opens the request modal on the shortcut, refuses a CSR that is not PEM."""
 
     web: WebClient
-    received: list[dict[str, Any]] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
+    server: SlackApp = field(init=False)
 
-    def answer(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+    def __post_init__(self) -> None:
+        self.server = SlackApp(SECRET, self._answer)
+
+    @property
+    def received(self) -> list[dict[str, Any]]:
+        """The interaction payloads the app got, signed as Slack signs them."""
+        return [received.payload for received in self.server.received if received.signed]
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def start(self) -> PageApp:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def _answer(self, received: Received) -> Answer:
+        if not received.signed:
+            return (401, "text/plain", "")
+        payload = received.payload
         if payload["type"] == "shortcut":
             self.web.views_open(trigger_id=payload["trigger_id"], view=REQUEST_VIEW)
         if payload["type"] == "view_submission":
             typed = payload["view"]["state"]["values"]["csr"]["csr"]["value"] or ""
             if not typed.startswith("-----BEGIN CERTIFICATE REQUEST-----"):
-                return {"response_action": "errors", "errors": {"csr": f"Not a PEM CSR: {typed[:40]}"}}
-        return None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> PageApp:
-        app, verifier = self, SignatureVerifier(SECRET)
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if not verifier.is_valid_request(raw, dict(self.headers)):
-                    self.send_response(401)
-                    self.end_headers()
-                    return
-                payload = json.loads(dict(parse_qsl(raw.decode()))["payload"])
-                app.received.append(payload)
-                body = json.dumps(answer).encode() if (answer := app.answer(payload)) is not None else b""
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
+                errors = {"response_action": "errors", "errors": {"csr": f"Not a PEM CSR: {typed[:40]}"}}
+                return (200, "application/json", json.dumps(errors))
+        return EMPTY
 
 
 def plain(text: str) -> dict[str, str]:
