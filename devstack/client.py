@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -204,6 +205,17 @@ class DevStackClient:
         """Submit `user`'s open modal, inputs as {block_id: {action_id: text, or a select's option value}};
         the service's status and answer body."""
         return dict(self._post("_emulator/submit", {"view_id": view_id, "user": user, "values": values}))
+
+    def run_at(self, function: str, when: datetime) -> dict[str, Any]:
+        """Run a function of the stack once (the sweeper, say) with its clock at `when`; what it returned."""
+        request = urllib.request.Request(
+            f"{self.stack['api_url']}/_dev/run/{function}",
+            data=json.dumps({"at": when.isoformat()}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return dict(json.loads(answer.read()))
 
     def fail_next(self, status: int, times: int = 1, retry_after: int | None = None) -> None:
         """Make the stand-in answer the service's next Web API calls with this HTTP status."""

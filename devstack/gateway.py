@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -56,6 +57,8 @@ class LocalGateway:
     routes: list[Route]
     functions: dict[str, LocalFunction]
     api_id: str = "local"
+    # What the dev stack itself answers under /_dev/ (no such route exists in AWS): (path, body) -> status, JSON
+    dev: Callable[[str, bytes], tuple[int, Any]] | None = None
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
 
     @property
@@ -151,6 +154,9 @@ class LocalGateway:
             return _reply(request, 413, {"content-type": "application/json"}, payload)
         body = request.rfile.read(int(length))
         path = request.path.partition("?")[0]
+        if path.startswith("/_dev/") and self.dev is not None and request.command == "POST":
+            status, answer = self.dev(path.removeprefix("/_dev/"), body)
+            return _reply(request, status, {"content-type": "application/json"}, json.dumps(answer).encode("utf-8"))
         route = next((r for r in self.routes if r.method == request.command and r.path == path), None)
         if route is None:
             return _reply(request, 404, {"content-type": "application/json"}, b'{"message":"Not Found"}')

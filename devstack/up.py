@@ -8,6 +8,7 @@ import os
 import secrets
 import signal
 import threading
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
@@ -15,10 +16,12 @@ from typing import IO, Any
 import boto3
 
 from devstack.aws import LocalAws, load_template, provision
+from devstack.clock import DevClock
+from devstack.clock import install as install_clock
 from devstack.cluster import DevCluster
 from devstack.cluster.auth import ADMIN_USER
 from devstack.forwarder_process import SupervisedForwarder, forwarder_env
-from devstack.functions import parameter_defaults, template_functions
+from devstack.functions import LocalFunction, parameter_defaults, template_functions
 from devstack.gateway import LocalGateway, template_routes
 from devstack.harness import free_port
 from devstack.pump import Pump, template_sources
@@ -53,6 +56,8 @@ class DevStack:
         self.gateway: LocalGateway | None = None
         self.pump: Pump | None = None
         self.forwarder: SupervisedForwarder | None = None
+        self.clock: DevClock | None = None
+        self.functions: dict[str, LocalFunction] = {}
 
     def start(self) -> DevStack:
         """Start each part and write stack.json once the forwarder is ready."""
@@ -70,9 +75,11 @@ class DevStack:
             template, refs, {"CSRGATE_SLACK_API_URL": self.slack.api_url, "AWS_DEFAULT_REGION": REGION}
         )
         give_moto_time()
+        self.clock = install_clock()
         for function in functions.values():
             function.load()
-        self.gateway = LocalGateway(template_routes(template), functions).start()
+        self.functions = functions
+        self.gateway = LocalGateway(template_routes(template), functions, dev=self._dev_request).start()
         self.slack.interactions_url = f"{self.gateway.url}/v1/slack/interactions"
         self.slack.commands_url = f"{self.gateway.url}/v1/slack/commands"
         self.slack.events_url = f"{self.gateway.url}/v1/slack/events"
@@ -116,6 +123,21 @@ class DevStack:
             "forwarder_pid_file": str(self.data_dir / "forwarder.pid"),
             "users": USERS,
         }
+
+    def _dev_request(self, path: str, body: bytes) -> tuple[int, Any]:
+        """`POST /_dev/run/<function>` with `{"at": ISO time}`: run a function (the sweeper, say) once, with its clock
+        at that time; nothing else's clock moves."""
+        function = self.functions.get(path.removeprefix("run/")) if path.startswith("run/") else None
+        if function is None or self.clock is None:
+            return 404, {"error": f"no function {path!r}"}
+        try:
+            when = datetime.fromisoformat(json.loads(body or b"{}")["at"])
+        except (ValueError, KeyError, TypeError) as exc:
+            return 400, {"error": f'expected {{"at": "<ISO time with a zone>"}}: {exc}'}
+        if when.tzinfo is None:
+            return 400, {"error": "the time needs a zone"}
+        with self.clock.at(when):
+            return 200, function.invoke({})
 
     def _start_aws(self) -> Any:
         port = free_port()

@@ -8,6 +8,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import yaml
+from cryptography import x509
 from e2e_support import (
     asked_csr,
     audit_events,
@@ -21,6 +23,10 @@ from e2e_support import (
 
 from devstack.client import DevStackClient, wait_for
 from devstack.harness import Kubectl
+
+
+def first_user(text: str) -> bool:
+    return "certificate for 'dana' on dev" in text
 
 
 def renewal_manifest(name: str, csr_pem: bytes) -> str:
@@ -62,6 +68,18 @@ def test_a_first_certificate_approved_by_a_person_then_renewed_by_its_holder_wit
     assert stack.click(stack.review_message(first), "csrgate_approve", stack.user("alice"))["status"] == 200
     kubeconfig = delivered_kubeconfig(stack, "dana", home, seen)
     danas = Kubectl(home, kubeconfig)
+    # WHEN the sweeper runs once 80% of that certificate's life has passed (its clock moved, nothing else's)
+    certificate = x509.load_pem_x509_certificate(
+        base64.b64decode(yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]["client-certificate-data"])
+    )
+    life = certificate.not_valid_after_utc - certificate.not_valid_before_utc
+    stack.run_at("SweeperFunction", certificate.not_valid_before_utc + life * 0.81)
+    # THEN dana has a DM saying what expires when, with the lines that renew it
+    reminder = wait_for(
+        "the reminder",
+        lambda: [m["text"] for m in stack.messages(f"D{dana}") if "expires" in m["text"] and first_user(m["text"])],
+    )
+    assert "apply -f -" in reminder[-1] and "-subj /CN=dana" in reminder[-1]
     # WHEN she applies a renewal with the certificate she has, for the same user and no more groups
     renewed = f"dana-renewal-{len(before)}"
     danas("apply", "-f", "-", stdin=renewal_manifest(renewed, new_csr(home, "/CN=dana", "dana-next")))
