@@ -29,6 +29,17 @@ def test_cluster_settings_may_be_yaml(stack: Stack) -> None:
     assert load_function("intake").api is not None
 
 
+def test_cluster_settings_and_policies_stored_as_securestring_are_read_decrypted(stack: Stack) -> None:
+    ssm = stack.session.client("ssm")
+    secret_cluster = {**CLUSTERS["lab"], "name": "vault", "policy": "sealed"}
+    ssm.put_parameter(Name="/csrgate/clusters/vault", Value=json.dumps(secret_cluster), Type="SecureString")
+    ssm.put_parameter(Name="/csrgate/policies/sealed", Value="version: 1\n", Type="SecureString")
+    directory = load_function("intake").api._clusters  # as the cold start read them
+    vault = directory.get("vault")
+    assert vault is not None and vault.slack_channel == "C0LAB"
+    assert directory.policy_for(vault).rules_for("kubernetes.io/kube-apiserver-client") is not None
+
+
 @pytest.mark.parametrize(
     "variable",
     [

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from csrgate.domain.asks import template_problem
+from csrgate.domain.documents import DocumentError, load_document
+from csrgate.domain.errors import CsrgateError
 
 # Secrets live under the stack's prefix (the template's SecretPrefix, or the stack's name), given when validating
 # as `model_validate(document, context={SECRET_PREFIX_CONTEXT: prefix})`.
@@ -126,3 +139,29 @@ class ClusterConfig(_Config):
         if unlinked:
             needed = max(needed, self.required_approvals + 1, MIN_APPROVALS_UNLINKED)
         return needed
+
+
+class ClusterConfigError(CsrgateError):
+    """A cluster document csrgate cannot use; the message names the source and the key."""
+
+
+def read_cluster(text: str, source: str, secret_prefix: str = DEFAULT_SECRET_PREFIX) -> ClusterConfig:
+    """A cluster's settings from their YAML or JSON document (an SSM parameter's value, or a file to check)."""
+    try:
+        document = load_document(text)
+    except DocumentError as exc:
+        raise ClusterConfigError(f"{source}: {exc}") from None
+    if not isinstance(document, Mapping):
+        raise ClusterConfigError(f"{source}: expected a mapping of cluster settings")
+    try:
+        return ClusterConfig.model_validate(document, context={SECRET_PREFIX_CONTEXT: secret_prefix})
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
+        raise ClusterConfigError(f"{source}: {where}: {message}") from None
+
+
+def cluster_schema() -> dict[str, Any]:
+    """The JSON Schema of a cluster document, for editors (keys as operators write them)."""
+    return ClusterConfig.model_json_schema(by_alias=True)

@@ -15,10 +15,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-from pydantic import ValidationError
 
-from csrgate.domain.cluster import SECRET_PREFIX_CONTEXT, ClusterConfig
-from csrgate.domain.documents import DocumentError, load_document
+from csrgate.domain.cluster import ClusterConfig, ClusterConfigError, read_cluster
 from csrgate.domain.errors import CsrgateError, PolicyError
 from csrgate.domain.policy import Policy, default_policy, load_policy
 
@@ -139,7 +137,7 @@ class ParameterClusterDirectory:
             return default_policy()
         name = f"{self._path}/policies/{cluster.policy}"
         try:
-            text = str(self._ssm.get(name, max_age=self._max_age))
+            text = str(self._ssm.get(name, max_age=self._max_age, decrypt=True))
         except GetParameterError as exc:
             raise ConfigError(f"cluster {cluster.name}: its policy parameter {name} cannot be read ({exc})") from None
         parsed = self._parsed_policies.get(name)
@@ -154,7 +152,7 @@ class ParameterClusterDirectory:
     def _load_clusters(self) -> dict[str, ClusterConfig]:
         prefix = f"{self._path}/clusters"
         try:
-            values = self._ssm.get_multiple(prefix, max_age=self._max_age, recursive=False)
+            values = self._ssm.get_multiple(prefix, max_age=self._max_age, recursive=False, decrypt=True)
         except GetParameterError as exc:
             raise ConfigError(f"the cluster parameters under {prefix} cannot be read ({exc})") from None
         clusters = {}
@@ -174,18 +172,9 @@ class ParameterClusterDirectory:
 
 def _cluster(parameter: str, text: str, secret_prefix: str) -> ClusterConfig:
     try:
-        document = load_document(text)
-    except DocumentError as exc:
-        raise ConfigError(f"{parameter}: {exc}") from None
-    if not isinstance(document, Mapping):
-        raise ConfigError(f"{parameter}: expected a mapping of cluster settings")
-    try:
-        return ClusterConfig.model_validate(document, context={SECRET_PREFIX_CONTEXT: secret_prefix})
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{parameter}: {where}: {message}") from None
+        return read_cluster(text, parameter, secret_prefix)
+    except ClusterConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 class SecretReader:
