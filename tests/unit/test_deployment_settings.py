@@ -156,3 +156,14 @@ def test_the_slack_apps_manifest_calls_what_csrgate_serves() -> None:
     assert [shortcut["callback_id"] for shortcut in features["shortcuts"]] == [REQUEST_CERTIFICATE_SHORTCUT]
     assert "commands" in manifest["oauth_config"]["scopes"]["bot"]
     assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+
+
+def test_every_log_group_outlives_the_stack_and_keeps_the_retention_asked_for() -> None:
+    # retained as the table is; no fixed name, so a stack deployed again under the same name makes new ones
+    groups = {key: r for key, r in TEMPLATE["Resources"].items() if r["Type"] == "AWS::Logs::LogGroup"}
+    assert groups
+    for name, group in groups.items():
+        assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == ("Retain", "Retain"), name
+        assert "LogGroupName" not in group["Properties"], name
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+    assert TEMPLATE["Parameters"]["LogRetentionDays"]["Default"] >= 365
