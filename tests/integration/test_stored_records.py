@@ -14,12 +14,12 @@ from csrgate.adapters.aws.asks import DynamoAskStore
 from csrgate.adapters.aws.certificates import DynamoCertificateStore
 from csrgate.adapters.aws.store import DynamoRequestStore
 from csrgate.domain.asks import AskState, CertificateAsk
+from csrgate.domain.certificates import DeliveredCertificate
 from csrgate.domain.findings import Code, Finding, Severity
 from csrgate.domain.lifecycle import State
 from csrgate.domain.outcome import Outcome
 from csrgate.domain.ports import Conflict
 from csrgate.domain.records import Actor, AuditEvent, RequestRecord
-from csrgate.domain.renewals import DeliveredCertificate
 from csrgate.domain.summary import RequestSummary
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

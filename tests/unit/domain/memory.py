@@ -26,6 +26,7 @@ from csrgate.domain.approvals import Approvals, ClickResult
 from csrgate.domain.asked_csrs import AskedCsrs
 from csrgate.domain.asking import Asking
 from csrgate.domain.asks import AskForm, AskState, CertificateAsk, asked_spec_digest
+from csrgate.domain.certificates import DeliveredCertificate
 from csrgate.domain.cluster import SECRET_PREFIX_CONTEXT, ClusterConfig
 from csrgate.domain.conditions import (
     APPROVED,
@@ -54,7 +55,6 @@ from csrgate.domain.outcome import Decision, Outcome
 from csrgate.domain.policy import Policy, default_policy, load_policy
 from csrgate.domain.ports import Conflict
 from csrgate.domain.records import Approval, AuditEvent, MessageRef, RequestRecord, SlackUser, request_id_for
-from csrgate.domain.renewals import DeliveredCertificate
 from csrgate.domain.request import CREDENTIAL_ID_KEY, CsrObject, read_csr_object, spec_fingerprint
 from csrgate.domain.summary import RequestSummary
 from csrgate.domain.sweeper import Sweeper

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from csrgate.domain.asked_csrs import link_to_ask
+from csrgate.domain.certificates import DeliveredCertificate
 from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.conditions import CsrStatus
 from csrgate.domain.delivery import annotation_vouched_by, linked_email
@@ -34,7 +35,7 @@ from csrgate.domain.records import (
     request_id_for,
 )
 from csrgate.domain.redraw import MessageRedraw
-from csrgate.domain.renewals import DeliveredCertificate, claimed_elsewhere, credential_fingerprint, judge_renewal
+from csrgate.domain.renewals import claimed_elsewhere, credential_fingerprint, judge_renewal
 from csrgate.domain.request import CsrObject, SigningRequest
 from csrgate.domain.summary import summarize
 from csrgate.domain.text import shown

@@ -19,11 +19,11 @@ from csrgate.domain.records import Approval, AuditEvent, MessageRef, RequestReco
 # Only the worker's ports speak of these, and they import the CSR decoder and YAML: the interactions cold start,
 # inside Slack's three seconds, must not pay for them (a test keeps it so).
 if TYPE_CHECKING:
+    from csrgate.domain.certificates import DeliveredCertificate
     from csrgate.domain.conditions import DecisionResult, IssuanceResult
     from csrgate.domain.delivery import Delivery
     from csrgate.domain.kubeconfig import RequesterKubeconfig
     from csrgate.domain.nodes import NodeAddress
-    from csrgate.domain.renewals import DeliveredCertificate
 
 Clock = Callable[[], datetime]
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from csrgate.domain.approvals import may_approve
+from csrgate.domain.certificates import DeliveredCertificate
 from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.jobs import ApplyDecision
 from csrgate.domain.lifecycle import State
@@ -33,7 +34,7 @@ from csrgate.domain.ports import (
 )
 from csrgate.domain.records import Actor, AuditEvent, RequestRecord
 from csrgate.domain.redraw import MessageRedraw
-from csrgate.domain.renewals import DeliveredCertificate, reminder_text
+from csrgate.domain.renewals import reminder_text
 
 EXPIRED_REASON = "expired: nobody decided within the review window"
 _APPROVALS = (State.APPROVED, State.AUTO_APPROVED)

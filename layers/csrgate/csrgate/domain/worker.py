@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from csrgate.domain.asks import CLIENT_SIGNER
+from csrgate.domain.certificates import DeliveredCertificate
 from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.conditions import (
     REASON_EXPIRED,
@@ -45,7 +46,6 @@ from csrgate.domain.ports import (
 )
 from csrgate.domain.records import Actor, AuditEvent, RequestRecord
 from csrgate.domain.redraw import MessageRedraw
-from csrgate.domain.renewals import DeliveredCertificate
 
 _APPROVED = (State.APPROVED, State.AUTO_APPROVED)
 _DENIED = (State.DENIED, State.DENIED_BY_POLICY)

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from csrgate.adapters.aws.store import PENDING_INDEX, call, dynamo, plain, put_event, transact
+from csrgate.domain.certificates import DeliveredCertificate
 from csrgate.domain.ports import Conflict
 from csrgate.domain.records import AuditEvent
-from csrgate.domain.renewals import DeliveredCertificate
 
 CERTIFICATE_SK = "CERTIFICATE"
 _REMIND = "REMIND"
