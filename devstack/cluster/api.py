@@ -1,4 +1,5 @@
-"""Routing an authenticated HTTP request to discovery, OpenAPI or a registry (CSRs, Nodes), and shaping the answer.
+"""Routing an authenticated HTTP request to discovery, OpenAPI, an access review or a registry (CSRs, Nodes,
+Namespaces, ConfigMaps, RBAC objects), and shaping the answer.
 
 This is the request logic without sockets: `server` reads requests off TLS connections and writes back what
 `Api.handle` returns, a whole `Response` or a chunked `Stream` for watches.
@@ -8,19 +9,24 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
-from devstack.cluster import discovery, openapi
+from devstack.cluster import discovery, openapi, reviews
 from devstack.cluster.auth import Attributes, Authorizer, UserInfo
 from devstack.cluster.decoding import Decoded, decode_body
 from devstack.cluster.negotiation import negotiate, parse_bool, parse_int
 from devstack.cluster.nodes import NodeRegistry
 from devstack.cluster.registry import CsrRegistry, Page, Registry
-from devstack.cluster.schema import DELETE_OPTIONS, SELF_SUBJECT_REVIEW
+from devstack.cluster.schema import (
+    DELETE_OPTIONS,
+    SELF_SUBJECT_ACCESS_REVIEW,
+    SELF_SUBJECT_REVIEW,
+    SELF_SUBJECT_RULES_REVIEW,
+)
 from devstack.cluster.selectors import CSR_FIELDS, NODE_FIELDS, FieldReaders, field_predicate, label_predicate
 from devstack.cluster.status import (
     ApiError,
@@ -28,6 +34,7 @@ from devstack.cluster.status import (
     forbidden,
     forbidden_path,
     method_not_allowed,
+    not_found,
     path_not_found,
     unauthorized,
 )
@@ -38,6 +45,8 @@ from devstack.cluster.watch import WatchRequest, stream
 CSR_PREFIX = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 NODE_PREFIX = "/api/v1/nodes"
 SELF_SUBJECT_REVIEWS = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+SELF_SUBJECT_ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+SELF_SUBJECT_RULES_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"
 HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
 DEFAULT_WATCH_SECONDS = 1800  # kube-apiserver's --min-request-timeout
 _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
@@ -106,6 +115,21 @@ class Served:
         group = self.registry.resource.group
         return f"{group}/v1" if group else "v1"
 
+    @property
+    def group_path(self) -> str:
+        """/api/v1, or /apis/{group}/v1: where namespaced paths (…/namespaces/{ns}/{resource}) start."""
+        group = self.registry.resource.group
+        return f"/apis/{group}/v1" if group else "/api/v1"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a resource path names: the resource, the namespace ("" for all or cluster-scoped), and the rest."""
+
+    served: Served
+    namespace: str
+    parts: list[str]
+
 
 class Api:
     """The API server's request handling for this slice of Kubernetes."""
@@ -118,10 +142,14 @@ class Api:
         clock: Callable[[], datetime],
         bookmark_interval: float,
         nodes: NodeRegistry | None = None,
+        more: Sequence[Served] = (),
+        namespaces: Registry | None = None,
     ) -> None:
         self._served = [Served(CSR_PREFIX, registry, (APPROVAL, STATUS), CSR_FIELDS, csr_table)]
         if nodes is not None:
             self._served.append(Served(NODE_PREFIX, nodes, (STATUS,), NODE_FIELDS, node_table))
+        self._served.extend(more)
+        self._namespaces = namespaces  # namespaced objects are created only in a namespace that exists
         self._authorizer = authorizer
         self._server_address = server_address
         self._clock = clock
@@ -162,11 +190,13 @@ class Api:
         user = request.user
         if user is None:
             raise unauthorized()
-        for served in self._served:
-            if path == served.prefix or path.startswith(served.prefix + "/"):
-                return self._resource(request, user, path, served)
+        target = self._target(path)
+        if target is not None:
+            return self._resource(request, user, target)
         if path == SELF_SUBJECT_REVIEWS:
             return self._self_subject_review(request, user)
+        if path in (SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_RULES_REVIEWS):
+            return self._access_review(request, user, path)
         document = self._non_resource(path, request.headers.get("Accept"))
         if document is None:
             raise path_not_found()
@@ -213,8 +243,25 @@ class Api:
         }
         return json_response(201, review)
 
-    def _resource(self, request: Request, user: UserInfo, path: str, served: Served) -> Response | Stream:
-        parts = [unquote(part) for part in path.removeprefix(served.prefix).split("/")[1:]]
+    def _target(self, path: str) -> Target | None:
+        """The resource a path names: …/namespaces/{ns}/{resource}[/…] for a namespaced one (looked for first, as
+        /api/v1/namespaces is itself a resource), else a resource's own prefix (all namespaces for a namespaced one)."""
+        for served in self._served:
+            base = f"{served.group_path}/namespaces/"
+            if served.registry.namespaced and path.startswith(base):
+                segments = path.removeprefix(base).split("/")
+                if len(segments) >= 2 and segments[1] == served.registry.resource.name and segments[0]:
+                    return Target(served, unquote(segments[0]), [unquote(part) for part in segments[2:]])
+        for served in self._served:
+            if path == served.prefix or path.startswith(served.prefix + "/"):
+                parts = [unquote(part) for part in path.removeprefix(served.prefix).split("/")[1:]]
+                if served.registry.namespaced and parts:
+                    raise path_not_found()  # a named namespaced object is reached only through its namespace
+                return Target(served, "", parts)
+        return None
+
+    def _resource(self, request: Request, user: UserInfo, target: Target) -> Response | Stream:
+        served, namespace, parts = target.served, target.namespace, target.parts
         if len(parts) > 2 or (len(parts) == 2 and parts[1] not in served.subresources) or "" in parts:
             raise path_not_found()
         name = parts[0] if parts else ""
@@ -222,48 +269,70 @@ class Api:
         method = request.method
         registry = served.registry
         group, resource = registry.resource.group, registry.resource.name
+        scope = _Scope(user, group, resource, subresource, name, namespace)
         if method == "GET":
             watching = parse_bool(request.query, "watch")
-            verb = "watch" if watching else "get" if name else "list"
-            self._authorize(user, verb, group, resource, subresource, name)
+            self._authorize_in(scope, "watch" if watching else "get" if name else "list")
             if watching:
-                return self._watch(request, name, served)
-            return self._read(request, name, served)
+                return self._watch(request, name, served, namespace)
+            return self._read(request, name, served, namespace)
         if method not in _VERBS or (method == "POST" and name) or (method in ("PUT", "PATCH") and not name):
             raise method_not_allowed()
-        if subresource and method == "DELETE":
+        if (subresource and method == "DELETE") or (registry.namespaced and not namespace):
             raise method_not_allowed()
-        verb = "deletecollection" if method == "DELETE" and not name else _VERBS[method]
-        self._authorize(user, verb, group, resource, subresource, name)
+        self._authorize_in(scope, "deletecollection" if method == "DELETE" and not name else _VERBS[method])
+        return self._write(request, user, target, name, subresource)
+
+    def _write(self, request: Request, user: UserInfo, target: Target, name: str, subresource: str) -> Response:
+        served, namespace, method = target.served, target.namespace, request.method
+        registry = served.registry
         dry_run = _dry_run(request.query)
         validation = request.query.get("fieldValidation", "")
         if validation not in _FIELD_VALIDATION:
             raise bad_request(f"invalid fieldValidation directive: {validation}")
         kind = registry.resource.kind
+        content_type = request.headers.get("Content-Type")
         if method == "POST":
-            decoded = decode_body(request.body, request.headers.get("Content-Type"), registry.message)
+            decoded = decode_body(request.body, content_type, registry.message)
             warnings = _field_problems(decoded, validation, kind)
-            return json_response(201, registry.create(decoded.object, user, dry_run), warnings)
+            self._require_namespace(namespace)
+            return json_response(201, registry.create(decoded.object, user, dry_run, namespace), warnings)
         if method == "PUT":
-            decoded = decode_body(request.body, request.headers.get("Content-Type"), registry.message)
+            decoded = decode_body(request.body, content_type, registry.message)
             warnings = _field_problems(decoded, validation, kind)
-            return json_response(200, registry.update(name, decoded.object, user, subresource, dry_run), warnings)
+            updated = registry.update(name, decoded.object, user, subresource, dry_run, namespace)
+            return json_response(200, updated, warnings)
         if method == "PATCH":
-            updated, decoded = registry.patch(
-                name, request.headers.get("Content-Type"), request.body, user, subresource, dry_run
-            )
+            updated, decoded = registry.patch(name, content_type, request.body, user, subresource, dry_run, namespace)
             return json_response(200, updated, _field_problems(decoded, validation, kind))
         options = self._delete_options(request)
         if name:
-            return json_response(200, registry.delete(name, options, dry_run))
-        deleted = registry.delete_collection(_predicate(request.query, served.fields), options, dry_run)
+            return json_response(200, registry.delete(name, options, dry_run, namespace))
+        deleted = registry.delete_collection(_predicate(request.query, served.fields), options, dry_run, namespace)
         return json_response(200, _list_body(deleted, served))
 
-    def _read(self, request: Request, name: str, served: Served) -> Response:
+    def _require_namespace(self, namespace: str) -> None:
+        """NamespaceLifecycle admission: nothing is created in a namespace that does not exist."""
+        if namespace and self._namespaces is not None and self._namespaces.store.get(namespace) is None:
+            raise not_found(namespace, self._namespaces.resource)
+
+    def _access_review(self, request: Request, user: UserInfo, path: str) -> Response:
+        if request.method != "POST":
+            raise method_not_allowed()
+        resource = path.rsplit("/", 1)[1]
+        self._authorize(user, "create", "authorization.k8s.io", resource)
+        content_type = request.headers.get("Content-Type")
+        if path == SELF_SUBJECT_ACCESS_REVIEWS:
+            review = decode_body(request.body, content_type, SELF_SUBJECT_ACCESS_REVIEW).object
+            return json_response(201, reviews.access_review(self._authorizer, user, review))
+        review = decode_body(request.body, content_type, SELF_SUBJECT_RULES_REVIEW).object
+        return json_response(201, reviews.rules_review(self._authorizer, user, review))
+
+    def _read(self, request: Request, name: str, served: Served, namespace: str) -> Response:
         answer = negotiate(request.headers.get("Accept"), table_allowed=True)
         include = request.query.get("includeObject", "Metadata")
         if name:
-            found = served.registry.get(name)
+            found = served.registry.get(name, namespace)
             if answer.table:
                 return json_response(
                     200, served.table([found], found["metadata"]["resourceVersion"], include, self._clock())
@@ -271,7 +340,7 @@ class Api:
             return json_response(200, found)
         limit = parse_int(request.query, "limit", 0)
         predicate = _predicate(request.query, served.fields)
-        page = served.registry.list(predicate, limit, request.query.get("continue", ""))
+        page = served.registry.list(predicate, limit, request.query.get("continue", ""), namespace)
         if answer.table:
             table = served.table(page.items, page.resource_version, include, self._clock())
             if page.continue_token:
@@ -279,13 +348,17 @@ class Api:
             return json_response(200, table)
         return json_response(200, _list_body(page, served))
 
-    def _watch(self, request: Request, name: str, served: Served) -> Stream:
+    def _watch(self, request: Request, name: str, served: Served, namespace: str) -> Stream:
         answer = negotiate(request.headers.get("Accept"), table_allowed=True)
         query = request.query
         predicate = _predicate(query, served.fields)
         if name:
             by_name = field_predicate(f"metadata.name={name}", served.fields)
             predicate = (lambda selected, named: lambda obj: selected(obj) and named(obj))(predicate, by_name)
+        if namespace:
+            predicate = (lambda selected: lambda obj: selected(obj) and obj["metadata"].get("namespace") == namespace)(
+                predicate
+            )
         initial = parse_bool(query, "sendInitialEvents")
         bookmarks = parse_bool(query, "allowWatchBookmarks")
         version = query.get("resourceVersion", "")
@@ -318,9 +391,31 @@ class Api:
     def _authorize(
         self, user: UserInfo, verb: str, group: str, resource: str, subresource: str = "", name: str = ""
     ) -> None:
-        attributes = Attributes(user, verb, group, resource, subresource, name)
+        self._authorize_in(_Scope(user, group, resource, subresource, name, ""), verb)
+
+    def _authorize_in(self, scope: _Scope, verb: str) -> None:
+        user, group, resource, subresource, name = (
+            scope.user,
+            scope.group,
+            scope.resource,
+            scope.subresource,
+            scope.name,
+        )
+        attributes = Attributes(user, verb, group, resource, subresource, name, namespace=scope.namespace)
         if not self._authorizer.allowed(attributes):
-            raise forbidden(user.username, verb, resource, group, name or None, subresource)
+            raise forbidden(user.username, verb, resource, group, name or None, subresource, scope.namespace)
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Who asks, about which resource (and object, and namespace): what a verb is authorized against."""
+
+    user: UserInfo
+    group: str
+    resource: str
+    subresource: str
+    name: str
+    namespace: str
 
 
 def _openapi_v2(accept: str | None) -> Response:

@@ -1,18 +1,19 @@
-"""Who is calling (client certificate or bearer token) and what they may do (RBAC-like rules).
+"""Who is calling (client certificate or bearer token) and what they may do (the RBAC authorizer).
 
 Authentication follows kube-apiserver's union authenticator: a client certificate signed by the cluster CA
 names the user (CN) and groups (O values); otherwise a bearer token from the token list does; every
-authenticated user also gets `system:authenticated`. Authorization is a fixed set of cluster roles bound to
-groups, matched the way the RBAC authorizer matches rules.
+authenticated user also gets `system:authenticated`. Authorization is RBAC's (plugin/pkg/auth/authorizer/rbac):
+the rules of every role bound to the user, one of its groups or its service account, by a ClusterRoleBinding or a
+RoleBinding in the request's namespace, read from the RBAC objects the cluster stores.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -115,6 +116,30 @@ class Rule:
     resource_names: frozenset[str] = frozenset()
     non_resource_urls: frozenset[str] = frozenset()
 
+    @classmethod
+    def from_policy(cls, policy: Mapping[str, Any]) -> Rule:
+        """A rule from an rbac/v1 PolicyRule object."""
+        return cls(
+            frozenset(policy.get("verbs") or ()),
+            frozenset(policy.get("apiGroups") or ()),
+            frozenset(policy.get("resources") or ()),
+            frozenset(policy.get("resourceNames") or ()),
+            frozenset(policy.get("nonResourceURLs") or ()),
+        )
+
+    def as_policy(self) -> dict[str, Any]:
+        """The rule as an rbac/v1 PolicyRule object (empty lists left out, as Go's omitempty does)."""
+        policy: dict[str, Any] = {"verbs": sorted(self.verbs)}
+        for key, values in (
+            ("apiGroups", self.api_groups),
+            ("resources", self.resources),
+            ("resourceNames", self.resource_names),
+            ("nonResourceURLs", self.non_resource_urls),
+        ):
+            if values:
+                policy[key] = sorted(values)
+        return policy
+
 
 def rule(verbs: str, groups: str = "", resources: str = "", names: str = "", urls: str = "") -> Rule:
     """A rule from space-separated lists ("" for the core group is written as `core`)."""
@@ -139,58 +164,63 @@ class Attributes:
     name: str = ""
     path: str = ""
     resource_request: bool = True
+    namespace: str = ""
 
 
-# The cluster roles of this dev cluster, bound to groups.
-DISCOVERY = rule("get", urls="/api /api/* /apis /apis/* /openapi /openapi/* /version /version/ /healthz /livez /readyz")
-BASIC_USER = rule("create", AUTHENTICATION_GROUP, "selfsubjectreviews")
-EVERYTHING = rule("*", "*", "*")
-EVERY_URL = rule("*", urls="*")
-APPROVER_RULES = (
-    # csrgate's worker: it also creates the CSRs of certificates asked for in Slack, on the asker's behalf.
-    rule("create get list watch", CERTIFICATES_GROUP, "certificatesigningrequests"),
-    rule("update", CERTIFICATES_GROUP, "certificatesigningrequests/approval"),
-    # As the docs' RBAC example for approvers: `approve` on the signers (here every signer).
-    rule("approve", CERTIFICATES_GROUP, "signers"),
-    # Before approving a kubelet's serving certificate on its own, csrgate checks the SANs against the Node.
-    rule("get", "core", "nodes"),
-)
-# What the system:node ClusterRole lets kubelets do with CSRs (plugin/pkg/auth/authorizer/rbac/bootstrappolicy):
-# ask for their client and serving certificates and follow them.
-NODE_RULES = (rule("create get list watch", CERTIFICATES_GROUP, "certificatesigningrequests"),)
-DEFAULT_BINDINGS: Mapping[str, tuple[Rule, ...]] = {
-    MASTERS: (EVERYTHING, EVERY_URL),
-    AUTHENTICATED: (DISCOVERY, BASIC_USER),
-    APPROVERS_GROUP: APPROVER_RULES,
-    NODES_GROUP: NODE_RULES,
-    # The service accounts of namespace `ci` may ask for certificates, as a binding would let a CI job.
-    CI_SERVICE_ACCOUNTS_GROUP: NODE_RULES,
-}
+@dataclass(frozen=True)
+class Grant:
+    """The rules one binding gives a user, and how RBAC names that binding in an allow reason."""
+
+    rules: tuple[Rule, ...]
+    source: str
 
 
-# What a cluster that lets people renew their own certificates binds to system:authenticated: create CSRs and follow
-# them (the system:node role's rules, for every user).
-SELF_RENEWAL_RULES = (rule("create get list watch", CERTIFICATES_GROUP, "certificatesigningrequests"),)
+class Policy(Protocol):
+    """Where the authorizer reads bindings and roles from (the RBAC objects the cluster stores)."""
+
+    def cluster_role_bindings(self) -> Sequence[Mapping[str, Any]]:
+        """Every ClusterRoleBinding."""
+
+    def role_bindings(self, namespace: str) -> Sequence[Mapping[str, Any]]:
+        """The RoleBindings of one namespace."""
+
+    def role_rules(self, role_ref: Mapping[str, Any], namespace: str) -> tuple[Rule, ...] | None:
+        """The rules of the Role (in `namespace`) or ClusterRole a roleRef names; None when there is none."""
 
 
-def bindings(*, self_renewal: bool = False) -> Mapping[str, tuple[Rule, ...]]:
-    """The dev cluster's bindings; with `self_renewal`, every authenticated user may create CSRs."""
-    if not self_renewal:
-        return DEFAULT_BINDINGS
-    return {**DEFAULT_BINDINGS, AUTHENTICATED: (*DEFAULT_BINDINGS[AUTHENTICATED], *SELF_RENEWAL_RULES)}
-
-
-@dataclass
 class Authorizer:
-    """Allows a request when any rule bound to one of the user's groups covers it."""
+    """The RBAC authorizer: a request is allowed when a rule of a role bound to the user covers it."""
 
-    bindings: Mapping[str, tuple[Rule, ...]] = field(default_factory=lambda: DEFAULT_BINDINGS)
+    def __init__(self, policy: Policy) -> None:
+        self._policy = policy
 
     def allowed(self, attributes: Attributes) -> bool:
         """Whether the request is allowed."""
-        return any(
-            _covers(each, attributes) for group in attributes.user.groups for each in self.bindings.get(group, ())
-        )
+        return self.reason(attributes) is not None
+
+    def reason(self, attributes: Attributes) -> str | None:
+        """Why the request is allowed, worded as RBAC's allow reason; None when nothing allows it."""
+        for grant in self.grants(attributes.user, attributes.namespace):
+            if any(rule_allows(each, attributes) for each in grant.rules):
+                return f"RBAC: allowed by {grant.source}"
+        return None
+
+    def rules_for(self, user: UserInfo, namespace: str) -> list[Rule]:
+        """Every rule the user holds in `namespace` ("" for the cluster scope): RuleResolver.RulesFor."""
+        return [each for grant in self.grants(user, namespace) for each in grant.rules]
+
+    def grants(self, user: UserInfo, namespace: str) -> Iterator[Grant]:
+        """The bindings that apply to the user, ClusterRoleBindings first (VisitRulesFor)."""
+        for binding in self._policy.cluster_role_bindings():
+            grant = self._grant(binding, user, "")
+            if grant is not None:
+                yield grant
+        if not namespace:
+            return
+        for binding in self._policy.role_bindings(namespace):
+            grant = self._grant(binding, user, namespace)
+            if grant is not None:
+                yield grant
 
     def allowed_for_signer(self, user: UserInfo, verb: str, signer_name: str) -> bool:
         """`verb` (approve or sign) on `signers` named the signer or its domain wildcard, as upstream's
@@ -200,8 +230,46 @@ class Authorizer:
             names.append(signer_name.split("/", 1)[0] + "/*")
         return any(self.allowed(Attributes(user, verb, CERTIFICATES_GROUP, "signers", name=name)) for name in names)
 
+    def _grant(self, binding: Mapping[str, Any], user: UserInfo, namespace: str) -> Grant | None:
+        subject = next((s for s in binding.get("subjects") or () if applies_to(s, user, namespace)), None)
+        if subject is None:
+            return None
+        role_ref = binding.get("roleRef") or {}
+        rules = self._policy.role_rules(role_ref, namespace)
+        if rules is None:
+            return None
+        name = (binding.get("metadata") or {}).get("name", "")
+        described = f'RoleBinding "{name}/{namespace}"' if namespace else f'ClusterRoleBinding "{name}"'
+        source = (
+            f'{described} of {role_ref.get("kind", "")} "{role_ref.get("name", "")}" to {_describe(subject, namespace)}'
+        )
+        return Grant(rules, source)
 
-def _covers(each: Rule, attributes: Attributes) -> bool:
+
+def _describe(subject: Mapping[str, Any], namespace: str) -> str:
+    """describeSubject: a service account as name/namespace."""
+    name = subject.get("name", "")
+    if subject.get("kind") == "ServiceAccount":
+        name = f"{name}/{subject.get('namespace') or namespace}"
+    return f'{subject.get("kind", "")} "{name}"'
+
+
+def applies_to(subject: Mapping[str, Any], user: UserInfo, namespace: str) -> bool:
+    """appliesToUser: a User by name, a Group by membership, a ServiceAccount by its username (its namespace
+    defaulting to the binding's)."""
+    kind, name = subject.get("kind"), subject.get("name", "")
+    if kind == "User":
+        return bool(user.username == name)
+    if kind == "Group":
+        return name in user.groups
+    if kind == "ServiceAccount":
+        account_namespace = subject.get("namespace") or namespace
+        return bool(account_namespace) and user.username == f"{SERVICE_ACCOUNT_USER_PREFIX}{account_namespace}:{name}"
+    return False
+
+
+def rule_allows(each: Rule, attributes: Attributes) -> bool:
+    """RuleAllows: verbs, then API group, resource (with `*/subresource`) and name, or the non-resource URL."""
     if "*" not in each.verbs and attributes.verb not in each.verbs:
         return False
     if not attributes.resource_request:

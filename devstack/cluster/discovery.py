@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 VERSION = {"major": "1", "minor": "37", "gitVersion": "v1.37.0+csrgate-dev"}
-GROUPS = ("certificates.k8s.io", "authentication.k8s.io")
+GROUPS = ("certificates.k8s.io", "authentication.k8s.io", "authorization.k8s.io", "rbac.authorization.k8s.io")
 _OBJECT_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 _SUBRESOURCE_VERBS = ["get", "patch", "update"]
 
@@ -43,8 +43,12 @@ def api_versions(server_address: str) -> dict[str, Any]:
 
 
 def core_resources() -> dict[str, Any]:
-    """/api/v1: nodes (cluster-scoped, short name `no`) and their status; no other core resource."""
+    """/api/v1: nodes (cluster-scoped, short name `no`) and their status, namespaces (`ns`), configmaps (`cm`)."""
     resources = [
+        {"name": "configmaps", "singularName": "configmap", "namespaced": True, "kind": "ConfigMap",
+         "verbs": _OBJECT_VERBS, "shortNames": ["cm"]},
+        {"name": "namespaces", "singularName": "namespace", "namespaced": False, "kind": "Namespace",
+         "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"], "shortNames": ["ns"]},
         {"name": "nodes", "singularName": "node", "namespaced": False, "kind": "Node", "verbs": _OBJECT_VERBS,
          "shortNames": ["no"]},
         {"name": "nodes/status", "singularName": "", "namespaced": False, "kind": "Node",
@@ -94,6 +98,24 @@ def api_resources(group: str) -> dict[str, Any] | None:
                 "kind": "SelfSubjectReview",
                 "verbs": ["create"],
             }
+        ]
+    elif group == "authorization.k8s.io":
+        resources = [
+            {"name": name, "singularName": name[:-1], "namespaced": False, "kind": kind, "verbs": ["create"]}
+            for name, kind in (
+                ("selfsubjectaccessreviews", "SelfSubjectAccessReview"),
+                ("selfsubjectrulesreviews", "SelfSubjectRulesReview"),
+            )
+        ]
+    elif group == "rbac.authorization.k8s.io":
+        resources = [
+            {"name": name, "singularName": name[:-1], "namespaced": namespaced, "kind": kind, "verbs": _OBJECT_VERBS}
+            for name, kind, namespaced in (
+                ("clusterrolebindings", "ClusterRoleBinding", False),
+                ("clusterroles", "ClusterRole", False),
+                ("rolebindings", "RoleBinding", True),
+                ("roles", "Role", True),
+            )
         ]
     else:
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ ADMIN_KUBECONFIG = "admin.kubeconfig"
 APPROVER_KUBECONFIG = "approver.kubeconfig"
 NODES_DIR = "nodes"
 SERVICE_ACCOUNTS_DIR = "serviceaccounts"
+USERS_DIR = "users"
 
 
 def kubeconfig(server: str, ca_pem: bytes, user: str, credentials: dict[str, str]) -> dict[str, Any]:
@@ -94,6 +96,23 @@ def write_service_account_kubeconfig(
         server, ca.certificate_pem, user, client_certificate_credentials(pair.certificate_pem, pair.key_pem)
     )
     path = data_dir / SERVICE_ACCOUNTS_DIR / f"{namespace}-{name}.kubeconfig"
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    write_kubeconfig(path, config)
+    return path
+
+
+def write_user_kubeconfig(
+    data_dir: Path, server: str, user: str, groups: Sequence[str] = (), now: datetime.datetime | None = None
+) -> Path:
+    """A kubeconfig for a person: a client certificate from the CA in `data_dir` naming `user` (CN) in `groups` (O),
+    written to DIR/users/<user>.kubeconfig. Such a user may do what `system:authenticated` may until a binding grants
+    more, as someone who was just issued a certificate."""
+    ca = DevCa.load(data_dir)
+    pair = ca.client_key_pair(user, list(groups), now or datetime.datetime.now(datetime.UTC))
+    config = kubeconfig(
+        server, ca.certificate_pem, user, client_certificate_credentials(pair.certificate_pem, pair.key_pem)
+    )
+    path = data_dir / USERS_DIR / f"{user}.kubeconfig"
     path.parent.mkdir(mode=0o700, exist_ok=True)
     write_kubeconfig(path, config)
     return path

@@ -14,13 +14,27 @@ from typing import Any
 
 from devstack.cluster.discovery import VERSION
 from devstack.cluster.schema import (
+    CLUSTER_ROLE,
+    CLUSTER_ROLE_BINDING,
+    CLUSTER_ROLE_BINDING_LIST,
+    CLUSTER_ROLE_LIST,
+    CONFIG_MAP,
+    CONFIG_MAP_LIST,
     CSR,
     CSR_LIST,
     DELETE_OPTIONS,
     MESSAGES,
+    NAMESPACE,
+    NAMESPACE_LIST,
     NODE,
     NODE_LIST,
+    ROLE,
+    ROLE_BINDING,
+    ROLE_BINDING_LIST,
+    ROLE_LIST,
+    SELF_SUBJECT_ACCESS_REVIEW,
     SELF_SUBJECT_REVIEW,
+    SELF_SUBJECT_RULES_REVIEW,
     Field,
     Message,
 )
@@ -28,6 +42,8 @@ from devstack.cluster.schema import (
 CORE = "api/v1"
 CERTIFICATES = "apis/certificates.k8s.io/v1"
 AUTHENTICATION = "apis/authentication.k8s.io/v1"
+AUTHORIZATION = "apis/authorization.k8s.io/v1"
+RBAC = "apis/rbac.authorization.k8s.io/v1"
 STATUS = "io.k8s.apimachinery.pkg.apis.meta.v1.Status"
 PATCH = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch"
 _PATCH_TYPES = ["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"]
@@ -39,7 +55,7 @@ def v3_index() -> dict[str, Any]:
     return {
         "paths": {
             path: {"serverRelativeURL": f"/openapi/v3/{path}?hash={_hash(v3_document(path))}"}
-            for path in (CORE, CERTIFICATES, AUTHENTICATION)
+            for path in (CORE, CERTIFICATES, AUTHENTICATION, AUTHORIZATION, RBAC)
         }
     }
 
@@ -48,11 +64,15 @@ def v3_index() -> dict[str, Any]:
 def v3_document(path: str) -> dict[str, Any]:
     """/openapi/v3/api/v1 or /openapi/v3/apis/{group}/v1 (an empty dict for an unknown path)."""
     if path == CORE:
-        paths, messages = _node_paths(), [NODE, NODE_LIST, DELETE_OPTIONS]
+        paths, messages = _core_paths(), [*_CORE_MESSAGES, DELETE_OPTIONS]
     elif path == CERTIFICATES:
         paths, messages = _certificate_paths(), [CSR, CSR_LIST, DELETE_OPTIONS]
     elif path == AUTHENTICATION:
         paths, messages = _authentication_paths(), [SELF_SUBJECT_REVIEW]
+    elif path == AUTHORIZATION:
+        paths, messages = _authorization_paths(), [SELF_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_RULES_REVIEW]
+    elif path == RBAC:
+        paths, messages = _rbac_paths(), [*_RBAC_MESSAGES, DELETE_OPTIONS]
     else:
         return {}
     return {
@@ -70,8 +90,9 @@ def v3_document(path: str) -> dict[str, Any]:
 @cache
 def v2_document() -> dict[str, Any]:
     """/openapi/v2 as JSON (clients that ask only for the protobuf form are answered 406)."""
-    paths = _node_paths() | _certificate_paths() | _authentication_paths()
-    messages = [NODE, NODE_LIST, CSR, CSR_LIST, DELETE_OPTIONS, SELF_SUBJECT_REVIEW]
+    paths = _core_paths() | _certificate_paths() | _authentication_paths() | _authorization_paths() | _rbac_paths()
+    messages = [*_CORE_MESSAGES, *_RBAC_MESSAGES, CSR, CSR_LIST, DELETE_OPTIONS, SELF_SUBJECT_REVIEW]
+    messages += [SELF_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_RULES_REVIEW]
     return {
         "swagger": "2.0",
         "info": {"title": "Kubernetes", "version": VERSION["gitVersion"]},
@@ -205,14 +226,47 @@ def _certificate_paths() -> dict[str, dict[str, Any]]:
     )
 
 
-def _node_paths() -> dict[str, dict[str, Any]]:
-    return _resource_paths("/api/v1/nodes", NODE, NODE_LIST, ("status",))
+_CORE_MESSAGES = [NODE, NODE_LIST, NAMESPACE, NAMESPACE_LIST, CONFIG_MAP, CONFIG_MAP_LIST]
+_RBAC_MESSAGES = [ROLE, ROLE_LIST, CLUSTER_ROLE, CLUSTER_ROLE_LIST, ROLE_BINDING, ROLE_BINDING_LIST,
+                  CLUSTER_ROLE_BINDING, CLUSTER_ROLE_BINDING_LIST]  # fmt: skip
+_IN_NAMESPACE = "/namespaces/{namespace}"
+
+
+def _core_paths() -> dict[str, dict[str, Any]]:
+    return (
+        _resource_paths("/api/v1/nodes", NODE, NODE_LIST, ("status",))
+        | _resource_paths("/api/v1/namespaces", NAMESPACE, NAMESPACE_LIST, ())
+        | _resource_paths(f"/api/v1{_IN_NAMESPACE}/configmaps", CONFIG_MAP, CONFIG_MAP_LIST, ())
+    )
+
+
+def _rbac_paths() -> dict[str, dict[str, Any]]:
+    base = "/apis/rbac.authorization.k8s.io/v1"
+    return (
+        _resource_paths(f"{base}/clusterroles", CLUSTER_ROLE, CLUSTER_ROLE_LIST, ())
+        | _resource_paths(f"{base}/clusterrolebindings", CLUSTER_ROLE_BINDING, CLUSTER_ROLE_BINDING_LIST, ())
+        | _resource_paths(f"{base}{_IN_NAMESPACE}/roles", ROLE, ROLE_LIST, ())
+        | _resource_paths(f"{base}{_IN_NAMESPACE}/rolebindings", ROLE_BINDING, ROLE_BINDING_LIST, ())
+    )
+
+
+def _authorization_paths() -> dict[str, dict[str, Any]]:
+    paths = {}
+    for message in (SELF_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_RULES_REVIEW):
+        assert message.gvk is not None
+        kind = message.gvk[2]
+        paths[f"/apis/authorization.k8s.io/v1/{kind.lower()}s"] = {
+            "operations": {"post": ("post", message.name, _WRITE, message.name, f"create a {kind}")},
+            "gvk": message.gvk,
+            "named": False,
+        }
+    return paths
 
 
 def _resource_paths(
     base: str, message: Message, list_message: Message, subresources: tuple[str, ...]
 ) -> dict[str, dict[str, Any]]:
-    """The collection, named and subresource paths of a cluster-scoped resource."""
+    """The collection, named and subresource paths of a resource (namespaced when `base` holds {namespace})."""
     assert message.gvk is not None
     gvk, kind, name = message.gvk, message.gvk[2], message.name
     collection = {
@@ -228,9 +282,10 @@ def _resource_paths(
         "delete": ("delete", DELETE_OPTIONS.name, ("dryRun", "gracePeriodSeconds", "propagationPolicy"), STATUS,
                    f"delete a {kind}"),
     }  # fmt: skip
+    namespaced = _IN_NAMESPACE in base
     paths = {
-        base: {"operations": collection, "gvk": gvk, "named": False},
-        f"{base}/{{name}}": {"operations": named, "gvk": gvk, "named": True},
+        base: {"operations": collection, "gvk": gvk, "named": False, "namespaced": namespaced},
+        f"{base}/{{name}}": {"operations": named, "gvk": gvk, "named": True, "namespaced": namespaced},
     }
     for subresource in subresources:
         paths[f"{base}/{{name}}/{subresource}"] = {
@@ -298,6 +353,12 @@ def _v3_path(item: dict[str, Any]) -> dict[str, Any]:
             {"name": "name", "in": "path", "required": True, "description": f"name of the {kind}",
              "schema": {"type": "string", "uniqueItems": True}},
         )  # fmt: skip
+    if item.get("namespaced"):
+        path["parameters"].insert(
+            int(item["named"]),
+            {"name": "namespace", "in": "path", "required": True, "description": "object name and auth scope, such "
+             "as for teams and projects", "schema": {"type": "string", "uniqueItems": True}},
+        )  # fmt: skip
     return path
 
 
@@ -328,5 +389,11 @@ def _v2_path(item: dict[str, Any]) -> dict[str, Any]:
             0,
             {"name": "name", "in": "path", "required": True, "description": f"name of the {kind}", "type": "string",
              "uniqueItems": True},
+        )  # fmt: skip
+    if item.get("namespaced"):
+        path["parameters"].insert(
+            int(item["named"]),
+            {"name": "namespace", "in": "path", "required": True, "description": "object name and auth scope, such "
+             "as for teams and projects", "type": "string", "uniqueItems": True},
         )  # fmt: skip
     return path

@@ -72,6 +72,7 @@ class Registry:
 
     resource: Resource
     message: Message
+    namespaced = False  # objects live in a namespace and are kept under "namespace/name"
 
     def __init__(self, store: Store, authorizer: Authorizer, clock: Callable[[], datetime]) -> None:
         self.store = store
@@ -98,7 +99,7 @@ class Registry:
         """Errors in an update."""
         return self.validate(new)
 
-    def admit_create(self, obj: dict[str, Any]) -> None:
+    def admit_create(self, obj: dict[str, Any], user: UserInfo) -> None:
         """Admission on create; raises ApiError to refuse."""
 
     def admit_update(self, new: dict[str, Any], old: dict[str, Any], subresource: str, user: UserInfo) -> None:
@@ -110,47 +111,60 @@ class Registry:
         """The current time as stored in timestamps."""
         return rfc3339(self._clock())
 
-    def create(self, body: dict[str, Any], user: UserInfo, dry_run: bool = False) -> dict[str, Any]:
-        """Create an object from a decoded body."""
+    def key(self, name: str, namespace: str = "") -> str:
+        """Where an object is kept in the store: its name, or namespace/name for a namespaced resource."""
+        return f"{namespace}/{name}" if self.namespaced else name
+
+    def create(
+        self, body: dict[str, Any], user: UserInfo, dry_run: bool = False, namespace: str = ""
+    ) -> dict[str, Any]:
+        """Create an object from a decoded body (in `namespace`, from the URL, for a namespaced resource)."""
         if body.get("metadata", {}).get("resourceVersion"):
             raise internal_error("resourceVersion should not be set on objects to be created")
+        self._check_namespace(body, namespace)
         prepared = self.prepare_for_create(body, user, str(uuid.uuid4()), self.now())
+        if self.namespaced:
+            prepared["metadata"]["namespace"] = namespace
         name = prepared["metadata"].get("name", "")
         errors = self.validate(prepared)
         if errors:
             raise self._invalid(name, errors)
-        self.admit_create(prepared)
+        self.admit_create(prepared, user)
         if dry_run:
             return prepared
-        stored = self.store.create(name, prepared)
+        stored = self.store.create(self.key(name, namespace), prepared)
         if stored is None:
             raise already_exists(name, self.resource)
         return stored
 
-    def get(self, name: str) -> dict[str, Any]:
+    def get(self, name: str, namespace: str = "") -> dict[str, Any]:
         """One object; 404 when there is none."""
-        found = self.store.get(name)
+        found = self.store.get(self.key(name, namespace))
         if found is None:
             raise not_found(name, self.resource)
         return found
 
-    def list(self, predicate: Predicate, limit: int = 0, continue_token: str = "") -> Page:
-        """Objects matching the selectors, sorted by name, `limit` at a time."""
+    def list(self, predicate: Predicate, limit: int = 0, continue_token: str = "", namespace: str = "") -> Page:
+        """Objects matching the selectors (in `namespace`, or in all when ""), sorted by key, `limit` at a time."""
         items, version = self.store.snapshot()
-        selected = [item for item in items if predicate(item)]
+        selected = [item for item in items if predicate(item) and _in_namespace(item, namespace)]
         start = _continue_from(continue_token)
         if start:
-            selected = [item for item in selected if item["metadata"]["name"] > start]
+            selected = [item for item in selected if self._key_of(item) > start]
         if limit <= 0 or len(selected) <= limit:
             return Page(selected, str(version))
         page = selected[:limit]
-        token = base64.urlsafe_b64encode(
-            json.dumps({"rv": version, "start": page[-1]["metadata"]["name"]}).encode()
-        ).decode()
+        token = base64.urlsafe_b64encode(json.dumps({"rv": version, "start": self._key_of(page[-1])}).encode()).decode()
         return Page(page, str(version), token, len(selected) - limit)
 
     def update(
-        self, name: str, body: dict[str, Any], user: UserInfo, subresource: str = MAIN, dry_run: bool = False
+        self,
+        name: str,
+        body: dict[str, Any],
+        user: UserInfo,
+        subresource: str = MAIN,
+        dry_run: bool = False,
+        namespace: str = "",
     ) -> dict[str, Any]:
         """Replace an object (or a subresource): 409 on a stale resourceVersion, never a blind overwrite."""
         metadata = body.get("metadata", {})
@@ -158,9 +172,10 @@ class Registry:
             raise bad_request(
                 f"the name of the object ({metadata['name']}) does not match the name on the URL ({name})"
             )
+        self._check_namespace(body, namespace)
         wanted_version = metadata.get("resourceVersion", "")
         for _ in range(_MAX_RETRIES):
-            current = self.get(name)
+            current = self.get(name, namespace)
             if wanted_version and wanted_version != current["metadata"]["resourceVersion"]:
                 raise conflict(name, STALE_OBJECT, self.resource)
             try:
@@ -178,6 +193,7 @@ class Registry:
         user: UserInfo,
         subresource: str = MAIN,
         dry_run: bool = False,
+        namespace: str = "",
     ) -> tuple[dict[str, Any], Decoded]:
         """Apply a patch to the current object, retrying on a concurrent change unless the patch pins a version."""
         kind = media_type(content_type)
@@ -185,7 +201,7 @@ class Registry:
             raise unsupported_media_type(kind, PATCH_TYPES)
         patch = parse_json(raw, "error decoding patch")
         for _ in range(_MAX_RETRIES):
-            current = self.get(name)
+            current = self.get(name, namespace)
             if kind == JSON_PATCH:
                 patched = json_patch(current, patch)
             elif kind == MERGE_PATCH:
@@ -203,11 +219,12 @@ class Registry:
                 continue
         raise conflict(name, STALE_OBJECT, self.resource)
 
-    def delete(self, name: str, options: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
+    def delete(self, name: str, options: dict[str, Any], dry_run: bool = False, namespace: str = "") -> dict[str, Any]:
         """Delete an object; with finalizers it is only marked (deletionTimestamp) until they are gone."""
         preconditions = options.get("preconditions") or {}
+        key = self.key(name, namespace)
         for _ in range(_MAX_RETRIES):
-            current = self.get(name)
+            current = self.get(name, namespace)
             _check_preconditions(name, current, preconditions, self.resource)
             metadata = current["metadata"]
             try:
@@ -216,21 +233,23 @@ class Registry:
                         return current
                     marked = copy.deepcopy(current)
                     marked["metadata"].update(deletionTimestamp=self.now(), deletionGracePeriodSeconds=0)
-                    return self.store.replace(name, marked, metadata["resourceVersion"])
+                    return self.store.replace(key, marked, metadata["resourceVersion"])
                 if dry_run:
                     return success_deleted(name, metadata["uid"], self.resource)
-                self.store.delete(name, metadata["resourceVersion"])
+                self.store.delete(key, metadata["resourceVersion"])
                 return success_deleted(name, metadata["uid"], self.resource)
             except VersionMismatch:
                 continue
         raise conflict(name, STALE_OBJECT, self.resource)
 
-    def delete_collection(self, predicate: Predicate, options: dict[str, Any], dry_run: bool = False) -> Page:
+    def delete_collection(
+        self, predicate: Predicate, options: dict[str, Any], dry_run: bool = False, namespace: str = ""
+    ) -> Page:
         """Delete every matching object; answers the list of what was deleted."""
         deleted = []
-        for item in self.list(predicate).items:
+        for item in self.list(predicate, namespace=namespace).items:
             try:
-                self.delete(item["metadata"]["name"], options, dry_run)
+                self.delete(item["metadata"]["name"], options, dry_run, item["metadata"].get("namespace", ""))
                 deleted.append(item)
             except ApiError as exc:
                 if exc.code != 404:
@@ -280,13 +299,27 @@ class Registry:
         if dry_run:
             return updated
         metadata = updated["metadata"]
+        key = self._key_of(current)
         if metadata.get("deletionTimestamp") and not metadata.get("finalizers"):
-            self.store.delete(name, current["metadata"]["resourceVersion"])
+            self.store.delete(key, current["metadata"]["resourceVersion"])
             return updated
-        return self.store.replace(name, updated, current["metadata"]["resourceVersion"])
+        return self.store.replace(key, updated, current["metadata"]["resourceVersion"])
 
     def _invalid(self, name: str, errors: FieldErrors) -> ApiError:
         return invalid_object(name, errors, self.resource.kind, self.resource.group)
+
+    def _key_of(self, obj: dict[str, Any]) -> str:
+        metadata = obj["metadata"]
+        return self.key(metadata["name"], metadata.get("namespace", ""))
+
+    def _check_namespace(self, body: dict[str, Any], namespace: str) -> None:
+        """A body naming another namespace than the URL is refused, as the generic registry's EnsureObjectNamespace
+        does; a cluster-scoped object's namespace is dropped."""
+        given = body.get("metadata", {}).get("namespace", "")
+        if self.namespaced and given and given != namespace:
+            raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+        if not self.namespaced and given:
+            body["metadata"].pop("namespace")
 
 
 class CsrRegistry(Registry):
@@ -313,7 +346,7 @@ class CsrRegistry(Registry):
         """ValidateCertificateSigningRequestUpdate."""
         return validate_csr_update(new, old)
 
-    def admit_create(self, obj: dict[str, Any]) -> None:
+    def admit_create(self, obj: dict[str, Any], user: UserInfo) -> None:
         """CertificateSubjectRestriction."""
         admit_create(obj)
 
@@ -336,6 +369,10 @@ def _check_preconditions(name: str, current: dict[str, Any], preconditions: dict
             f"ResourceVersion in object meta: {metadata['resourceVersion']}",
             resource,
         )
+
+
+def _in_namespace(item: dict[str, Any], namespace: str) -> bool:
+    return not namespace or item["metadata"].get("namespace", "") == namespace
 
 
 def _continue_from(token: str) -> str:

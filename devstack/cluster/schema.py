@@ -617,3 +617,377 @@ BODY_KINDS: dict[tuple[str, str], Message] = {
     ("v1", "DeleteOptions"): DELETE_OPTIONS,
     ("meta.k8s.io/v1", "DeleteOptions"): DELETE_OPTIONS,
 }
+
+# --- namespaces and configmaps (k8s.io/api core/v1) ---------------------------------------------------------------
+
+_define(
+    Message(
+        f"{CORE}.NamespaceSpec",
+        "NamespaceSpec describes the attributes on a Namespace.",
+        (Field("finalizers", 1, "string", repeated=True, list_type="atomic",
+               description="Finalizers is an opaque list of values that must be empty to permanently remove object "
+               "from storage."),),
+    )
+)  # fmt: skip
+
+_define(
+    Message(
+        f"{CORE}.NamespaceStatus",
+        "NamespaceStatus is information about the current status of a Namespace.",
+        (Field("phase", 1, "string", description="Phase is the current lifecycle phase of the namespace."),),
+    )
+)
+
+NAMESPACE = _define(
+    Message(
+        f"{CORE}.Namespace",
+        "Namespace provides a scope for Names. Use of multiple namespaces is optional.",
+        (
+            _API_VERSION,
+            _KIND,
+            _object_meta_field(),
+            Field("spec", 2, "message", f"{CORE}.NamespaceSpec", description="Spec defines the behavior of the "
+                  "Namespace."),
+            Field("status", 3, "message", f"{CORE}.NamespaceStatus", description="Status describes the current "
+                  "status of a Namespace."),
+        ),
+        gvk=("", "v1", "Namespace"),
+    )
+)  # fmt: skip
+
+NAMESPACE_LIST = _define(
+    Message(
+        f"{CORE}.NamespaceList",
+        "NamespaceList is a list of Namespaces.",
+        (
+            _API_VERSION,
+            _KIND,
+            Field("metadata", 1, "message", f"{META}.ListMeta"),
+            Field("items", 2, "message", NAMESPACE.name, repeated=True, description="Items is the list of Namespace "
+                  "objects in the list."),
+        ),
+        required=("items",),
+        gvk=("", "v1", "NamespaceList"),
+    )
+)  # fmt: skip
+
+CONFIG_MAP = _define(
+    Message(
+        f"{CORE}.ConfigMap",
+        "ConfigMap holds configuration data for pods to consume.",
+        (
+            _API_VERSION,
+            _KIND,
+            _object_meta_field(),
+            Field("data", 2, "map", description="Data contains the configuration data."),
+            Field("binaryData", 3, "map", description="BinaryData contains the binary data, base64-encoded in JSON."),
+            Field("immutable", 4, "bool", description="If set to true, ensures that data stored in the ConfigMap "
+                  "cannot be updated."),
+        ),
+        gvk=("", "v1", "ConfigMap"),
+    )
+)  # fmt: skip
+
+CONFIG_MAP_LIST = _define(
+    Message(
+        f"{CORE}.ConfigMapList",
+        "ConfigMapList is a resource containing a list of ConfigMap objects.",
+        (
+            _API_VERSION,
+            _KIND,
+            Field("metadata", 1, "message", f"{META}.ListMeta"),
+            Field("items", 2, "message", CONFIG_MAP.name, repeated=True, description="Items is the list of "
+                  "ConfigMaps."),
+        ),
+        required=("items",),
+        gvk=("", "v1", "ConfigMapList"),
+    )
+)  # fmt: skip
+
+# --- RBAC (k8s.io/api rbac/v1) ----------------------------------------------------------------------------------
+
+RBAC = "io.k8s.api.rbac.v1"
+RBAC_GROUP = "rbac.authorization.k8s.io"
+
+POLICY_RULE = _define(
+    Message(
+        f"{RBAC}.PolicyRule",
+        "PolicyRule holds information that describes a policy rule, but does not contain information about who the "
+        "rule applies to or which namespace the rule applies to.",
+        (
+            Field("verbs", 1, "string", repeated=True, list_type="atomic", description="Verbs is a list of Verbs "
+                  "that apply to ALL the ResourceKinds contained in this rule. '*' represents all verbs."),
+            Field("apiGroups", 2, "string", repeated=True, list_type="atomic", description="APIGroups is the name "
+                  "of the APIGroup that contains the resources. \"\" represents the core API group."),
+            Field("resources", 3, "string", repeated=True, list_type="atomic", description="Resources is a list of "
+                  "resources this rule applies to. '*' represents all resources."),
+            Field("resourceNames", 4, "string", repeated=True, list_type="atomic", description="ResourceNames is "
+                  "an optional white list of names that the rule applies to."),
+            Field("nonResourceURLs", 5, "string", repeated=True, list_type="atomic", description="NonResourceURLs "
+                  "is a set of partial urls that a user should have access to."),
+        ),
+        required=("verbs",),
+    )
+)  # fmt: skip
+
+_define(
+    Message(
+        f"{META}.LabelSelector",
+        "A label selector is a label query over a set of resources.",
+        (Field("matchLabels", 1, "map", description="matchLabels is a map of {key,value} pairs."),),
+    )
+)
+
+_define(
+    Message(
+        f"{RBAC}.AggregationRule",
+        "AggregationRule describes how to locate ClusterRoles to aggregate into the ClusterRole.",
+        (Field("clusterRoleSelectors", 1, "message", f"{META}.LabelSelector", repeated=True, list_type="atomic",
+               description="ClusterRoleSelectors holds a list of selectors which will be used to find ClusterRoles "
+               "and create the rules."),),
+    )
+)  # fmt: skip
+
+SUBJECT = _define(
+    Message(
+        f"{RBAC}.Subject",
+        "Subject contains a reference to the object or user identities a role binding applies to.",
+        (
+            Field("kind", 1, "string", description='Kind of object being referenced: "User", "Group", and '
+                  '"ServiceAccount".'),
+            Field("apiGroup", 2, "string", description="APIGroup holds the API group of the referenced subject."),
+            Field("name", 3, "string", description="Name of the object being referenced."),
+            Field("namespace", 4, "string", description="Namespace of the referenced object."),
+        ),
+        required=("kind", "name"),
+    )
+)  # fmt: skip
+
+ROLE_REF = _define(
+    Message(
+        f"{RBAC}.RoleRef",
+        "RoleRef contains information that points to the role being used.",
+        (
+            Field("apiGroup", 1, "string", description="APIGroup is the group for the resource being referenced."),
+            Field("kind", 2, "string", description="Kind is the type of resource being referenced."),
+            Field("name", 3, "string", description="Name is the name of resource being referenced."),
+        ),
+        required=("apiGroup", "kind", "name"),
+    )
+)
+
+
+def _rbac_kind(kind: str, description: str, fields: tuple[Field, ...], required: tuple[str, ...] = ()) -> Message:
+    return _define(
+        Message(
+            f"{RBAC}.{kind}",
+            description,
+            (_API_VERSION, _KIND, _object_meta_field(), *fields),
+            required=required,
+            gvk=(RBAC_GROUP, "v1", kind),
+        )
+    )
+
+
+def _rbac_list(item: Message) -> Message:
+    kind = item.name.rsplit(".", 1)[1]
+    return _define(
+        Message(
+            f"{item.name}List",
+            f"{kind}List is a collection of {kind}s.",
+            (
+                _API_VERSION,
+                _KIND,
+                Field("metadata", 1, "message", f"{META}.ListMeta"),
+                Field("items", 2, "message", item.name, repeated=True, description=f"Items is a list of {kind}s."),
+            ),
+            required=("items",),
+            gvk=(RBAC_GROUP, "v1", f"{kind}List"),
+        )
+    )
+
+
+_RULES = Field("rules", 2, "message", POLICY_RULE.name, repeated=True, list_type="atomic",
+               description="Rules holds all the PolicyRules for this role.")  # fmt: skip
+_SUBJECTS = Field("subjects", 2, "message", SUBJECT.name, repeated=True, list_type="atomic",
+                  description="Subjects holds references to the objects the role applies to.")  # fmt: skip
+_ROLE_REF = Field("roleRef", 3, "message", ROLE_REF.name, description="RoleRef can reference a Role in the current "
+                  "namespace or a ClusterRole in the global namespace. It cannot be updated.")  # fmt: skip
+
+ROLE = _rbac_kind("Role", "Role is a namespaced, logical grouping of PolicyRules.", (_RULES,))
+CLUSTER_ROLE = _rbac_kind(
+    "ClusterRole",
+    "ClusterRole is a cluster level, logical grouping of PolicyRules.",
+    (_RULES, Field("aggregationRule", 3, "message", f"{RBAC}.AggregationRule", description="AggregationRule is an "
+     "optional field that describes how to build the Rules for this ClusterRole.")),
+)  # fmt: skip
+ROLE_BINDING = _rbac_kind(
+    "RoleBinding", "RoleBinding references a role, but does not contain it.", (_SUBJECTS, _ROLE_REF), ("roleRef",)
+)
+CLUSTER_ROLE_BINDING = _rbac_kind(
+    "ClusterRoleBinding",
+    "ClusterRoleBinding references a ClusterRole, but not contain it.",
+    (_SUBJECTS, _ROLE_REF),
+    ("roleRef",),
+)
+ROLE_LIST, CLUSTER_ROLE_LIST = _rbac_list(ROLE), _rbac_list(CLUSTER_ROLE)
+ROLE_BINDING_LIST, CLUSTER_ROLE_BINDING_LIST = _rbac_list(ROLE_BINDING), _rbac_list(CLUSTER_ROLE_BINDING)
+
+# --- access reviews (k8s.io/api authorization/v1) ---------------------------------------------------------------
+
+AUTHZ = "io.k8s.api.authorization.v1"
+
+_define(
+    Message(
+        f"{AUTHZ}.ResourceAttributes",
+        "ResourceAttributes includes the authorization attributes available for resource requests to the Authorizer "
+        "interface.",
+        (
+            Field("namespace", 1, "string", description="Namespace is the namespace of the action being requested."),
+            Field("verb", 2, "string", description='Verb is a kubernetes resource API verb. "*" means all.'),
+            Field("group", 3, "string", description='Group is the API Group of the Resource. "*" means all.'),
+            Field("version", 4, "string", description="Version is the API Version of the Resource."),
+            Field("resource", 5, "string", description="Resource is one of the existing resource types."),
+            Field("subresource", 6, "string", description="Subresource is one of the existing resource types."),
+            Field("name", 7, "string", description="Name is the name of the resource being requested."),
+        ),
+    )
+)
+
+_define(
+    Message(
+        f"{AUTHZ}.NonResourceAttributes",
+        "NonResourceAttributes includes the authorization attributes available for non-resource requests.",
+        (
+            Field("path", 1, "string", description="Path is the URL path of the request."),
+            Field("verb", 2, "string", description="Verb is the standard HTTP verb."),
+        ),
+    )
+)
+
+_define(
+    Message(
+        f"{AUTHZ}.SelfSubjectAccessReviewSpec",
+        "SelfSubjectAccessReviewSpec is a description of the access request. Exactly one of "
+        "ResourceAuthorizationAttributes and NonResourceAuthorizationAttributes must be set.",
+        (
+            Field("resourceAttributes", 1, "message", f"{AUTHZ}.ResourceAttributes",
+                  description="ResourceAuthorizationAttributes describes information for a resource access request."),
+            Field("nonResourceAttributes", 2, "message", f"{AUTHZ}.NonResourceAttributes",
+                  description="NonResourceAttributes describes information for a non-resource access request."),
+        ),
+    )
+)  # fmt: skip
+
+_define(
+    Message(
+        f"{AUTHZ}.SubjectAccessReviewStatus",
+        "SubjectAccessReviewStatus: whether the action would be allowed.",
+        (
+            Field("allowed", 1, "bool", description="Allowed is required. True if the action would be allowed."),
+            Field("denied", 4, "bool", description="Denied is optional. True if the action would be denied."),
+            Field("reason", 2, "string", description="Reason is optional. Why a request was allowed or denied."),
+            Field("evaluationError", 3, "string", description="An error occurred during the authorization check."),
+        ),
+        required=("allowed",),
+    )
+)
+
+SELF_SUBJECT_ACCESS_REVIEW = _define(
+    Message(
+        f"{AUTHZ}.SelfSubjectAccessReview",
+        "SelfSubjectAccessReview checks whether or the current user can perform an action.",
+        (
+            _API_VERSION,
+            _KIND,
+            _object_meta_field(),
+            Field("spec", 2, "message", f"{AUTHZ}.SelfSubjectAccessReviewSpec",
+                  description="Spec holds information about the request being evaluated."),
+            Field("status", 3, "message", f"{AUTHZ}.SubjectAccessReviewStatus",
+                  description="Status is filled in by the server and indicates whether the request is allowed."),
+        ),
+        required=("spec",),
+        gvk=("authorization.k8s.io", "v1", "SelfSubjectAccessReview"),
+    )
+)  # fmt: skip
+
+_define(
+    Message(
+        f"{AUTHZ}.SelfSubjectRulesReviewSpec",
+        "SelfSubjectRulesReviewSpec defines the specification for SelfSubjectRulesReview.",
+        (Field("namespace", 1, "string", description="Namespace to evaluate rules for. Required."),),
+    )
+)
+
+_define(
+    Message(
+        f"{AUTHZ}.ResourceRule",
+        "ResourceRule is the list of actions the subject is allowed to perform on resources.",
+        (
+            Field("verbs", 1, "string", repeated=True, list_type="atomic", description='Verbs. "*" means all.'),
+            Field("apiGroups", 2, "string", repeated=True, list_type="atomic", description="API groups."),
+            Field("resources", 3, "string", repeated=True, list_type="atomic", description="Resources."),
+            Field("resourceNames", 4, "string", repeated=True, list_type="atomic", description="Resource names."),
+        ),
+        required=("verbs",),
+    )
+)
+
+_define(
+    Message(
+        f"{AUTHZ}.NonResourceRule",
+        "NonResourceRule holds information that describes a rule for the non-resource.",
+        (
+            Field("verbs", 1, "string", repeated=True, list_type="atomic", description='Verbs. "*" means all.'),
+            Field("nonResourceURLs", 2, "string", repeated=True, list_type="atomic", description="Partial URLs."),
+        ),
+        required=("verbs",),
+    )
+)
+
+_define(
+    Message(
+        f"{AUTHZ}.SubjectRulesReviewStatus",
+        "SubjectRulesReviewStatus contains the result of a rules check.",
+        (
+            Field("resourceRules", 1, "message", f"{AUTHZ}.ResourceRule", repeated=True, list_type="atomic",
+                  description="The actions the subject is allowed to perform on resources."),
+            Field("nonResourceRules", 2, "message", f"{AUTHZ}.NonResourceRule", repeated=True, list_type="atomic",
+                  description="The actions the subject is allowed to perform on non-resources."),
+            Field("incomplete", 3, "bool", description="True when the rules returned by this call are incomplete."),
+            Field("evaluationError", 4, "string", description="An error occurred during rule evaluation."),
+        ),
+        required=("resourceRules", "nonResourceRules", "incomplete"),
+    )
+)  # fmt: skip
+
+SELF_SUBJECT_RULES_REVIEW = _define(
+    Message(
+        f"{AUTHZ}.SelfSubjectRulesReview",
+        "SelfSubjectRulesReview enumerates the set of actions the current user can perform within a namespace.",
+        (
+            _API_VERSION,
+            _KIND,
+            _object_meta_field(),
+            Field("spec", 2, "message", f"{AUTHZ}.SelfSubjectRulesReviewSpec",
+                  description="Spec holds information about the request being evaluated."),
+            Field("status", 3, "message", f"{AUTHZ}.SubjectRulesReviewStatus",
+                  description="Status is filled in by the server and indicates the set of actions a user can perform."),
+        ),
+        required=("spec",),
+        gvk=("authorization.k8s.io", "v1", "SelfSubjectRulesReview"),
+    )
+)  # fmt: skip
+
+BODY_KINDS.update(
+    {
+        ("v1", "Namespace"): NAMESPACE,
+        ("v1", "ConfigMap"): CONFIG_MAP,
+        (f"{RBAC_GROUP}/v1", "Role"): ROLE,
+        (f"{RBAC_GROUP}/v1", "ClusterRole"): CLUSTER_ROLE,
+        (f"{RBAC_GROUP}/v1", "RoleBinding"): ROLE_BINDING,
+        (f"{RBAC_GROUP}/v1", "ClusterRoleBinding"): CLUSTER_ROLE_BINDING,
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): SELF_SUBJECT_ACCESS_REVIEW,
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): SELF_SUBJECT_RULES_REVIEW,
+    }
+)

@@ -23,13 +23,24 @@ NODE_FIELDS: FieldReaders = {
     "metadata.name": lambda obj: obj.get("metadata", {}).get("name", ""),
     "spec.unschedulable": lambda obj: "true" if obj.get("spec", {}).get("unschedulable") else "false",
 }
+# metadata.namespace is selectable on every namespaced resource (DefaultNamespaceScopedAttr), status.phase on
+# Namespaces (namespace.GetAttrs).
+NAMESPACED_FIELDS: FieldReaders = {
+    "metadata.name": lambda obj: obj.get("metadata", {}).get("name", ""),
+    "metadata.namespace": lambda obj: obj.get("metadata", {}).get("namespace", ""),
+}
+NAMESPACE_FIELDS: FieldReaders = {
+    "metadata.name": lambda obj: obj.get("metadata", {}).get("name", ""),
+    "status.phase": lambda obj: obj.get("status", {}).get("phase", ""),
+}
+CLUSTER_FIELDS: FieldReaders = {"metadata.name": lambda obj: obj.get("metadata", {}).get("name", "")}
 _SET_TERM = re.compile(r"^\s*([^\s!=(),]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
 
 
 def field_predicate(text: str | None, fields: FieldReaders = CSR_FIELDS) -> Predicate:
     """A predicate for a field selector such as `metadata.name=myuser,spec.signerName!=x`."""
     if not text:
-        return _everything
+        return everything
     tests: list[Predicate] = []
     for term in _split(text):
         for operator in ("!=", "==", "="):
@@ -53,7 +64,7 @@ def _field_test(read: Callable[[dict[str, Any]], str], value: str, negate: bool)
 def label_predicate(text: str | None) -> Predicate:
     """A predicate for a label selector: `a=b`, `a!=b`, `a`, `!a`, `a in (x,y)`, `a notin (x)`."""
     if not text:
-        return _everything
+        return everything
     tests: list[Predicate] = []
     for term in _split(text):
         tests.append(_label_term(term, text))
@@ -99,5 +110,6 @@ def _split(text: str) -> list[str]:
     return [term for term in terms if term.strip()]
 
 
-def _everything(obj: dict[str, Any]) -> bool:
+def everything(obj: dict[str, Any]) -> bool:
+    """Selects every object (no selector)."""
     return True

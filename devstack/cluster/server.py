@@ -17,14 +17,15 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from devstack.cluster.api import Api, Request, Response, Stream, json_response
+from devstack.cluster import bootstrap
+from devstack.cluster.api import Api, Request, Response, Served, Stream, json_response
 from devstack.cluster.auth import (
     ADMIN_USER,
     APPROVER_USER,
@@ -33,7 +34,6 @@ from devstack.cluster.auth import (
     Authenticator,
     Authorizer,
     UserInfo,
-    bindings,
 )
 from devstack.cluster.kubeconfigs import (
     ADMIN_KUBECONFIG,
@@ -43,13 +43,24 @@ from devstack.cluster.kubeconfigs import (
     token_credentials,
     write_kubeconfig,
     write_node_kubeconfig,
+    write_user_kubeconfig,
 )
+from devstack.cluster.namespaces import ConfigMapRegistry, NamespaceRegistry
 from devstack.cluster.nodes import NodeRegistry
 from devstack.cluster.pki import CA_CERT_FILE, DevCa
+from devstack.cluster.rbac import (
+    ClusterRoleBindingRegistry,
+    ClusterRoleRegistry,
+    RoleBindingRegistry,
+    RoleRegistry,
+    StorePolicy,
+)
 from devstack.cluster.registry import CsrRegistry
+from devstack.cluster.selectors import CLUSTER_FIELDS, NAMESPACE_FIELDS, NAMESPACED_FIELDS
 from devstack.cluster.signer import Controllers
 from devstack.cluster.status import ApiError, bad_request, internal_error, too_large
 from devstack.cluster.store import DEFAULT_HISTORY_LIMIT, Store
+from devstack.cluster.tables import binding_table, config_map_table, namespace_table, role_table
 
 LOG = logging.getLogger("devstack.cluster")
 ACCESS_LOG = logging.getLogger("devstack.cluster.access")
@@ -57,6 +68,7 @@ APPROVER_TOKEN_FILE = "approver.token"
 NODES_STATE_FILE = "nodes.json"
 MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's --max-request-body-bytes
 IDLE_TIMEOUT = 120.0
+_OTHER_RESOURCES = ("namespaces", "configmaps", "roles", "clusterroles", "rolebindings", "clusterrolebindings")
 
 
 def utc_now() -> datetime.datetime:
@@ -90,6 +102,7 @@ class DevCluster:
         self._controllers: Controllers | None = None
         self._store: Store | None = None
         self._node_store: Store | None = None
+        self._other_stores: list[Store] = []
         self._ca: DevCa | None = None
         self.api: Api | None = None
         self.approver_token = ""
@@ -132,16 +145,23 @@ class DevCluster:
         now = self._clock()
         ca = self._ca = DevCa.load_or_create(self.data_dir, now)
         self.approver_token = _load_or_create_token(self.data_dir / APPROVER_TOKEN_FILE)
-        authorizer = Authorizer(bindings(self_renewal=self._self_renewal))
         authenticator = Authenticator({self.approver_token: UserInfo(APPROVER_USER, (APPROVERS_GROUP,))})
+        # Each resource keeps its own file and resourceVersions: no client compares those of different resources.
+        stores = {name: self._open_store(f"{name}.json") for name in _OTHER_RESOURCES}
+        policy = StorePolicy(
+            stores["roles"], stores["clusterroles"], stores["rolebindings"], stores["clusterrolebindings"]
+        )
+        authorizer = Authorizer(policy)
         self._store = Store(self.data_dir, self._history_limit)
         registry = CsrRegistry(self._store, authorizer, self._clock)
-        # Nodes keep their own file and resourceVersions: no client compares them with those of CSRs.
         self._node_store = Store(self.data_dir, self._history_limit, NODES_STATE_FILE)
         nodes = NodeRegistry(self._node_store, authorizer, self._clock)
+        more = self._other_resources(stores, authorizer, policy)
         context = _tls_context(ca, now)
         self._server = _TlsServer(("127.0.0.1", self._requested_port), _Handler, context, authenticator)
-        self.api = Api(registry, authorizer, f"127.0.0.1:{self.port}", self._clock, self._bookmark_interval, nodes)
+        address = f"127.0.0.1:{self.port}"
+        namespaces = more[0].registry
+        self.api = Api(registry, authorizer, address, self._clock, self._bookmark_interval, nodes, more, namespaces)
         self._server.api = self.api
         self._write_kubeconfigs(ca, now)
         self._controllers = Controllers(registry, ca, self._clock, self._signing_delay)
@@ -159,8 +179,10 @@ class DevCluster:
             return
         assert self._store is not None and self._controllers is not None and self._thread is not None
         self._store.close()
-        if self._node_store is not None:
-            self._node_store.close()
+        for store in (self._node_store, *self._other_stores):
+            if store is not None:
+                store.close()
+        self._other_stores = []
         self._server.shutdown()
         self._thread.join(timeout=5)
         self._server.close_connections()
@@ -169,9 +191,43 @@ class DevCluster:
         self._server = None
         LOG.info("stopped")
 
+    def _open_store(self, file_name: str) -> Store:
+        store = Store(self.data_dir, self._history_limit, file_name)
+        self._other_stores.append(store)
+        return store
+
+    def _other_resources(self, stores: dict[str, Store], authorizer: Authorizer, policy: StorePolicy) -> list[Served]:
+        """Namespaces, ConfigMaps and the RBAC objects, the built-ins among them reconciled; Namespaces first."""
+        clock = self._clock
+        namespaces = NamespaceRegistry(stores["namespaces"], authorizer, clock)
+        config_maps = ConfigMapRegistry(stores["configmaps"], authorizer, clock)
+        roles = RoleRegistry(stores["roles"], authorizer, clock, policy)
+        cluster_roles = ClusterRoleRegistry(stores["clusterroles"], authorizer, clock, policy)
+        role_bindings = RoleBindingRegistry(stores["rolebindings"], authorizer, clock, policy)
+        cluster_role_bindings = ClusterRoleBindingRegistry(stores["clusterrolebindings"], authorizer, clock, policy)
+        namespaces.contents = (config_maps, roles, role_bindings)
+        bootstrap.reconcile(namespaces, [bootstrap.namespace(name) for name in bootstrap.NAMESPACES])
+        bootstrap.reconcile(cluster_roles, bootstrap.cluster_roles())
+        unwanted = () if self._self_renewal else (bootstrap.SELF_RENEWAL_BINDING,)
+        wanted = bootstrap.cluster_role_bindings(self_renewal=self._self_renewal)
+        bootstrap.reconcile(cluster_role_bindings, wanted, unwanted)
+        rbac = "/apis/rbac.authorization.k8s.io/v1"
+        return [
+            Served("/api/v1/namespaces", namespaces, (), NAMESPACE_FIELDS, namespace_table),
+            Served("/api/v1/configmaps", config_maps, (), NAMESPACED_FIELDS, config_map_table),
+            Served(f"{rbac}/roles", roles, (), NAMESPACED_FIELDS, role_table),
+            Served(f"{rbac}/clusterroles", cluster_roles, (), CLUSTER_FIELDS, role_table),
+            Served(f"{rbac}/rolebindings", role_bindings, (), NAMESPACED_FIELDS, binding_table),
+            Served(f"{rbac}/clusterrolebindings", cluster_role_bindings, (), CLUSTER_FIELDS, binding_table),
+        ]
+
     def node_kubeconfig(self, node: str) -> Path:
         """A kubeconfig for node `node` (CN system:node:<node>, O system:nodes), in DIR/nodes/<node>.kubeconfig."""
         return write_node_kubeconfig(self.data_dir, self.url, node, self._clock())
+
+    def user_kubeconfig(self, user: str, groups: Sequence[str] = ()) -> Path:
+        """A kubeconfig for person `user` in `groups` (client certificate), in DIR/users/<user>.kubeconfig."""
+        return write_user_kubeconfig(self.data_dir, self.url, user, groups, self._clock())
 
     def run_controllers(self) -> None:
         """One pass of the signer and the cleaner, now (tests that move the clock use it instead of waiting)."""

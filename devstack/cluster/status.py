@@ -26,6 +26,13 @@ class Resource:
 
 CSRS = Resource(GROUP, RESOURCE, KIND)
 NODES = Resource("", "nodes", "Node")
+NAMESPACES = Resource("", "namespaces", "Namespace")
+CONFIG_MAPS = Resource("", "configmaps", "ConfigMap")
+RBAC_GROUP = "rbac.authorization.k8s.io"
+ROLES = Resource(RBAC_GROUP, "roles", "Role")
+CLUSTER_ROLES = Resource(RBAC_GROUP, "clusterroles", "ClusterRole")
+ROLE_BINDINGS = Resource(RBAC_GROUP, "rolebindings", "RoleBinding")
+CLUSTER_ROLE_BINDINGS = Resource(RBAC_GROUP, "clusterrolebindings", "ClusterRoleBinding")
 
 
 @dataclass(frozen=True)
@@ -176,16 +183,24 @@ def invalid_object(name: str, errors: list[FieldError], kind: str = KIND, group:
     return ApiError(422, "Invalid", f'{qualified_kind} "{name}" is invalid: {listed}', details)
 
 
-def forbidden(user: str, verb: str, resource: str, group: str, name: str | None, subresource: str = "") -> ApiError:
+def forbidden(
+    user: str, verb: str, resource: str, group: str, name: str | None, subresource: str = "", namespace: str = ""
+) -> ApiError:
     """The RBAC authorizer's Forbidden, word for word."""
     shown = f"{resource}/{subresource}" if subresource else resource
     qualified = f"{resource}.{group}" if group else resource
     target = f'{qualified} "{name}"' if name else qualified
-    message = (
-        f'{target} is forbidden: User "{user}" cannot {verb} resource "{shown}" in API group "{group}" '
-        "at the cluster scope"
-    )
+    scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+    message = f'{target} is forbidden: User "{user}" cannot {verb} resource "{shown}" in API group "{group}" {scope}'
+
     return ApiError(403, "Forbidden", message, _details(name, Resource(group, resource, ""), kind=resource))
+
+
+def forbidden_object(name: str, resource: Resource, problem: str) -> ApiError:
+    """errors.NewForbidden for an object: what the RBAC registry answers to an escalation."""
+    return ApiError(
+        403, "Forbidden", f'{resource.qualified} "{name}" is forbidden: {problem}', _details(name, resource)
+    )
 
 
 def forbidden_path(user: str, verb: str, path: str) -> ApiError:

@@ -1,8 +1,9 @@
 """Server-side printing: the Table kubectl asks for with `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`.
 
-Columns and cells follow kubernetes pkg/printers/internalversion's printCertificateSigningRequest and printNode
-(the server prints the wide columns too; kubectl shows those of priority 1 only with `-o wide`), durations
-follow apimachinery's util/duration (ShortHumanDuration for AGE, HumanDuration for REQUESTEDDURATION).
+Columns and cells follow kubernetes pkg/printers/internalversion's printCertificateSigningRequest, printNode,
+printNamespace, printConfigMap, printRole, printClusterRole, printRoleBinding and printClusterRoleBinding (the server
+prints the wide columns too; kubectl shows those of priority 1 only with `-o wide`), durations follow apimachinery's
+util/duration (ShortHumanDuration for AGE, HumanDuration for REQUESTEDDURATION).
 """
 
 from __future__ import annotations
@@ -54,6 +55,80 @@ def node_table(
 ) -> dict[str, Any]:
     """A meta.k8s.io/v1 Table of Nodes, as `kubectl get nodes` prints it."""
     return _table(NODE_COLUMNS, [(_node_cells(item, now), item) for item in items], resource_version, include_object)
+
+
+def _column(name: str, description: str, priority: int = 0) -> dict[str, Any]:
+    column: dict[str, Any] = {"name": name, "type": "string", "format": "name" if name == "Name" else ""}
+    if priority:
+        column["priority"] = priority
+    column["description"] = description
+    return column
+
+
+_NAME = _column("Name", "Name must be unique within a namespace.")
+_AGE = _column("Age", "CreationTimestamp is a timestamp representing the server time when this object was created.")
+NAMESPACE_COLUMNS = [_NAME, _column("Status", "The status of the namespace"), _AGE]
+CONFIG_MAP_COLUMNS = [_NAME, _column("Data", "Data contains the configuration data."), _AGE]
+ROLE_COLUMNS = [_NAME, _column("Created At", "Time is the time the object was created.")]
+BINDING_COLUMNS = [
+    _NAME,
+    _column("Role", "RoleRef can reference a Role in the current namespace or a ClusterRole in the global namespace."),
+    _AGE,
+    _column("Users", "Users in the roleBinding", 1),
+    _column("Groups", "Groups in the roleBinding", 1),
+    _column("ServiceAccounts", "ServiceAccounts in the roleBinding", 1),
+]
+
+
+def namespace_table(items: list[dict[str, Any]], resource_version: str, include: str, now: datetime) -> dict[str, Any]:
+    """NAME, STATUS, AGE."""
+    rows = [([ns["metadata"]["name"], ns.get("status", {}).get("phase", ""), _age_of(ns, now)], ns) for ns in items]
+    return _table(NAMESPACE_COLUMNS, rows, resource_version, include)
+
+
+def config_map_table(items: list[dict[str, Any]], resource_version: str, include: str, now: datetime) -> dict[str, Any]:
+    """NAME, DATA (how many keys), AGE."""
+    rows = [
+        ([cm["metadata"]["name"], len(cm.get("data") or {}) + len(cm.get("binaryData") or {}), _age_of(cm, now)], cm)
+        for cm in items
+    ]
+    return _table(CONFIG_MAP_COLUMNS, rows, resource_version, include)
+
+
+def role_table(items: list[dict[str, Any]], resource_version: str, include: str, now: datetime) -> dict[str, Any]:
+    """NAME, CREATED AT (Roles and ClusterRoles)."""
+    rows = [([role["metadata"]["name"], role["metadata"].get("creationTimestamp", "")], role) for role in items]
+    return _table(ROLE_COLUMNS, rows, resource_version, include)
+
+
+def binding_table(items: list[dict[str, Any]], resource_version: str, include: str, now: datetime) -> dict[str, Any]:
+    """NAME, ROLE (Kind/name), AGE, and wide USERS, GROUPS, SERVICEACCOUNTS (RoleBindings and ClusterRoleBindings)."""
+    return _table(BINDING_COLUMNS, [(_binding_cells(item, now), item) for item in items], resource_version, include)
+
+
+def _binding_cells(binding: dict[str, Any], now: datetime) -> list[Any]:
+    role_ref = binding.get("roleRef") or {}
+    subjects = binding.get("subjects") or []
+
+    def named(kind: str) -> str:
+        return ", ".join(
+            f"{s.get('namespace', '')}/{s.get('name', '')}" if kind == "ServiceAccount" else s.get("name", "")
+            for s in subjects
+            if s.get("kind") == kind
+        )
+
+    return [
+        binding["metadata"]["name"],
+        f"{role_ref.get('kind', '')}/{role_ref.get('name', '')}",
+        _age_of(binding, now),
+        named("User"),
+        named("Group"),
+        named("ServiceAccount"),
+    ]
+
+
+def _age_of(obj: dict[str, Any], now: datetime) -> str:
+    return _age(obj["metadata"].get("creationTimestamp"), now)
 
 
 def _table(
