@@ -21,7 +21,11 @@ from urllib.parse import urlencode
 
 import yaml
 
-from devstack.cluster.kubeconfigs import write_node_kubeconfig, write_service_account_kubeconfig
+from devstack.cluster.kubeconfigs import (
+    write_node_kubeconfig,
+    write_service_account_kubeconfig,
+    write_user_kubeconfig,
+)
 from devstack.harness import Kubectl
 
 T = TypeVar("T")
@@ -116,6 +120,13 @@ class DevStackClient:
         admin = Path(self.stack["kubeconfig"])
         server = yaml.safe_load(admin.read_text())["clusters"][0]["cluster"]["server"]
         return str(write_service_account_kubeconfig(admin.parent, server, namespace, name))
+
+    def user_kubeconfig(self, user: str) -> str:
+        """A kubeconfig for person `user` (a client certificate naming them, no group) from the dev cluster's CA, as
+        someone who already signs in to the cluster has; what they may do is what bindings grant them."""
+        admin = Path(self.stack["kubeconfig"])
+        server = yaml.safe_load(admin.read_text())["clusters"][0]["cluster"]["server"]
+        return str(write_user_kubeconfig(admin.parent, server, user))
 
     def csr(self, name: str) -> dict[str, Any] | None:
         """The CSR as the cluster has it, or None."""

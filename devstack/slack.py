@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from slack_sdk.errors import SlackObjectFormationError
-from slack_sdk.models.blocks import Block
+from slack_sdk.models.blocks import Block, Option, OptionGroup
 from slack_sdk.models.views import View
 
 
@@ -369,20 +369,55 @@ def _malformed(method: str, arguments: dict[str, Any]) -> str | None:
     try:
         if method in _VIEW_TYPES:
             view = _view(arguments)
-            View(**view).validate_json()
+            validate_view(view)
             wanted = _VIEW_TYPES[method]
             return None if wanted is None or view.get("type") == wanted else "invalid_arguments"
         blocks = _blocks(arguments.get("blocks"))
         if len(blocks) > _MAX_MESSAGE_BLOCKS:
             return "invalid_blocks"
         for raw in blocks:
-            block = Block.parse(raw)
-            if block is None:
-                return "invalid_blocks"
-            block.validate_json()
+            validate_block(raw)
     except (SlackObjectFormationError, TypeError, ValueError, KeyError):
         return "invalid_arguments" if method in _VIEW_TYPES else "invalid_blocks"
     return None
+
+
+def validate_view(view: dict[str, Any]) -> None:
+    """Raise SlackObjectFormationError (or TypeError, ValueError, KeyError for a shape no model takes) where Block
+    Kit refuses the view: the view itself, each of its blocks and their elements, and each option."""
+    View(**view).to_dict()  # to_dict validates every nested model, not only the view's own fields
+    _validate_options(view.get("blocks"))
+
+
+def validate_block(raw: dict[str, Any]) -> None:
+    """Raise as validate_view does where Block Kit refuses the block, its elements or their options."""
+    block = Block.parse(raw)
+    if block is None:
+        raise SlackObjectFormationError(f"unknown block type {raw.get('type')!r}")
+    block.to_dict()
+    _validate_options(raw)
+
+
+_OPTION_LISTS = {"options": Option, "initial_options": Option, "option_groups": OptionGroup}
+
+
+def _validate_options(value: Any) -> None:
+    """Check each option and option group with slack_sdk's models: a select built from JSON keeps them as dicts, so
+    its own to_dict never validates them (text of at most 75 characters, a value of at most 150)."""
+    if isinstance(value, list):
+        for item in value:
+            _validate_options(item)
+        return
+    if not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        if key in _OPTION_LISTS and isinstance(item, list):
+            for raw in item:
+                _OPTION_LISTS[key](**raw).to_dict()
+        elif key == "initial_option" and isinstance(item, dict):
+            Option(**item).to_dict()
+        else:
+            _validate_options(item)
 
 
 def _view(arguments: dict[str, Any]) -> dict[str, Any]:

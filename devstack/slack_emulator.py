@@ -24,10 +24,9 @@ from urllib.parse import parse_qsl, urlencode
 
 import yaml
 from slack_sdk.errors import SlackObjectFormationError
-from slack_sdk.models.views import View
 from slack_sdk.signature import SignatureVerifier
 
-from devstack.slack import OpenedView, SlackStandIn
+from devstack.slack import OpenedView, SlackStandIn, validate_view
 
 TEAM = {"id": "T0DEV", "domain": "csrgate-dev"}
 APP_ID = "A0DEV"
@@ -60,6 +59,21 @@ _STATE_KEYS = {
     "channels_select": "selected_channel",
 }
 _OPTION_ELEMENTS = ("static_select", "radio_buttons")
+# Where each element type holds what it shows when the view opens: Slack submits that until the person changes it
+# (what people report of view_submission, e.g. slackapi/bolt-js#1258).
+_INITIAL_KEYS = {
+    "plain_text_input": "initial_value",
+    "number_input": "initial_value",
+    "email_text_input": "initial_value",
+    "url_text_input": "initial_value",
+    "datepicker": "initial_date",
+    "timepicker": "initial_time",
+    "users_select": "initial_user",
+    "conversations_select": "initial_conversation",
+    "channels_select": "initial_channel",
+    "static_select": "initial_option",
+    "radio_buttons": "initial_option",
+}
 
 
 class Refused(Exception):
@@ -617,7 +631,8 @@ class SlackEmulator(SlackStandIn):
 
 def fill_state(view: dict[str, Any], values: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """view.state as Slack sends it: every input of the view, filled from `values` ({block_id: {action_id: v}})
-    the way Slack fills that element's type, and empty (null) where nothing was given."""
+    the way Slack fills that element's type; where nothing was given, what the element showed when the view opened
+    (its initial value or option), else empty (null)."""
     elements = dict(_inputs(view.get("blocks") or []))
     for block_id, actions in values.items():
         for action_id in actions:
@@ -648,9 +663,11 @@ def _inputs(blocks: list[dict[str, Any]]) -> Iterator[tuple[tuple[str, str], dic
 
 def _element_state(element: dict[str, Any], given: Any) -> dict[str, Any]:
     kind = str(element.get("type"))
+    shown = element.get(_INITIAL_KEYS[kind])
     if kind in _OPTION_ELEMENTS:
-        return {"type": kind, "selected_option": None if given is None else _option(element, str(given))}
-    return {"type": kind, _STATE_KEYS[kind]: given}
+        selected = _option(element, str(given)) if given is not None else dict(shown) if shown else None
+        return {"type": kind, "selected_option": selected}
+    return {"type": kind, _STATE_KEYS[kind]: shown if given is None else given}
 
 
 def _option(element: dict[str, Any], value: str) -> dict[str, Any]:
@@ -687,7 +704,7 @@ def _valid_modal(view: Any) -> bool:
     if not isinstance(view, dict) or view.get("type") != "modal":
         return False
     try:
-        View(**view).validate_json()
+        validate_view(view)
     except (SlackObjectFormationError, TypeError, ValueError, KeyError):
         return False
     return True

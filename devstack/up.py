@@ -182,6 +182,19 @@ class DevStack:
             "requesterEmails": {ADMIN_USER: "dana@example.com", "myuser": "dana@example.com"},
             # people ask in Slack for their own user: dana's certificate names `dana`
             "selfService": {"usernameTemplate": "{email_local}", "emailDomains": ["example.com"]},
+            # and for time-boxed access to that same user: csrgate's worker may bind view and edit, nothing else, so
+            # the cluster-admin offered here by mistake is refused by the cluster when approved
+            "access": {
+                "usernameTemplate": "{email_local}",
+                "emailDomains": ["example.com"],
+                "namespaces": ["payments", "team-*"],
+                "durations": ["1m", "15m", "1h", "8h"],  # a minute, so that an end on time can be watched
+                "roles": [
+                    {"name": "view", "clusterRole": "view"},
+                    {"name": "edit", "clusterRole": "edit"},
+                    {"name": "cluster-admin", "clusterRole": "cluster-admin", "scope": "cluster", "maxDuration": "1h"},
+                ],
+            },
         }
         ssm = session.client("ssm")
         ssm.put_parameter(Name=f"/csrgate/clusters/{CLUSTER}", Value=json.dumps(document), Type="String")

@@ -52,15 +52,15 @@ FORM = "csrgate_certificate_request"
 SHORTCUT = "csrgate_request_certificate"
 
 
-def open_form(stack: DevStackClient, user: str) -> dict[str, Any]:
-    """`user` picks the shortcut: the certificate form Slack shows them."""
+def open_form(stack: DevStackClient, user: str, shortcut: str = SHORTCUT, form: str = FORM) -> dict[str, Any]:
+    """`user` picks the shortcut: the form Slack shows them (the certificate form unless told)."""
     seen = {view["id"] for view in stack.views()}
-    answered = stack.shortcut(user, SHORTCUT)
+    answered = stack.shortcut(user, shortcut)
     assert answered["status"] == 200, answered
     return wait_for(
         "the form",
         lambda: next(
-            (v for v in stack.views() if v["id"] not in seen and v["user"] == user and v.get("callback_id") == FORM),
+            (v for v in stack.views() if v["id"] not in seen and v["user"] == user and v.get("callback_id") == form),
             None,
         ),
     )
@@ -129,7 +129,8 @@ def delivered_kubeconfig(stack: DevStackClient, user: str, home: Path, seen: int
     delivered = wait_for(f"kubeconfig {seen + 1} in {user}'s DM", lambda: mine()[seen] if len(mine()) > seen else None)
     kubeconfig = home / delivered["name"]
     kubeconfig.write_bytes(base64.b64decode(delivered["content"]))
-    said = [m["text"] for m in stack.messages(delivered["channel"]) if "set-credentials" in m["text"]]
-    command = next(line.strip("` ") for line in said[seen].splitlines() if "set-credentials" in line)
+    # the line is in the message posted just before the file (the latest naming it: a renewal comes as the same file)
+    said = [m["text"] for m in stack.messages(delivered["channel"]) if f"--kubeconfig {delivered['name']}" in m["text"]]
+    command = next(line.strip("` ") for line in said[-1].splitlines() if "set-credentials" in line)
     Kubectl(home)(*shlex.split(command)[1:])
     return kubeconfig

@@ -6,6 +6,8 @@ import base64
 import http.client
 import json
 import ssl
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import yaml
 
 from devstack.cluster import DevCluster
+from devstack.harness import Kubectl
 
 
 def csr_manifest(name: str, csr_pem: bytes, **spec: Any) -> str:
@@ -85,3 +88,22 @@ def https(
         return HttpAnswer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
     finally:
         connection.close()
+
+
+def unique(stem: str) -> str:
+    """A name of a test's own: the dev cluster is shared."""
+    return f"{stem}-{uuid.uuid4().hex[:6]}"
+
+
+def namespace_of_its_own(kubectl: Kubectl, stem: str) -> Iterator[str]:
+    """A namespace made by the admin for one test, deleted afterwards with what is in it (a fixture's body)."""
+    created = unique(stem)
+    kubectl("create", "namespace", created)
+    yield created
+    kubectl("delete", "namespace", created, "--wait=false", check=False)
+
+
+def person(cluster: DevCluster, stem: str) -> tuple[str, Path]:
+    """A person of a test's own, with a client certificate from the cluster CA and no binding yet."""
+    user = unique(stem)
+    return user, cluster.user_kubeconfig(user)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cluster_access import namespace_of_its_own, person, unique
 
 from devstack.cluster import DevCluster
 from devstack.harness import Kubectl
@@ -29,24 +30,16 @@ def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.1)
 
 
-def unique(stem: str) -> str:
-    return f"{stem}-{uuid.uuid4().hex[:6]}"
-
-
 @pytest.fixture
 def namespace(kubectl: Kubectl) -> Iterator[str]:
     """A namespace of the test's own, created by the admin and deleted afterwards (with what is in it)."""
-    created = unique("payments")
-    kubectl("create", "namespace", created)
-    yield created
-    kubectl("delete", "namespace", created, "--wait=false", check=False)
+    yield from namespace_of_its_own(kubectl, "payments")
 
 
 @pytest.fixture
 def dana(dev_cluster: DevCluster) -> tuple[str, Path]:
     """A person with a fresh client certificate from the cluster CA, and no binding yet."""
-    user = unique("dana")
-    return user, dev_cluster.user_kubeconfig(user)
+    return person(dev_cluster, "dana")
 
 
 def can_i(kubectl: Kubectl, kubeconfig: Path, *question: str) -> str:

@@ -135,7 +135,7 @@ def test_each_consumer_gives_up_on_the_delivery_its_queue_dead_letters(queue: st
 
 def test_the_slack_apps_manifest_calls_what_csrgate_serves() -> None:
     from csrgate.adapters.inbound.asking_api import COMMAND
-    from csrgate.adapters.slack.forms import REQUEST_CERTIFICATE_SHORTCUT
+    from csrgate.adapters.slack.forms import REQUEST_ACCESS_SHORTCUT, REQUEST_CERTIFICATE_SHORTCUT
 
     manifest = yaml.safe_load((ROOT / "slack" / "manifest.yaml").read_text())
     routes = {
@@ -153,7 +153,10 @@ def test_the_slack_apps_manifest_calls_what_csrgate_serves() -> None:
     ]
     assert {"/" + url.split("/", 3)[3] for url in urls} <= routes
     assert [command["command"] for command in features["slash_commands"]] == [COMMAND]
-    assert [shortcut["callback_id"] for shortcut in features["shortcuts"]] == [REQUEST_CERTIFICATE_SHORTCUT]
+    assert [shortcut["callback_id"] for shortcut in features["shortcuts"]] == [
+        REQUEST_CERTIFICATE_SHORTCUT,
+        REQUEST_ACCESS_SHORTCUT,
+    ]
     assert "commands" in manifest["oauth_config"]["scopes"]["bot"]
     assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
 

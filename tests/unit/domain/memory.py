@@ -3,7 +3,8 @@
 The fakes keep the promises the real adapters keep, because the use cases lean on them: the store's writes are
 conditional as DynamoRequestStore's are (a state change only from the state the caller read, one create, a message
 lease, approvals only while awaiting review and once per approver); the cluster decides and issues as
-KubernetesCsrs does (never overwriting, gone and replaced CSRs told apart); Slack and the queues fail on demand with
+KubernetesCsrs does (never overwriting, gone and replaced CSRs told apart), and binds roles as KubernetesBindings does
+(RBAC's escalation rule, another's binding never taken over or removed); Slack and the queues fail on demand with
 the errors the real clients translate to. Time is a SettableClock: nothing sleeps, nothing reads the wall clock.
 """
 
@@ -45,8 +46,33 @@ from csrgate.domain.conditions import (
 )
 from csrgate.domain.delivery import Delivery
 from csrgate.domain.errors import PermanentFailure
+from csrgate.domain.grant_messages import GrantButton, GrantMessage
+from csrgate.domain.grant_worker import GrantWorker
+from csrgate.domain.granting import Granting
+from csrgate.domain.grants import (
+    GRANT_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    Binding,
+    Grant,
+    GrantForm,
+    GrantState,
+    ensure_grant_transition,
+)
 from csrgate.domain.intake import EventType, Intake, IntakeResult
-from csrgate.domain.jobs import ApplyDecision, CheckIssuance, CreateCsr, Job, PostMessage, decode_job, encode_job
+from csrgate.domain.jobs import (
+    ApplyDecision,
+    ApplyGrant,
+    CheckIssuance,
+    CreateCsr,
+    EndGrant,
+    Job,
+    PostGrant,
+    PostMessage,
+    SweepBindings,
+    decode_job,
+    encode_job,
+)
 from csrgate.domain.kubeconfig import ClusterEndpoint, RequesterKubeconfig, build_requester_kubeconfig
 from csrgate.domain.lifecycle import TO_APPLY, State, ensure_transition
 from csrgate.domain.messages import Notice, ReviewMessage
@@ -95,6 +121,22 @@ def cluster_config(**changes: Any) -> ClusterConfig:
     """The lab cluster's settings with some changed (camelCase keys, as an operator writes them), validated as the
     configuration adapter validates them."""
     return ClusterConfig.model_validate(LAB | changes, context={SECRET_PREFIX_CONTEXT: "csrgate"})
+
+
+# Time-boxed access on the lab: people at example.com ask for an offered role as their `{email_local}` user (dana's
+# is `dana`). Binding view cluster-wide, or admin anywhere, is privileged: two approvers.
+ACCESS: dict[str, Any] = {
+    "usernameTemplate": "{email_local}",
+    "emailDomains": ["example.com"],
+    "roles": [
+        {"name": "view", "clusterRole": "view", "maxDuration": "8h"},
+        {"name": "edit", "clusterRole": "edit", "maxDuration": "4h"},
+        {"name": "admin", "clusterRole": "admin", "maxDuration": "1h"},
+        {"name": "cluster-view", "clusterRole": "view", "scope": "cluster", "maxDuration": "8h"},
+    ],
+    "namespaces": ["payments", "team-*"],
+    "durations": ["15m", "1h", "4h", "8h"],
+}
 
 
 class SettableClock:
@@ -413,9 +455,152 @@ class MemoryCertificateStore:
         return self.certificates[stored.fingerprint]
 
 
+_GRANT_CHANGES = frozenset(
+    {"decided_by", "decided_at", "decision_reason", "starts_at", "ends_at", "ended_by", "ended_at", "note"}
+)
+_GRANT_FLAGS = frozenset({"told", "reminded"})
+_FOR_THE_WORKER = frozenset({GrantState.APPROVED, GrantState.ENDING})
+
+
+class MemoryGrantStore:
+    """GrantStore with DynamoGrantStore's conditions: a move only from the state read and only along the grant's life,
+    changing only its decision and access fields; an approval once per approver while it awaits review; its message
+    and each flag set once. The sweeper's three reads answer as the sparse index does, each by its own time: when it
+    was asked, when its state last changed, when its access ends."""
+
+    def __init__(self) -> None:
+        self.grants: dict[str, Grant] = {}
+        self.changed_at: dict[str, datetime] = {}  # when each grant's state last changed (or it was asked)
+        self.events: list[AuditEvent] = []
+        self._interleaved: dict[str, list[Callable[[], object]]] = {}
+
+    # what tests read
+
+    def grant(self, grant_id: str) -> Grant:
+        """The stored grant; KeyError when there is none."""
+        return self.grants[grant_id]
+
+    def event_names(self, grant_id: str | None = None) -> list[str]:
+        """The stored events' names, oldest first (of one grant, or of all)."""
+        return [e.event for e in self.events if grant_id is None or e.details.get("grant_id") == grant_id]
+
+    def before(self, operation: str, action: Callable[[], object]) -> None:
+        """Run `action` once, just before the next call of `operation` (another writer getting there first)."""
+        self._interleaved.setdefault(operation, []).append(action)
+
+    # the port
+
+    def create(self, grant: Grant, event: AuditEvent) -> None:
+        self._interleave("create")
+        if grant.grant_id in self.grants:
+            raise Conflict("the grant exists")
+        self.grants[grant.grant_id] = grant
+        self.changed_at[grant.grant_id] = event.at
+        self.events.append(well_formed(event))
+
+    def get(self, grant_id: str) -> Grant | None:
+        self._interleave("get")
+        return self.grants.get(grant_id)
+
+    def move(
+        self, grant: Grant, state: GrantState, event: AuditEvent, changes: Mapping[str, Any] | None = None
+    ) -> Grant:
+        self._interleave("move")
+        ensure_grant_transition(grant.state, state)
+        values = dict(changes or {})
+        unknown = set(values) - _GRANT_CHANGES
+        if unknown:
+            raise ValueError(f"a grant's {sorted(unknown)} cannot change")
+        moved = replace(grant, state=state, version=grant.version + 1, **values)
+        if moved.state is GrantState.ACTIVE and moved.ends_at is None:
+            raise ValueError(f"active grant {grant.grant_id} has no ends_at: nothing would ever end its access")
+        stored = self._stored(grant)
+        if stored.state is not grant.state:
+            raise Conflict("the grant changed since it was read")
+        self.grants[grant.grant_id] = replace(stored, state=state, version=stored.version + 1, **values)
+        self.changed_at[grant.grant_id] = event.at
+        self.events.append(well_formed(event))
+        return moved
+
+    def add_approval(self, grant: Grant, approval: Approval, event: AuditEvent) -> Grant:
+        self._interleave("add_approval")
+        stored = self._stored(grant)
+        if stored.state is not GrantState.AWAITING_REVIEW or any(
+            a.slack_id == approval.slack_id for a in stored.approvals
+        ):
+            raise Conflict("the grant changed since it was read")
+        self.grants[grant.grant_id] = replace(
+            stored, approvals=(*stored.approvals, approval), version=stored.version + 1
+        )
+        self.events.append(well_formed(event))
+        return replace(grant, approvals=(*grant.approvals, approval), version=grant.version + 1)
+
+    def save_message(self, grant: Grant, message: MessageRef, event: AuditEvent) -> Grant:
+        self._interleave("save_message")
+        stored = self._stored(grant)
+        if stored.slack_message is not None:
+            raise Conflict("the grant's message is saved already")
+        self.grants[grant.grant_id] = replace(stored, slack_message=message, version=stored.version + 1)
+        self.events.append(well_formed(event))
+        return replace(grant, slack_message=message, version=grant.version + 1)
+
+    def mark(self, grant: Grant, flag: str, event: AuditEvent) -> Grant:
+        self._interleave("mark")
+        if flag not in _GRANT_FLAGS:
+            raise ValueError(f"{flag} is not a grant's flag")
+        stored = self._stored(grant)
+        if getattr(stored, flag):
+            raise Conflict(f"the grant is {flag} already")
+        changes: dict[str, Any] = {flag: True}
+        self.grants[grant.grant_id] = replace(stored, version=stored.version + 1, **changes)
+        self.events.append(well_formed(event))
+        return replace(grant, version=grant.version + 1, **changes)
+
+    def add_event(self, event: AuditEvent) -> None:
+        assert isinstance(event.details.get("grant_id"), str), f"{event.event} names no grant"
+        self.events.append(well_formed(event))
+
+    def by_asker(self, slack_user: str, limit: int) -> list[Grant]:
+        mine = [grant for grant in self.grants.values() if grant.slack_user == slack_user]
+        return sorted(mine, key=lambda grant: grant.asked_at, reverse=True)[:limit]
+
+    def awaiting_review(self, asked_before: datetime) -> list[Grant]:
+        found = [g for g in self.grants.values() if g.state is GrantState.AWAITING_REVIEW and g.asked_at < asked_before]
+        return sorted(found, key=lambda grant: grant.asked_at)
+
+    def unfinished(self, changed_before: datetime) -> list[Grant]:
+        found = [
+            grant
+            for grant in self.grants.values()
+            if (grant.state in _FOR_THE_WORKER or (grant.state is GrantState.DENIED and not grant.told))
+            and self.changed_at[grant.grant_id] < changed_before
+        ]
+        return sorted(found, key=lambda grant: self.changed_at[grant.grant_id])
+
+    def active_until(self, ends_by: datetime) -> list[Grant]:
+        found = [
+            grant
+            for grant in self.grants.values()
+            if grant.state is GrantState.ACTIVE and grant.ends_at is not None and grant.ends_at <= ends_by
+        ]
+        return sorted(found, key=lambda grant: grant.ends_at or ends_by)
+
+    def _stored(self, grant: Grant) -> Grant:
+        stored = self.grants.get(grant.grant_id)
+        if stored is None:
+            raise Conflict("the grant changed since it was read")
+        return stored
+
+    def _interleave(self, operation: str) -> None:
+        waiting = self._interleaved.get(operation)
+        if waiting:
+            waiting.pop(0)()
+
+
 def well_formed(event: AuditEvent) -> AuditEvent:
-    """The event, once it is one an audit line can be made of: a csr.* or slack.* name, someone who acted, a time."""
-    assert event.event.startswith(("csr.", "slack.")), f"an audit event named {event.event!r}"
+    """The event, once it is one an audit line can be made of: a csr.*, slack.* or grant.* name, someone who acted, a
+    time."""
+    assert event.event.startswith(("csr.", "slack.", "grant.")), f"an audit event named {event.event!r}"
     assert isinstance(event.actor, str) and event.actor, f"{event.event} names nobody who acted: {event.actor!r}"
     assert isinstance(event.at, datetime), f"{event.event} happened at no time: {event.at!r}"
     assert all(isinstance(value, str) for value in (event.request_id, event.cluster, event.csr_name, event.csr_uid))
@@ -475,13 +660,16 @@ class MemoryAudit:
 # --- Slack ---------------------------------------------------------------------------------------------------------
 
 
+Shown = ReviewMessage | Notice | GrantMessage
+
+
 class MemoryChannel:
     """Notifier: what each channel shows, every post and redraw in order, and a Slack that fails while told to."""
 
     def __init__(self) -> None:
-        self.posts: list[tuple[str, ReviewMessage | Notice]] = []  # (channel, message)
-        self.updates: list[tuple[MessageRef, ReviewMessage | Notice]] = []
-        self.shown: dict[MessageRef, ReviewMessage | Notice] = {}  # what each message shows now
+        self.posts: list[tuple[str, Shown]] = []  # (channel, message)
+        self.updates: list[tuple[MessageRef, Shown]] = []
+        self.shown: dict[MessageRef, Shown] = {}  # what each message shows now
         self.failure: Exception | None = None  # raised by every call while set (RetryLater, PermanentFailure)
 
     def post_review(self, channel: str, message: ReviewMessage) -> MessageRef:
@@ -496,6 +684,12 @@ class MemoryChannel:
     def update_notice(self, message: MessageRef, notice: Notice) -> None:
         self._update(message, notice)
 
+    def post_grant(self, channel: str, message: GrantMessage) -> MessageRef:
+        return self._post(channel, message)
+
+    def update_grant(self, message: MessageRef, grant: GrantMessage) -> None:
+        self._update(message, grant)
+
     def headline(self, message: MessageRef) -> str:
         """The headline a message shows now."""
         return self.shown[message].headline
@@ -504,14 +698,20 @@ class MemoryChannel:
         """The labelled lines a message shows now."""
         return {fact.label: fact.value for fact in self.shown[message].facts}
 
-    def _post(self, channel: str, message: ReviewMessage | Notice) -> MessageRef:
+    def buttons(self, message: MessageRef) -> tuple[GrantButton, ...]:
+        """The buttons a grant's message shows now."""
+        shown = self.shown[message]
+        assert isinstance(shown, GrantMessage), "only a grant's message is asked for its buttons"
+        return shown.buttons
+
+    def _post(self, channel: str, message: Shown) -> MessageRef:
         self._fail()
         ref = MessageRef(channel, f"1772442000.{len(self.posts) + 1:06d}")
         self.posts.append((channel, message))
         self.shown[ref] = message
         return ref
 
-    def _update(self, ref: MessageRef, message: ReviewMessage | Notice) -> None:
+    def _update(self, ref: MessageRef, message: Shown) -> None:
         self._fail()
         if ref not in self.shown:
             raise PermanentFailure("Slack refused chat_update: message_not_found")
@@ -548,7 +748,8 @@ class MemoryRequesters:
         self.delivered: list[tuple[str, Delivery]] = []  # (Slack user, the message and its file)
         self.told: list[tuple[str, str]] = []  # (Slack user, text)
         self.replies: list[tuple[MessageRef, str]] = []  # (the message replied to in its thread, text)
-        self.failure: Exception | None = None  # raised by deliver, tell and reply while set
+        self.extensions: list[tuple[str, str, str]] = []  # (Slack user, the grant its Extend button extends, text)
+        self.failure: Exception | None = None  # raised by deliver, tell, reply and offer_extension while set
 
     def find(self, emails: tuple[str, ...]) -> str | None:
         self.looked_up.append(emails)
@@ -565,6 +766,10 @@ class MemoryRequesters:
     def reply(self, message: MessageRef, text: str) -> None:
         self._fail()
         self.replies.append((message, text))
+
+    def offer_extension(self, user_id: str, grant_id: str, text: str) -> None:
+        self._fail()
+        self.extensions.append((user_id, grant_id, text))
 
     def _fail(self) -> None:
         if self.failure is not None:
@@ -592,6 +797,116 @@ class _Authority:
     key: ec.EllipticCurvePrivateKey
 
 
+@dataclass
+class _RbacObject:
+    """One RoleBinding or ClusterRoleBinding as the API server keeps it: what it binds, and its labels."""
+
+    binding: Binding
+    labels: dict[str, str]
+
+
+class MemoryBindings:
+    """BindingOperations of one cluster: its RoleBindings and ClusterRoleBindings, answered as KubernetesBindings
+    answers. A RoleBinding in a namespace that does not exist is refused (NamespaceLifecycle), and so is a ClusterRole
+    outside `allowed_roles` (RBAC's escalation rule refuses a role the worker may not bind); a name held by anything
+    but the same grant's binding is a Conflict, and `unbind` removes only the grant's own. `apply_outside` and
+    `delete_outside` are what someone does with kubectl."""
+
+    worker = "system:serviceaccount:csrgate:worker"
+
+    def __init__(self, name: str, server: str) -> None:
+        self.name = name
+        self.server = server
+        self.allowed_roles = {"view", "edit"}  # what the worker may bind here, as on the dev cluster
+        self.namespaces = {"default", "kube-system", "kube-public", "payments", "team-a", "team-b"}
+        self.objects: dict[tuple[str | None, str], _RbacObject] = {}  # by (namespace or None, name)
+        self.created: list[Binding] = []  # every binding the API server created, in order
+        self.deleted: list[Binding] = []
+        self.failure: Exception | None = None  # raised by every API call while set (RetryLater: the API is down)
+
+    # what someone sees or does in the cluster
+
+    def found(self, namespace: str | None, name: str) -> Binding | None:
+        """The binding of that name, as `kubectl get` shows it (its grant from its label), or None."""
+        kept = self.objects.get((namespace, name))
+        return _as_found(kept) if kept else None
+
+    def users_bound(self) -> list[tuple[str | None, str, str]]:
+        """Who holds which ClusterRole where: (namespace or None, ClusterRole, user), for every binding."""
+        return sorted(
+            (
+                (kept.binding.namespace, kept.binding.cluster_role, kept.binding.username)
+                for kept in self.objects.values()
+            ),
+            key=str,
+        )
+
+    def apply_outside(self, binding: Binding, labels: Mapping[str, str] | None = None) -> None:
+        """`kubectl apply` of a binding: made or replaced as written, with the binding's own labels unless told."""
+        self.objects[(binding.namespace, binding.name)] = _RbacObject(
+            binding, dict(binding.labels if labels is None else labels)
+        )
+
+    def delete_outside(self, binding: Binding) -> None:
+        """`kubectl delete` of a binding."""
+        del self.objects[(binding.namespace, binding.name)]
+
+    # the port
+
+    def bind(self, binding: Binding) -> None:
+        self._fail()
+        if binding.namespace is not None and binding.namespace not in self.namespaces:
+            raise PermanentFailure(
+                f"namespace {binding.namespace} does not exist: csrgate cannot bind ClusterRole "
+                f"{binding.cluster_role} to {binding.username} there"
+            )
+        if binding.cluster_role not in self.allowed_roles:
+            raise PermanentFailure(
+                f"the cluster refused to let csrgate bind ClusterRole {binding.cluster_role} to {binding.username} in "
+                f"{binding.where}: Forbidden: {binding.kind.lower()}s.rbac.authorization.k8s.io {binding.name!r} is "
+                f"forbidden: user {self.worker!r} is attempting to grant RBAC permissions not currently held"
+            )
+        kept = self.objects.get((binding.namespace, binding.name))
+        if kept is None:
+            self.objects[(binding.namespace, binding.name)] = _RbacObject(binding, dict(binding.labels))
+            self.created.append(binding)
+            return
+        same = (kept.labels.get(GRANT_LABEL), kept.binding.cluster_role, kept.binding.username)
+        if same != (binding.grant_id, binding.cluster_role, binding.username):
+            raise Conflict(f"{binding.kind} {binding.name} exists and is not grant {binding.grant_id}'s binding")
+
+    def unbind(self, binding: Binding) -> bool:
+        self._fail()
+        kept = self.objects.get((binding.namespace, binding.name))
+        if kept is None or not binding.grant_id or kept.labels.get(GRANT_LABEL) != binding.grant_id:
+            return False
+        del self.objects[(binding.namespace, binding.name)]
+        self.deleted.append(kept.binding)
+        return True
+
+    def managed(self) -> tuple[Binding, ...]:
+        self._fail()
+        return tuple(
+            _as_found(kept) for kept in self.objects.values() if kept.labels.get(MANAGED_BY_LABEL) == MANAGED_BY
+        )
+
+    def endpoint(self) -> ClusterEndpoint:
+        return ClusterEndpoint(
+            self.name, self.server, _authority().certificate.public_bytes(serialization.Encoding.PEM)
+        )
+
+    def _fail(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+
+def _as_found(kept: _RbacObject) -> Binding:
+    """A binding as KubernetesBindings reads one back: its grant from its label, its annotations in key order."""
+    return replace(
+        kept.binding, grant_id=kept.labels.get(GRANT_LABEL, ""), annotations=tuple(sorted(kept.binding.annotations))
+    )
+
+
 class MemoryCluster:
     """ClusterAccess, CsrOperations and NodeReads of one cluster: its CSRs, its Node objects and a signer.
 
@@ -613,6 +928,7 @@ class MemoryCluster:
         self.node_reads: list[str] = []
         self.failure: Exception | None = None  # raised by every API call while set (RetryLater: the API is down)
         self.identity = "system:serviceaccount:csrgate:worker"  # who csrgate's worker is in this cluster
+        self.rbac = MemoryBindings(name, self.server)  # its RoleBindings and ClusterRoleBindings
         self._uids = 0
         self._serials = 1
 
@@ -715,6 +1031,9 @@ class MemoryCluster:
 
     def csrs(self, cluster: ClusterConfig) -> MemoryCluster:
         return self._reached(cluster)
+
+    def bindings(self, cluster: ClusterConfig) -> MemoryBindings:
+        return self._reached(cluster).rbac
 
     def nodes(self, cluster: ClusterConfig) -> MemoryCluster:
         return self._reached(cluster)
@@ -862,6 +1181,7 @@ class Csrgate:
         self.store = MemoryStore()
         self.asks = MemoryAskStore()
         self.certificates = MemoryCertificateStore()
+        self.grants = MemoryGrantStore()
         self.decisions = MemoryQueue()
         self.slack_retries = MemoryQueue()
         self.channel = MemoryChannel()
@@ -872,6 +1192,7 @@ class Csrgate:
             NodeAddress("InternalIP", "10.0.0.5"),
             NodeAddress("Hostname", "node-1"),
         )
+        self.rbac = self.cluster.rbac
         self.audit = MemoryAudit()
 
     def reconfigure(self, **changes: Any) -> None:
@@ -930,6 +1251,34 @@ class Csrgate:
             self.requesters,
             self.people,
             self.certificates,
+            self.grants,
+            self.audit,
+            self.clock,
+        )
+
+    @cached_property
+    def granting(self) -> Granting:
+        ids = (f"{n:08x}-0000-4000-8000-{n:012x}" for n in range(1, 1_000_000))
+        return Granting(
+            self.directory,
+            self.grants,
+            self.decisions,
+            self.people,
+            self.channel,
+            self.audit,
+            self.clock,
+            lambda: next(ids),
+        )
+
+    @cached_property
+    def grant_worker(self) -> GrantWorker:
+        return GrantWorker(
+            self.directory,
+            self.cluster,
+            self.grants,
+            self.channel,
+            self.requesters,
+            self.decisions,
             self.audit,
             self.clock,
         )
@@ -980,7 +1329,37 @@ class Csrgate:
         """The request id of the cluster's CSR of that name."""
         return request_id_for(self.config.name, self.cluster.csrs_by_name[name].uid)
 
+    def ask_access(
+        self,
+        slack_user: str = "U0DANA",
+        *,
+        cluster: str = "lab",
+        role: str = "edit",
+        namespace: str = "payments",
+        duration: str = "3600",
+        reason: str = "deploying the payments fix",
+    ) -> Grant | dict[str, str]:
+        """A Slack user submits the access form (dana's user name on the lab is `dana`); the duration in seconds, as
+        the form's options carry it."""
+        return self.granting.submit(slack_user, GrantForm(cluster, role, namespace, duration, reason))
+
     # people and functions
+
+    def grant(self, grant_id: str) -> Grant:
+        """The grant as stored now."""
+        return self.grants.grant(grant_id)
+
+    def click_grant(self, grant_id: str, clicker: str, button: GrantButton = GrantButton.APPROVE) -> ClickResult:
+        """A click on the grant's channel message."""
+        message = self.grant(grant_id).slack_message
+        assert message is not None, "the grant has no Slack message to click on"
+        return self.granting.click(grant_id, button, clicker, message)
+
+    def deny_grant(self, grant_id: str, approver: str, reason: str = "use the staging cluster") -> ClickResult:
+        """The grant's Deny dialog submitted with a reason."""
+        message = self.grant(grant_id).slack_message
+        assert message is not None, "the grant has no Slack message to deny from"
+        return self.granting.deny(grant_id, approver, message, reason)
 
     def record(self, request_id: str) -> RequestRecord:
         """The request as stored now."""
@@ -1008,6 +1387,14 @@ class Csrgate:
                 self.worker.check_issuance(job.request_id, job.attempt)
             elif isinstance(job, CreateCsr):
                 self.asked_csrs.create(job.ask_id)
+            elif isinstance(job, PostGrant):
+                self.grant_worker.post(job.grant_id)
+            elif isinstance(job, ApplyGrant):
+                self.grant_worker.apply(job.grant_id)
+            elif isinstance(job, EndGrant):
+                self.grant_worker.end(job.grant_id)
+            elif isinstance(job, SweepBindings):
+                self.grant_worker.sweep_bindings(job.cluster)
             else:
                 raise AssertionError(f"{job} does not belong on the decision queue")
         return taken
@@ -1019,3 +1406,36 @@ class Csrgate:
             assert isinstance(job, PostMessage), f"{job} does not belong on the Slack retry queue"
             self.intake.post_message(job.request_id, job.attempt)
         return taken
+
+
+# --- access asked for, as far along as a test needs it -------------------------------------------------------------
+
+
+def access_gate(**access_changes: Any) -> Csrgate:
+    """csrgate with the lab offering access as ACCESS has it, some keys of the section changed (None drops one)."""
+    return Csrgate(access={key: value for key, value in (ACCESS | access_changes).items() if value is not None})
+
+
+def asked_grant(gate: Csrgate, slack_user: str = "U0DANA", **form: str) -> Grant:
+    """A request for access recorded (not yet posted)."""
+    result = gate.ask_access(slack_user, **form)
+    assert isinstance(result, Grant), result
+    return result
+
+
+def posted_grant(gate: Csrgate, slack_user: str = "U0DANA", **form: str) -> Grant:
+    """A request for access recorded and posted in its cluster's channel, as stored now."""
+    grant = asked_grant(gate, slack_user, **form)
+    gate.work()
+    return gate.grant(grant.grant_id)
+
+
+def granted(gate: Csrgate, slack_user: str = "U0DANA", approvers: Sequence[str] = ("U0ALICE",), **form: str) -> Grant:
+    """A request for access approved and bound by the worker, as stored now."""
+    grant = posted_grant(gate, slack_user, **form)
+    for approver in approvers:
+        gate.click_grant(grant.grant_id, approver)
+    gate.work()
+    bound = gate.grant(grant.grant_id)
+    assert bound.state is GrantState.ACTIVE, bound
+    return bound

@@ -70,6 +70,7 @@ def test_a_reminder_says_when_the_configured_window_ends() -> None:
         gate.requesters,
         gate.people,
         gate.certificates,
+        gate.grants,
         gate.audit,
         gate.clock,
         SweepTimings(remind_after=timedelta(minutes=30), expire_after=timedelta(hours=8)),

@@ -226,14 +226,10 @@ class Approvals:
         }.get(record.state, f"This request is {record.state.value.replace('_', ' ')}.")
 
     def _counted(self, record: RequestRecord, cluster: ClusterConfig, clicker: SlackUser) -> tuple[Approval, ...]:
-        """The stored approvals of people who may still approve: someone removed from the approvers (or from an
-        approver group) since they clicked no longer counts. Each approval that lapsed is audited."""
-        counted: list[Approval] = []
+        """The stored approvals that still count; each approval that lapsed is audited."""
+        counted, lapsed = still_counted(record.approvals, cluster, clicker.slack_id, self._directory)
         now = self._clock()
-        for approval in record.approvals:
-            if approval.slack_id == clicker.slack_id or may_approve(cluster, approval.slack_id, self._directory):
-                counted.append(approval)
-                continue
+        for approval in lapsed:
             event = AuditEvent.about(
                 record,
                 "csr.approval_lapsed",
@@ -245,7 +241,7 @@ class Approvals:
             )
             self._store.add_event(event)
             self._audit.write(event)
-        return tuple(counted)
+        return counted
 
     def _refused(
         self, record: RequestRecord | None, clicker_id: str, reason: str, text: str, clicker: SlackUser | None = None
@@ -261,6 +257,15 @@ class Approvals:
             event = AuditEvent("slack.request_rejected", "", "", "", "", clicker_id, now, details)
         self._audit.write(event)
         return ClickResult(ClickAnswer.REFUSED, text, record)
+
+
+def still_counted(
+    approvals: tuple[Approval, ...], cluster: ClusterConfig, clicker_id: str, directory: SlackDirectory
+) -> tuple[tuple[Approval, ...], tuple[Approval, ...]]:
+    """The stored approvals of people who may still approve, and those that lapsed: someone removed from the
+    approvers (or from an approver group) since they clicked no longer counts. The clicker was just checked."""
+    counted = tuple(a for a in approvals if a.slack_id == clicker_id or may_approve(cluster, a.slack_id, directory))
+    return counted, tuple(a for a in approvals if a not in counted)
 
 
 def may_approve(cluster: ClusterConfig, slack_id: str, directory: SlackDirectory) -> bool:
@@ -283,12 +288,12 @@ def _is_requester(record: RequestRecord, clicker: SlackUser, cluster: ClusterCon
     # could write into a CSR must not lock its owner out of approving.
     claimed = [username, common_name, record.requester_email]
     claimed += [linked_email(name, cluster) for name in (username, common_name) if isinstance(name, str)]
-    claimed_names = {name for value in claimed if isinstance(value, str) and value for name in _names(value)}
-    mine = {_normal(clicker.slack_id), *_names(clicker.name), *(_names(clicker.email) if clicker.email else ())}
+    claimed_names = {name for value in claimed if isinstance(value, str) and value for name in names_of(value)}
+    mine = {_normal(clicker.slack_id), *names_of(clicker.name), *(names_of(clicker.email) if clicker.email else ())}
     return bool(claimed_names & mine)
 
 
-def _names(identity: str) -> set[str]:
+def names_of(identity: str) -> set[str]:
     """An identity and the shorter names it may go by: 'oidc:Alice@Example.com' -> itself, alice@example.com, alice;
     'https://issuer#alice', an ARN's '.../alice' and 'alice+k8s@example.com' -> alice too."""
     full = _normal(identity)

@@ -28,9 +28,9 @@ from csrgate.domain.asks import (
 )
 from csrgate.domain.cluster import ClusterConfig, ClusterKind
 from csrgate.domain.csr import decode_csr
-from csrgate.domain.delivery import linked_email
 from csrgate.domain.errors import InputError, MalformedCsr
 from csrgate.domain.findings import Severity
+from csrgate.domain.identity import identity_problem
 from csrgate.domain.jobs import CreateCsr
 from csrgate.domain.outcome import Outcome
 from csrgate.domain.pem import read_pem
@@ -77,7 +77,7 @@ class Asking:
         if cluster.kind is ClusterKind.EKS:
             return {CLUSTER: eks_explanation(cluster.name)}
         asker = self._people.user(slack_user)
-        who = _who(asker.email, cluster)
+        who = identity_problem(asker.email, cluster.self_service, cluster)
         if who is not None:
             return {CSR: who}
         username = username_for(cluster.self_service.username_template, asker.email or "")
@@ -133,26 +133,6 @@ class Asking:
     def _asked_lately(self, slack_user: str) -> int:
         since = self._clock() - timedelta(hours=1)
         return sum(1 for ask in self._asks.by_asker(slack_user, MAX_ASKS_PER_HOUR) if ask.asked_at > since)
-
-
-def _who(email: str | None, cluster: ClusterConfig) -> str | None:
-    """Why the asker's Slack email cannot be the person a user name of this cluster is, or None when it can.
-
-    A template dropping the domain (`{email_local}`) must not make alice@elsewhere.example the cluster's alice: the
-    email's domain must be one the cluster names, and where the cluster's own mapping says who a user name is, the
-    email must be that one."""
-    service = cluster.self_service
-    if service is None:
-        return "This cluster does not take requests from Slack."
-    if not email or "@" not in email:
-        return "csrgate cannot read your email in Slack, so it cannot tell which Kubernetes user you are."
-    domain = email.rpartition("@")[2].casefold()
-    if service.email_domains and domain not in {d.casefold() for d in service.email_domains}:
-        return f"{cluster.name} takes requests from Slack only for emails at {', '.join(service.email_domains)}."
-    mapped = linked_email(username_for(service.username_template, email), cluster)
-    if mapped is not None and mapped.casefold() != email.casefold():
-        return f"On {cluster.name}, that user name belongs to another email; ask an administrator."
-    return None
 
 
 def eks_explanation(cluster: str) -> str:

@@ -23,6 +23,7 @@ from pydantic.alias_generators import to_camel
 from csrgate.domain.asks import template_problem
 from csrgate.domain.documents import DocumentError, load_document
 from csrgate.domain.errors import CsrgateError
+from csrgate.domain.grants import MAX_DURATION_SECONDS, MIN_DURATION_SECONDS, parse_duration
 
 # Secrets live under the stack's prefix (the template's SecretPrefix, or the stack's name), given when validating
 # as `model_validate(document, context={SECRET_PREFIX_CONTEXT: prefix})`.
@@ -33,6 +34,8 @@ CLUSTER_SECRETS = "clusters/"
 CLUSTER_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 # A request csrgate cannot tie to the person who will hold the certificate needs at least this many approvers.
 MIN_APPROVALS_UNLINKED = 2
+_ADMINISTRATIVE_ROLES = frozenset({"cluster-admin", "admin"})  # Kubernetes' built-in roles that can grant further
+_NAMESPACE_PATTERN = re.compile(r"[a-z0-9*]([-a-z0-9*]{0,61}[a-z0-9*])?")
 
 
 class ClusterKind(StrEnum):
@@ -61,9 +64,8 @@ class Connection(_Config):
     secret_id: StrictStr | None = None
 
 
-class SelfService(_Config):
-    """People may ask for their own client certificate in Slack; `usernameTemplate` makes a Slack user's email the
-    Kubernetes user name their certificate must name (its CN): `{email_local}`, `oidc:{email}`."""
+class PersonNaming(_Config):
+    """How a Slack user becomes a Kubernetes user name: `usernameTemplate` applied to their Slack email."""
 
     username_template: StrictStr = Field(min_length=1, max_length=200)
     # The Slack emails that may ask (their domains). Required with {email_local}, which drops the domain: without it
@@ -71,13 +73,81 @@ class SelfService(_Config):
     email_domains: tuple[StrictStr, ...] = ()
 
     @model_validator(mode="after")
-    def _usable(self) -> SelfService:
+    def _usable(self) -> PersonNaming:
         problem = template_problem(self.username_template)
         if problem:
             raise ValueError(f"usernameTemplate {problem}")
         if "{email_local}" in self.username_template and not self.email_domains:
             raise ValueError("usernameTemplate {email_local} drops the email's domain: list emailDomains")
         return self
+
+
+class SelfService(PersonNaming):
+    """People may ask for their own client certificate in Slack; `usernameTemplate` makes a Slack user's email the
+    Kubernetes user name their certificate must name (its CN): `{email_local}`, `oidc:{email}`."""
+
+
+class AccessRole(_Config):
+    """A role people may ask for: the ClusterRole it binds, in a namespace or cluster-wide, for at most a while."""
+
+    name: StrictStr = Field(pattern=f"^{CLUSTER_NAME.pattern}$")
+    cluster_role: StrictStr = Field(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.:]{0,252}$")  # an RBAC object's name
+    scope: Literal["namespace", "cluster"] = "namespace"
+    max_duration: StrictStr = "8h"
+    approvals: StrictInt | None = Field(default=None, ge=1, le=10)  # more than the cluster's usual, if set
+    privileged: StrictBool = False
+
+    @model_validator(mode="after")
+    def _duration(self) -> AccessRole:
+        seconds = parse_duration(self.max_duration)
+        if seconds is None or not MIN_DURATION_SECONDS <= seconds <= MAX_DURATION_SECONDS:
+            raise ValueError("maxDuration must be minutes, hours or days between 1m and 31d, such as 8h")
+        return self
+
+    @property
+    def max_seconds(self) -> int:
+        """maxDuration in seconds."""
+        return parse_duration(self.max_duration) or MIN_DURATION_SECONDS
+
+    @property
+    def is_privileged(self) -> bool:
+        """Cluster-wide, administrative or marked so: it needs the cluster's privileged number of approvals."""
+        return self.privileged or self.scope == "cluster" or self.cluster_role in _ADMINISTRATIVE_ROLES
+
+
+class AccessSettings(PersonNaming):
+    """Time-boxed access people may ask for in Slack: csrgate binds an offered role to their user name after
+    approval and removes the binding on time. `usernameTemplate` says which user name: `sso:{email}` for an EKS access
+    entry whose username is `sso:{{SessionName}}`, `oidc:{email}`, or a certificate user's `{email_local}`."""
+
+    roles: tuple[AccessRole, ...] = Field(min_length=1, max_length=20)
+    namespaces: tuple[StrictStr, ...] = ()  # patterns (`payments`, `team-*`); kube-* and default only by name
+    durations: tuple[StrictStr, ...] = ("1h", "4h", "8h")  # what the form offers, cut to each role's maximum
+
+    @model_validator(mode="after")
+    def _offers(self) -> AccessSettings:
+        names = [role.name for role in self.roles]
+        if len(set(names)) != len(names):
+            raise ValueError("roles: each role needs its own name")
+        if any(role.scope == "namespace" for role in self.roles) and not self.namespaces:
+            raise ValueError("namespaces: a namespaced role needs the namespaces people may ask for")
+        for pattern in self.namespaces:
+            if not _NAMESPACE_PATTERN.fullmatch(pattern):
+                raise ValueError(f"namespaces: {pattern!r} is not a namespace name or a pattern such as team-*")
+        for duration in self.durations:
+            seconds = parse_duration(duration)
+            if seconds is None or not MIN_DURATION_SECONDS <= seconds <= MAX_DURATION_SECONDS:
+                raise ValueError(f"durations: {duration!r} is not minutes, hours or days between 1m and 31d")
+        return self
+
+    def role(self, name: str) -> AccessRole | None:
+        """The offered role of that name."""
+        return next((role for role in self.roles if role.name == name), None)
+
+    def durations_for(self, role: AccessRole) -> tuple[int, ...]:
+        """The durations the form offers for a role, in seconds, shortest first."""
+        seconds = {parse_duration(duration) or 0 for duration in self.durations}
+        return tuple(sorted(s for s in seconds if 0 < s <= role.max_seconds)) or (role.max_seconds,)
 
 
 class ClusterConfig(_Config):
@@ -104,6 +174,7 @@ class ClusterConfig(_Config):
     requester_emails: dict[StrictStr, StrictStr] = {}  # Kubernetes user name -> email
     requester_email_template: StrictStr | None = Field(default=None, pattern=r"^[^@\s]*\{username\}[^@\s]*@[^@\s]+$")
     self_service: SelfService | None = None  # people may ask for a certificate in Slack (csrgate creates the CSR)
+    access: AccessSettings | None = None  # people may ask for time-boxed access in Slack (csrgate binds a role)
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> ClusterConfig:
@@ -127,6 +198,12 @@ class ClusterConfig(_Config):
         if self.privileged_required_approvals < self.required_approvals:
             raise ValueError("privilegedRequiredApprovals cannot be below requiredApprovals")
         return self
+
+    def grant_approvals(self, role: AccessRole) -> int:
+        """How many distinct approvers a grant of this role needs: the role's own number, the cluster's privileged
+        number for a privileged role, and never fewer than the cluster's usual number."""
+        needed = self.approvals_needed(role.is_privileged)
+        return max(needed, role.approvals or needed)
 
     def approvals_needed(self, privileged: bool, unlinked: bool = False) -> int:
         """How many distinct approvers a request needs.

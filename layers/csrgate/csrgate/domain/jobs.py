@@ -42,20 +42,63 @@ class CreateCsr:
     ask_id: str
 
 
-Job: TypeAlias = ApplyDecision | CheckIssuance | PostMessage | CreateCsr
+@dataclass(frozen=True)
+class PostGrant:
+    """Post a grant's review message in its cluster's channel (the worker)."""
+
+    grant_id: str
+
+
+@dataclass(frozen=True)
+class ApplyGrant:
+    """Do what a grant's decision asks: bind its role, or tell the requester the denial (the worker)."""
+
+    grant_id: str
+
+
+@dataclass(frozen=True)
+class EndGrant:
+    """Remove a grant's binding once it is revoked or due; early, queue itself again for later (the worker)."""
+
+    grant_id: str
+
+
+@dataclass(frozen=True)
+class SweepBindings:
+    """Remove the bindings labelled as csrgate's in a cluster that no live grant accounts for (the worker)."""
+
+    cluster: str
+
+
+Job: TypeAlias = (
+    ApplyDecision | CheckIssuance | PostMessage | CreateCsr | PostGrant | ApplyGrant | EndGrant | SweepBindings
+)
 _KINDS: dict[str, type[Job]] = {
     "apply_decision": ApplyDecision,
     "check_issuance": CheckIssuance,
     "post_message": PostMessage,
     "create_csr": CreateCsr,
+    "post_grant": PostGrant,
+    "apply_grant": ApplyGrant,
+    "end_grant": EndGrant,
+    "sweep_bindings": SweepBindings,
+}
+# The jobs about one thing named by one field, other than a request
+_ONE_FIELD: dict[type[Job], str] = {
+    CreateCsr: "ask_id",
+    PostGrant: "grant_id",
+    ApplyGrant: "grant_id",
+    EndGrant: "grant_id",
+    SweepBindings: "cluster",
 }
 _NAMES = {kind: name for name, kind in _KINDS.items()}
 MAX_ID_CHARS = 64
 
 
 def subject_of(job: Job) -> str:
-    """The id of what a job is about: a request, or an ask whose CSR is not made yet."""
-    return job.ask_id if isinstance(job, CreateCsr) else job.request_id
+    """The id of what a job is about: a request, an ask whose CSR is not made yet, a grant, or a cluster."""
+    field = _ONE_FIELD.get(type(job), "request_id")
+    return str(getattr(job, field))
 
 
 def encode_job(job: Job) -> str:
@@ -75,9 +118,9 @@ def decode_job(body: str) -> Job | None:
     if not isinstance(message, dict) or not isinstance(message.get("kind"), str):
         return None
     kind = _KINDS.get(message["kind"])
-    if kind is CreateCsr:
-        ask_id = message.get("ask_id")
-        return CreateCsr(ask_id) if isinstance(ask_id, str) and 0 < len(ask_id) <= MAX_ID_CHARS else None
+    if kind in _ONE_FIELD:
+        subject = message.get(_ONE_FIELD[kind])
+        return kind(subject) if isinstance(subject, str) and 0 < len(subject) <= MAX_ID_CHARS else None
     request_id, attempt = message.get("request_id"), message.get("attempt", 1)
     if kind is None or not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_ID_CHARS:
         return None

@@ -12,6 +12,7 @@ import re
 import shlex
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import yaml
 from cryptography import x509
@@ -128,3 +129,56 @@ def _common_name(certificate: x509.Certificate) -> str:
     if not names or not isinstance(names[0].value, str) or not names[0].value:
         raise CertificateError("the certificate names no user (its subject has no CN)")
     return names[0].value
+
+
+def build_access_kubeconfig(
+    cluster: ClusterEndpoint, username: str, namespace: str | None, eks: EksCluster | None
+) -> str:
+    """A kubeconfig for access csrgate granted: the cluster's server and CA, a context in the granted namespace, and
+    the user's own credentials. On EKS they come from `aws eks get-token` (IAM, through the cluster's access entry);
+    elsewhere the user entry is left for the person's own certificate or OIDC login (`kubectl config set-credentials`).
+    Nothing secret is in it."""
+    user: dict[str, Any] = {}
+    if eks is not None:
+        user = {
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                "command": "aws",
+                "args": ["--region", eks.region, "eks", "get-token", "--cluster-name", eks.name, "--output", "json"],
+                "interactiveMode": "IfAvailable",
+                "provideClusterInfo": False,
+            }
+        }
+    context = f"{username}@{cluster.name}"
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": cluster.name,
+                "cluster": {
+                    "server": cluster.server,
+                    "certificate-authority-data": base64.b64encode(cluster.ca_pem).decode("ascii"),
+                },
+            }
+        ],
+        "users": [{"name": username, "user": user}],
+        "contexts": [
+            {"name": context, "context": {"cluster": cluster.name, "user": username, **_in(namespace)}},
+        ],
+        "current-context": context,
+        "preferences": {},
+    }
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+@dataclass(frozen=True)
+class EksCluster:
+    """An EKS cluster's name and region, for `aws eks get-token`."""
+
+    name: str
+    region: str
+
+
+def _in(namespace: str | None) -> dict[str, str]:
+    return {"namespace": namespace} if namespace else {}

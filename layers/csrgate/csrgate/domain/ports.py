@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from csrgate.domain.asks import AskState, CertificateAsk
 from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.errors import CsrgateError
+from csrgate.domain.grant_messages import GrantMessage
+from csrgate.domain.grants import Binding, Grant, GrantState
 from csrgate.domain.jobs import Job
 from csrgate.domain.lifecycle import State
 from csrgate.domain.messages import Notice, ReviewMessage
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     from csrgate.domain.certificates import DeliveredCertificate
     from csrgate.domain.conditions import DecisionResult, IssuanceResult
     from csrgate.domain.delivery import Delivery
-    from csrgate.domain.kubeconfig import RequesterKubeconfig
+    from csrgate.domain.kubeconfig import ClusterEndpoint, RequesterKubeconfig
     from csrgate.domain.nodes import NodeAddress
 
 Clock = Callable[[], datetime]
@@ -140,6 +142,45 @@ class CertificateStore(Protocol):
         request renewed it first (the same request again changes nothing)."""
 
 
+class GrantStore(Protocol):
+    """Access asked for in Slack, in the same table as requests; every change a conditional write."""
+
+    def create(self, grant: Grant, event: AuditEvent) -> None:
+        """Store a new grant with its first event."""
+
+    def get(self, grant_id: str) -> Grant | None:
+        """The stored grant, or None."""
+
+    def move(
+        self, grant: Grant, state: GrantState, event: AuditEvent, changes: Mapping[str, Any] | None = None
+    ) -> Grant:
+        """Move the grant from `grant.state` to `state`, with its changes; Conflict if its state moved meanwhile."""
+
+    def add_approval(self, grant: Grant, approval: Approval, event: AuditEvent) -> Grant:
+        """Add one approver's approval while the grant awaits review, once per approver; Conflict otherwise."""
+
+    def save_message(self, grant: Grant, message: MessageRef, event: AuditEvent) -> Grant:
+        """Remember the grant's Slack message, once; Conflict when one is saved already."""
+
+    def mark(self, grant: Grant, flag: str, event: AuditEvent) -> Grant:
+        """Set `told` or `reminded`, once; Conflict when it was set already."""
+
+    def add_event(self, event: AuditEvent) -> None:
+        """Store an audit event about a grant (its `grant_id` detail names it) that changes nothing."""
+
+    def by_asker(self, slack_user: str, limit: int) -> list[Grant]:
+        """The Slack user's most recent grants, newest first."""
+
+    def awaiting_review(self, asked_before: datetime) -> list[Grant]:
+        """Grants awaiting review asked before then, oldest first."""
+
+    def unfinished(self, changed_before: datetime) -> list[Grant]:
+        """Grants the worker still has to act on (approved, ending, or denied and not told), last changed before."""
+
+    def active_until(self, ends_by: datetime) -> list[Grant]:
+        """Active grants whose access ends by then, soonest first."""
+
+
 class JobQueue(Protocol):
     """Work for a function to do later; every consumer is idempotent, so a job queued twice is harmless."""
 
@@ -161,6 +202,12 @@ class Notifier(Protocol):
 
     def update_notice(self, message: MessageRef, notice: Notice) -> None:
         """Replace a posted message with this account of what happened."""
+
+    def post_grant(self, channel: str, message: GrantMessage) -> MessageRef:
+        """Post a grant's message, with its buttons."""
+
+    def update_grant(self, message: MessageRef, grant: GrantMessage) -> None:
+        """Redraw a grant's message as it moves on."""
 
 
 class AuditLog(Protocol):
@@ -194,6 +241,9 @@ class Requesters(Protocol):
 
     def reply(self, message: MessageRef, text: str) -> None:
         """A reply in the approval request's thread."""
+
+    def offer_extension(self, user_id: str, grant_id: str, text: str) -> None:
+        """A direct message with an Extend button for the grant."""
 
 
 class CsrOperations(Protocol):
@@ -230,8 +280,28 @@ class NodeReads(Protocol):
         """The Node's status.addresses, or None when the cluster has no Node of that name."""
 
 
+class BindingOperations(Protocol):
+    """The RBAC bindings csrgate makes for grants in one cluster; never any other."""
+
+    def bind(self, binding: Binding) -> None:
+        """Create the binding (done already when it exists for the same grant). Conflict when a binding of that name
+        exists for something else; PermanentFailure when Kubernetes refuses it (csrgate may not bind that role)."""
+
+    def unbind(self, binding: Binding) -> bool:
+        """Delete the binding if it is there and is that grant's; False when there was none to delete."""
+
+    def managed(self) -> tuple[Binding, ...]:
+        """Every binding labelled as csrgate's, as found in the cluster."""
+
+    def endpoint(self) -> ClusterEndpoint:
+        """The cluster's server and CA, for the requester's kubeconfig."""
+
+
 class ClusterAccess(Protocol):
     """Connections to the clusters, kept across warm invocations."""
+
+    def bindings(self, cluster: ClusterConfig) -> BindingOperations:
+        """RBAC binding operations on the cluster."""
 
     def csrs(self, cluster: ClusterConfig) -> CsrOperations:
         """CSR operations on the cluster."""

@@ -1,5 +1,5 @@
 """The sweeper: remind approvers of reviews left waiting, expire them before the cluster forgets the CSR, and queue
-the decisions that never reached the worker.
+the decisions that never reached the worker; for grants, the same, and access ended on time whatever was lost.
 
 Kubernetes garbage-collects pending CSRs after 24 hours, so a review left longer would approve nothing. Expiring
 well before that (12 hours by default) tells everyone while the requester can still ask again.
@@ -17,7 +17,10 @@ from datetime import datetime, timedelta
 from csrgate.domain.approvals import may_approve
 from csrgate.domain.certificates import DeliveredCertificate
 from csrgate.domain.errors import PermanentFailure, RetryLater
-from csrgate.domain.jobs import ApplyDecision
+from csrgate.domain.grant_messages import extension_text, grant_message
+from csrgate.domain.granting import mark_due
+from csrgate.domain.grants import Grant, GrantState, grant_event
+from csrgate.domain.jobs import ApplyDecision, ApplyGrant, EndGrant, SweepBindings
 from csrgate.domain.lifecycle import State
 from csrgate.domain.outcome import Outcome
 from csrgate.domain.ports import (
@@ -26,6 +29,7 @@ from csrgate.domain.ports import (
     Clock,
     ClusterDirectory,
     Conflict,
+    GrantStore,
     JobQueue,
     Notifier,
     Requesters,
@@ -49,6 +53,9 @@ class SweepTimings:
     # Longer than any function takes between storing a decision and queueing it (the sweeper's own timeout is 2
     # minutes); queueing one twice is harmless, the worker being idempotent, but needless.
     requeue_after: timedelta = timedelta(minutes=5)
+    # Extend is offered this long before access ends (to grants lasting at least twice as long): the sweep runs every
+    # ten minutes, so one of them always sees it.
+    extension_lead: timedelta = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,10 @@ class SweepResult:
     expired: int = 0
     requeued: int = 0
     holders_reminded: int = 0  # holders of delivered certificates reminded to renew them
+    grants_expired: int = 0  # access requests nobody decided in time
+    grants_ended: int = 0  # grants whose time was up that no queued end had ended
+    grants_requeued: int = 0  # grants the worker had yet to act on, queued again
+    extensions_offered: int = 0  # requesters offered Extend before their access ends
 
 
 class Sweeper:
@@ -73,6 +84,7 @@ class Sweeper:
         requesters: Requesters,
         people: SlackDirectory,
         certificates: CertificateStore,
+        grants: GrantStore,
         audit: AuditLog,
         clock: Clock,
         timings: SweepTimings = SweepTimings(),
@@ -81,9 +93,11 @@ class Sweeper:
         self._store = store
         self._decisions = decisions
         self._redraw = MessageRedraw(notifier, store, audit, clock)
+        self._notifier = notifier
         self._requesters = requesters
         self._people = people
         self._certificates = certificates
+        self._grants = grants
         self._audit = audit
         self._clock = clock
         self._timings = timings
@@ -103,7 +117,76 @@ class Sweeper:
             elif not record.reminded:
                 reminded += self._remind(record, now)
         holders = sum(self._remind_holder(certificate, now) for certificate in self._certificates.due_reminders(now))
-        return SweepResult(reminded, expired, requeued, holders)
+        return replace(
+            self._sweep_grants(now), reminded=reminded, expired=expired, requeued=requeued, holders_reminded=holders
+        )
+
+    def _sweep_grants(self, now: datetime) -> SweepResult:
+        """Expire access requests left undecided, end grants whose queued end was lost, queue again what the worker
+        has yet to do, offer Extend before access ends, and have every cluster's bindings checked for orphans."""
+        expired = sum(
+            self._expire_grant(grant, now) for grant in self._grants.awaiting_review(now - self._timings.expire_after)
+        )
+        requeued = 0
+        for grant in self._grants.unfinished(now - self._timings.requeue_after):
+            self._decisions.enqueue(
+                EndGrant(grant.grant_id) if grant.state is GrantState.ENDING else ApplyGrant(grant.grant_id)
+            )
+            requeued += 1
+        ended = offered = 0
+        for grant in self._grants.active_until(now + self._timings.extension_lead):
+            if grant.ends_at is not None and grant.ends_at <= now:
+                ended += mark_due(grant, self._grants, self._audit, now).state is GrantState.ENDING
+                self._decisions.enqueue(EndGrant(grant.grant_id))
+            elif not grant.reminded and grant.duration_seconds >= 2 * self._timings.extension_lead.total_seconds():
+                offered += self._offer_extension(grant, now)
+        for cluster in self._clusters.all():
+            if cluster.access is not None:
+                self._decisions.enqueue(SweepBindings(cluster.name))
+        return SweepResult(
+            grants_expired=expired, grants_ended=ended, grants_requeued=requeued, extensions_offered=offered
+        )
+
+    def _expire_grant(self, grant: Grant, now: datetime) -> int:
+        event = grant_event(
+            grant, "grant.review_expired", Actor.SERVICE, now, waited_hours=_hours(now - grant.asked_at)
+        )
+        try:
+            grant = self._grants.move(grant, GrantState.EXPIRED, event)
+        except Conflict:
+            return 0
+        self._audit.write(event)
+        if grant.slack_message is not None:
+            try:
+                self._notifier.update_grant(grant.slack_message, grant_message(grant))
+            except (RetryLater, PermanentFailure) as exc:
+                self._audit.write(
+                    replace(event, event="slack.update_failed", details={**event.details, "reason": str(exc)})
+                )
+        return 1
+
+    def _offer_extension(self, grant: Grant, now: datetime) -> int:
+        """Extend offered once, claimed before it is sent: a sweep that loses the claim sends nothing."""
+        event = grant_event(
+            grant,
+            "grant.extension_offered",
+            Actor.SERVICE,
+            now,
+            ends_at=grant.ends_at.isoformat() if grant.ends_at else "",
+        )
+        try:
+            grant = self._grants.mark(grant, "reminded", event)
+        except Conflict:
+            return 0
+        self._audit.write(event)
+        try:
+            self._requesters.offer_extension(grant.slack_user, grant.grant_id, extension_text(grant, now))
+        except (RetryLater, PermanentFailure) as exc:
+            self._audit.write(
+                replace(event, event="slack.reminder_failed", details={**event.details, "reason": str(exc)})
+            )
+            return 0
+        return 1
 
     def _remind_holder(self, certificate: DeliveredCertificate, now: datetime) -> int:
         """One reminder per threshold, claimed before it is sent: a sweep that loses the claim sends nothing, and one

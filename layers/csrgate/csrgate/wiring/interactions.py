@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from slack_sdk import WebClient
 
+from csrgate.adapters.inbound.access_api import AccessApi
 from csrgate.adapters.inbound.asking_api import AskingApi
 from csrgate.adapters.inbound.interactions_api import InteractionsApi
 from csrgate.adapters.slack.people import SlackPeople
 from csrgate.adapters.slack.views import SlackViews
 from csrgate.domain.approvals import Approvals
+from csrgate.domain.granting import Granting
 from csrgate.domain.self_service import SelfService
 from csrgate.wiring.kit import HURRIED_AWS, Kit
 
@@ -53,5 +55,8 @@ def build_interactions_api(logger: Logger, session: Any = None) -> InteractionsA
         return Asking(kit.clusters, asks, decisions, people, kit.audit, kit.clock)
 
     self_service = SelfService(kit.clusters, kit.store, asks, people, kit.clock)
-    asking_api = AskingApi(self_service, asking, SlackViews(hurried_slack))
-    return InteractionsApi(approvals, notifier, asking_api, kit.signing_secret, logger)
+    views = SlackViews(hurried_slack)
+    asking_api = AskingApi(self_service, asking, views)
+    granting = Granting(kit.clusters, kit.grants(), decisions, people, notifier, kit.audit, kit.clock)
+    access_api = AccessApi(granting, views, notifier)
+    return InteractionsApi(approvals, notifier, asking_api, access_api, kit.signing_secret, logger)

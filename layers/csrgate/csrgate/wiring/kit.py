@@ -21,6 +21,7 @@ from csrgate.adapters.aws.asks import DynamoAskStore
 from csrgate.adapters.aws.audit import LoggedAuditTrail
 from csrgate.adapters.aws.certificates import DynamoCertificateStore
 from csrgate.adapters.aws.config import ConfigError, ParameterClusterDirectory, SecretReader, Settings
+from csrgate.adapters.aws.grants import DynamoGrantStore
 from csrgate.adapters.aws.queues import SqsJobQueue
 from csrgate.adapters.aws.store import DynamoRequestStore
 from csrgate.adapters.slack.channel import SlackNotifier
@@ -93,6 +94,10 @@ class Kit:
     def asks(self) -> DynamoAskStore:
         """Certificates asked for in Slack, in the requests' table."""
         return DynamoAskStore(self.dynamodb, self.settings.table, self.settings.retention)
+
+    def grants(self) -> DynamoGrantStore:
+        """Access asked for in Slack, in the requests' table."""
+        return DynamoGrantStore(self.dynamodb, self.settings.table, self.settings.retention)
 
     def certificates(self) -> DynamoCertificateStore:
         """The client certificates csrgate delivered, in the requests' table."""

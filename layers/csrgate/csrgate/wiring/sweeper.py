@@ -25,6 +25,7 @@ def build_sweeper(logger: Logger, session: Any = None) -> Sweeper:
         requesters=SlackDelivery(kit.slack),
         people=SlackPeople(kit.slack),
         certificates=kit.certificates(),
+        grants=kit.grants(),
         audit=kit.audit,
         clock=kit.clock,
         timings=SweepTimings(

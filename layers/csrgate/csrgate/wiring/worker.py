@@ -11,7 +11,16 @@ from csrgate.adapters.cluster.access import ClusterConnections
 from csrgate.adapters.inbound.jobs import JobConsumer, JobHandler
 from csrgate.adapters.slack.delivery import SlackDelivery
 from csrgate.domain.asked_csrs import AskedCsrs
-from csrgate.domain.jobs import ApplyDecision, CheckIssuance, CreateCsr
+from csrgate.domain.grant_worker import GrantWorker
+from csrgate.domain.jobs import (
+    ApplyDecision,
+    ApplyGrant,
+    CheckIssuance,
+    CreateCsr,
+    EndGrant,
+    PostGrant,
+    SweepBindings,
+)
 from csrgate.domain.ports import ClusterAccess
 from csrgate.domain.worker import DecisionWorker, WorkerTimings
 from csrgate.wiring.kit import Kit
@@ -41,9 +50,16 @@ def build_worker_consumer(logger: Logger, session: Any = None, access: ClusterAc
         ),
     )
     asked = AskedCsrs(kit.clusters, access, kit.asks(), requesters, kit.audit, kit.clock)
+    grants = GrantWorker(
+        kit.clusters, access, kit.grants(), kit.notifier(), requesters, kit.decision_queue(), kit.audit, kit.clock
+    )
     failure = "the decision cannot be applied"
     return JobConsumer(
         {
+            PostGrant: JobHandler(lambda job: grants.post(job.grant_id), grants.fail, "the request cannot be posted"),
+            ApplyGrant: JobHandler(lambda job: grants.apply(job.grant_id), grants.fail, "the access cannot be granted"),
+            EndGrant: JobHandler(lambda job: grants.end(job.grant_id), _kept, "the binding cannot be removed"),
+            SweepBindings: JobHandler(lambda job: grants.sweep_bindings(job.cluster), _kept, "bindings not swept"),
             CreateCsr: JobHandler(lambda job: asked.create(job.ask_id), asked.give_up, "the CSR cannot be created"),
             ApplyDecision: JobHandler(lambda job: worker.apply(job.request_id), worker.fail, failure),
             CheckIssuance: JobHandler(
@@ -53,3 +69,8 @@ def build_worker_consumer(logger: Logger, session: Any = None, access: ClusterAc
         logger,
         MAX_RECEIVES,
     )
+
+
+def _kept(subject: str, why: str) -> None:
+    """Nothing to give up: a binding not yet removed stays in the sweeper's sight (the grant's end is due, or the
+    binding is labelled as csrgate's), and the next sweep queues it again."""

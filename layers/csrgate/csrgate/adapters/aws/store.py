@@ -159,28 +159,9 @@ class DynamoRequestStore:
 
     def add_approval(self, record: RequestRecord, approval: Approval, event: AuditEvent) -> RequestRecord:
         """Append the approval once per approver, only while the request awaits review."""
-        update = {
-            "Update": {
-                "TableName": self._table,
-                "Key": _key(record.request_id, REQUEST_SK),
-                "UpdateExpression": "SET approvals = list_append(if_not_exists(approvals, :none), :approval), "
-                "#version = #version + :one, updated_at = :now ADD approver_ids :approver",
-                "ConditionExpression": "attribute_exists(pk) AND #state = :awaiting AND "
-                "(attribute_not_exists(approver_ids) OR NOT contains(approver_ids, :approver_id))",
-                "ExpressionAttributeNames": {"#state": "state", "#version": "version"},
-                "ExpressionAttributeValues": dynamo(
-                    {
-                        ":none": [],
-                        ":approval": [_approval_item(approval)],
-                        ":approver": {approval.slack_id},
-                        ":approver_id": approval.slack_id,
-                        ":awaiting": State.AWAITING_REVIEW.value,
-                        ":one": 1,
-                        ":now": event.at.isoformat(),
-                    }
-                ),
-            }
-        }
+        update = approval_update(
+            self._table, _key(record.request_id, REQUEST_SK), approval, State.AWAITING_REVIEW.value, event.at
+        )
         self._transact([update, self._put_event(event)])
         return replace(record, approvals=(*record.approvals, approval), version=record.version + 1)
 
@@ -397,7 +378,34 @@ def _key(request_id: str, sk: str) -> dict[str, Any]:
     return dynamo({"pk": _pk(request_id), "sk": sk})
 
 
-def _approval_item(approval: Approval) -> dict[str, str]:
+def approval_update(table: str, key: dict[str, Any], approval: Approval, awaiting: str, at: datetime) -> dict[str, Any]:
+    """The transaction item that appends one approver's approval to an item, once per approver (its id kept in the
+    `approver_ids` set beside the list), only while the item's state is `awaiting`."""
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": key,
+            "UpdateExpression": "SET approvals = list_append(if_not_exists(approvals, :none), :approval), "
+            "#version = #version + :one, updated_at = :now ADD approver_ids :approver",
+            "ConditionExpression": "attribute_exists(pk) AND #state = :awaiting AND "
+            "(attribute_not_exists(approver_ids) OR NOT contains(approver_ids, :approver_id))",
+            "ExpressionAttributeNames": {"#state": "state", "#version": "version"},
+            "ExpressionAttributeValues": dynamo(
+                {
+                    ":none": [],
+                    ":approval": [approval_item(approval)],
+                    ":approver": {approval.slack_id},
+                    ":approver_id": approval.slack_id,
+                    ":awaiting": awaiting,
+                    ":one": 1,
+                    ":now": at.isoformat(),
+                }
+            ),
+        }
+    }
+
+
+def approval_item(approval: Approval) -> dict[str, str]:
     return {"slack_id": approval.slack_id, "name": approval.name, "at": approval.at.isoformat()}
 
 

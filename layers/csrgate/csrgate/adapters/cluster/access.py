@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from csrgate.adapters.cluster.bindings import KubernetesBindings
 from csrgate.adapters.cluster.connections import ClusterConnection, EksConnection, SecretConnection
 from csrgate.adapters.cluster.csrs import KubernetesCsrs
 from csrgate.adapters.cluster.nodes import KubernetesNodes
@@ -16,7 +17,7 @@ class ClusterConnections:
 
     def __init__(self, session: Any) -> None:
         self._session = session
-        self._made: dict[tuple[str, str], tuple[KubernetesCsrs, KubernetesNodes]] = {}
+        self._made: dict[tuple[str, str], tuple[KubernetesCsrs, KubernetesNodes, KubernetesBindings]] = {}
         self._lock = threading.Lock()
 
     def csrs(self, cluster: ClusterConfig) -> KubernetesCsrs:
@@ -27,13 +28,21 @@ class ClusterConnections:
         """Node reads on the cluster, over the same connection as its CSR operations."""
         return self._adapters(cluster)[1]
 
-    def _adapters(self, cluster: ClusterConfig) -> tuple[KubernetesCsrs, KubernetesNodes]:
+    def bindings(self, cluster: ClusterConfig) -> KubernetesBindings:
+        """RBAC binding operations on the cluster, over the same connection as its CSR operations."""
+        return self._adapters(cluster)[2]
+
+    def _adapters(self, cluster: ClusterConfig) -> tuple[KubernetesCsrs, KubernetesNodes, KubernetesBindings]:
         with self._lock:
             key = (cluster.name, cluster.connection.model_dump_json())
             if key not in self._made:
                 self._made = {k: v for k, v in self._made.items() if k[0] != cluster.name}
                 connection = self._connection(cluster)
-                self._made[key] = (KubernetesCsrs(connection), KubernetesNodes(connection))
+                self._made[key] = (
+                    KubernetesCsrs(connection),
+                    KubernetesNodes(connection),
+                    KubernetesBindings(connection),
+                )
             return self._made[key]
 
     def _connection(self, cluster: ClusterConfig) -> ClusterConnection:

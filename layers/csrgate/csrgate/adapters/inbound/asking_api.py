@@ -21,13 +21,13 @@ if TYPE_CHECKING:
 
 COMMAND = "/csrgate"
 HELP = (
-    "csrgate gets you a Kubernetes client certificate, approved in Slack.\n"
-    "/csrgate request   ask for a certificate (also the shortcut \u201cRequest a certificate\u201d)\n"
+    "csrgate gets you Kubernetes access, approved in Slack.\n"
+    "/csrgate request   ask for a client certificate (also the shortcut \u201cRequest a certificate\u201d)\n"
+    "/csrgate access    ask for time-boxed access to a role (also the shortcut \u201cRequest access\u201d)\n"
     "/csrgate status    where your requests stand\n"
     "/csrgate help      this text\n"
     "Your requests, and those waiting for your decision, are also on csrgate's Home tab."
 )
-ACCESS_LATER = "Time-boxed access is not offered yet: ask for a certificate with /csrgate request."
 
 
 class AskingApi:
@@ -71,14 +71,12 @@ class AskingApi:
         what = words[0].casefold() if words else "help"
         if what == "request":
             refused = self.open_form(trigger_id, slack_user)
-            return None if refused is None else _ephemeral("csrgate could not open the form; try again.")
+            return None if refused is None else ephemeral("csrgate could not open the form; try again.")
         if what == "status":
             lines = self._self_service.status(slack_user)
             shown = f"Your last {MAX_SHOWN_ASKS} certificate requests:\n" if len(lines) == MAX_SHOWN_ASKS else ""
-            return _ephemeral(shown + "\n".join(lines) if lines else "You have asked for no certificate yet.")
-        if what == "access":
-            return _ephemeral(ACCESS_LATER)
-        return _ephemeral(HELP)
+            return ephemeral(shown + "\n".join(lines) if lines else "You have asked for no certificate yet.")
+        return ephemeral(HELP)
 
     def publish_home(self, slack_user: str, note: str | None = None) -> None:
         """Draw the person's App Home: their requests, and the reviews waiting for their decision."""
@@ -87,7 +85,8 @@ class AskingApi:
         self._views.publish(slack_user, home_view(mine, waiting, max(0, len(waiting) - MAX_HOME_REVIEWS), note))
 
 
-def _ephemeral(text: str) -> dict[str, Any]:
+def ephemeral(text: str) -> dict[str, Any]:
+    """An answer only the person who typed the command sees."""
     return {
         "response_type": "ephemeral",
         "text": escape(text),

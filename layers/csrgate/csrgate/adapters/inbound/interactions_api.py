@@ -17,11 +17,24 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 
 from csrgate.adapters.aws.config import ConfigError
-from csrgate.adapters.inbound.asking_api import COMMAND, AskingApi
+from csrgate.adapters.inbound.access_api import AccessApi
+from csrgate.adapters.inbound.asking_api import COMMAND, AskingApi, ephemeral
 from csrgate.adapters.inbound.slack_signature import Refused, form_payload, verified_body
-from csrgate.adapters.slack.blocks import APPROVE_ACTION, DENY_ACTION, DENY_CALLBACK, REASON_ACTION, REASON_BLOCK
+from csrgate.adapters.slack.blocks import (
+    APPROVE_ACTION,
+    DENY_ACTION,
+    DENY_CALLBACK,
+    GRANT_ACTIONS,
+    REASON_ACTION,
+    REASON_BLOCK,
+)
 from csrgate.adapters.slack.channel import SlackNotifier
-from csrgate.adapters.slack.forms import CERTIFICATE_FORM, REQUEST_CERTIFICATE_SHORTCUT
+from csrgate.adapters.slack.forms import (
+    ACCESS_FORM,
+    CERTIFICATE_FORM,
+    REQUEST_ACCESS_SHORTCUT,
+    REQUEST_CERTIFICATE_SHORTCUT,
+)
 from csrgate.domain.approvals import Approvals, ClickAnswer, ClickResult
 from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.outcome import Decision, Outcome
@@ -31,7 +44,8 @@ from csrgate.domain.records import MessageRef
 ROUTE = "/v1/slack/interactions"
 COMMANDS_ROUTE = "/v1/slack/commands"
 EVENTS_ROUTE = "/v1/slack/events"
-_REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # request_id_for's uuid5
+# request_id_for's uuid5, and a grant's uuid4
+_REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _ACTIONS: dict[str, Decision] = {APPROVE_ACTION: Outcome.APPROVE, DENY_ACTION: Outcome.DENY}
 
 
@@ -43,6 +57,7 @@ class InteractionsApi:
         approvals: Approvals,
         notifier: SlackNotifier,
         asking: AskingApi,
+        access: AccessApi,
         signing_secret: Callable[[], str],
         logger: Logger,
         now: Callable[[], float] = time.time,
@@ -50,6 +65,7 @@ class InteractionsApi:
         self._approvals = approvals
         self._notifier = notifier
         self._asking = asking
+        self._access = access
         self._signing_secret = signing_secret
         self._logger = logger
         self._now = now
@@ -74,8 +90,11 @@ class InteractionsApi:
             return self._deny_submitted(payload)
         if kind == "view_submission" and callback == CERTIFICATE_FORM:
             return _json(200, self._asking.submitted(_slack_user(payload), _form_values(payload)))
-        if kind == "shortcut" and callback == REQUEST_CERTIFICATE_SHORTCUT:
-            refused = self._asking.open_form(_text_field(payload, "trigger_id"), _slack_user(payload))
+        if kind == "view_submission" and callback == ACCESS_FORM:
+            return _json(200, self._access.submitted(_slack_user(payload), _form_values(payload)))
+        if kind == "shortcut" and callback in (REQUEST_CERTIFICATE_SHORTCUT, REQUEST_ACCESS_SHORTCUT):
+            opener = self._asking.open_form if callback == REQUEST_CERTIFICATE_SHORTCUT else self._access.open_form
+            refused = opener(_text_field(payload, "trigger_id"), _slack_user(payload))
             if refused is not None:
                 self._logger.warning("slack.form_not_opened", extra={"reason": refused})
             return _text(200, "")
@@ -91,6 +110,10 @@ class InteractionsApi:
         user, trigger = fields.get("user_id", ""), fields.get("trigger_id", "")
         if fields.get("command") != COMMAND or not user:
             raise Refused(400, "not the /csrgate command", "csrgate answers /csrgate only", verified=True)
+        words = fields.get("text", "").split()
+        if words and words[0].casefold() == "access":
+            refused = self._access.open_form(trigger, user)
+            return _text(200, "") if refused is None else _json(200, ephemeral("csrgate could not open the form."))
         answer = self._asking.command(fields.get("text", ""), user, trigger)
         return _text(200, "") if answer is None else _json(200, answer)
 
@@ -118,6 +141,7 @@ class InteractionsApi:
         actions = payload.get("actions")
         action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
         kind = _ACTIONS.get(str(action.get("action_id")))
+        button = GRANT_ACTIONS.get(str(action.get("action_id")))
         user = _slack_user(payload)
         container = _mapping(payload, "container")
         from_home = container.get("type") == "view" and _mapping(payload, "view").get("type") == "home"
@@ -127,9 +151,18 @@ class InteractionsApi:
             else MessageRef(_text_field(container, "channel_id"), _text_field(container, "message_ts"))
         )
         request_id = _text_field(action, "value")
-        if kind is None or not user or not _REQUEST_ID.fullmatch(request_id):
+        if (kind is None and button is None) or not user or not _REQUEST_ID.fullmatch(request_id):
             self._logger.info("slack.interaction_ignored", extra={"reason": "not a csrgate button"})
             return
+        if button is not None:
+            if message is None:  # grants have no buttons on the App Home
+                self._logger.info("slack.interaction_ignored", extra={"reason": "a grant button outside a message"})
+                return
+            answer = self._access.clicked(request_id, button, user, message, str(payload.get("trigger_id") or ""))
+            if answer is not None:
+                self._show(answer, message, user)
+            return
+        assert kind is not None  # noqa: S101 - one of the two was found above
         result = self._approvals.click(request_id, kind, user, message)
         if result.answer is ClickAnswer.ASK_REASON:
             self._notifier.ask_deny_reason(str(payload.get("trigger_id") or ""), request_id, message)
@@ -141,7 +174,8 @@ class InteractionsApi:
         try:
             context = json.loads(view.get("private_metadata") or "{}")
             message = MessageRef(str(context["channel"]), str(context["ts"])) if "channel" in context else None
-            request_id = str(context["request_id"])
+            grant = "grant_id" in context
+            request_id = str(context["grant_id"] if grant else context["request_id"])
         except (ValueError, KeyError, TypeError, RecursionError):
             return _text(400, "the dialog carries no request")
         if not _REQUEST_ID.fullmatch(request_id):
@@ -149,7 +183,10 @@ class InteractionsApi:
         values = _mapping(_mapping(_mapping(view, "state"), "values"), REASON_BLOCK)
         reason = _text_field(_mapping(values, REASON_ACTION), "value")
         user = _slack_user(payload)
-        result = self._approvals.deny(request_id, user, message, reason)
+        if grant:
+            result = self._access.deny_submitted(request_id, user, message, reason)
+        else:
+            result = self._approvals.deny(request_id, user, message, reason)
         if result.answer is ClickAnswer.REFUSED and not reason.strip():
             return _json(200, {"response_action": "errors", "errors": {REASON_BLOCK: result.text}})
         self._show(result, message, user)

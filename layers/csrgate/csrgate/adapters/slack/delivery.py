@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.models.blocks import Block
 
-from csrgate.adapters.slack.blocks import escape, text_blocks
+from csrgate.adapters.slack.blocks import escape, extension_blocks, text_blocks
 from csrgate.adapters.slack.client import call_slack
 from csrgate.domain.delivery import Delivery
 from csrgate.domain.errors import PermanentFailure
@@ -57,12 +58,16 @@ class SlackDelivery:
         """A reply in the approval request's thread."""
         self._post(message.channel, text, thread_ts=message.ts)
 
-    def _post(self, channel: str, text: str, **arguments: Any) -> None:
+    def offer_extension(self, user_id: str, grant_id: str, text: str) -> None:
+        """A direct message with an Extend button for the grant."""
+        self._post(self._direct_channel(user_id), text, extension_blocks(grant_id, text))
+
+    def _post(self, channel: str, text: str, blocks: list[Block] | None = None, **arguments: Any) -> None:
         self._call(
             "chat_postMessage",
             channel=channel,
             text=escape(text),
-            blocks=text_blocks(text),
+            blocks=blocks or text_blocks(text),
             unfurl_links=False,
             unfurl_media=False,
             **arguments,
