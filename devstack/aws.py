@@ -1,13 +1,20 @@
-"""Create what template.yaml declares (tables, queues, secrets) in a local AWS (moto), from the template itself."""
+"""Create what template.yaml declares (tables, queues, secrets) in a local AWS (moto), from the template itself; and
+the local STS's answer to a presigned GetCallerIdentity request, its signature checked (sts_caller_identity)."""
 
 from __future__ import annotations
 
+import hmac
 import json
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import yaml
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
@@ -124,3 +131,81 @@ class LocalAws:
         """Stop serving."""
         self._server.shutdown()
         self._thread.join()
+
+
+def sts_caller_identity(url: str, headers: Mapping[str, str]) -> str | None:
+    """What STS answers a presigned GetCallerIdentity GET of `url` sent with `headers`: the caller's ARN, or None where
+    STS refuses the request. moto answers any request without checking its signature, so this checks it as STS does:
+    the SigV4 query signature (over GET, the path, the query but X-Amz-Signature, and the signed headers, `host` taken
+    from the URL and the others from `headers`) made with the secret of the access key X-Amz-Credential names, that key
+    issued by the local AWS to an IAM user (active, no session token) or by AssumeRole (with the session token issued
+    with it, not expired). The ARN is the one moto's GetCallerIdentity answers for that key. How old X-Amz-Date may be
+    is left to the caller (the dev cluster checks it with its own clock)."""
+    try:
+        parts = urlsplit(url)
+        pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        return None
+    query = dict(pairs)
+    if len(query) != len(pairs) or query.get("Action") != "GetCallerIdentity" or query.get("Version") != "2011-06-15":
+        return None
+    try:
+        key_id, day, region, service, terminal = query["X-Amz-Credential"].split("/")
+        timestamp, signed, signature = query["X-Amz-Date"], query["X-Amz-SignedHeaders"], query["X-Amz-Signature"]
+    except (KeyError, ValueError):
+        return None
+    if query.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256" or (service, terminal) != ("sts", "aws4_request"):
+        return None
+    if len(timestamp) != 16 or timestamp[:8] != day:
+        return None
+    issued = _issued_credentials(key_id)
+    if issued is None:
+        return None
+    secret, session_token, arn = issued
+    if not _same(query.get("X-Amz-Security-Token", ""), session_token or ""):
+        return None
+    sent = {name.lower(): value for name, value in headers.items()}
+    names = signed.split(";")
+    if any(name != "host" and name not in sent for name in names):
+        return None
+    # botocore's own signer computes the signature the request should carry (SigV4QueryAuth signs the same way,
+    # with the query parameters taken from `params` and the payload an empty body)
+    request = AWSRequest(
+        method="GET",
+        url=urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
+        headers={name: sent[name] for name in names if name != "host"},
+        params=[(key, value) for key, value in pairs if key != "X-Amz-Signature"],
+    )
+    request.context["timestamp"] = timestamp
+    signer = SigV4Auth(Credentials(key_id, secret, session_token), "sts", region)
+    if signer.signed_headers(signer.headers_to_sign(request)) != signed:
+        return None
+    canonical_request = signer.canonical_request(request)
+    expected = signer.signature(signer.string_to_sign(request, canonical_request), request)
+    return arn if _same(signature, expected) else None
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8", errors="replace"), expected.encode("utf-8"))
+
+
+def _issued_credentials(access_key_id: str) -> tuple[str, str | None, str] | None:
+    """The secret key, session token and caller ARN of an access key the local AWS issued and still honours: an
+    assumed role's (moto's STS backends) or an IAM user's (moto's IAM backends), in any account."""
+    from moto.core.utils import utcnow
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    for account in list(sts_backends.values()):
+        for backend in list(account.values()):
+            for role in list(backend.assumed_roles):
+                if role.access_key_id == access_key_id:
+                    alive = role.expiration > utcnow()
+                    return (role.secret_access_key, role.session_token, role.arn) if alive else None
+    for iam_account in list(iam_backends.values()):
+        for iam in list(iam_account.values()):
+            for user in list(iam.users.values()):
+                for key in list(user.get_all_access_keys()):
+                    if key.access_key_id == access_key_id:
+                        return (key.secret_access_key, None, user.arn) if key.status == "Active" else None
+    return None

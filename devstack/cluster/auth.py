@@ -1,8 +1,9 @@
 """Who is calling (client certificate or bearer token) and what they may do (the RBAC authorizer).
 
 Authentication follows kube-apiserver's union authenticator: a client certificate signed by the cluster CA
-names the user (CN) and groups (O values); otherwise a bearer token from the token list does; every
-authenticated user also gets `system:authenticated`. Authorization is RBAC's (plugin/pkg/auth/authorizer/rbac):
+names the user (CN) and groups (O values); otherwise a bearer token from the token list does, or, when the cluster
+authenticates as EKS does, an EKS token (`k8s-aws-v1.`, see eks_auth); every authenticated user also gets
+`system:authenticated`. Authorization is RBAC's (plugin/pkg/auth/authorizer/rbac):
 the rules of every role bound to the user, one of its groups or its service account, by a ClusterRoleBinding or a
 RoleBinding in the request's namespace, read from the RBAC objects the cluster stores.
 """
@@ -33,6 +34,7 @@ AUTHENTICATION_GROUP = "authentication.k8s.io"
 
 
 CREDENTIAL_ID = "authentication.kubernetes.io/credential-id"
+EKS_TOKEN_PREFIX = "k8s-aws-v1."
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,19 @@ def _with_authenticated(groups: Iterable[str]) -> tuple[str, ...]:
     return tuple(listed)
 
 
+class TokenAuthenticator(Protocol):
+    """Authenticates bearer tokens of one kind, as a token webhook does (EKS's aws-iam-authenticator)."""
+
+    def authenticate_token(self, token: str) -> UserInfo | None:
+        """The user the token stands for, or None when it is refused; never raises for a hostile token."""
+
+
 class Authenticator:
     """Maps a verified client certificate or a bearer token to a user."""
 
-    def __init__(self, tokens: Mapping[str, UserInfo]) -> None:
+    def __init__(self, tokens: Mapping[str, UserInfo], eks: TokenAuthenticator | None = None) -> None:
         self._tokens = dict(tokens)
+        self._eks = eks  # consulted for tokens starting with EKS_TOKEN_PREFIX
 
     def authenticate(self, peer_certificate_der: bytes | None, authorization: str | None) -> UserInfo | None:
         """The caller, or None when neither credential is valid (the server answers 401)."""
@@ -77,7 +87,12 @@ class Authenticator:
             if user is not None:
                 return user
         if authorization and authorization[:7].lower() == "bearer ":
-            presented = authorization[7:].strip().encode("utf-8", errors="replace")
+            bearer = authorization[7:].strip()
+            if self._eks is not None and bearer.startswith(EKS_TOKEN_PREFIX):
+                user = self._eks.authenticate_token(bearer)
+                if user is not None:
+                    return UserInfo(user.username, _with_authenticated(user.groups), user.uid, user.extra)
+            presented = bearer.encode("utf-8", errors="replace")
             for token, user in self._tokens.items():
                 if hmac.compare_digest(presented, token.encode("utf-8")):
                     return UserInfo(user.username, _with_authenticated(user.groups), user.uid)

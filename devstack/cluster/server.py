@@ -35,6 +35,7 @@ from devstack.cluster.auth import (
     Authorizer,
     UserInfo,
 )
+from devstack.cluster.eks_auth import EksAuthentication, EksTokenAuthenticator
 from devstack.cluster.kubeconfigs import (
     ADMIN_KUBECONFIG,
     APPROVER_KUBECONFIG,
@@ -89,8 +90,11 @@ class DevCluster:
         bookmark_interval: float = 60.0,
         clock: Callable[[], datetime.datetime] = utc_now,
         self_renewal: bool = False,
+        eks: EksAuthentication | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        # also authenticate EKS tokens (`aws eks get-token`), as an EKS cluster does; bad access entries fail here
+        self._eks = EksTokenAuthenticator(eks) if eks is not None else None
         self._self_renewal = self_renewal  # every authenticated user may create CSRs, to renew their certificate
         self._requested_port = port
         self._signing_delay = signing_delay
@@ -145,7 +149,10 @@ class DevCluster:
         now = self._clock()
         ca = self._ca = DevCa.load_or_create(self.data_dir, now)
         self.approver_token = _load_or_create_token(self.data_dir / APPROVER_TOKEN_FILE)
-        authenticator = Authenticator({self.approver_token: UserInfo(APPROVER_USER, (APPROVERS_GROUP,))})
+        authenticator = Authenticator(
+            {self.approver_token: UserInfo(APPROVER_USER, (APPROVERS_GROUP,))},
+            self._eks,
+        )
         # Each resource keeps its own file and resourceVersions: no client compares those of different resources.
         stores = {name: self._open_store(f"{name}.json") for name in _OTHER_RESOURCES}
         policy = StorePolicy(
