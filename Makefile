@@ -10,6 +10,9 @@ BIN := $(VENV)/bin
 SAM_VENV := $(VENV)/sam
 SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
+# The AWS CLI people run: `aws eks get-token` in the kubeconfigs csrgate delivers for EKS (its own venv: it pins botocore)
+AWSCLI_VENV := $(VENV)/awscli
+AWSCLI_VERSION := 1.46.3
 AWS_REGION ?= us-east-1
 
 export SAM_CLI_TELEMETRY := 0
@@ -26,7 +29,7 @@ help:
 	@echo "make mutation  mutation-test csrgate.domain; fails below 90% killed in a module (docs/testing.md)"
 	@echo "make dev-cluster  run the local Kubernetes API for CSRs (state in .dev-cluster/)"
 
-install: $(VENV)/.installed $(SAM_VENV)/.installed
+install: $(VENV)/.installed $(SAM_VENV)/.installed $(AWSCLI_VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml layers/csrgate/pyproject.toml layers/deps/requirements.txt
 	$(PYTHON) -c 'import sys; sys.exit("csrgate needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -38,6 +41,11 @@ $(VENV)/.installed: pyproject.toml layers/csrgate/pyproject.toml layers/deps/req
 $(SAM_VENV)/.installed:
 	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	touch $@
+
+$(AWSCLI_VENV)/.installed:
+	test -x $(AWSCLI_VENV)/bin/python || $(PYTHON) -m venv $(AWSCLI_VENV)
+	$(AWSCLI_VENV)/bin/python -m pip install --quiet awscli==$(AWSCLI_VERSION)
 	touch $@
 
 # Go reads spec.request as Kubernetes does, and the tests compare csrgate with it (devstack/gocsr); the dev Slack page

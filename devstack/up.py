@@ -20,6 +20,7 @@ from devstack.clock import DevClock
 from devstack.clock import install as install_clock
 from devstack.cluster import DevCluster
 from devstack.cluster.auth import ADMIN_USER
+from devstack.dev_eks import EKS_CLUSTER, become_functions, cluster_document, eks_cluster, people_environments, register
 from devstack.forwarder_process import SupervisedForwarder, forwarder_env
 from devstack.functions import LocalFunction, parameter_defaults, template_functions
 from devstack.gateway import LocalGateway, template_routes
@@ -51,6 +52,9 @@ class DevStack:
         self.data_dir = data_dir.resolve()
         # people renew their own certificates, as on clusters that allow it (README: Renewing)
         self.cluster = DevCluster(self.data_dir / "cluster", self_renewal=True)
+        self._aws_port = free_port()
+        self.eks_cluster = eks_cluster(self.data_dir / "cluster-eks", self._aws_port)  # access only, people by IAM
+        self.aws_env: dict[str, dict[str, str]] = {}  # by Slack user: the environment their `aws` acts as them in
         self.moto: LocalAws | None = None
         self.slack = SlackEmulator(token="xoxb-dev-" + secrets.token_hex(8), signing_secret=secrets.token_hex(16))
         self.gateway: LocalGateway | None = None
@@ -64,8 +68,12 @@ class DevStack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / STACK_FILE).unlink(missing_ok=True)
         self.cluster.start()
+        self.eks_cluster.start()
         session = self._start_aws()
         resources = provision(session)
+        register(session, self.eks_cluster, REGION)
+        self.aws_env = people_environments(session, USERS, os.environ["AWS_ENDPOINT_URL"], REGION)
+        become_functions(session)
         self.slack.users.update({uid: {"name": str(u["name"]), "email": str(u["email"])} for uid, u in USERS.items()})
         self.slack.start()
         hmac_key = self._configure(session, resources)
@@ -102,6 +110,7 @@ class DevStack:
         if self.moto is not None:
             self.moto.stop()
             self.moto = None
+        self.eks_cluster.stop()
         self.cluster.stop()
 
     def describe(self) -> dict[str, Any]:
@@ -121,7 +130,9 @@ class DevStack:
             "aws_endpoint_url": os.environ["AWS_ENDPOINT_URL"],
             "forwarder_log": str(self.data_dir / "forwarder.log"),
             "forwarder_pid_file": str(self.data_dir / "forwarder.pid"),
-            "users": USERS,
+            "eks_cluster": EKS_CLUSTER,
+            "eks_kubeconfig": str(self.eks_cluster.admin_kubeconfig),
+            "users": {uid: {**user, "aws_env": self.aws_env.get(uid, {})} for uid, user in USERS.items()},
         }
 
     def _dev_request(self, path: str, body: bytes) -> tuple[int, Any]:
@@ -140,7 +151,7 @@ class DevStack:
             return 200, function.invoke({})
 
     def _start_aws(self) -> Any:
-        port = free_port()
+        port = self._aws_port
         self.moto = LocalAws(port).start()
         # the functions' boto3 clients (and ours) all reach moto through these, as they would reach AWS
         os.environ.update(
@@ -199,6 +210,9 @@ class DevStack:
         ssm = session.client("ssm")
         ssm.put_parameter(Name=f"/csrgate/clusters/{CLUSTER}", Value=json.dumps(document), Type="String")
         ssm.put_parameter(Name=f"/csrgate/policies/{CLUSTER}", Value=POLICY, Type="String")
+        approvers = [uid for uid, user in USERS.items() if user["approver"]]
+        eks = cluster_document(CHANNEL, approvers, STACK_NAME, REGION)
+        ssm.put_parameter(Name=f"/csrgate/clusters/{EKS_CLUSTER}", Value=json.dumps(eks), Type="String")
         return hmac_key
 
     def _start_forwarder(self, hmac_key: str, ready_within: float = 30.0) -> None:

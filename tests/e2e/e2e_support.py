@@ -1,5 +1,5 @@
 """What the end-to-end tests read back from `csrgate dev up` (the audit log, CSR conditions, Slack messages), and the
-steps of asking for a certificate in Slack and using the kubeconfig that comes back."""
+steps of asking in Slack for a certificate or for access, and of using what comes back."""
 
 from __future__ import annotations
 
@@ -134,3 +134,68 @@ def delivered_kubeconfig(stack: DevStackClient, user: str, home: Path, seen: int
     command = next(line.strip("` ") for line in said[-1].splitlines() if "set-credentials" in line)
     Kubectl(home)(*shlex.split(command)[1:])
     return kubeconfig
+
+
+# --- asking for access -----------------------------------------------------------------------------------------
+
+ACCESS_SHORTCUT, ACCESS_FORM = "csrgate_request_access", "csrgate_access_request"
+APPROVE, DENY, REVOKE = "csrgate_grant_approve", "csrgate_grant_deny", "csrgate_grant_revoke"
+
+
+def ask_access(
+    stack: DevStackClient,
+    user: str,
+    role: str,
+    namespace: str,
+    seconds: int,
+    reason: str = "deploying the fix",
+    cluster: str = "dev",
+) -> dict[str, Any]:
+    """`user` opens "Request access" and submits it; csrgate's answer to the submission."""
+    view = open_form(stack, user, ACCESS_SHORTCUT, ACCESS_FORM)
+    values = {
+        "cluster": {"cluster": cluster},
+        "role": {"role": role},
+        "namespace": {"namespace": namespace},
+        "duration": {"duration": str(seconds)},
+        "reason": {"reason": reason},
+    }
+    answered = stack.submit(view["id"], user, values)
+    assert answered["status"] == 200, answered
+    return dict(answered["body"] or {})
+
+
+def grant_message(stack: DevStackClient, username: str, what: str) -> dict[str, Any]:
+    """The grant's review message in the channel, once csrgate saved which message it is."""
+
+    def posted() -> dict[str, Any] | None:
+        for message in stack.messages(stack.channel):
+            blocks = json.dumps(message["blocks"])
+            if APPROVE in blocks and f"for {username}" in message["text"] and what in message["text"]:
+                return message
+        return None
+
+    message = wait_for(f"the access request of {username} in Slack", posted)
+    wait_for(
+        "csrgate to save the grant's message",
+        lambda: any(e.get("ts") == message["ts"] for e in audit_events(stack, "slack.grant_posted")),
+    )
+    return message
+
+
+def namespace(stack: DevStackClient, name: str) -> str:
+    """A namespace the cluster's admin made (the dev cluster starts with Kubernetes' own only)."""
+    stack.kubectl("create", "namespace", name, check=False)  # AlreadyExists when another test made it
+    return name
+
+
+def can_i(stack: DevStackClient, kubeconfig: str, *what: str) -> str:
+    """`kubectl auth can-i` as the kubeconfig's user: yes or no."""
+    return stack.kubectl("auth", "can-i", *what, kubeconfig=kubeconfig, check=False).stdout.strip()
+
+
+def buttons(stack: DevStackClient, message: dict[str, Any]) -> set[str]:
+    shown = current(stack, message)
+    return {
+        element["action_id"] for block in shown["blocks"] if block["type"] == "actions" for element in block["elements"]
+    }

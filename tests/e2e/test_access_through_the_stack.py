@@ -6,67 +6,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
 
-from e2e_support import audit_events, current, open_form
+from e2e_support import APPROVE, REVOKE, ask_access, audit_events, buttons, can_i, current, grant_message, namespace
 
 from devstack.client import DevStackClient, wait_for
-
-ACCESS_SHORTCUT, ACCESS_FORM = "csrgate_request_access", "csrgate_access_request"
-APPROVE, DENY, REVOKE = "csrgate_grant_approve", "csrgate_grant_deny", "csrgate_grant_revoke"
-
-
-def ask_access(
-    stack: DevStackClient, user: str, role: str, namespace: str, seconds: int, reason: str = "deploying the fix"
-) -> dict[str, Any]:
-    """`user` opens "Request access" and submits it; csrgate's answer to the submission."""
-    view = open_form(stack, user, ACCESS_SHORTCUT, ACCESS_FORM)
-    values = {
-        "cluster": {"cluster": "dev"},
-        "role": {"role": role},
-        "namespace": {"namespace": namespace},
-        "duration": {"duration": str(seconds)},
-        "reason": {"reason": reason},
-    }
-    answered = stack.submit(view["id"], user, values)
-    assert answered["status"] == 200, answered
-    return dict(answered["body"] or {})
-
-
-def grant_message(stack: DevStackClient, username: str, what: str) -> dict[str, Any]:
-    """The grant's review message in the channel, once csrgate saved which message it is."""
-
-    def posted() -> dict[str, Any] | None:
-        for message in stack.messages(stack.channel):
-            blocks = json.dumps(message["blocks"])
-            if APPROVE in blocks and f"for {username}" in message["text"] and what in message["text"]:
-                return message
-        return None
-
-    message = wait_for(f"the access request of {username} in Slack", posted)
-    wait_for(
-        "csrgate to save the grant's message",
-        lambda: any(e.get("ts") == message["ts"] for e in audit_events(stack, "slack.grant_posted")),
-    )
-    return message
-
-
-def namespace(stack: DevStackClient, name: str) -> str:
-    """A namespace the cluster's admin made (the dev cluster starts with Kubernetes' own only)."""
-    stack.kubectl("create", "namespace", name, check=False)  # AlreadyExists when another test made it
-    return name
-
-
-def can_i(stack: DevStackClient, kubeconfig: str, *what: str) -> str:
-    """`kubectl auth can-i` as the kubeconfig's user: yes or no."""
-    return stack.kubectl("auth", "can-i", *what, kubeconfig=kubeconfig, check=False).stdout.strip()
-
-
-def buttons(stack: DevStackClient, message: dict[str, Any]) -> set[str]:
-    shown = current(stack, message)
-    return {
-        element["action_id"] for block in shown["blocks"] if block["type"] == "actions" for element in block["elements"]
-    }
 
 
 def test_dana_gets_edit_in_payments_uses_it_and_loses_it_when_revoked(stack: DevStackClient) -> None:

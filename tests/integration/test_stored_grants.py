@@ -115,6 +115,7 @@ def test_a_grant_reads_back_with_every_field_set(stack: Stack, grants: DynamoGra
         approvals_needed=2,
         privileged=True,
         extends="g-0",
+        session_name="dana@example.com",
         state=GrantState.ENDED,
         version=6,
         slack_message=MessageRef("C0LAB", "1700000000.000100"),

@@ -137,6 +137,13 @@ ACCESS: dict[str, Any] = {
     "namespaces": ["payments", "team-*"],
     "durations": ["15m", "1h", "4h", "8h"],
 }
+# The lab on EKS, its people signing in with IAM: they assume k8s-people with their Slack email as the session name,
+# and the role's access entry names them sso:{{SessionName}} (dana is sso:dana-example.com, EKS making each @ a -).
+EKS_LAB: dict[str, Any] = {"kind": "eks", "connection": {"eksClusterName": "lab-eks", "region": "eu-west-1"}}
+PEOPLE_ROLE = "arn:aws:iam::123456789012:role/k8s-people"
+EKS_ACCESS: dict[str, Any] = {key: value for key, value in ACCESS.items() if key != "usernameTemplate"} | {
+    "eks": {"roleArn": PEOPLE_ROLE}
+}
 
 
 class SettableClock:
@@ -1414,6 +1421,11 @@ class Csrgate:
 def access_gate(**access_changes: Any) -> Csrgate:
     """csrgate with the lab offering access as ACCESS has it, some keys of the section changed (None drops one)."""
     return Csrgate(access={key: value for key, value in (ACCESS | access_changes).items() if value is not None})
+
+
+def eks_access_gate(**eks_changes: Any) -> Csrgate:
+    """csrgate with the lab on EKS offering access as EKS_ACCESS has it, some keys of its `eks` changed."""
+    return Csrgate(**EKS_LAB, access=EKS_ACCESS | {"eks": EKS_ACCESS["eks"] | eks_changes})
 
 
 def asked_grant(gate: Csrgate, slack_user: str = "U0DANA", **form: str) -> Grant:

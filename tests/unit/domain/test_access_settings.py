@@ -8,10 +8,11 @@ import json
 from typing import Any
 
 import pytest
-from memory import ACCESS, LAB, cluster_config
+from memory import ACCESS, EKS_ACCESS, EKS_LAB, LAB, PEOPLE_ROLE, cluster_config
 
-from csrgate.domain.cluster import ClusterConfigError, read_cluster
+from csrgate.domain.cluster import ClusterConfigError, ClusterIdentity, read_cluster
 from csrgate.domain.grants import namespace_offered, parse_duration
+from csrgate.domain.identity import identify
 
 
 def access_with(**changes: Any) -> dict[str, Any]:
@@ -19,10 +20,16 @@ def access_with(**changes: Any) -> dict[str, Any]:
     return {key: value for key, value in (ACCESS | changes).items() if value is not None}
 
 
-def problem(access: dict[str, Any]) -> str:
-    """What the operator reads when the lab's document carries this access section."""
+def eks_access_with(**changes: Any) -> dict[str, Any]:
+    """The EKS lab's access section with some keys of its `eks` changed (None drops the key)."""
+    eks = {key: value for key, value in (EKS_ACCESS["eks"] | changes).items() if value is not None}
+    return EKS_ACCESS | {"eks": eks}
+
+
+def problem(access: dict[str, Any], cluster: dict[str, Any] | None = None) -> str:
+    """What the operator reads when the lab's document (or the lab changed so) carries this access section."""
     with pytest.raises(ClusterConfigError) as raised:
-        read_cluster(json.dumps(LAB | {"access": access}), "/csrgate/clusters/lab")
+        read_cluster(json.dumps(LAB | (cluster or {}) | {"access": access}), "/csrgate/clusters/lab")
     return str(raised.value)
 
 
@@ -122,6 +129,169 @@ def test_a_role_offered_without_saying_how_long_lasts_at_most_eight_hours_and_th
 def test_each_mistake_is_refused_with_a_message_naming_its_key(changes: dict[str, Any], message: str) -> None:
     # WHEN the document carries the mistake, THEN loading it names the key and what is wrong
     assert problem(access_with(**changes)).startswith(f"/csrgate/clusters/lab: {message}")
+
+
+# --- who people are on EKS ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("eks", "email", "identity"),
+    [
+        ({}, "dana@example.com", ClusterIdentity("sso:dana-example.com", "dana@example.com")),
+        (
+            {"username": "sso:{{SessionNameRaw}}"},
+            "dana@example.com",
+            ClusterIdentity("sso:dana@example.com", "dana@example.com"),
+        ),
+        (
+            {"username": "people/{{SessionName}}/{{SessionNameRaw}}"},
+            "dana@example.com",
+            ClusterIdentity("people/dana-example.com/dana@example.com", "dana@example.com"),
+        ),
+        ({"sessionName": "{email_local}"}, "dana@example.com", ClusterIdentity("sso:dana", "dana")),
+        (
+            {"sessionName": "slack-{email}"},
+            "dana.smith+ops@example.com",
+            ClusterIdentity("sso:slack-dana.smith+ops-example.com", "slack-dana.smith+ops@example.com"),
+        ),
+    ],
+    ids=["defaults", "raw", "both", "local part", "prefixed"],
+)
+def test_on_eks_a_person_is_the_user_eks_makes_of_the_session_named_after_their_email(
+    eks: dict[str, Any], email: str, identity: ClusterIdentity
+) -> None:
+    # GIVEN the lab on EKS, its people assuming k8s-people with a session name made of their Slack email
+    cluster = cluster_config(**EKS_LAB, access=eks_access_with(**eks))
+    assert cluster.access is not None and cluster.access.eks is not None
+    assert cluster.access.eks.role_arn == PEOPLE_ROLE
+    # WHEN csrgate asks who the email is there, THEN it is the access entry's username filled as EKS fills it:
+    # {{SessionName}} with each @ made a -, {{SessionNameRaw}} as the session name is
+    assert identify(email, cluster.access, cluster) == identity
+
+
+def test_elsewhere_a_person_is_the_user_the_template_makes_and_has_no_session() -> None:
+    # GIVEN the lab (not EKS) naming people by the local part of their email
+    cluster = cluster_config(access=ACCESS)
+    assert cluster.access is not None
+    # THEN dana@example.com is the user dana, with no IAM session
+    assert identify("dana@example.com", cluster.access, cluster) == ClusterIdentity("dana", None)
+
+
+@pytest.mark.parametrize(
+    ("access", "message"),
+    [
+        (
+            EKS_ACCESS | {"usernameTemplate": "sso:{email}"},
+            "access: usernameTemplate must not be given with eks, whose username makes the user name",
+        ),
+        (
+            {key: value for key, value in EKS_ACCESS.items() if key != "eks"},
+            "access: usernameTemplate is required (or, on an EKS cluster, eks)",
+        ),
+        (eks_access_with(roleArn=None), "access.eks.roleArn: Field required"),
+        (
+            eks_access_with(roleArn="arn:aws:iam::123456789012:user/dana"),
+            "access.eks.roleArn: String should match pattern",
+        ),
+        (eks_access_with(roleArn="k8s-people"), "access.eks.roleArn: String should match pattern"),
+        (
+            eks_access_with(sessionName="dana"),
+            "access.eks: sessionName must name the person: use {email} or {email_local}",
+        ),
+        (
+            eks_access_with(sessionName="{name}"),
+            "access.eks: sessionName unknown placeholder {name}: use {email}, {email_local}",
+        ),
+        (
+            eks_access_with(sessionName="k8s:{email}"),
+            "access.eks: sessionName may hold only letters, digits and _+=,.@- besides {email} or {email_local}, "
+            "as STS does",
+        ),
+        (
+            eks_access_with(sessionName="{email} "),
+            "access.eks: sessionName may hold only letters, digits and _+=,.@- besides {email} or {email_local}, "
+            "as STS does",
+        ),
+        (
+            {
+                key: value
+                for key, value in eks_access_with(sessionName="{email_local}").items()
+                if key != "emailDomains"
+            },
+            "access: eks.sessionName {email_local} drops the email's domain: list emailDomains",
+        ),
+        (
+            eks_access_with(username="sso:{email}"),
+            "access.eks: username takes only the placeholders {{SessionName}} and {{SessionNameRaw}}",
+        ),
+        (
+            eks_access_with(username="{{AccountID}}:{{SessionName}}"),
+            "access.eks: username takes only the placeholders {{SessionName}} and {{SessionNameRaw}}",
+        ),
+        (
+            eks_access_with(username="sso:dana"),
+            "access.eks: username must contain {{SessionName}} or {{SessionNameRaw}}, or everyone is one user",
+        ),
+        (
+            eks_access_with(username="system:{{SessionName}}"),
+            "access.eks: username must not start with system:, eks:, aws:, amazon: or iam:, which EKS refuses",
+        ),
+        (
+            eks_access_with(username="iam:{{SessionNameRaw}}"),
+            "access.eks: username must not start with system:, eks:, aws:, amazon: or iam:, which EKS refuses",
+        ),
+        (eks_access_with(username="sso: {{SessionName}}"), "access.eks: username must not hold whitespace"),
+        (eks_access_with(groups=["ops"]), "access.eks.groups: unknown key"),
+        (
+            {key: value for key, value in EKS_ACCESS.items() if key != "emailDomains"},
+            "access: eks.username {{SessionName}} makes a-b@c.example and a@b-c.example one user: list emailDomains, "
+            "none ending with - and another, or use {{SessionNameRaw}}",
+        ),
+        (
+            EKS_ACCESS | {"emailDomains": ["example.com", "corp-example.com"]},
+            "access: eks.username {{SessionName}} makes a-b@c.example and a@b-c.example one user",
+        ),
+    ],
+)
+def test_each_eks_mistake_is_refused_with_a_message_naming_its_key(access: dict[str, Any], message: str) -> None:
+    # WHEN the EKS lab's document carries the mistake, THEN loading it names the key and what is wrong
+    assert problem(access, EKS_LAB).startswith(f"/csrgate/clusters/lab: {message}")
+
+
+def test_two_emails_eks_would_make_one_user_are_two_users_or_one_cannot_ask() -> None:
+    # GIVEN EKS sign-in with {{SessionNameRaw}}, which keeps the @, and any email domain
+    raw = {
+        key: value for key, value in eks_access_with(username="sso:{{SessionNameRaw}}").items() if key != "emailDomains"
+    }
+    cluster = cluster_config(**EKS_LAB, access=raw)
+    assert cluster.access is not None
+    # THEN a-b@c.example and a@b-c.example are two users
+    assert identify("a-b@c.example", cluster.access, cluster) == ClusterIdentity("sso:a-b@c.example", "a-b@c.example")
+    assert identify("a@b-c.example", cluster.access, cluster) == ClusterIdentity("sso:a@b-c.example", "a@b-c.example")
+    # GIVEN {{SessionName}}, which makes the @ a -, and two domains neither of which ends with - and the other
+    cluster = cluster_config(**EKS_LAB, access=EKS_ACCESS | {"emailDomains": ["example.com", "example.org"]})
+    assert cluster.access is not None
+    # THEN dana-x@example.com is sso:dana-x-example.com, and dana@x-example.com, who would be that user too, cannot ask
+    assert identify("dana-x@example.com", cluster.access, cluster) == ClusterIdentity(
+        "sso:dana-x-example.com", "dana-x@example.com"
+    )
+    assert identify("dana@x-example.com", cluster.access, cluster) == (
+        "lab takes requests from Slack only for emails at example.com, example.org."
+    )
+
+
+def test_eks_sign_in_is_only_for_an_eks_cluster() -> None:
+    # GIVEN the lab, a generic cluster, WHEN its access section says how people sign in to EKS, THEN it is refused
+    assert problem(EKS_ACCESS) == (
+        "/csrgate/clusters/lab: (top level): access.eks is for kind: eks clusters, whose people sign in with IAM"
+    )
+
+
+def test_on_eks_a_usual_template_still_names_people_without_eks() -> None:
+    # GIVEN an EKS cluster whose access section gives usernameTemplate (no eks), THEN it is read as before
+    cluster = cluster_config(**EKS_LAB, access=ACCESS | {"usernameTemplate": "sso:{email}", "emailDomains": []})
+    assert cluster.access is not None and cluster.access.eks is None
+    assert identify("dana@example.com", cluster.access, cluster) == ClusterIdentity("sso:dana@example.com")
 
 
 @pytest.mark.parametrize("max_duration", ["0m", "30s", "32d", "8 hours", "1H", "-1h", "10000d", ""])

@@ -55,7 +55,8 @@ def test_eks_never_signs_client_certificates() -> None:
                 Code.SIGNER_UNSUPPORTED_ON_EKS,
                 "EKS never issues certificates for kubernetes.io/kube-apiserver-client (the EKS user guide: "
                 '"Client certificate signing is not supported"), so this request could be approved but never '
-                "signed; use an EKS access entry or IAM authentication instead",
+                "signed; sign in with IAM through an EKS access entry instead, and ask for time-boxed access in "
+                "Slack with /csrgate access",
             ),
         ),
     )

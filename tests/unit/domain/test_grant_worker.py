@@ -12,10 +12,12 @@ import pytest
 import yaml
 from memory import (
     ACCESS,
+    PEOPLE_ROLE,
     Csrgate,
     access_gate,
     asked_grant,
     cluster_config,
+    eks_access_gate,
     granted,
     posted_grant,
 )
@@ -173,7 +175,7 @@ def test_an_approved_grant_binds_exactly_its_binding_and_delivers_a_kubeconfig()
 
 
 def test_on_eks_the_kubeconfig_signs_in_with_aws_eks_get_token() -> None:
-    # GIVEN the lab is an EKS cluster whose people sign in through an access entry
+    # GIVEN the lab is an EKS cluster whose people sign in through an access entry, named by usernameTemplate (no eks)
     gate = Csrgate(
         kind="eks",
         connection={"eksClusterName": "lab-eks", "region": "eu-west-1"},
@@ -208,6 +210,72 @@ def test_on_eks_the_kubeconfig_signs_in_with_aws_eks_get_token() -> None:
         }
     ]
     assert gate.rbac.users_bound() == [("payments", "edit", "sso:dana@example.com")]
+    # AND her message says so, naming no role: she signs in with her own credentials
+    assert delivery.comment.endswith("\nThe attached kubeconfig signs you in with `aws eks get-token`.")
+
+
+def test_on_eks_the_kubeconfig_assumes_the_requesters_role_as_the_persons_session() -> None:
+    # GIVEN the lab on EKS, where people assume k8s-people with their email as the session name
+    gate = eks_access_gate()
+    # WHEN dana's access to edit in payments is granted
+    grant = granted(gate)
+    # THEN the binding is for the user EKS makes of her session
+    assert gate.rbac.users_bound() == [("payments", "edit", "sso:dana-example.com")]
+    assert gate.rbac.found("payments", binding_name(grant, "sso-dana-example-com")) is not None
+    # AND her kubeconfig signs in as that session of that role, at the endpoint and CA the cluster's connection gives
+    ((user, delivery),) = gate.requesters.delivered
+    assert (user, delivery.filename) == ("U0DANA", "lab-payments.kubeconfig")
+    config = yaml.safe_load(delivery.content)
+    assert config["users"] == [
+        {
+            "name": "sso:dana-example.com",
+            "user": {
+                "exec": {
+                    "apiVersion": "client.authentication.k8s.io/v1beta1",
+                    "command": "aws",
+                    "args": [
+                        "--region",
+                        "eu-west-1",
+                        "eks",
+                        "get-token",
+                        "--cluster-name",
+                        "lab-eks",
+                        "--output",
+                        "json",
+                    ],
+                    "interactiveMode": "IfAvailable",
+                    "provideClusterInfo": False,
+                    # `aws eks get-token --role-arn` would name the session EKSGetTokenAuth: a profile names hers
+                    "env": [{"name": "AWS_PROFILE", "value": "csrgate-lab-eks"}],
+                }
+            },
+        }
+    ]
+    endpoint = gate.rbac.endpoint()
+    assert config["clusters"] == [
+        {
+            "name": "lab",
+            "cluster": {
+                "server": endpoint.server,
+                "certificate-authority-data": base64.b64encode(endpoint.ca_pem).decode("ascii"),
+            },
+        }
+    ]
+    assert config["contexts"] == [
+        {
+            "name": "sso:dana-example.com@lab",
+            "context": {"cluster": "lab", "user": "sso:dana-example.com", "namespace": "payments"},
+        }
+    ]
+    # AND her message says what she has, where, until when, and how the kubeconfig signs her in
+    assert delivery.comment == (
+        "You have edit (ClusterRole edit) in namespace payments on lab as sso:dana-example.com, until "
+        "2026-03-02 10:00 UTC; csrgate removes it then. Approved by alice (U0ALICE).\n"
+        "The attached kubeconfig signs you in with `aws eks get-token`, as session dana@example.com of the role "
+        "below. Add this profile to ~/.aws/config once (source_profile: the profile you sign in to AWS with, which "
+        "must be allowed to assume the role):\n```\n[profile csrgate-lab-eks]\n"
+        f"role_arn = {PEOPLE_ROLE}\nrole_session_name = dana@example.com\nsource_profile = default\n```"
+    )
 
 
 def test_cluster_wide_access_is_a_cluster_role_binding() -> None:

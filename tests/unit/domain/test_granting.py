@@ -4,7 +4,7 @@ decide (and the many that may not), Revoke, and Extend checked again against wha
 from __future__ import annotations
 
 import pytest
-from memory import ACCESS, Csrgate, access_gate, asked_grant, granted, posted_grant
+from memory import ACCESS, Csrgate, access_gate, asked_grant, eks_access_gate, granted, posted_grant
 
 from csrgate.domain.approvals import ClickAnswer
 from csrgate.domain.errors import RetryLater
@@ -42,6 +42,7 @@ def test_a_request_is_recorded_for_the_askers_user_and_posted_for_review() -> No
         gate.clock(),
     )
     assert (stored.state, stored.approvals_needed, stored.privileged) == (GrantState.AWAITING_REVIEW, 1, False)
+    assert stored.session_name is None  # not EKS: nobody signs in with an IAM role session here
     assert gate.decisions.jobs == [PostGrant(grant.grant_id)]
     requested = gate.audit.events[-1]
     assert (requested.event, requested.actor, requested.cluster) == ("grant.requested", "dana (U0DANA)", "lab")
@@ -78,6 +79,74 @@ def test_the_user_name_comes_from_the_clusters_template() -> None:
     gate = access_gate(usernameTemplate="oidc:{email}", emailDomains=None)
     # WHEN dana asks, THEN the grant is for her OIDC user
     assert asked_grant(gate).username == "oidc:dana@example.com"
+
+
+def test_on_eks_the_grant_is_for_the_user_eks_makes_of_the_askers_role_session() -> None:
+    # GIVEN the lab on EKS, where people assume k8s-people with their email as the session name and the access entry
+    # names them sso:{{SessionName}}
+    gate = eks_access_gate()
+    # WHEN dana@example.com asks for edit in payments
+    grant = asked_grant(gate)
+    # THEN the grant records her session, and is for the user EKS makes of it: the @ made a -
+    stored = gate.grant(grant.grant_id)
+    assert (stored.username, stored.session_name, stored.email) == (
+        "sso:dana-example.com",
+        "dana@example.com",
+        "dana@example.com",
+    )
+    requested = gate.audit.events[-1]
+    assert (requested.details["username"], requested.details["session_name"]) == (
+        "sso:dana-example.com",
+        "dana@example.com",
+    )
+    # AND the approvers read that user on the request
+    gate.work()
+    assert gate.channel.facts(gate.grant(grant.grant_id).slack_message)["Kubernetes user"] == "sso:dana-example.com"  # type: ignore[arg-type]
+
+
+def test_on_eks_the_raw_session_name_keeps_the_at_sign() -> None:
+    # GIVEN an access entry whose username is sso:{{SessionNameRaw}}, WHEN dana asks, THEN the @ stays
+    grant = asked_grant(eks_access_gate(username="sso:{{SessionNameRaw}}"))
+    assert (grant.username, grant.session_name) == ("sso:dana@example.com", "dana@example.com")
+
+
+@pytest.mark.parametrize(
+    ("eks", "email"),
+    [
+        ({}, "o'brien@example.com"),  # ' is not a session name's
+        ({}, "dänä@example.com"),  # nor is any letter outside ASCII
+        ({}, "d" * 53 + "@example.com"),  # 65 characters, one more than STS takes
+        ({"sessionName": "{email_local}"}, "d@example.com"),  # d: one character, one fewer than STS takes
+    ],
+    ids=["apostrophe", "non-ASCII", "65 characters", "1 character"],
+)
+def test_on_eks_an_email_that_makes_no_session_name_aws_accepts_is_an_inline_error(
+    eks: dict[str, str], email: str
+) -> None:
+    # GIVEN someone at example.com whose email makes a session name STS refuses
+    gate = eks_access_gate(**eks)
+    gate.people.users["U0ODD"] = SlackUser("U0ODD", "odd", email)
+    # WHEN they ask, THEN the form says why, and nothing is recorded
+    assert gate.ask_access("U0ODD") == {
+        "cluster": "On lab you sign in with an AWS role session named after your email, and AWS takes only 2 to 64 "
+        "letters, digits and _+=,.@- as a session name; ask an administrator."
+    }
+    assert nothing_recorded(gate)
+
+
+def test_on_eks_a_session_name_of_64_characters_is_taken() -> None:
+    gate = eks_access_gate()
+    email = "d" * 52 + "@example.com"
+    gate.people.users["U0LONG"] = SlackUser("U0LONG", "long", email)
+    assert asked_grant(gate, "U0LONG").session_name == email
+
+
+def test_on_eks_an_email_outside_the_clusters_domains_still_cannot_ask() -> None:
+    # GIVEN eve, whose Slack email is at another domain, WHEN she asks on the EKS lab, THEN she is refused
+    gate = eks_access_gate()
+    gate.people.users["U0EVE"] = SlackUser("U0EVE", "eve", "dana@attacker.example")
+    assert gate.ask_access("U0EVE") == {"cluster": "lab takes requests from Slack only for emails at example.com."}
+    assert nothing_recorded(gate)
 
 
 @pytest.mark.parametrize(
@@ -669,6 +738,16 @@ def test_extend_asks_again_for_the_same_access_through_the_same_approval() -> No
     message = gate.grant(extension.grant_id).slack_message
     assert gate.channel.facts(message)["Extends"] == f"grant {grant.grant_id}"  # type: ignore[arg-type]
     assert gate.audit.events[-2].details["extends"] == grant.grant_id
+
+
+def test_on_eks_an_extension_is_for_the_same_session_and_user() -> None:
+    # GIVEN dana holds edit in payments on the EKS lab
+    gate = eks_access_gate()
+    grant = granted(gate)
+    # WHEN she extends it, THEN the extension binds the same user, for the same session
+    gate.granting.extend(grant.grant_id, "U0DANA")
+    (extension,) = [g for g in gate.grants.grants.values() if g.extends == grant.grant_id]
+    assert (extension.username, extension.session_name) == ("sso:dana-example.com", "dana@example.com")
 
 
 def test_only_the_requester_may_extend_their_access() -> None:

@@ -353,3 +353,11 @@ def test_a_client_certificate_on_eks_is_denied_where_eks_cannot_sign_it() -> Non
     # THEN the policy denies it, saying why
     assert codes(gate.record(request_id)) == ["signer-unsupported-on-eks"]
     assert gate.record(request_id).state is State.DENIED_BY_POLICY
+    # AND the CSR's Denied condition tells its requester what to ask for instead
+    gate.work()
+    denied = gate.cluster.condition("dana")
+    assert denied is not None and denied.reason == "CsrgatePolicyDenied"
+    assert denied.message.endswith(
+        "sign in with IAM through an EKS access entry instead, and ask for time-boxed access in Slack with "
+        "/csrgate access"
+    )

@@ -54,7 +54,8 @@ def check_eks_support(ctx: CheckContext) -> Iterator[Finding]:
             Code.SIGNER_UNSUPPORTED_ON_EKS,
             f"EKS never issues certificates for {ctx.request.signer_name} (the EKS user guide: "
             '"Client certificate signing is not supported"), so this request could be approved but never signed; '
-            "use an EKS access entry or IAM authentication instead",
+            "sign in with IAM through an EKS access entry instead, and ask for time-boxed access in Slack with "
+            "/csrgate access",
         )
 
 

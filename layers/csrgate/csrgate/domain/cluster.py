@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -20,7 +22,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from csrgate.domain.asks import template_problem
+from csrgate.domain.asks import template_problem, username_for
 from csrgate.domain.documents import DocumentError, load_document
 from csrgate.domain.errors import CsrgateError
 from csrgate.domain.grants import MAX_DURATION_SECONDS, MIN_DURATION_SECONDS, parse_duration
@@ -36,6 +38,17 @@ CLUSTER_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 MIN_APPROVALS_UNLINKED = 2
 _ADMINISTRATIVE_ROLES = frozenset({"cluster-admin", "admin"})  # Kubernetes' built-in roles that can grant further
 _NAMESPACE_PATTERN = re.compile(r"[a-z0-9*]([-a-z0-9*]{0,61}[a-z0-9*])?")
+_ROLE_ARN = r"^arn:aws[-a-z]*:iam::\d{12}:role/[\w+=,.@/-]+$"  # an IAM role's ARN (anchored: pydantic searches)
+# What STS takes as a RoleSessionName (the AssumeRole API reference): 2 to 64 of [\w+=,.@-], \w being ASCII.
+_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+_SESSION_CHARACTERS = re.compile(r"[\w+=,.@-]*", re.ASCII)
+_SESSION_CHARACTERS_ONLY = "may hold only letters, digits and _+=,.@- besides {email} or {email_local}, as STS does"
+# The placeholders of an EKS access entry's username csrgate fills from a session name, and the prefixes EKS refuses in
+# one ("Set a custom username for EKS access entries", EKS user guide).
+_ENTRY_PLACEHOLDER = re.compile(r"\{\{(\w*)\}\}")
+_ENTRY_PLACEHOLDERS = ("SessionName", "SessionNameRaw")
+_ENTRY_RESERVED_PREFIXES = ("system:", "eks:", "aws:", "amazon:", "iam:")
+_KUBERNETES_RESERVED_PREFIXES = ("system:",)
 
 
 class ClusterKind(StrEnum):
@@ -59,32 +72,73 @@ class Approvers(_Config):
 class Connection(_Config):
     """How the worker reaches the cluster API: EKS by name, or a kubeconfig/server+CA+token in Secrets Manager."""
 
-    eks_cluster_name: StrictStr | None = None
+    # as EKS names clusters: it also names the AWS profile (csrgate-<name>) people paste into ~/.aws/config
+    eks_cluster_name: StrictStr | None = Field(default=None, pattern=r"^[0-9A-Za-z][-A-Za-z0-9_]{0,99}$")
     region: StrictStr | None = None
     secret_id: StrictStr | None = None
 
 
-class PersonNaming(_Config):
-    """How a Slack user becomes a Kubernetes user name: `usernameTemplate` applied to their Slack email."""
+@dataclass(frozen=True)
+class ClusterIdentity:
+    """Who a person is on a cluster: the Kubernetes user name csrgate names them by, and on EKS with `access.eks` the
+    IAM role session whose name EKS makes that user name of."""
 
-    username_template: StrictStr = Field(min_length=1, max_length=200)
+    username: str
+    session_name: str | None = None
+
+
+def is_session_name(text: str) -> bool:
+    """Whether STS takes `text` as a role session name: 2 to 64 letters, digits and _+=,.@- (ASCII)."""
+    return _SESSION_NAME.fullmatch(text) is not None
+
+
+def is_reserved_username(username: str, kind: ClusterKind) -> bool:
+    """Whether a user name is one Kubernetes keeps for its own identities (system:, service accounts' too), or on EKS
+    one of EKS's and AWS's own, which an access entry may not name (eks:, aws:, amazon:, iam:)."""
+    return username.startswith(_ENTRY_RESERVED_PREFIXES if kind is ClusterKind.EKS else _KUBERNETES_RESERVED_PREFIXES)
+
+
+class PersonNaming(_Config):
+    """Who a Slack user is on a cluster: the emails that may ask, and the identity their Slack email makes."""
+
     # The Slack emails that may ask (their domains). Required with {email_local}, which drops the domain: without it
     # alice@elsewhere.example would ask for the user alice.
     email_domains: tuple[StrictStr, ...] = ()
 
-    @model_validator(mode="after")
-    def _usable(self) -> PersonNaming:
-        problem = template_problem(self.username_template)
-        if problem:
-            raise ValueError(f"usernameTemplate {problem}")
-        if "{email_local}" in self.username_template and not self.email_domains:
-            raise ValueError("usernameTemplate {email_local} drops the email's domain: list emailDomains")
-        return self
+    @abstractmethod
+    def identity_for(self, email: str) -> ClusterIdentity:
+        """The identity the person with this Slack email has on the cluster, unchecked (csrgate.domain.identity's
+        `identify` says whether that email may be it)."""
+
+
+def _naming_problem(key: str, template: str, email_domains: tuple[str, ...]) -> str | None:
+    """Why a template making a user name of a Slack email cannot be used, naming its key, or None."""
+    problem = template_problem(template)
+    return f"{key} {problem}" if problem else _drops_domain(key, template, email_domains)
+
+
+def _drops_domain(key: str, template: str, email_domains: tuple[str, ...]) -> str | None:
+    if "{email_local}" in template and not email_domains:
+        return f"{key} {{email_local}} drops the email's domain: list emailDomains"
+    return None
 
 
 class SelfService(PersonNaming):
     """People may ask for their own client certificate in Slack; `usernameTemplate` makes a Slack user's email the
     Kubernetes user name their certificate must name (its CN): `{email_local}`, `oidc:{email}`."""
+
+    username_template: StrictStr = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _usable(self) -> SelfService:
+        problem = _naming_problem("usernameTemplate", self.username_template, self.email_domains)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    def identity_for(self, email: str) -> ClusterIdentity:
+        """The user `usernameTemplate` makes of the email."""
+        return ClusterIdentity(username_for(self.username_template, email))
 
 
 class AccessRole(_Config):
@@ -115,17 +169,83 @@ class AccessRole(_Config):
         return self.privileged or self.scope == "cluster" or self.cluster_role in _ADMINISTRATIVE_ROLES
 
 
+class EksSignIn(_Config):
+    """How people sign in to an EKS cluster with IAM: they assume `roleArn` with a session named after their Slack
+    email (`sessionName`), and the cluster's access entry for that role makes the Kubernetes user `username` of it."""
+
+    role_arn: StrictStr = Field(pattern=_ROLE_ARN)  # the requesters' role, whose access entry has no access policy
+    session_name: StrictStr = Field(default="{email}", min_length=1, max_length=200)  # {email} or {email_local}
+    username: StrictStr = Field(default="sso:{{SessionName}}", min_length=1, max_length=200)  # the access entry's
+
+    @model_validator(mode="after")
+    def _usable(self) -> EksSignIn:
+        # the template's own text, its placeholders taken out: part of every session name it makes
+        literal = self.session_name.replace("{email_local}", "").replace("{email}", "")
+        if literal == self.session_name or not _SESSION_CHARACTERS.fullmatch(literal):
+            problem = template_problem(self.session_name) if "{" in literal or literal == self.session_name else None
+            raise ValueError(f"sessionName {problem or _SESSION_CHARACTERS_ONLY}")
+        placeholders = _ENTRY_PLACEHOLDER.findall(self.username)
+        rest = _ENTRY_PLACEHOLDER.sub("", self.username)
+        if set(placeholders) - set(_ENTRY_PLACEHOLDERS) or "{" in rest or "}" in rest:
+            raise ValueError("username takes only the placeholders {{SessionName}} and {{SessionNameRaw}}")
+        if not placeholders:
+            raise ValueError("username must contain {{SessionName}} or {{SessionNameRaw}}, or everyone is one user")
+        if self.username.startswith(_ENTRY_RESERVED_PREFIXES):
+            raise ValueError("username must not start with system:, eks:, aws:, amazon: or iam:, which EKS refuses")
+        if any(ch.isspace() for ch in self.username):
+            raise ValueError("username must not hold whitespace")
+        return self
+
+    def identity_for(self, email: str) -> ClusterIdentity:
+        """The session the person with this email signs in with, and the user EKS makes of it: {{SessionName}} is
+        the session name with each @ made -, {{SessionNameRaw}} the name as it is."""
+        session = username_for(self.session_name, email)
+        # as aws-iam-authenticator's renderTemplate (pkg/server/server.go), which EKS runs, fills them
+        username = self.username.replace("{{SessionName}}", session.replace("@", "-"))
+        return ClusterIdentity(username.replace("{{SessionNameRaw}}", session), session)
+
+
+def _one_user_of_two(eks: EksSignIn, email_domains: tuple[str, ...]) -> str | None:
+    """Why two emails could make one Kubernetes user on EKS, or None. {{SessionName}} turns the @ into a -, so
+    a-b@c.example and a@b-c.example are one user: access granted to one would be the other's too. Within one domain
+    no two emails meet; across domains, only when one ends with a - and the other."""
+    rewrites_at = "{{SessionName}}" in eks.username and "{{SessionNameRaw}}" not in eks.username
+    if "{email}" not in eks.session_name or not rewrites_at:
+        return None
+    domains = {domain.casefold() for domain in email_domains}
+    if domains and not any(one.endswith(f"-{other}") for one in domains for other in domains):
+        return None
+    return (
+        "eks.username {{SessionName}} makes a-b@c.example and a@b-c.example one user: list emailDomains, none ending "
+        "with - and another, or use {{SessionNameRaw}}"
+    )
+
+
 class AccessSettings(PersonNaming):
     """Time-boxed access people may ask for in Slack: csrgate binds an offered role to their user name after
-    approval and removes the binding on time. `usernameTemplate` says which user name: `sso:{email}` for an EKS access
-    entry whose username is `sso:{{SessionName}}`, `oidc:{email}`, or a certificate user's `{email_local}`."""
+    approval and removes the binding on time. Which user name: `usernameTemplate` applied to their Slack email
+    (`oidc:{email}`, or a certificate user's `{email_local}`), or on EKS, `eks`: the user EKS makes of the IAM role
+    session they sign in with."""
 
+    username_template: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+    eks: EksSignIn | None = None
     roles: tuple[AccessRole, ...] = Field(min_length=1, max_length=20)
     namespaces: tuple[StrictStr, ...] = ()  # patterns (`payments`, `team-*`); kube-* and default only by name
     durations: tuple[StrictStr, ...] = ("1h", "4h", "8h")  # what the form offers, cut to each role's maximum
 
     @model_validator(mode="after")
     def _offers(self) -> AccessSettings:
+        if self.eks is not None and self.username_template is not None:
+            raise ValueError("usernameTemplate must not be given with eks, whose username makes the user name")
+        if self.eks is not None:
+            problem = _drops_domain("eks.sessionName", self.eks.session_name, self.email_domains)
+            problem = problem or _one_user_of_two(self.eks, self.email_domains)
+        elif self.username_template is not None:
+            problem = _naming_problem("usernameTemplate", self.username_template, self.email_domains)
+        else:
+            problem = "usernameTemplate is required (or, on an EKS cluster, eks)"
+        if problem:
+            raise ValueError(problem)
         names = [role.name for role in self.roles]
         if len(set(names)) != len(names):
             raise ValueError("roles: each role needs its own name")
@@ -139,6 +259,12 @@ class AccessSettings(PersonNaming):
             if seconds is None or not MIN_DURATION_SECONDS <= seconds <= MAX_DURATION_SECONDS:
                 raise ValueError(f"durations: {duration!r} is not minutes, hours or days between 1m and 31d")
         return self
+
+    def identity_for(self, email: str) -> ClusterIdentity:
+        """The user `usernameTemplate` makes of the email, or on EKS the session and the user EKS makes of it."""
+        if self.eks is not None:
+            return self.eks.identity_for(email)
+        return ClusterIdentity(username_for(self.username_template or "", email))
 
     def role(self, name: str) -> AccessRole | None:
         """The offered role of that name."""
@@ -157,9 +283,7 @@ class ClusterConfig(_Config):
     name: StrictStr = Field(pattern=f"^{CLUSTER_NAME.pattern}$")
     kind: ClusterKind
     auth: Literal["iam", "hmac"]
-    forwarder_role_arn: StrictStr | None = Field(
-        default=None, pattern=r"^arn:aws[-a-z]*:iam::\d{12}:role/[\w+=,.@/-]+$"
-    )
+    forwarder_role_arn: StrictStr | None = Field(default=None, pattern=_ROLE_ARN)
     hmac_secret_id: StrictStr | None = None
     connection: Connection
     slack_channel: StrictStr = Field(pattern=r"^[CG][A-Z0-9]{2,}$")
@@ -193,6 +317,8 @@ class ClusterConfig(_Config):
             raise ValueError("kind: eks needs connection.eksClusterName and connection.region")
         if self.kind is ClusterKind.GENERIC and not self.connection.secret_id:
             raise ValueError("kind: generic needs connection.secretId, the secret with its kubeconfig")
+        if self.access is not None and self.access.eks is not None and self.kind is not ClusterKind.EKS:
+            raise ValueError("access.eks is for kind: eks clusters, whose people sign in with IAM")
         if not (self.approvers.users or self.approvers.groups):
             raise ValueError("approvers needs at least one user or group")
         if self.privileged_required_approvals < self.required_approvals:

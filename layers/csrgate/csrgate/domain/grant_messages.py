@@ -94,14 +94,21 @@ def grant_message(grant: Grant) -> GrantMessage:
     )
 
 
-def granted_text(grant: Grant, kubeconfig: str | None = None) -> str:
+def granted_text(grant: Grant, kubeconfig: str | None = None, profile: str | None = None) -> str:
     """The requester's direct message once the binding exists; with the kubeconfig's file name when the person adds
-    their own credentials to it (elsewhere than EKS, whose kubeconfig signs in with IAM)."""
+    their own credentials to it (elsewhere than EKS, whose kubeconfig signs in with IAM: through `profile`, the AWS
+    profile section that assumes the people's role with the grant's session name, when the cluster names one)."""
     until = grant.ends_at.strftime(_TIME) if grant.ends_at else "its end"
     text = (
         f"You have {grant.role} (ClusterRole {grant.cluster_role}) {_where(grant)} on {grant.cluster} as "
         f"{grant.username}, until {until}; csrgate removes it then. Approved by {grant.decided_by}.\n"
     )
+    if kubeconfig is None and profile:
+        return text + (
+            f"The attached kubeconfig signs you in with `aws eks get-token`, as session {grant.session_name} of the "
+            "role below. Add this profile to ~/.aws/config once (source_profile: the profile you sign in to AWS "
+            f"with, which must be allowed to assume the role):\n```\n{profile}```"
+        )
     if kubeconfig is None:
         return text + "The attached kubeconfig signs you in with `aws eks get-token`."
     user = shlex.quote(grant.username)

@@ -19,7 +19,7 @@ from csrgate.domain.grant_messages import denied_text, ended_text, failed_text, 
 from csrgate.domain.granting import mark_due, offered_role
 from csrgate.domain.grants import LIVE, Binding, Grant, GrantState, grant_event
 from csrgate.domain.jobs import EndGrant
-from csrgate.domain.kubeconfig import EksCluster, build_access_kubeconfig
+from csrgate.domain.kubeconfig import EksCluster, build_access_kubeconfig, eks_profile
 from csrgate.domain.ports import (
     AuditLog,
     Clock,
@@ -226,13 +226,12 @@ class GrantWorker:
         cluster = self._clusters.get(grant.cluster)
         if cluster is None:
             return
-        eks = None
-        if cluster.kind is ClusterKind.EKS and cluster.connection.eks_cluster_name and cluster.connection.region:
-            eks = EksCluster(cluster.connection.eks_cluster_name, cluster.connection.region)
+        eks = _eks_sign_in(cluster, grant)
         endpoint = self._access.bindings(cluster).endpoint()
         text = build_access_kubeconfig(endpoint, grant.username, grant.namespace, eks)
         filename = f"{cluster.name}-{grant.namespace or 'cluster'}.kubeconfig"
-        comment = granted_text(grant, None if eks else filename)
+        profile = eks_profile(eks) if eks is not None and eks.role_arn and eks.session_name else None
+        comment = granted_text(grant, None if eks else filename, profile)
         delivery = Delivery(filename=filename, content=text, comment=comment)
         self._requesters.deliver(grant.slack_user, delivery)  # then remembered: a failed send is tried again
         event = grant_event(grant, "grant.delivered", Actor.SERVICE, self._clock())
@@ -319,6 +318,19 @@ class GrantWorker:
         if same != (wanted.name, wanted.namespace, wanted.cluster_role, wanted.username):
             return _ALTERED
         return None
+
+
+def _eks_sign_in(cluster: ClusterConfig, grant: Grant) -> EksCluster | None:
+    """How the grant's kubeconfig signs in on an EKS cluster: as the session the grant was recorded for, of the role
+    the cluster's people assume (access.eks), or with the person's own credentials when it names none."""
+    if cluster.kind is not ClusterKind.EKS or not (cluster.connection.eks_cluster_name and cluster.connection.region):
+        return None
+    signs_in = cluster.access.eks if cluster.access is not None else None
+    if signs_in is None or grant.session_name is None:
+        return EksCluster(cluster.connection.eks_cluster_name, cluster.connection.region)
+    return EksCluster(
+        cluster.connection.eks_cluster_name, cluster.connection.region, signs_in.role_arn, grant.session_name
+    )
 
 
 def _iso(at: datetime | None) -> str:

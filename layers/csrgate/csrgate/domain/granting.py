@@ -18,8 +18,8 @@ from csrgate.domain.approvals import (
     names_of,
     still_counted,
 )
-from csrgate.domain.asks import CLUSTER, REASON, username_for
-from csrgate.domain.cluster import AccessRole, ClusterConfig, PersonNaming
+from csrgate.domain.asks import CLUSTER, REASON
+from csrgate.domain.cluster import AccessRole, ClusterConfig, ClusterIdentity, PersonNaming
 from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.grant_messages import GrantButton, grant_message
 from csrgate.domain.grants import (
@@ -33,7 +33,7 @@ from csrgate.domain.grants import (
     grant_event,
     namespace_offered,
 )
-from csrgate.domain.identity import identity_problem
+from csrgate.domain.identity import identify
 from csrgate.domain.jobs import ApplyGrant, EndGrant, PostGrant
 from csrgate.domain.ports import (
     AuditLog,
@@ -89,9 +89,9 @@ class Granting:
         if cluster is None or cluster.access is None:
             return {CLUSTER: "Pick one of the clusters listed."}
         asker = self._people.user(slack_user)
-        problem = identity_problem(asker.email, cluster.access, cluster)
-        if problem is not None:
-            return {CLUSTER: problem}
+        identity = identify(asker.email, cluster.access, cluster)
+        if isinstance(identity, str):
+            return {CLUSTER: identity}
         if self._asked_lately(slack_user) >= MAX_GRANTS_PER_HOUR:
             return {REASON: f"You asked {MAX_GRANTS_PER_HOUR} times in the last hour: wait for those to be decided."}
         errors: dict[str, str] = {}
@@ -114,7 +114,7 @@ class Granting:
             errors[REASON] = f"Keep the reason under {MAX_REASON_CHARS} characters."
         if errors or role is None:
             return errors
-        return self._record(cluster, role, namespace or None, seconds, reason, asker)
+        return self._record(cluster, role, namespace or None, seconds, reason, asker, identity)
 
     def extend(self, grant_id: str, clicker_id: str) -> str:
         """Extend, clicked in the requester's reminder: the same access asked for again, through the same approval.
@@ -131,14 +131,16 @@ class Granting:
         if isinstance(role, str) or cluster is None or cluster.access is None:
             return f"{role}: ask again with /csrgate access."
         asker = self._people.user(clicker_id)
-        problem = identity_problem(asker.email, cluster.access, cluster)
-        if problem is not None:
-            return problem
+        identity = identify(asker.email, cluster.access, cluster)
+        if isinstance(identity, str):
+            return identity
         if self._asked_lately(clicker_id) >= MAX_GRANTS_PER_HOUR:
             return f"You asked {MAX_GRANTS_PER_HOUR} times in the last hour: wait for those to be decided."
         seconds = min(grant.duration_seconds, role.max_seconds)
         try:
-            made = self._record(cluster, role, grant.namespace, seconds, grant.reason, asker, extends=grant.grant_id)
+            made = self._record(
+                cluster, role, grant.namespace, seconds, grant.reason, asker, identity, extends=grant.grant_id
+            )
         except Conflict:  # clicked twice at once: the other click asked
             return _EXTENDED_ALREADY
         more = describe_lifetime(made.duration_seconds)
@@ -182,16 +184,16 @@ class Granting:
         seconds: int,
         reason: str,
         asker: SlackUser,
+        identity: ClusterIdentity,
         extends: str | None = None,
     ) -> Grant:
-        assert cluster.access is not None  # noqa: S101 - checked by every caller
         grant = Grant(
             grant_id=_extension_id(extends) if extends else self._new_id(),
             cluster=cluster.name,
             role=role.name,
             cluster_role=role.cluster_role,
             namespace=namespace,
-            username=_username(cluster, asker),
+            username=identity.username,
             slack_user=asker.slack_id,
             slack_name=asker.name,
             email=asker.email or "",
@@ -201,8 +203,13 @@ class Granting:
             approvals_needed=cluster.grant_approvals(role),
             privileged=role.is_privileged,
             extends=extends,
+            session_name=identity.session_name,
         )
-        details = {"duration_seconds": seconds, "reason": reason} | ({"extends": extends} if extends else {})
+        details: dict[str, object] = {"duration_seconds": seconds, "reason": reason}
+        if extends:
+            details["extends"] = extends
+        if identity.session_name is not None:  # the name CloudTrail shows for what the person does in AWS
+            details["session_name"] = identity.session_name
         event = grant_event(grant, "grant.requested", asker.label, grant.asked_at, **details)
         self._grants.create(grant, event)
         self._audit.write(event)
@@ -419,8 +426,8 @@ def offered_role(grant: Grant, cluster: ClusterConfig | None) -> AccessRole | st
 
 
 def _is_requester(grant: Grant, clicker: SlackUser, naming: PersonNaming) -> bool:
-    """Whether the clicker asked for the grant, or is the Kubernetes user it binds (their own Slack email through the
-    cluster's usernameTemplate): access for oneself is one's own request, whichever Slack account asked for it.
+    """Whether the clicker asked for the grant, or is the Kubernetes user it binds (the user their own Slack email is on
+    the cluster): access for oneself is one's own request, whichever Slack account asked for it.
 
     Names are compared loosely, as for certificate requests (csrgate.domain.approvals): a second Slack account of the
     requester's, with a plus-addressed alias of their mailbox, their name at another domain or their Slack name, is
@@ -430,17 +437,12 @@ def _is_requester(grant: Grant, clicker: SlackUser, naming: PersonNaming) -> boo
     claimed = {name for value in (grant.username, grant.email, grant.slack_name) if value for name in names_of(value)}
     mine = names_of(clicker.name)
     if clicker.email:
-        mine |= names_of(clicker.email) | names_of(username_for(naming.username_template, clicker.email))
+        mine |= names_of(clicker.email) | names_of(naming.identity_for(clicker.email).username)
     return bool(claimed & mine)
 
 
 def _extension_id(grant_id: str) -> str:
     return str(uuid.uuid5(_EXTENSIONS, grant_id))
-
-
-def _username(cluster: ClusterConfig, asker: SlackUser) -> str:
-    assert cluster.access is not None  # noqa: S101 - a grant is recorded only on a cluster offering access
-    return username_for(cluster.access.username_template, asker.email or "")
 
 
 def _decider(clicker: SlackUser) -> dict[str, str]:

@@ -145,7 +145,7 @@ class Grant:
     role: str  # the offered role's name, as the cluster's access settings name it
     cluster_role: str  # the ClusterRole it binds
     namespace: str | None  # None: cluster-wide
-    username: str  # the Kubernetes user bound, from the cluster's usernameTemplate and the asker's Slack email
+    username: str  # the Kubernetes user bound: who the asker's Slack email is on the cluster (csrgate.domain.identity)
     slack_user: str  # who asked: the user in Slack's signed payload, who may never approve it
     slack_name: str
     email: str
@@ -155,6 +155,7 @@ class Grant:
     approvals_needed: int
     privileged: bool = False
     extends: str | None = None  # the grant this one extends, when asked for with Extend
+    session_name: str | None = None  # on EKS with access.eks: the IAM role session EKS makes `username` of
     state: GrantState = GrantState.AWAITING_REVIEW
     version: int = 1
     slack_message: MessageRef | None = None

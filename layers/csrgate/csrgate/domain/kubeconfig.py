@@ -135,20 +135,23 @@ def build_access_kubeconfig(
     cluster: ClusterEndpoint, username: str, namespace: str | None, eks: EksCluster | None
 ) -> str:
     """A kubeconfig for access csrgate granted: the cluster's server and CA, a context in the granted namespace, and
-    the user's own credentials. On EKS they come from `aws eks get-token` (IAM, through the cluster's access entry);
-    elsewhere the user entry is left for the person's own certificate or OIDC login (`kubectl config set-credentials`).
-    Nothing secret is in it."""
+    the user's own credentials. On EKS they come from `aws eks get-token` (IAM, through the cluster's access entry):
+    when the cluster names the role its people assume, with the AWS profile (eks_profile) that assumes it under the
+    person's session name, since `aws eks get-token --role-arn` always names its session EKSGetTokenAuth. Elsewhere
+    the user entry is left for the person's own certificate or OIDC login. Nothing secret is in it."""
     user: dict[str, Any] = {}
     if eks is not None:
-        user = {
-            "exec": {
-                "apiVersion": "client.authentication.k8s.io/v1beta1",
-                "command": "aws",
-                "args": ["--region", eks.region, "eks", "get-token", "--cluster-name", eks.name, "--output", "json"],
-                "interactiveMode": "IfAvailable",
-                "provideClusterInfo": False,
-            }
+        args = ["--region", eks.region, "eks", "get-token", "--cluster-name", eks.name, "--output", "json"]
+        exec_: dict[str, Any] = {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "aws",
+            "args": args,
+            "interactiveMode": "IfAvailable",
+            "provideClusterInfo": False,
         }
+        if eks.role_arn and eks.session_name:
+            exec_["env"] = [{"name": "AWS_PROFILE", "value": eks_profile_name(eks.name)}]
+        user = {"exec": exec_}
     context = f"{username}@{cluster.name}"
     document = {
         "apiVersion": "v1",
@@ -174,10 +177,29 @@ def build_access_kubeconfig(
 
 @dataclass(frozen=True)
 class EksCluster:
-    """An EKS cluster's name and region, for `aws eks get-token`."""
+    """An EKS cluster's name and region, for `aws eks get-token`; and the role its people assume to sign in, with the
+    session name that makes them their Kubernetes user, when the cluster's access settings name one."""
 
     name: str
     region: str
+    role_arn: str | None = None
+    session_name: str | None = None
+
+
+def eks_profile_name(cluster: str) -> str:
+    """The AWS profile a delivered EKS kubeconfig signs in with: `csrgate-<cluster>`."""
+    return f"csrgate-{cluster}"
+
+
+def eks_profile(eks: EksCluster) -> str:
+    """The ~/.aws/config section that assumes the people's role under the person's own session name (the name the
+    role's trust policy lets only them use), from the credentials they sign in to AWS with."""
+    return (
+        f"[profile {eks_profile_name(eks.name)}]\n"
+        f"role_arn = {eks.role_arn}\n"
+        f"role_session_name = {eks.session_name}\n"
+        "source_profile = default\n"
+    )
 
 
 def _in(namespace: str | None) -> dict[str, str]:

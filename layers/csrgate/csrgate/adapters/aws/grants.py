@@ -217,6 +217,7 @@ class DynamoGrantStore:
             "approvals_needed": grant.approvals_needed,
             "privileged": grant.privileged,
             "extends": grant.extends,
+            "session_name": grant.session_name,
             "state": grant.state.value,
             "version": grant.version,
             "slack_message": (
@@ -308,6 +309,7 @@ def _grant(item: Mapping[str, Any]) -> Grant:
         approvals_needed=item["approvals_needed"],
         privileged=item.get("privileged", False),
         extends=item.get("extends"),
+        session_name=item.get("session_name"),
         state=GrantState(item["state"]),
         version=item["version"],
         slack_message=MessageRef(message["channel"], message["ts"]) if message else None,
