@@ -38,13 +38,24 @@ class Arrival:
     object: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Beat:
+    """One heartbeat the receiver accepted."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
 @dataclass
 class Receiver:
     """csrgate's API in small: checks each event's HMAC signature (401 if it does not hold or was seen before),
-    records it, answers 200. `down()` closes its port (connections are refused), `up()` opens the same port again."""
+    records it (a CSR event in `arrivals`, a heartbeat in `heartbeats`), answers 200. `down()` closes its port
+    (connections are refused), `up()` opens the same port again."""
 
     key: bytes
     arrivals: list[Arrival] = field(default_factory=list)
+    heartbeats: list[Beat] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     port: int = 0
     _server: ThreadingHTTPServer | None = None
@@ -109,6 +120,11 @@ class Receiver:
                     return 401
                 self._signatures.add(str(signature))
         event = json.loads(raw)
+        if event.get("type") == "HEARTBEAT":  # the same body every time: only its fresh signature tells two apart
+            assert set(event) == {"cluster", "type"}, event.keys()
+            with self._lock:
+                self.heartbeats.append(Beat(path, headers, raw))
+            return 200
         assert set(event) == {"cluster", "type", "object"}, event.keys()
         metadata = event["object"]["metadata"]
         arrival = Arrival(event["type"], metadata["name"], metadata["uid"], time.time(), path, headers, event["object"])

@@ -3,6 +3,7 @@ every CSR arrives, through a burst, an API outage, a killed forwarder and a forc
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -84,9 +85,15 @@ def test_one_csr_arrives_signed_and_sigterm_stops_cleanly(
     kubectl("apply", "-f", "-", stdin=csr_manifest("mesh-sidecar", make_csr("sidecar"), signerName="example.com/mesh"))
     kubectl("apply", "-f", "-", stdin=csr_manifest("myuser", make_csr("myuser")))
     receiver.until(lambda: "myuser" in receiver.names(), 15, "myuser's ADDED")
+    receiver.until(lambda: bool(receiver.heartbeats), 15, "the heartbeat sent once ready")
+    accepted = 'csrgate_forwarder_heartbeats_total{outcome="accepted"} 1.0'
+    receiver.until(lambda: accepted in forwarder.metrics(), 5, "the heartbeat's answer counted")
     time.sleep(0.5)
-    status, _ = forwarder.terminate()
+    status, took = forwarder.terminate()
 
+    [beat] = receiver.heartbeats  # the next is 300 s away: SIGTERM does not wait for it
+    assert (beat.path, json.loads(beat.body)) == ("/v1/hmac/csr-events", {"cluster": "lab", "type": "HEARTBEAT"})
+    assert took < 10
     [arrival] = receiver.arrivals  # the other signer is not csrgate's: left alone
     assert (arrival.type, arrival.name, arrival.path) == ("ADDED", "myuser", "/v1/hmac/csr-events")
     assert arrival.object["spec"]["signerName"] == "kubernetes.io/kube-apiserver-client"
@@ -232,12 +239,16 @@ def test_the_iam_route_is_signed_with_sigv4_from_the_default_credential_chain(
 
     CsrMaker(cluster).create(["sigv4"])
     receiver.until(lambda: "sigv4" in receiver.names(), 15, "the CSR's ADDED")
+    receiver.until(lambda: bool(receiver.heartbeats), 15, "the heartbeat sent once ready")
 
     [arrival] = receiver.arrivals
-    assert arrival.path == "/v1/csr-events"
-    assert re.fullmatch(
-        r"AWS4-HMAC-SHA256 Credential=ASIAFORWARDEREXAMPLE/\d{8}/eu-west-1/execute-api/aws4_request, "
-        r"SignedHeaders=[a-z0-9;-]*host[a-z0-9;-]*, Signature=[0-9a-f]{64}",
-        arrival.headers["Authorization"],
-    )
-    assert arrival.headers["X-Amz-Security-Token"] == "forwarder-session-example"
+    [beat] = receiver.heartbeats
+    assert (arrival.path, beat.path) == ("/v1/csr-events", "/v1/csr-events")
+    assert json.loads(beat.body) == {"cluster": "lab", "type": "HEARTBEAT"}
+    for headers in (arrival.headers, beat.headers):
+        assert re.fullmatch(
+            r"AWS4-HMAC-SHA256 Credential=ASIAFORWARDEREXAMPLE/\d{8}/eu-west-1/execute-api/aws4_request, "
+            r"SignedHeaders=[a-z0-9;-]*host[a-z0-9;-]*, Signature=[0-9a-f]{64}",
+            headers["Authorization"],
+        )
+        assert headers["X-Amz-Security-Token"] == "forwarder-session-example"

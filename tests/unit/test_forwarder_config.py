@@ -51,6 +51,7 @@ def test_the_defaults_send_the_managed_signers_with_modest_limits(env: dict[str,
     assert (config.queue_size, config.senders, config.request_timeout) == (1000, 4, 10.0)
     assert (config.retry_base, config.retry_cap, config.watch_timeout, config.drain_seconds) == (0.5, 60.0, 300, 20.0)
     assert (config.http_address, config.http_port, config.log_level) == ("0.0.0.0", 8080, "INFO")
+    assert config.heartbeat_seconds == 300
     assert config.kube.kubeconfig is not None and not config.kube.in_cluster
 
 
@@ -90,6 +91,13 @@ def test_signers_can_be_listed_or_all(env: dict[str, str]) -> None:
     assert load_config(env).signers is None
 
 
+@pytest.mark.parametrize(("value", "seconds"), [("0", 0), ("10", 10), ("450", 450), (" 60 ", 60)])
+def test_heartbeats_are_off_with_0_or_every_10_to_450_seconds(env: dict[str, str], value: str, seconds: int) -> None:
+    env["CSRGATE_HEARTBEAT_SECONDS"] = value
+
+    assert load_config(env).heartbeat_seconds == seconds
+
+
 @pytest.mark.parametrize(
     ("change", "named"),
     [
@@ -117,6 +125,14 @@ def test_signers_can_be_listed_or_all(env: dict[str, str]) -> None:
         ({"CSRGATE_DRAIN_SECONDS": "-2"}, "CSRGATE_DRAIN_SECONDS"),
         ({"CSRGATE_HTTP_PORT": "70000"}, "CSRGATE_HTTP_PORT"),
         ({"CSRGATE_LOG_LEVEL": "chatty"}, "CSRGATE_LOG_LEVEL"),
+        (
+            {"CSRGATE_HEARTBEAT_SECONDS": "5"},
+            r"CSRGATE_HEARTBEAT_SECONDS must be 0 \(off\) or a whole number from 10 to 450",
+        ),
+        ({"CSRGATE_HEARTBEAT_SECONDS": "451"}, "CSRGATE_HEARTBEAT_SECONDS"),
+        ({"CSRGATE_HEARTBEAT_SECONDS": "-1"}, "CSRGATE_HEARTBEAT_SECONDS"),
+        ({"CSRGATE_HEARTBEAT_SECONDS": "1.5"}, "CSRGATE_HEARTBEAT_SECONDS"),
+        ({"CSRGATE_HEARTBEAT_SECONDS": "5m"}, "CSRGATE_HEARTBEAT_SECONDS"),
         ({"KUBECONFIG": "/nonexistent/kubeconfig"}, "KUBECONFIG"),
         ({"KUBECONFIG": "/a:/b"}, "KUBECONFIG must name one file"),
         ({"KUBECONFIG": ""}, "KUBECONFIG is required outside a cluster"),

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from csrgate.domain.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from csrgate.forwarder.config import ForwarderConfig, load_config
 from csrgate.forwarder.logs import JsonFormatter
 from csrgate.forwarder.main import Forwarder
@@ -54,10 +55,21 @@ class QuietCluster:
 
 
 @dataclass
+class Beat:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
 class Receiver:
+    """CSR events answered with `status` after `delay`; heartbeats answered apart, with `heartbeat_answer`."""
+
     status: int = 200
     delay: float = 0.0
     names: list[str] = field(default_factory=list)
+    heartbeat_answer: tuple[int, dict[str, str]] = (200, {"heartbeat": "received"})
+    heartbeats: list[Beat] = field(default_factory=list)
     url: str = ""
 
 
@@ -67,14 +79,21 @@ def receiver() -> Iterator[Receiver]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            time.sleep(state.delay)
-            if state.status == 200:
-                state.names.append(body["object"]["metadata"]["name"])
-            self.send_response(state.status)
-            self.send_header("Content-Length", "2")
+            raw = self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.loads(raw)
+            if body["type"] == "HEARTBEAT":
+                state.heartbeats.append(Beat(self.path, dict(self.headers.items()), raw))
+                status, answer = state.heartbeat_answer
+            else:
+                time.sleep(state.delay)
+                if state.status == 200:
+                    state.names.append(body["object"]["metadata"]["name"])
+                status, answer = state.status, {}
+            data = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(b"{}")
+            self.wfile.write(data)
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
             pass
@@ -88,8 +107,8 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
-@pytest.fixture
-def config(tmp_path: Path, receiver: Receiver) -> ForwarderConfig:
+def forwarder_config(tmp_path: Path, receiver: Receiver, **settings: str) -> ForwarderConfig:
+    """Settings for a forwarder sending to `receiver`, with short retries; `settings` on top."""
     key, kubeconfig = tmp_path / "key", tmp_path / "kubeconfig"
     key.write_text(KEY)
     kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
@@ -105,8 +124,14 @@ def config(tmp_path: Path, receiver: Receiver) -> ForwarderConfig:
             "CSRGATE_RETRY_BASE_SECONDS": "0.05",
             "CSRGATE_RETRY_MAX_SECONDS": "0.2",
             "CSRGATE_DRAIN_SECONDS": "5",
+            **settings,
         }
     )
+
+
+@pytest.fixture
+def config(tmp_path: Path, receiver: Receiver) -> ForwarderConfig:
+    return forwarder_config(tmp_path, receiver)
 
 
 @dataclass
@@ -220,6 +245,94 @@ def test_stopping_gives_up_at_the_drain_deadline_and_counts_what_it_abandoned(
     abandoned = registry.get_sample_value("csrgate_forwarder_events_failed_total", {"reason": "shutdown"})
     assert abandoned == 10  # two in flight, given up in their retry wait; eight never taken from the queue
     assert receiver.names == []
+
+
+def test_a_signed_heartbeat_arrives_once_ready_and_a_stop_does_not_wait_for_the_next(
+    config: ForwarderConfig, receiver: Receiver
+) -> None:
+    cluster = QuietCluster(["alice"])
+    running = start(config, cluster)
+    until(lambda: running.get("/healthz")[0] == 200)
+    before_ready = list(receiver.heartbeats)
+
+    cluster.released.set()
+    accepted = 'csrgate_forwarder_heartbeats_total{outcome="accepted"} 1.0'
+    until(lambda: accepted in running.get("/metrics")[1])
+    took = running.stop()
+
+    assert before_ready == []  # the first heartbeat waits for the first list
+    [beat] = receiver.heartbeats  # the next is CSRGATE_HEARTBEAT_SECONDS (300 by default) away
+    assert beat.path == "/v1/hmac/csr-events"
+    assert json.loads(beat.body) == {"cluster": "lab", "type": "HEARTBEAT"}
+    verify(KEY.encode(), "lab", beat.headers[TIMESTAMP_HEADER], beat.headers[SIGNATURE_HEADER], beat.body, time.time)
+    assert receiver.names == ["alice"]
+    assert took < 5  # well short of the 300 s to the next heartbeat
+
+
+def test_with_heartbeats_off_none_is_sent(tmp_path: Path, receiver: Receiver) -> None:
+    config = forwarder_config(tmp_path, receiver, CSRGATE_HEARTBEAT_SECONDS="0")
+    cluster = QuietCluster(["alice"])
+    cluster.released.set()
+    running = start(config, cluster)
+    until(lambda: "csrgate_forwarder_ready 1.0" in running.get("/metrics")[1] and receiver.names == ["alice"])
+    metrics = running.get("/metrics")[1]
+
+    running.stop()  # had heartbeats been on, the first, started with readiness, would have been sent by now
+
+    assert receiver.heartbeats == []
+    assert "csrgate_forwarder_heartbeats_total{" not in metrics
+
+
+@pytest.mark.parametrize(
+    ("answer", "logged"),
+    [
+        ((401, {"error": "unauthenticated"}), "heartbeat.failed"),
+        ((400, {"error": "invalid-event", "message": "type: Input should be 'ADDED'"}), "heartbeat.unsupported"),
+    ],
+)
+def test_a_heartbeat_csrgate_refuses_is_logged_and_csr_events_still_arrive(
+    config: ForwarderConfig,
+    receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
+    answer: tuple[int, dict[str, str]],
+    logged: str,
+) -> None:
+    receiver.heartbeat_answer = answer
+    names = [f"csr-{n}" for n in range(40)]
+    cluster = QuietCluster(names)
+    cluster.released.set()
+
+    with caplog.at_level(logging.INFO, logger="csrgate.forwarder"):
+        running = start(config, cluster)
+        until(lambda: len(receiver.names) == 40 and logged in [record.getMessage() for record in caplog.records])
+        running.stop()
+
+    assert sorted(receiver.names) == sorted(names)
+    assert len(receiver.heartbeats) == 1  # a refusal is not retried
+    [line] = [record for record in caplog.records if record.getMessage().startswith("heartbeat.")]
+    assert line.getMessage() == logged
+    registry = running.forwarder.metrics.registry
+    assert registry.get_sample_value("csrgate_forwarder_events_sent_total", {"type": "ADDED"}) == 40
+    assert registry.get_sample_value("csrgate_forwarder_events_failed_total", {"reason": str(answer[0])}) is None
+
+
+def test_a_heartbeat_retrying_through_an_outage_holds_up_neither_csr_events_nor_the_stop(
+    config: ForwarderConfig, receiver: Receiver
+) -> None:
+    receiver.heartbeat_answer = (503, {"error": "retry-later"})
+    names = [f"csr-{n}" for n in range(40)]
+    cluster = QuietCluster(names)
+    cluster.released.set()
+    running = start(config, cluster)
+
+    until(lambda: len(receiver.names) == 40 and len(receiver.heartbeats) >= 3)  # the heartbeat is still retrying
+    took = running.stop()
+
+    assert sorted(receiver.names) == sorted(names)
+    assert took < 5
+    registry = running.forwarder.metrics.registry
+    assert registry.get_sample_value("csrgate_forwarder_heartbeats_total", {"outcome": "failed"}) == 0
+    assert registry.get_sample_value("csrgate_forwarder_events_failed_total", {"reason": "shutdown"}) is None
 
 
 def test_log_lines_are_json_with_the_fields_passed_in() -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -67,12 +68,14 @@ def receiver() -> Iterator[Receiver]:
             status, answer, headers, delay = state.script.popleft() if state.script else (200, {}, {}, 0.0)
             time.sleep(delay)
             data = json.dumps(answer or {"request_id": "r", "state": "awaiting_review", "created": True}).encode()
-            self.send_response(status)
-            for name, value in {"Content-Type": "application/json", **headers}.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            # a sender that timed out waiting for a slow answer has closed the connection: nobody reads this one
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
             pass
@@ -99,6 +102,7 @@ class Harness:
     sender: Sender
     metrics: ForwarderMetrics
     waits: list[float]
+    wait: Callable[[float], bool]
 
     def count(self, name: str, **labels: str) -> float:
         return self.metrics.registry.get_sample_value(f"csrgate_forwarder_{name}_total", labels) or 0.0
@@ -114,7 +118,7 @@ def harness(url: str, signer: Signer, timeout: float = 5.0, give_up_after: int |
 
     backoff = lambda: Backoff(0.5, 8.0, uniform=lambda low, high: high)  # noqa: E731 - the upper bound, to check it
     pool = urllib3.PoolManager(retries=False)
-    return Harness(Sender(url, "lab", signer, pool, timeout, backoff, metrics, wait), metrics, waits)
+    return Harness(Sender(url, "lab", signer, pool, timeout, backoff, metrics, wait), metrics, waits, wait)
 
 
 def test_an_event_arrives_as_the_protocol_says_signed_with_the_clusters_key(receiver: Receiver, key_file: Path) -> None:
@@ -264,6 +268,61 @@ def test_a_missing_key_file_is_retried_until_it_is_back(receiver: Receiver, key_
     assert run.count("send_retries", reason="credentials") == 2
 
 
+def test_a_heartbeat_goes_to_the_events_route_signed_afresh_with_the_clusters_key(
+    receiver: Receiver, key_file: Path
+) -> None:
+    receiver.answer(200, {"heartbeat": "received"})
+    receiver.answer(200, {"heartbeat": "received"})
+    run = harness(receiver.url, HmacSigner(key_file, "lab"))
+
+    first = run.sender.send_heartbeat(run.wait)
+    second = run.sender.send_heartbeat(run.wait)
+
+    assert (first.outcome, second.outcome) == ("sent", "sent")
+    assert len(receiver.arrivals) == 2
+    for arrival in receiver.arrivals:
+        assert arrival.path == "/v1/hmac/csr-events"
+        assert arrival.body == b'{"cluster":"lab","type":"HEARTBEAT"}'
+        assert arrival.headers["Content-Type"] == "application/json"
+        assert arrival.headers["User-Agent"].startswith("csrgate-forwarder/")
+        assert arrival.headers[CLUSTER_HEADER] == "lab"
+        signature = arrival.headers[SIGNATURE_HEADER]
+        verify(KEY.encode(), "lab", arrival.headers[TIMESTAMP_HEADER], signature, arrival.body, time.time)
+    # the body never changes: only a fresh signature keeps the second heartbeat from being refused as a replay
+    assert receiver.arrivals[0].headers[SIGNATURE_HEADER] != receiver.arrivals[1].headers[SIGNATURE_HEADER]
+    assert run.count("events_sent", type="HEARTBEAT") == 0  # heartbeats are counted apart (heartbeats_total)
+
+
+def test_a_heartbeat_is_retried_as_events_are_until_its_wait_gives_up(receiver: Receiver, key_file: Path) -> None:
+    for _ in range(3):
+        receiver.answer(503, {"error": "retry-later", "message": "a dependency is unavailable"})
+    run = harness(receiver.url, HmacSigner(key_file, "lab"), give_up_after=2)
+
+    answer = run.sender.send_heartbeat(run.wait)
+
+    assert (answer.outcome, answer.reason) == ("retry", "503")
+    assert len(receiver.arrivals) == 2
+    assert run.waits == [0.5, 1.0]
+    assert run.count("send_retries", reason="503") == 2
+    assert run.count("events_failed", reason="shutdown") == 0  # no CSR event was given up
+
+
+def test_an_older_csrgates_refusal_of_a_heartbeat_comes_back_with_its_error_code(
+    receiver: Receiver, key_file: Path
+) -> None:
+    receiver.answer(
+        400, {"error": "invalid-event", "message": "type: Input should be 'ADDED', 'MODIFIED' or 'DELETED'"}
+    )
+    run = harness(receiver.url, HmacSigner(key_file, "lab"))
+
+    answer = run.sender.send_heartbeat(run.wait)
+
+    assert (answer.outcome, answer.reason, answer.error) == ("refused", "400", "invalid-event")
+    assert "type:" in answer.message
+    assert len(receiver.arrivals) == 1
+    assert run.count("events_failed", reason="400") == 0
+
+
 def sigv4_holds(arrival: Arrival, url: str, credentials: Credentials, region: str) -> bool:
     """Check a request's SigV4 signature as API Gateway's IAM authorizer would, with botocore's own steps."""
     authorization = arrival.headers["Authorization"]
@@ -303,3 +362,18 @@ def test_without_aws_credentials_yet_the_send_waits_and_tries_again(receiver: Re
     assert run.sender.deliver(CsrEvent("ADDED", CSR))
     assert run.count("send_retries", reason="credentials") == 2
     assert "X-Amz-Security-Token" not in receiver.arrivals[0].headers
+
+
+def test_a_heartbeat_on_the_iam_route_is_signed_with_sigv4_as_events_are(receiver: Receiver) -> None:
+    credentials = Credentials("ASIAEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "session-token")
+    url = receiver.url.replace("/v1/hmac/csr-events", "/v1/csr-events")
+    run = harness(url, SigV4Signer("eu-west-1", lambda: credentials))
+
+    assert run.sender.send_heartbeat(run.wait).outcome == "sent"
+
+    [arrival] = receiver.arrivals
+    assert arrival.path == "/v1/csr-events"
+    assert json.loads(arrival.body) == {"cluster": "lab", "type": "HEARTBEAT"}
+    assert arrival.headers["X-Amz-Security-Token"] == "session-token"
+    assert sigv4_holds(arrival, url, credentials, "eu-west-1")
+    assert not sigv4_holds(arrival, url, Credentials("ASIAEXAMPLE", "another-secret", "session-token"), "eu-west-1")

@@ -25,6 +25,9 @@ _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
 _EXECUTE_API_HOST = re.compile(r"[a-z0-9]+\.execute-api\.(?P<region>[a-z]{2}(-[a-z]+)+-\d+)\.amazonaws\.com(\.cn)?")
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# csrgate alarms after 15 minutes without a heartbeat (docs/forwarder-protocol.md): at most half of that, so one
+# lost heartbeat does not raise the alarm; at least 10 s, so a value meant as minutes is not taken as seconds.
+HEARTBEAT_SECONDS = (10, 450)
 
 Auth = Literal["iam", "hmac"]
 _N = TypeVar("_N", int, float)
@@ -67,6 +70,7 @@ class ForwarderConfig:
     http_address: str = "0.0.0.0"  # noqa: S104 - the probes and metrics must reach the kubelet and Prometheus
     http_port: int = 8080
     log_level: str = "INFO"
+    heartbeat_seconds: int = 300  # 0: no heartbeats
 
     @property
     def events_url(self) -> str:
@@ -102,6 +106,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> ForwarderConfig:
         http_address=env.get("CSRGATE_HTTP_ADDRESS") or "0.0.0.0",  # noqa: S104 - as above
         http_port=_number(env, "CSRGATE_HTTP_PORT", int, 8080, 0, 65535),
         log_level=_log_level(env),
+        heartbeat_seconds=_heartbeat_seconds(env),
     )
 
 
@@ -226,3 +231,15 @@ def _log_level(env: Mapping[str, str]) -> str:
     if level not in _LOG_LEVELS:
         raise ConfigError(f"CSRGATE_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, not {level!r}")
     return level
+
+
+def _heartbeat_seconds(env: Mapping[str, str]) -> int:
+    name, (low, high) = "CSRGATE_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS
+    try:
+        seconds = _number(env, name, int, 300, 0, high)
+    except ConfigError:
+        seconds = -1
+    if seconds == 0 or low <= seconds <= high:
+        return seconds
+    text = (env.get(name) or "").strip()
+    raise ConfigError(f"{name} must be 0 (off) or a whole number from {low} to {high}, not {text!r}")

@@ -1,8 +1,9 @@
 """The forwarder process: wire the parts, run until SIGTERM, then drain what is queued before a deadline.
 
-Threads: one list/watch loop, one sender per queue lane, and the health server. On SIGTERM the watch stops
-taking new changes, the senders send what is queued (still retrying) until CSRGATE_DRAIN_SECONDS have passed,
-and whatever is left is counted and logged: pending CSRs among it are sent again by the next start's list.
+Threads: one list/watch loop, one sender per queue lane, the health server, and from readiness on the heartbeat. On
+SIGTERM the heartbeat stops at once, the watch stops taking new changes, the senders send what is queued (still
+retrying) until CSRGATE_DRAIN_SECONDS have passed, and whatever is left is counted and logged: pending CSRs among it
+are sent again by the next start's list.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from csrgate.forwarder.backoff import Backoff
 from csrgate.forwarder.changes import ChangeTracker
 from csrgate.forwarder.config import ConfigError, ForwarderConfig, load_config
 from csrgate.forwarder.health import HealthServer
+from csrgate.forwarder.heartbeat import Heartbeat
 from csrgate.forwarder.kube import KubernetesCsrApi, api_client
 from csrgate.forwarder.logs import configure_logging
 from csrgate.forwarder.metrics import ForwarderMetrics
@@ -63,7 +65,8 @@ class Forwarder:
             self._stopping,
             config.watch_timeout,
         )
-        pool = http or urllib3.PoolManager(maxsize=config.senders, retries=False)
+        # One connection per lane and one for the heartbeat, so a heartbeat never waits for a lane's connection.
+        pool = http or urllib3.PoolManager(maxsize=config.senders + 1, retries=False)
         self._sender = Sender(
             config.events_url,
             config.cluster,
@@ -79,13 +82,18 @@ class Forwarder:
             threading.Thread(target=self._send_lane, args=(lane,), name=f"sender-{lane}", daemon=True)
             for lane in range(self.queue.lanes)
         ]
+        self._heartbeat_thread: threading.Thread | None = None
+        self._heartbeat_started: list[threading.Thread] = []  # the heartbeat's thread once started, at readiness
+        if config.heartbeat_seconds:
+            heartbeat = Heartbeat(self._sender, config.heartbeat_seconds, self.metrics, self._stop_requested.wait)
+            self._heartbeat_thread = threading.Thread(target=heartbeat.run, name="heartbeat", daemon=True)
         self.health = HealthServer(
             config.http_address, config.http_port, self.alive, self.source.ready.is_set, self.metrics.registry
         )
 
     def alive(self) -> bool:
         """Every worker thread is running (or the process is shutting down on purpose)."""
-        threads = [self._watch_thread, *self._lane_threads]
+        threads = [self._watch_thread, *self._lane_threads, *self._heartbeat_started]
         return self._stop_requested.is_set() or all(thread.is_alive() for thread in threads)
 
     def request_stop(self) -> None:
@@ -107,6 +115,7 @@ class Forwarder:
                 "http_port": port,
                 "senders": self.queue.lanes,
                 "queue_size": self.config.queue_size,
+                "heartbeat_seconds": self.config.heartbeat_seconds,
             },
         )
         was_ready = False
@@ -115,6 +124,9 @@ class Forwarder:
                 was_ready = True
                 self.metrics.ready.set(1)
                 LOG.info("forwarder.ready", extra={"resource_version": self.source.resource_version})
+                if self._heartbeat_thread is not None:
+                    self._heartbeat_thread.start()
+                    self._heartbeat_started.append(self._heartbeat_thread)
         return self._drain()
 
     def _drain(self) -> int:
@@ -123,7 +135,8 @@ class Forwarder:
         LOG.info("forwarder.draining", extra={"queued": queued, "deadline_seconds": self.config.drain_seconds})
         self._stopping.set()
         self.queue.close()
-        for thread in self._lane_threads:
+        # The heartbeat saw the stop already; only a POST under way can keep it, and never past the deadline.
+        for thread in [*self._lane_threads, *self._heartbeat_started]:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._aborting.set()
         for thread in self._lane_threads:

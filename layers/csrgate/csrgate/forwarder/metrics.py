@@ -8,7 +8,7 @@ PREFIX = "csrgate_forwarder"
 
 
 class ForwarderMetrics:
-    """Events seen, sent, retried and failed; queue depth; watch restarts; readiness."""
+    """Events seen, sent, retried and failed; queue depth; watch restarts; readiness; heartbeats."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
@@ -41,3 +41,10 @@ class ForwarderMetrics:
             registry=self.registry,
         )
         self.ready = Gauge(f"{PREFIX}_ready", "1 once the first list has been queued", registry=self.registry)
+        self.heartbeats = Counter(
+            f"{PREFIX}_heartbeats",
+            "Heartbeats sent, by outcome (accepted; unsupported: csrgate predates heartbeats; failed: refused, "
+            "or not accepted before the next was due)",
+            ["outcome"],
+            registry=self.registry,
+        )

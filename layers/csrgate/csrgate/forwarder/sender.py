@@ -3,6 +3,8 @@
 What an answer means is docs/forwarder-protocol.md's table: 2xx is done; 5xx, 408, 429, a timeout or a broken
 connection is retried forever with backoff ("zero times is the bug"); any other 4xx is final, because sending the
 same bytes again gets the same answer, and is logged with the API's error code and counted as failed.
+Heartbeats (`send_heartbeat`) take the same route, signing, connections and retries; what their answer means is
+csrgate.forwarder.heartbeat's to say.
 
 HTTP is urllib3 rather than the standard library: it is already installed (botocore and kubernetes use it), its
 PoolManager is thread-safe and keeps connections alive across sends, verifies TLS by default and takes a
@@ -39,6 +41,7 @@ MAX_BODY_BYTES = 256 * 1024  # docs/forwarder-protocol.md
 CONTENT_TYPE = {"Content-Type": "application/json"}
 USER_AGENT = f"csrgate-forwarder/{__version__}"
 _RETRIED_4XX = (408, 429)
+HEARTBEAT = "HEARTBEAT"
 
 
 class Signer(Protocol):
@@ -128,8 +131,13 @@ def encode(cluster: str, event: CsrEvent) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def encode_heartbeat(cluster: str) -> bytes:
+    """The heartbeat's body: {"cluster", "type": "HEARTBEAT"} as compact JSON, with no object."""
+    return json.dumps({"cluster": cluster, "type": HEARTBEAT}, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 class Sender:
-    """Sends events one at a time, each until it is accepted, refused for good, or the forwarder gives up."""
+    """Sends events (and heartbeats) one at a time, each until it is accepted, refused for good, or given up on."""
 
     def __init__(
         self,
@@ -157,26 +165,46 @@ class Sender:
         if len(body) > MAX_BODY_BYTES:
             self._give_up(event, Answer("refused", "payload-too-large", error="payload-too-large"))
             return False
+        answer, attempts = self._send(body, self._wait, "event.retrying", _about(event))
+        if answer.outcome == "sent":
+            self._metrics.events_sent.labels(type=event.type).inc()
+            LOG.debug("event.sent", extra=_about(event, attempts=attempts))
+            return True
+        if answer.outcome == "refused":
+            self._give_up(event, answer)
+            return False
+        self._metrics.events_failed.labels(reason="shutdown").inc()
+        LOG.error("event.abandoned", extra=_about(event, reason="shutting down", attempts=attempts))
+        return False
+
+    def send_heartbeat(self, wait: Callable[[float], bool]) -> Answer:
+        """Send the cluster's heartbeat, retried as events are until `wait` (which sleeps) returns True; the last
+        answer: `sent`, `refused`, or `retry` when `wait` gave up."""
+        answer, _ = self._send(encode_heartbeat(self._cluster), wait, "heartbeat.retrying", {})
+        return answer
+
+    def _send(
+        self, body: bytes, wait: Callable[[float], bool], retrying: str, about: dict[str, Any]
+    ) -> tuple[Answer, int]:
+        """POST until the answer is final, or `wait` gives up on a retry; that answer and the attempts made."""
         backoff = self._new_backoff()
         while True:
             answer = self.attempt(body)
-            if answer.outcome == "sent":
-                self._metrics.events_sent.labels(type=event.type).inc()
-                LOG.debug("event.sent", extra=_about(event, attempts=backoff.attempt + 1))
-                return True
-            if answer.outcome == "refused":
-                self._give_up(event, answer)
-                return False
+            if answer.outcome != "retry":
+                return answer, backoff.attempt + 1
             delay = backoff.next_delay(at_least=answer.retry_after)
             self._metrics.send_retries.labels(reason=answer.reason).inc()
             LOG.warning(
-                "event.retrying",
-                extra=_about(event, reason=answer.reason, attempt=backoff.attempt, retry_in_seconds=round(delay, 3)),
+                retrying,
+                extra={
+                    **about,
+                    "reason": answer.reason,
+                    "attempt": backoff.attempt,
+                    "retry_in_seconds": round(delay, 3),
+                },
             )
-            if self._wait(delay):
-                self._metrics.events_failed.labels(reason="shutdown").inc()
-                LOG.error("event.abandoned", extra=_about(event, reason="shutting down", attempts=backoff.attempt))
-                return False
+            if wait(delay):
+                return answer, backoff.attempt
 
     def attempt(self, body: bytes) -> Answer:
         """One signed POST and what its answer means."""
