@@ -54,6 +54,18 @@ def iam_event(
     return event
 
 
+def heartbeat_body(cluster: str = "lab", **extra: Any) -> bytes:
+    """A forwarder's heartbeat, as it sends one: the cluster and the type, no object (unless `extra` adds to it)."""
+    return json.dumps({"cluster": cluster, "type": "HEARTBEAT", **extra}).encode()
+
+
+def iam_heartbeat(*, cluster: str = "eks-prod", caller: str = CALLER) -> dict[str, Any]:
+    """A heartbeat from a forwarder that signed with SigV4, as the IAM authorizer passes it on."""
+    event = iam_event({}, cluster=cluster, caller=caller)
+    event["body"] = heartbeat_body(cluster).decode()
+    return event
+
+
 def invoke(function: Any, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """The function's answer to an API Gateway event: its status and its JSON body."""
     response = function.lambda_handler(event, LambdaContext())

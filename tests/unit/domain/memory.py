@@ -605,9 +605,9 @@ class MemoryGrantStore:
 
 
 def well_formed(event: AuditEvent) -> AuditEvent:
-    """The event, once it is one an audit line can be made of: a csr.*, slack.* or grant.* name, someone who acted, a
-    time."""
-    assert event.event.startswith(("csr.", "slack.", "grant.")), f"an audit event named {event.event!r}"
+    """The event, once it is one an audit line can be made of: a csr.*, slack.*, grant.* or forwarder.* name, someone
+    who acted, a time."""
+    assert event.event.startswith(("csr.", "slack.", "grant.", "forwarder.")), f"an audit event named {event.event!r}"
     assert isinstance(event.actor, str) and event.actor, f"{event.event} names nobody who acted: {event.actor!r}"
     assert isinstance(event.at, datetime), f"{event.event} happened at no time: {event.at!r}"
     assert all(isinstance(value, str) for value in (event.request_id, event.cluster, event.csr_name, event.csr_uid))
@@ -662,6 +662,38 @@ class MemoryAudit:
     def names(self, request_id: str | None = None) -> list[str]:
         """The events' names, in the order written (of one request, or of all)."""
         return [event.event for event in self.events if request_id is None or event.request_id == request_id]
+
+
+class MemoryGauges:
+    """Gauges: every value written, in order, as (metric, value)."""
+
+    def __init__(self) -> None:
+        self.values: list[tuple[str, float]] = []
+
+    def gauge(self, name: str, value: float) -> None:
+        self.values.append((name, value))
+
+
+class MemoryHeartbeats:
+    """Heartbeats: the last beat of each cluster's forwarder, and the silence told, kept as DynamoHeartbeats keeps
+    them (a late, older beat changes nothing; a silence is told once, and only while no later beat ended it)."""
+
+    def __init__(self) -> None:
+        self.beats: dict[str, datetime] = {}
+        self.told: dict[str, datetime] = {}  # the beat whose following silence was told, by cluster
+
+    def beat(self, cluster: str, at: datetime) -> None:
+        if cluster not in self.beats or self.beats[cluster] < at:
+            self.beats[cluster] = at
+
+    def last(self, cluster: str) -> datetime | None:
+        return self.beats.get(cluster)
+
+    def told_silent(self, cluster: str, since: datetime) -> bool:
+        if self.beats.get(cluster) != since or self.told.get(cluster) == since:
+            return False
+        self.told[cluster] = since
+        return True
 
 
 # --- Slack ---------------------------------------------------------------------------------------------------------
@@ -1200,7 +1232,9 @@ class Csrgate:
             NodeAddress("Hostname", "node-1"),
         )
         self.rbac = self.cluster.rbac
+        self.heartbeats = MemoryHeartbeats()
         self.audit = MemoryAudit()
+        self.gauges = MemoryGauges()
 
     def reconfigure(self, **changes: Any) -> None:
         """The operator changes the lab's settings (camelCase keys); every use case reads them anew."""
@@ -1214,6 +1248,7 @@ class Csrgate:
             self.store,
             self.asks,
             self.certificates,
+            self.heartbeats,
             self.decisions,
             self.slack_retries,
             self.channel,
@@ -1259,7 +1294,9 @@ class Csrgate:
             self.people,
             self.certificates,
             self.grants,
+            self.heartbeats,
             self.audit,
+            self.gauges,
             self.clock,
         )
 

@@ -71,7 +71,9 @@ def test_a_reminder_says_when_the_configured_window_ends() -> None:
         gate.people,
         gate.certificates,
         gate.grants,
+        gate.heartbeats,
         gate.audit,
+        gate.gauges,
         gate.clock,
         SweepTimings(remind_after=timedelta(minutes=30), expire_after=timedelta(hours=8)),
     )

@@ -23,6 +23,7 @@ from csrgate.domain.ports import (
     Clock,
     ClusterDirectory,
     Conflict,
+    Heartbeats,
     JobQueue,
     Notifier,
     RequestStore,
@@ -76,6 +77,7 @@ class Intake:
         store: RequestStore,
         asks: AskStore,
         certificates: CertificateStore,
+        heartbeats: Heartbeats,
         decisions: JobQueue,
         slack_retries: JobQueue,
         notifier: Notifier,
@@ -86,6 +88,7 @@ class Intake:
         self._store = store
         self._asks = asks
         self._certificates = certificates
+        self._heartbeats = heartbeats
         self._decisions = decisions
         self._slack_retries = slack_retries
         self._notifier = notifier
@@ -106,6 +109,12 @@ class Intake:
             record = self._reconcile(record, csr.status)
         self._ensure_side_effects(cluster, record)
         return IntakeResult(request_id, record.state, created)
+
+    def heartbeat(self, cluster: ClusterConfig) -> None:
+        """The cluster's forwarder says it is running: remember when it was heard, for the sweeper to notice silence."""
+        now = self._clock()
+        self._heartbeats.beat(cluster.name, now)
+        self._audit.write(AuditEvent("forwarder.heartbeat", "", cluster.name, "", "", "forwarder", now))
 
     def post_message(self, request_id: str, attempt: int) -> RequestRecord | None:
         """Post the request's Slack message if it still has none (the retry path); raise RetryLater if Slack fails."""

@@ -1,4 +1,5 @@
-"""What csrgate tells people about a request: the words and facts, not how Slack draws them.
+"""What csrgate tells people about a request (or a forwarder gone silent): the words and facts, not how Slack draws
+them.
 
 Every value here may hold text a requester chose (names, subjects, SANs). Whoever renders a message must show
 all of it literally: never as a mention, a link or formatting.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from csrgate.domain.findings import Code, Finding, Severity
@@ -115,6 +116,28 @@ def policy_notice(record: RequestRecord, now: datetime) -> Notice:
         headline=f"Certificate request {record.csr_name} on {record.cluster} was {what}",
         facts=tuple(_request_facts(record, now)),
         findings=record.findings,
+    )
+
+
+def silence_notice(cluster: str, last_heard: datetime) -> Notice:
+    """The notice for a cluster whose forwarder has not been heard from since `last_heard`: about no request."""
+    last_heard = last_heard.astimezone(UTC)
+    return Notice(
+        request_id="",
+        headline=(
+            f"csrgate has not heard from {cluster}'s forwarder since {last_heard.strftime('%H:%M UTC')}: "
+            "CSRs made there are not reaching csrgate"
+        ),
+        facts=(
+            Fact("Cluster", cluster),
+            Fact("Last heard from", last_heard.strftime("%Y-%m-%d %H:%M:%S UTC")),
+            Fact(
+                "What to check",
+                "the forwarder's pod in the cluster and its logs; csrgate's refusals of its events are "
+                "csr.event_rejected in the intake function's logs",
+            ),
+        ),
+        findings=(),
     )
 
 

@@ -217,6 +217,27 @@ class AuditLog(Protocol):
         """Write one line with the event's fixed keys."""
 
 
+class Gauges(Protocol):
+    """Numbers one run found, for the alarms: written by every run, zero included, so that no value means no run."""
+
+    def gauge(self, name: str, value: float) -> None:
+        """Record the value of a metric that has no dimensions."""
+
+
+class Heartbeats(Protocol):
+    """When each cluster's forwarder was last heard from, and which of its silences were told."""
+
+    def beat(self, cluster: str, at: datetime) -> None:
+        """Remember that the cluster's forwarder was heard at `at` (an older beat arriving late changes nothing)."""
+
+    def last(self, cluster: str) -> datetime | None:
+        """When the cluster's forwarder was last heard from, or None when it never was."""
+
+    def told_silent(self, cluster: str, since: datetime) -> bool:
+        """Claim telling the silence that followed the beat at `since`, once: False when it was told already, or when
+        a later beat ended it. A beat after the silence starts a new one, which may be told in its turn."""
+
+
 class SlackDirectory(Protocol):
     """Who people are in Slack."""
 

@@ -7,6 +7,10 @@ well before that (12 hours by default) tells everyone while the requester can st
 A decision is stored before it is queued; if the send fails (SQS refuses or times out, or the function stops between
 the two), the stored request says its decision is still to queue, and the next sweep queues it. So an approval
 recorded is an approval applied. Slack trouble with one request neither stops a sweep nor undoes what it stored.
+
+A forwarder that stops reporting leaves its cluster's CSRs unseen, and nothing else would say so: every sweep counts
+the clusters whose forwarder has sent no heartbeat for a while (SILENT_CLUSTERS, zero included, for the alarm), logs
+each, and tells each silence once in the cluster's channel.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from csrgate.domain.granting import mark_due
 from csrgate.domain.grants import Grant, GrantState, grant_event
 from csrgate.domain.jobs import ApplyDecision, ApplyGrant, EndGrant, SweepBindings
 from csrgate.domain.lifecycle import State
+from csrgate.domain.messages import silence_notice
 from csrgate.domain.outcome import Outcome
 from csrgate.domain.ports import (
     AuditLog,
@@ -29,7 +34,9 @@ from csrgate.domain.ports import (
     Clock,
     ClusterDirectory,
     Conflict,
+    Gauges,
     GrantStore,
+    Heartbeats,
     JobQueue,
     Notifier,
     Requesters,
@@ -41,6 +48,7 @@ from csrgate.domain.redraw import MessageRedraw
 from csrgate.domain.renewals import reminder_text
 
 EXPIRED_REASON = "expired: nobody decided within the review window"
+SILENT_CLUSTERS = "SilentClusters"  # the gauge ForwarderSilentAlarm watches
 _APPROVALS = (State.APPROVED, State.AUTO_APPROVED)
 
 
@@ -56,6 +64,8 @@ class SweepTimings:
     # Extend is offered this long before access ends (to grants lasting at least twice as long): the sweep runs every
     # ten minutes, so one of them always sees it.
     extension_lead: timedelta = timedelta(minutes=15)
+    # A forwarder not heard from for longer than this is silent: several of its heartbeats missed, not one late.
+    silent_after: timedelta = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,7 @@ class SweepResult:
     grants_ended: int = 0  # grants whose time was up that no queued end had ended
     grants_requeued: int = 0  # grants the worker had yet to act on, queued again
     extensions_offered: int = 0  # requesters offered Extend before their access ends
+    silent_clusters: int = 0  # configured clusters whose forwarder was heard from, but not lately
 
 
 class Sweeper:
@@ -85,7 +96,9 @@ class Sweeper:
         people: SlackDirectory,
         certificates: CertificateStore,
         grants: GrantStore,
+        heartbeats: Heartbeats,
         audit: AuditLog,
+        gauges: Gauges,
         clock: Clock,
         timings: SweepTimings = SweepTimings(),
     ) -> None:
@@ -98,14 +111,17 @@ class Sweeper:
         self._people = people
         self._certificates = certificates
         self._grants = grants
+        self._heartbeats = heartbeats
         self._audit = audit
+        self._gauges = gauges
         self._clock = clock
         self._timings = timings
 
     def sweep(self) -> SweepResult:
-        """Queue decisions that never reached the worker; expire what waited too long; remind about what waited a
-        while."""
+        """Find forwarders gone silent; queue decisions that never reached the worker; expire what waited too long;
+        remind about what waited a while."""
         now = self._clock()
+        silent = self._sweep_forwarders(now)  # first: nothing that fails later in the sweep delays telling a silence
         requeued = sum(
             self._queue(record, now, late=True)
             for record in self._store.unqueued_decisions(now - self._timings.requeue_after)
@@ -117,9 +133,51 @@ class Sweeper:
             elif not record.reminded:
                 reminded += self._remind(record, now)
         holders = sum(self._remind_holder(certificate, now) for certificate in self._certificates.due_reminders(now))
-        return replace(
-            self._sweep_grants(now), reminded=reminded, expired=expired, requeued=requeued, holders_reminded=holders
+        result = replace(
+            self._sweep_grants(now),
+            reminded=reminded,
+            expired=expired,
+            requeued=requeued,
+            holders_reminded=holders,
+            silent_clusters=silent,
         )
+        # Last, so that only a sweep that finished writes it: no value at all means no sweep, which is alarmed too.
+        self._gauges.gauge(SILENT_CLUSTERS, silent)
+        return result
+
+    def _sweep_forwarders(self, now: datetime) -> int:
+        """The number of configured clusters whose forwarder is silent; each logged, each silence told once."""
+        silent = 0
+        for cluster in self._clusters.all():
+            last = self._heartbeats.last(cluster.name)
+            if last is None:
+                # Not alarmed: a cluster is configured before its forwarder is deployed (or while it runs a version
+                # that sends no heartbeat), and alarming then would teach people to ignore the alarm. Logged every
+                # sweep instead, so a forwarder that never came is not forgotten.
+                self._audit.write(AuditEvent("forwarder.never_heard", "", cluster.name, "", "", Actor.SERVICE, now))
+                continue
+            if now - last <= self._timings.silent_after:
+                continue
+            silent += 1
+            event = AuditEvent(
+                "forwarder.silent",
+                "",
+                cluster.name,
+                "",
+                "",
+                Actor.SERVICE,
+                now,
+                {"last_heartbeat": last.isoformat(), "silent_minutes": int((now - last).total_seconds() // 60)},
+            )
+            self._audit.write(event)
+            # Claimed before it is posted, as Extend offers are: a silence is told at most once, and a post Slack
+            # refuses is recorded; the alarm, which counts every silent cluster every sweep, does not depend on Slack.
+            if self._heartbeats.told_silent(cluster.name, last):
+                try:
+                    self._notifier.post_notice(cluster.slack_channel, silence_notice(cluster.name, last))
+                except (RetryLater, PermanentFailure) as exc:
+                    self._audit.write(replace(event, event="slack.post_failed", details={"reason": str(exc)}))
+        return silent
 
     def _sweep_grants(self, now: datetime) -> SweepResult:
         """Expire access requests left undecided, end grants whose queued end was lost, queue again what the worker

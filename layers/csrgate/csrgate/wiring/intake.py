@@ -19,6 +19,7 @@ def build_intake(kit: Kit) -> Intake:
         store=kit.store,
         asks=kit.asks(),
         certificates=kit.certificates(),
+        heartbeats=kit.heartbeats(),
         decisions=kit.decision_queue(),
         slack_retries=kit.slack_retry_queue(),
         notifier=kit.notifier(),

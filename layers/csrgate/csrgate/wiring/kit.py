@@ -22,6 +22,7 @@ from csrgate.adapters.aws.audit import LoggedAuditTrail
 from csrgate.adapters.aws.certificates import DynamoCertificateStore
 from csrgate.adapters.aws.config import ConfigError, ParameterClusterDirectory, SecretReader, Settings
 from csrgate.adapters.aws.grants import DynamoGrantStore
+from csrgate.adapters.aws.heartbeats import DynamoHeartbeats
 from csrgate.adapters.aws.queues import SqsJobQueue
 from csrgate.adapters.aws.store import DynamoRequestStore
 from csrgate.adapters.slack.channel import SlackNotifier
@@ -102,6 +103,10 @@ class Kit:
     def certificates(self) -> DynamoCertificateStore:
         """The client certificates csrgate delivered, in the requests' table."""
         return DynamoCertificateStore(self.dynamodb, self.settings.table, self.settings.retention)
+
+    def heartbeats(self) -> DynamoHeartbeats:
+        """When each cluster's forwarder was last heard from, in the requests' table."""
+        return DynamoHeartbeats(self.dynamodb, self.settings.table)
 
     def decision_queue(self) -> SqsJobQueue:
         """The worker's queue: decisions to apply, signers to look at again."""

@@ -1,4 +1,5 @@
-"""The sweeper function's composition root: reminders, expiries and decisions that never reached the worker."""
+"""The sweeper function's composition root: reminders, expiries, decisions that never reached the worker, and
+forwarders gone silent."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ def build_sweeper(logger: Logger, session: Any = None) -> Sweeper:
         people=SlackPeople(kit.slack),
         certificates=kit.certificates(),
         grants=kit.grants(),
+        heartbeats=kit.heartbeats(),
         audit=kit.audit,
+        gauges=kit.audit,
         clock=kit.clock,
         timings=SweepTimings(
             remind_after=timedelta(minutes=settings.remind_after_minutes),

@@ -1,9 +1,14 @@
-"""The audit trail's log lines and metrics: one structured line per event, counted per cluster."""
+"""The audit trail's log lines and metrics: one structured line per event, counted per cluster; and the gauges a run
+writes for the alarms."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.base import SingleMetric
 
 from csrgate.domain.records import AuditEvent
 
@@ -21,6 +26,7 @@ _COUNTED = {
     "slack.post_failed": "SlackPostFailures",
     "slack.post_abandoned": "SlackPostsAbandoned",
     "csr.event_rejected": "EventsRejected",
+    "forwarder.heartbeat": "ForwarderHeartbeats",
 }
 
 
@@ -29,7 +35,7 @@ _TIMED = {"seconds_to_decision": "TimeToDecision", "seconds_to_issue": "TimeToIs
 
 
 class LoggedAuditTrail:
-    """AuditLog that writes through the Powertools Logger and counts with EMF metrics."""
+    """AuditLog that writes through the Powertools Logger and counts with EMF metrics; Gauges with EMF metrics too."""
 
     def __init__(self, logger: Logger, namespace: str = NAMESPACE) -> None:
         self._logger = logger
@@ -50,10 +56,23 @@ class LoggedAuditTrail:
 
     def measure(self, name: str, cluster: str, seconds: float) -> None:
         """Record a duration with the cluster as its dimension."""
-        with single_metric(name=name, unit=MetricUnit.Seconds, value=seconds, namespace=self._namespace) as metric:
-            metric.add_dimension(name="cluster", value=cluster)
+        self._emit(name, MetricUnit.Seconds, seconds, {"cluster": cluster})
+
+    def gauge(self, name: str, value: float) -> None:
+        """Record a value with no dimensions: what an alarm watches over every cluster at once."""
+        self._emit(name, MetricUnit.Count, value, {})
 
     def count(self, name: str, cluster: str) -> None:
         """Add one to a metric with the cluster as its dimension."""
-        with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=self._namespace) as metric:
-            metric.add_dimension(name="cluster", value=cluster)
+        self._emit(name, MetricUnit.Count, 1, {"cluster": cluster})
+
+    def _emit(self, name: str, unit: MetricUnit, value: float, dimensions: Mapping[str, str]) -> None:
+        """One EMF line with exactly these dimensions. Powertools adds `service` (POWERTOOLS_SERVICE_NAME, which every
+        function sets) to a metric unless told otherwise; an alarm matches one exact set of dimensions, so each alarm
+        would then watch one function's metric only, or none."""
+        metric = SingleMetric(namespace=self._namespace, service="")
+        metric.add_metric(name=name, unit=unit, value=value)
+        for dimension, dimension_value in dimensions.items():
+            metric.add_dimension(name=dimension, value=dimension_value)
+        # the function's standard output goes to CloudWatch Logs, which extracts the metric (as single_metric prints)
+        print(json.dumps(metric.serialize_metric_set(), separators=(",", ":")))

@@ -1,4 +1,4 @@
-"""The intake HTTP API: authenticate the forwarder, validate its event, hand it to the domain.
+"""The intake HTTP API: authenticate the forwarder, validate its event or heartbeat, hand it to the domain.
 
 Two routes, because an HTTP API route has one authorizer: `/v1/csr-events` behind API Gateway's AWS_IAM
 authorizer (forwarders on EKS sign with SigV4), `/v1/hmac/csr-events` for forwarders that sign with the
@@ -19,11 +19,12 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 
 from csrgate.adapters.aws.config import ConfigError, SecretReader
 from csrgate.domain.cluster import ClusterConfig
@@ -78,6 +79,21 @@ class CsrEventBody(BaseModel):
     cluster: StrictStr = Field(min_length=1, max_length=63)
     type: Literal["ADDED", "MODIFIED", "DELETED"]
     object: dict[str, Any]
+
+
+class HeartbeatBody(BaseModel):
+    """The forwarder's heartbeat: its cluster's forwarder is running and reaches csrgate. Only that: a heartbeat with
+    an object or any other key is a forwarder's mistake, refused so that it shows."""
+
+    model_config = ConfigDict(extra="forbid")
+    cluster: StrictStr = Field(min_length=1, max_length=63)
+    type: Literal["HEARTBEAT"]
+
+
+ForwarderBody = CsrEventBody | HeartbeatBody
+# Told apart by `type`, so that an error names the field of the body the forwarder meant to send.
+_FORWARDER_BODY: TypeAdapter[ForwarderBody] = TypeAdapter(Annotated[ForwarderBody, Field(discriminator="type")])
+_TYPES = ("ADDED", "MODIFIED", "DELETED", "HEARTBEAT")
 
 
 class IntakeApi:
@@ -168,7 +184,10 @@ class IntakeApi:
             )
         return keys
 
-    def _receive(self, cluster: ClusterConfig, event: CsrEventBody) -> Response[str]:
+    def _receive(self, cluster: ClusterConfig, event: ForwarderBody) -> Response[str]:
+        if isinstance(event, HeartbeatBody):
+            self._intake.heartbeat(cluster)
+            return _json(200, {"heartbeat": "received"})
         try:
             csr = read_csr_object(event.object, "object", from_cluster=True)
         except InputError as exc:
@@ -243,7 +262,7 @@ class IntakeApi:
         return _error(500, "internal-error", "the event could not be stored")
 
 
-def _parse(raw: bytes) -> CsrEventBody:
+def _parse(raw: bytes) -> ForwarderBody:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -253,11 +272,18 @@ def _parse(raw: bytes) -> CsrEventBody:
     except (ValueError, RecursionError):  # ValueError: JSONDecodeError, and integers too long to convert
         raise ApiError(400, "invalid-json", "the body is not JSON") from None
     try:
-        return CsrEventBody.model_validate(document)
+        return _FORWARDER_BODY.validate_python(document)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(body)"
-        raise ApiError(400, "invalid-event", f"{where}: {first['msg']}") from None
+        raise ApiError(400, "invalid-event", _described(exc.errors(include_url=False)[0])) from None
+
+
+def _described(error: ErrorDetails) -> str:
+    """`field: what is wrong`, the field named as in the body."""
+    if error["type"] in ("union_tag_not_found", "union_tag_invalid"):  # pydantic's message repeats the value sent
+        return "type: Input should be " + ", ".join(f"'{name}'" for name in _TYPES[:-1]) + f" or '{_TYPES[-1]}'"
+    loc = error["loc"]
+    loc = loc[1:] if loc and loc[0] in _TYPES else loc  # pydantic puts the type the body claimed first
+    return f"{'.'.join(str(part) for part in loc) or '(body)'}: {error['msg']}"
 
 
 def _same_role(caller_arn: str, role_arn: str) -> bool:

@@ -74,8 +74,9 @@ def review_blocks(message: ReviewMessage) -> list[Block]:
 
 
 def notice_blocks(notice: Notice) -> list[Block]:
-    """A notice: headline, facts, findings."""
-    return [*_body(notice.headline, notice.facts, notice.findings), _id_context("request", notice.request_id)]
+    """A notice: headline, facts, findings, and the request it is about (none for a notice about a cluster)."""
+    about = [_id_context("request", notice.request_id)] if notice.request_id else []
+    return [*_body(notice.headline, notice.facts, notice.findings), *about]
 
 
 def grant_blocks(message: GrantMessage) -> list[Block]:
