@@ -170,3 +170,17 @@ def test_every_log_group_outlives_the_stack_and_keeps_the_retention_asked_for() 
         assert "LogGroupName" not in group["Properties"], name
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
     assert TEMPLATE["Parameters"]["LogRetentionDays"]["Default"] >= 365
+
+
+def test_every_function_that_fails_raises_an_alarm() -> None:
+    resources = TEMPLATE["Resources"]
+    functions = {name for name, resource in resources.items() if resource["Type"] == "AWS::Serverless::Function"}
+    alarmed = {
+        alarm["Properties"]["Dimensions"][0]["Value"]["Ref"]
+        for alarm in resources.values()
+        if alarm["Type"] == "AWS::CloudWatch::Alarm"
+        and alarm["Properties"].get("Namespace") == "AWS/Lambda"
+        and alarm["Properties"].get("MetricName") == "Errors"
+        and alarm["Properties"].get("AlarmActions")
+    }
+    assert functions and alarmed == functions
