@@ -39,6 +39,9 @@ def test_dana_gets_edit_in_payments_uses_it_and_loses_it_when_revoked(stack: Dev
     dm = wait_for("the kubeconfig in dana's DM", lambda: [f for f in stack.files() if f["user"] == dana])
     assert dm[-1]["name"] == "dev-payments.kubeconfig"
     assert wait_for("her DM", lambda: [m for m in stack.messages() if "You have edit" in m["text"]])
+    # AND `/csrgate status` tells her where it stands
+    status = json.dumps(stack.command(dana, "/csrgate", "status")["body"])
+    assert "access: edit in namespace payments on dev as dana, for 1 hour: active until" in status, status
     # WHEN alice revokes it
     assert REVOKE in buttons(stack, message)
     assert stack.click(message, REVOKE, alice)["status"] == 200

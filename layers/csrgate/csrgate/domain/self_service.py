@@ -1,5 +1,6 @@
-"""What a person sees when they ask in Slack: the form's choices for them, where their asks stand, and the reviews
-waiting for their decision (their App Home). Light: the interactions function answers with it within 3 seconds."""
+"""What a person sees when they ask in Slack: the form's choices for them, where their certificate asks and access
+grants stand, and the reviews waiting for their decision (their App Home). Light: the interactions function answers
+with it within 3 seconds."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from csrgate.domain.asks import (
     username_for,
 )
 from csrgate.domain.cluster import ClusterKind
+from csrgate.domain.grants import Grant, GrantState
 from csrgate.domain.messages import ReviewMessage, review_message
-from csrgate.domain.ports import AskStore, Clock, ClusterDirectory, RequestStore, SlackDirectory
+from csrgate.domain.ports import AskStore, Clock, ClusterDirectory, GrantStore, RequestStore, SlackDirectory
 from csrgate.domain.summary import describe_lifetime
 
 MAX_SHOWN_ASKS = 10
@@ -40,12 +42,14 @@ class SelfService:
         clusters: ClusterDirectory,
         store: RequestStore,
         asks: AskStore,
+        grants: GrantStore,
         people: SlackDirectory,
         clock: Clock,
     ) -> None:
         self._clusters = clusters
         self._store = store
         self._asks = asks
+        self._grants = grants
         self._people = people
         self._clock = clock
 
@@ -69,8 +73,10 @@ class SelfService:
         )
 
     def status(self, slack_user: str) -> list[str]:
-        """One line per recent ask: what, where, and where it stands now."""
-        return [self._line(ask) for ask in self._asks.by_asker(slack_user, MAX_SHOWN_ASKS)]
+        """One line per recent certificate ask and access grant, newest first: what, where, and where it stands."""
+        asks = [(ask.asked_at, self._line(ask)) for ask in self._asks.by_asker(slack_user, MAX_SHOWN_ASKS)]
+        grants = [(grant.asked_at, _grant_line(grant)) for grant in self._grants.by_asker(slack_user, MAX_SHOWN_ASKS)]
+        return [line for _, line in sorted(asks + grants, key=lambda each: each[0], reverse=True)[:MAX_SHOWN_ASKS]]
 
     def waiting_for(self, slack_user: str) -> list[ReviewMessage]:
         """The reviews this person may decide, oldest first (not their own: those they may not decide)."""
@@ -99,3 +105,24 @@ class SelfService:
             return "created in the cluster, on its way to the approvers"
         note = f" ({record.outcome_note})" if record.outcome_note else ""
         return record.state.value.replace("_", " ") + note
+
+
+_GRANT_STATES = {
+    GrantState.AWAITING_REVIEW: "waiting for approval",
+    GrantState.APPROVED: "approved, being granted",
+    GrantState.ENDING: "ending",
+    GrantState.DENIED: "denied",
+    GrantState.EXPIRED: "expired: nobody decided",
+    GrantState.FAILED: "not granted (its administrators can see why)",
+}
+
+
+def _grant_line(grant: Grant) -> str:
+    asked = grant.asked_at.strftime("%Y-%m-%d %H:%M UTC")
+    if grant.state is GrantState.ACTIVE and grant.ends_at:
+        where = f"active until {grant.ends_at.strftime('%Y-%m-%d %H:%M UTC')}"
+    elif grant.state is GrantState.ENDED:
+        where = f"ended ({grant.ended_by})" if grant.ended_by else "ended"
+    else:
+        where = _GRANT_STATES.get(grant.state, grant.state.value.replace("_", " "))
+    return f"{asked}  access: {grant.what} as {grant.username}, for {grant.duration}: {where}"

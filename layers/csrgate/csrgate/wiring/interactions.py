@@ -54,9 +54,10 @@ def build_interactions_api(logger: Logger, session: Any = None) -> InteractionsA
 
         return Asking(kit.clusters, asks, decisions, people, kit.audit, kit.clock)
 
-    self_service = SelfService(kit.clusters, kit.store, asks, people, kit.clock)
+    grants = kit.grants()
+    self_service = SelfService(kit.clusters, kit.store, asks, grants, people, kit.clock)
     views = SlackViews(hurried_slack)
     asking_api = AskingApi(self_service, asking, views)
-    granting = Granting(kit.clusters, kit.grants(), decisions, people, notifier, kit.audit, kit.clock)
+    granting = Granting(kit.clusters, grants, decisions, people, notifier, kit.audit, kit.clock)
     access_api = AccessApi(granting, views, notifier)
     return InteractionsApi(approvals, notifier, asking_api, access_api, kit.signing_secret, logger)

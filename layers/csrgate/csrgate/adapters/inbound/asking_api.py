@@ -74,8 +74,8 @@ class AskingApi:
             return None if refused is None else ephemeral("csrgate could not open the form; try again.")
         if what == "status":
             lines = self._self_service.status(slack_user)
-            shown = f"Your last {MAX_SHOWN_ASKS} certificate requests:\n" if len(lines) == MAX_SHOWN_ASKS else ""
-            return ephemeral(shown + "\n".join(lines) if lines else "You have asked for no certificate yet.")
+            shown = f"Your last {MAX_SHOWN_ASKS} requests:\n" if len(lines) == MAX_SHOWN_ASKS else ""
+            return ephemeral(shown + "\n".join(lines) if lines else "You have asked for no certificate or access yet.")
         return ephemeral(HELP)
 
     def publish_home(self, slack_user: str, note: str | None = None) -> None:

@@ -192,8 +192,8 @@ def home_view(mine: list[str], waiting: list[ReviewMessage], more_waiting: int, 
     blocks: list[Block] = []
     if note:
         blocks += text_blocks(note)
-    blocks += [HeaderBlock(text=_plain("Your certificate requests"))]
-    blocks += text_blocks("\n".join(mine) if mine else "None yet. Ask with /csrgate request.")
+    blocks += [HeaderBlock(text=_plain("Your requests"))]
+    blocks += text_blocks("\n".join(mine) if mine else "None yet. Ask with /csrgate request or /csrgate access.")
     blocks += [DividerBlock(), HeaderBlock(text=_plain("Waiting for your decision"))]
     if not waiting:
         blocks += text_blocks("Nothing waits for you.")
