@@ -189,24 +189,7 @@ def test_on_eks_the_kubeconfig_signs_in_with_aws_eks_get_token() -> None:
     assert config["users"] == [
         {
             "name": "sso:dana@example.com",
-            "user": {
-                "exec": {
-                    "apiVersion": "client.authentication.k8s.io/v1beta1",
-                    "command": "aws",
-                    "args": [
-                        "--region",
-                        "eu-west-1",
-                        "eks",
-                        "get-token",
-                        "--cluster-name",
-                        "lab-eks",
-                        "--output",
-                        "json",
-                    ],
-                    "interactiveMode": "IfAvailable",
-                    "provideClusterInfo": False,
-                }
-            },
+            "user": {"exec": aws_get_token()},
         }
     ]
     assert gate.rbac.users_bound() == [("payments", "edit", "sso:dana@example.com")]
@@ -229,26 +212,8 @@ def test_on_eks_the_kubeconfig_assumes_the_requesters_role_as_the_persons_sessio
     assert config["users"] == [
         {
             "name": "sso:dana-example.com",
-            "user": {
-                "exec": {
-                    "apiVersion": "client.authentication.k8s.io/v1beta1",
-                    "command": "aws",
-                    "args": [
-                        "--region",
-                        "eu-west-1",
-                        "eks",
-                        "get-token",
-                        "--cluster-name",
-                        "lab-eks",
-                        "--output",
-                        "json",
-                    ],
-                    "interactiveMode": "IfAvailable",
-                    "provideClusterInfo": False,
-                    # `aws eks get-token --role-arn` would name the session EKSGetTokenAuth: a profile names hers
-                    "env": [{"name": "AWS_PROFILE", "value": "csrgate-lab-eks"}],
-                }
-            },
+            # `aws eks get-token --role-arn` would name the session EKSGetTokenAuth: a profile names hers
+            "user": {"exec": aws_get_token(env=[{"name": "AWS_PROFILE", "value": "csrgate-lab-eks"}])},
         }
     ]
     endpoint = gate.rbac.endpoint()
@@ -820,3 +785,15 @@ def test_a_sweep_with_no_grants_changes_nothing() -> None:
     gate = access_gate()
     assert gate.sweeper.sweep() == SweepResult()
     assert gate.decisions.jobs == [SweepBindings("lab")]
+
+
+def aws_get_token(**more: object) -> dict[str, object]:
+    """The exec entry of a kubeconfig for the lab's EKS cluster: `aws eks get-token`, as its user runs it."""
+    return {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": "aws",
+        "args": ["--region", "eu-west-1", "eks", "get-token", "--cluster-name", "lab-eks", "--output", "json"],
+        "interactiveMode": "IfAvailable",
+        "provideClusterInfo": False,
+        **more,
+    }
