@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import platform
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 
+import csrgate
 from csrgate.domain.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from csrgate.forwarder.config import ForwarderConfig, load_config
 from csrgate.forwarder.logs import JsonFormatter
@@ -194,6 +196,10 @@ def test_ready_only_after_the_first_list_and_metrics_name_every_counter(
     assert 'csrgate_forwarder_events_seen_total{type="LISTED"} 2.0' in metrics
     for name in ("send_retries_total", "events_failed_total", "queue_depth", "watch_restarts_total", "ready"):
         assert f"csrgate_forwarder_{name}" in metrics
+    for outcome in ("sent", "retry", "refused"):
+        assert f'csrgate_forwarder_send_duration_seconds_bucket{{le="+Inf",outcome="{outcome}"}}' in metrics
+    build = f'csrgate_forwarder_build_info{{python="{platform.python_version()}",version="{csrgate.__version__}"}} 1.0'
+    assert build in metrics
     assert unknown[0] == 404
     assert running.exit_status == [0]
 

@@ -107,8 +107,19 @@ class Harness:
     def count(self, name: str, **labels: str) -> float:
         return self.metrics.registry.get_sample_value(f"csrgate_forwarder_{name}_total", labels) or 0.0
 
+    def timed(self, part: str, outcome: str, **labels: str) -> float:
+        """A sample of the send-duration histogram: its `count`, `sum` or a `bucket` (with le=...)."""
+        name = f"csrgate_forwarder_send_duration_seconds_{part}"
+        return self.metrics.registry.get_sample_value(name, {"outcome": outcome, **labels}) or 0.0
 
-def harness(url: str, signer: Signer, timeout: float = 5.0, give_up_after: int | None = None) -> Harness:
+
+def harness(
+    url: str,
+    signer: Signer,
+    timeout: float = 5.0,
+    give_up_after: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Harness:
     waits: list[float] = []
     metrics = ForwarderMetrics()
 
@@ -118,7 +129,7 @@ def harness(url: str, signer: Signer, timeout: float = 5.0, give_up_after: int |
 
     backoff = lambda: Backoff(0.5, 8.0, uniform=lambda low, high: high)  # noqa: E731 - the upper bound, to check it
     pool = urllib3.PoolManager(retries=False)
-    return Harness(Sender(url, "lab", signer, pool, timeout, backoff, metrics, wait), metrics, waits, wait)
+    return Harness(Sender(url, "lab", signer, pool, timeout, backoff, metrics, wait, clock), metrics, waits, wait)
 
 
 def test_an_event_arrives_as_the_protocol_says_signed_with_the_clusters_key(receiver: Receiver, key_file: Path) -> None:
@@ -221,6 +232,27 @@ def test_a_refused_connection_is_retried(key_file: Path, receiver: Receiver) -> 
     assert run.count("events_failed", reason="shutdown") == 1
 
 
+def test_every_post_is_timed_by_what_its_answer_meant(receiver: Receiver, key_file: Path) -> None:
+    # GIVEN an API that answers 503, then 200, then refuses the next event; and a clock the test moves
+    receiver.answer(503, {"error": "retry-later", "message": "a dependency is unavailable"})
+    receiver.answer(200)
+    receiver.answer(403, {"error": "forbidden", "message": "not this cluster's role"})
+    readings = iter([10.0, 10.4, 20.0, 20.04, 30.0, 31.5])  # each POST reads the clock before and after
+    run = harness(receiver.url, HmacSigner(key_file, "lab"), clock=lambda: next(readings))
+
+    # WHEN one event is retried once and sent, and another refused
+    run.sender.deliver(CsrEvent("ADDED", CSR))
+    run.sender.deliver(CsrEvent("MODIFIED", CSR))
+
+    # THEN each POST is one observation of its own duration, under its outcome
+    assert (run.timed("count", "retry"), run.timed("sum", "retry")) == (1, pytest.approx(0.4))
+    assert (run.timed("count", "sent"), run.timed("sum", "sent")) == (1, pytest.approx(0.04))
+    assert (run.timed("count", "refused"), run.timed("sum", "refused")) == (1, pytest.approx(1.5))
+    assert run.timed("bucket", "sent", le="0.05") == 1
+    assert run.timed("bucket", "sent", le="0.025") == 0
+    assert run.timed("bucket", "refused", le="1.0") == 0
+
+
 def test_a_slow_answer_times_out_and_is_retried(receiver: Receiver, key_file: Path) -> None:
     receiver.answer(200, delay=1.0)
     run = harness(receiver.url, HmacSigner(key_file, "lab"), timeout=0.2)
@@ -228,6 +260,7 @@ def test_a_slow_answer_times_out_and_is_retried(receiver: Receiver, key_file: Pa
     assert run.sender.deliver(CsrEvent("ADDED", CSR))
 
     assert run.count("send_retries", reason="timeout") == 1
+    assert (run.timed("count", "retry"), run.timed("count", "sent")) == (1, 1)
     assert len(receiver.arrivals) == 2
     # the first attempt reached csrgate and may have been accepted: the retry must not look like its replay
     first, retry = receiver.arrivals
@@ -361,6 +394,7 @@ def test_without_aws_credentials_yet_the_send_waits_and_tries_again(receiver: Re
 
     assert run.sender.deliver(CsrEvent("ADDED", CSR))
     assert run.count("send_retries", reason="credentials") == 2
+    assert (run.timed("count", "retry"), run.timed("count", "sent")) == (0, 1)  # no POST while waiting: none timed
     assert "X-Amz-Security-Token" not in receiver.arrivals[0].headers
 
 

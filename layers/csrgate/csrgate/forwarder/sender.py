@@ -149,6 +149,7 @@ class Sender:
         new_backoff: Callable[[], Backoff],
         metrics: ForwarderMetrics,
         wait: Callable[[float], bool],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._url = url
         self._cluster = cluster
@@ -158,6 +159,7 @@ class Sender:
         self._new_backoff = new_backoff
         self._metrics = metrics
         self._wait = wait  # sleeps; True means give up now (the drain deadline has passed)
+        self._clock = clock  # times each POST (send_duration_seconds)
 
     def deliver(self, event: CsrEvent) -> bool:
         """Send until accepted (True) or refused for good or abandoned at shutdown (False)."""
@@ -207,12 +209,18 @@ class Sender:
                 return answer, backoff.attempt
 
     def attempt(self, body: bytes) -> Answer:
-        """One signed POST and what its answer means."""
+        """One signed POST and what its answer means; the POST's duration is observed by its outcome."""
         try:
             headers = {"User-Agent": USER_AGENT, **self._signer.headers(self._url, body)}
         except RetryLater as exc:
             LOG.warning("signing.unavailable", extra={"reason": str(exc)})
-            return Answer("retry", "credentials")
+            return Answer("retry", "credentials")  # nothing was sent, so there is no POST to time
+        started = self._clock()
+        answer = self._post(body, headers)
+        self._metrics.send_duration.labels(outcome=answer.outcome).observe(self._clock() - started)
+        return answer
+
+    def _post(self, body: bytes, headers: dict[str, str]) -> Answer:
         try:
             response = self._http.request(
                 "POST", self._url, body=body, headers=headers, timeout=self._timeout, retries=False, redirect=False
