@@ -60,11 +60,20 @@ def test_without_a_secret_prefix_the_stack_name_is_the_prefix() -> None:
 # --- what the template lets each function read ------------------------------------------------------------------
 
 
+def policies_of(function: str) -> list[Any]:
+    """The function's policy documents: its SAM Policies, or those of the role it names (the worker's role)."""
+    properties = TEMPLATE["Resources"][function]["Properties"]
+    if "Role" in properties:
+        role = TEMPLATE["Resources"][properties["Role"]["Fn::GetAtt"][0]]["Properties"]
+        return [policy["PolicyDocument"] for policy in role.get("Policies", [])]
+    return list(properties.get("Policies", []))
+
+
 def secrets_readable_by(function: str) -> list[Any]:
     """The Resource of every statement that allows the function secretsmanager:GetSecretValue."""
     statements = [
         statement
-        for policy in TEMPLATE["Resources"][function]["Properties"].get("Policies", [])
+        for policy in policies_of(function)
         for statement in policy.get("Statement", [])
         if "secretsmanager:GetSecretValue" in json.dumps(statement.get("Action"))
     ]
