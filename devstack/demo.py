@@ -6,6 +6,7 @@ Run as `python -m devstack.demo`. Exits 0 only if every step did what it says; s
 from __future__ import annotations
 
 import base64
+import json
 import shlex
 import subprocess
 import sys
@@ -99,7 +100,7 @@ def approve_path(stack: DevStackClient, work: Path) -> None:
 
 
 def denial_path(stack: DevStackClient, work: Path) -> None:
-    """A CSR asking for kubeadm:cluster-admins: denied by policy, reason in the cluster, notice in Slack."""
+    """A CSR asking for kubeadm:cluster-admins: denied by policy, reason in the cluster, listed in Slack's digest."""
     email = stack.stack["users"][stack.user(REQUESTER)]["email"]
     say(f"9. now a CSR for {DENIED} in the group kubeadm:cluster-admins")
     openssl("genrsa", "-out", f"{DENIED}.key", "2048", cwd=work)
@@ -114,12 +115,12 @@ def denial_path(stack: DevStackClient, work: Path) -> None:
     show(f"reason: {denied['reason']}\nmessage: {denied.get('message', '')}")
     if denied["reason"] != "CsrgatePolicyDenied":
         raise StackError(f"the Denied condition's reason is {denied['reason']}, not CsrgatePolicyDenied")
-    say("11. and says so in Slack:")
-    notice = wait_for(
-        "the denial notice in Slack",
-        lambda: next((m for m in stack.messages(stack.channel) if DENIED in m["text"]), None),
+    say("11. and says so in Slack, in the digest of the minute's automatic decisions:")
+    digest = wait_for(
+        "the digest listing the denial in Slack",
+        lambda: next((m for m in stack.messages(stack.channel) if f"Denied {DENIED}" in json.dumps(m["blocks"])), None),
     )
-    show(notice["text"])
+    show(digest["text"])
 
 
 def main() -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import secrets
 import threading
 import time
@@ -83,9 +84,16 @@ class SlackStandIn:
     # and checks them as Slack does.
     check_triggers: bool = False
     clock: Callable[[], float] = time.time
+    # Slack's limit on chat.postMessage, about one message per second in a channel: when set, a post sooner than
+    # that after the channel's last is answered 429 with Retry-After, as Slack does. Off unless a test asks for it.
+    channel_posts_per_second: float | None = None
+    rate_limited: int = 0  # posts answered 429 by that limit
+    _channel_posted: dict[str, float] = field(default_factory=dict)  # channel -> when its last post was accepted
     files: list[dict[str, Any]] = field(default_factory=list)  # completed uploads: channel, name, title, content
     _uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # when each call of `calls` came (time.time()), at the same index: to count calls per time window
+    call_times: list[float] = field(default_factory=list)
     _failures: list[_Failure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -162,12 +170,16 @@ class SlackStandIn:
             arguments.update(parse_qsl(raw))
         with self._lock:
             self.calls.append((method, arguments))
+            self.call_times.append(time.time())
             failure = self._failures.pop(0) if self._failures else None
         if failure is not None:
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
             return _answer(request, failure.status, {"ok": False, "error": failure.error}, headers)
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return _answer(request, 200, {"ok": False, "error": "invalid_auth"})
+        wait = self._channel_wait(method, arguments)
+        if wait:
+            return _answer(request, 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)})
         handlers = {
             "chat.postMessage": self._post,
             "chat.update": self._update,
@@ -190,6 +202,19 @@ class SlackStandIn:
         if refused is not None:
             return _answer(request, 200, {"ok": False, "error": refused})
         return _answer(request, 200, handler(arguments))
+
+    def _channel_wait(self, method: str, arguments: dict[str, Any]) -> int:
+        """Whole seconds to wait before posting to the channel again (0: post now, and count it as posted)."""
+        if method != "chat.postMessage" or not self.channel_posts_per_second:
+            return 0
+        channel, now = str(arguments.get("channel", "")), self.clock()
+        with self._lock:
+            due = self._channel_posted.get(channel, float("-inf")) + 1 / self.channel_posts_per_second
+            if now < due:
+                self.rate_limited += 1
+                return max(1, math.ceil(due - now))
+            self._channel_posted[channel] = now
+        return 0
 
     def _lookup_by_email(self, arguments: dict[str, Any]) -> dict[str, Any]:
         email = str(arguments.get("email") or "").casefold()

@@ -36,6 +36,26 @@ class Stack:
         )
         return response.get("Messages", [])
 
+    def work_messages(self, logical_id: str = "DecisionQueue") -> list[dict[str, Any]]:
+        """The queue's messages but the jobs that show a request on its CSR as an Event (`show_in_cluster`), which
+        each review posted and each expiry also queue."""
+        return [m for m in self.queue_messages(logical_id) if json.loads(m["Body"]).get("kind") != "show_in_cluster"]
+
+    def delayed_messages(self, logical_id: str) -> list[dict[str, Any]]:
+        """The messages of a queue once the first is visible (sent with a delay), waiting for it as long as SQS lets
+        a receive wait (20 s)."""
+        sqs = self.session.client("sqs")
+        response = sqs.receive_message(
+            QueueUrl=self.resources[logical_id],
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=0,
+            AttributeNames=["All"],
+            WaitTimeSeconds=20,
+        )
+        messages = response.get("Messages", [])
+        assert messages, f"nothing arrived in {logical_id} within 20 s"
+        return messages
+
     def request_item(self, request_id: str) -> dict[str, Any] | None:
         """The stored request item, as plain values."""
         from csrgate.adapters.aws.store import plain

@@ -55,6 +55,8 @@ APPROVER = (
     # name is what lets it grant exactly these two roles without holding their permissions itself.
     rule("create get list delete", RBAC_GROUP, "rolebindings clusterrolebindings"),
     rule("bind", RBAC_GROUP, "clusterroles", names="view edit"),
+    # `kubectl describe csr` shows where a request stands: the Events the worker writes on the CSR.
+    rule("create", "core", "events"),
 )
 
 # The aggregated user-facing roles, abridged to the resources of the core group (bootstrappolicy's view, edit and

@@ -29,6 +29,8 @@ BODY_TYPES = [JSON, PROTOBUF]
 PATCH_TYPES = [JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH]
 _GO_TYPES = {"string": "string", "bytes": "[]uint8", "int32": "int32", "int64": "int64", "bool": "bool"}
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+# metav1.MicroTime parses with RFC3339Micro, whose ".000000" takes exactly six digits.
+_RFC3339_MICRO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2})")
 _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 
 
@@ -209,6 +211,12 @@ def _check_single(value: Any, spec: Field, path: str, owner: Message, found: Dec
             raise bad_request(_cannot_handle(kind, f'parsing time "{value}" as RFC 3339 in {path}'))
         # metav1.Time keeps UTC seconds: fractions and offsets are normalized away, as Go's round trip does
         return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if spec.kind == "microTime" and isinstance(value, str):
+        moment = _rfc3339(value) if _RFC3339_MICRO.fullmatch(value) else None
+        if moment is None:
+            layout = "2006-01-02T15:04:05.000000Z07:00"
+            raise bad_request(_cannot_handle(kind, f'parsing time "{value}" as "{layout}" in {path}'))
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if spec.kind == "fieldsV1" and isinstance(value, dict):
         return value
     if spec.kind == "map" and isinstance(value, dict):
@@ -237,6 +245,8 @@ def _go_type(spec: Field) -> str:
         return spec.ref.rsplit(".", 1)[-1]
     if spec.kind == "time":
         return "Time"
+    if spec.kind == "microTime":
+        return "MicroTime"
     if spec.kind == "map":
         return "map[string]string"
     if spec.kind == "extra":

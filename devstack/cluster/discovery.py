@@ -43,10 +43,13 @@ def api_versions(server_address: str) -> dict[str, Any]:
 
 
 def core_resources() -> dict[str, Any]:
-    """/api/v1: nodes (cluster-scoped, short name `no`) and their status, namespaces (`ns`), configmaps (`cm`)."""
+    """/api/v1: nodes (cluster-scoped, short name `no`) and their status, namespaces (`ns`), configmaps (`cm`) and
+    events (`ev`)."""
     resources = [
         {"name": "configmaps", "singularName": "configmap", "namespaced": True, "kind": "ConfigMap",
          "verbs": _OBJECT_VERBS, "shortNames": ["cm"]},
+        {"name": "events", "singularName": "event", "namespaced": True, "kind": "Event", "verbs": _OBJECT_VERBS,
+         "shortNames": ["ev"]},
         {"name": "namespaces", "singularName": "namespace", "namespaced": False, "kind": "Namespace",
          "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"], "shortNames": ["ns"]},
         {"name": "nodes", "singularName": "node", "namespaced": False, "kind": "Node", "verbs": _OBJECT_VERBS,

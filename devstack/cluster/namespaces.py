@@ -22,14 +22,14 @@ from devstack.cluster.store import Store
 from devstack.cluster.strategy import metadata_for_create, metadata_for_update
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _CONFIG_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 _DNS_LABEL_PROBLEM = (
     "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end "
     "with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
     "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
 )
-_DNS_SUBDOMAIN_PROBLEM = (
+DNS_SUBDOMAIN_PROBLEM = (
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start "
     "and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
     "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
@@ -114,7 +114,7 @@ class ConfigMapRegistry(Registry):
 
     def validate(self, obj: dict[str, Any]) -> FieldErrors:
         """ValidateConfigMap: a DNS subdomain name and valid keys."""
-        errors = validate_name(obj, _DNS_SUBDOMAIN, 253, _DNS_SUBDOMAIN_PROBLEM)
+        errors = validate_name(obj, DNS_SUBDOMAIN, 253, DNS_SUBDOMAIN_PROBLEM)
         for field in ("data", "binaryData"):
             for key in obj.get(field) or {}:
                 if len(key) > 253 or not _CONFIG_KEY.fullmatch(key):

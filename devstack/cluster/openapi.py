@@ -23,6 +23,8 @@ from devstack.cluster.schema import (
     CSR,
     CSR_LIST,
     DELETE_OPTIONS,
+    EVENT,
+    EVENT_LIST,
     MESSAGES,
     NAMESPACE,
     NAMESPACE_LIST,
@@ -132,6 +134,11 @@ def _special_schemas() -> dict[str, Any]:
             "type": "string",
             "format": "date-time",
         },
+        "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime": {
+            "description": "MicroTime is version of Time with microsecond level precision.",
+            "type": "string",
+            "format": "date-time",
+        },
         "io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1": {
             "description": "FieldsV1 stores a set of fields in a data structure like a Trie, in JSON format.",
             "type": "object",
@@ -161,6 +168,8 @@ def _property(spec: Field, prefix: str) -> dict[str, Any]:
         item = {"$ref": prefix + spec.ref}
     elif spec.kind == "time":
         item = {"$ref": prefix + "io.k8s.apimachinery.pkg.apis.meta.v1.Time"}
+    elif spec.kind == "microTime":
+        item = {"$ref": prefix + "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"}
     elif spec.kind == "fieldsV1":
         item = {"$ref": prefix + "io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1"}
     elif spec.kind == "map":
@@ -226,7 +235,7 @@ def _certificate_paths() -> dict[str, dict[str, Any]]:
     )
 
 
-_CORE_MESSAGES = [NODE, NODE_LIST, NAMESPACE, NAMESPACE_LIST, CONFIG_MAP, CONFIG_MAP_LIST]
+_CORE_MESSAGES = [NODE, NODE_LIST, NAMESPACE, NAMESPACE_LIST, CONFIG_MAP, CONFIG_MAP_LIST, EVENT, EVENT_LIST]
 _RBAC_MESSAGES = [ROLE, ROLE_LIST, CLUSTER_ROLE, CLUSTER_ROLE_LIST, ROLE_BINDING, ROLE_BINDING_LIST,
                   CLUSTER_ROLE_BINDING, CLUSTER_ROLE_BINDING_LIST]  # fmt: skip
 _IN_NAMESPACE = "/namespaces/{namespace}"
@@ -237,6 +246,7 @@ def _core_paths() -> dict[str, dict[str, Any]]:
         _resource_paths("/api/v1/nodes", NODE, NODE_LIST, ("status",))
         | _resource_paths("/api/v1/namespaces", NAMESPACE, NAMESPACE_LIST, ())
         | _resource_paths(f"/api/v1{_IN_NAMESPACE}/configmaps", CONFIG_MAP, CONFIG_MAP_LIST, ())
+        | _resource_paths(f"/api/v1{_IN_NAMESPACE}/events", EVENT, EVENT_LIST, ())
     )
 
 

@@ -125,8 +125,8 @@ def _decode_field(spec: Field, wire: int, value: int | bytes, depth: int) -> Any
         return _text(data, spec.name)
     if spec.kind == "bytes":
         return base64.b64encode(data).decode("ascii")
-    if spec.kind == "time":
-        return _time(data, spec.name)
+    if spec.kind in ("time", "microTime"):
+        return _time(data, spec.name, micro=spec.kind == "microTime")
     if spec.kind == "fieldsV1":
         return _fields_v1(data, spec.name)
     if spec.kind == "map":
@@ -149,7 +149,7 @@ def _text(data: bytes, name: str) -> str:
         raise ProtobufError(f"{name} is not UTF-8") from exc
 
 
-def _time(data: bytes, name: str) -> str | None:
+def _time(data: bytes, name: str, *, micro: bool = False) -> str | None:
     if not data:
         return None  # metav1.Time marshals the zero time as an empty message
     seconds = nanos = 0
@@ -168,6 +168,8 @@ def _time(data: bytes, name: str) -> str | None:
         moment = datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError) as exc:
         raise ProtobufError(f"{name} is out of range") from exc
+    if micro:  # metav1.MicroTime keeps microseconds in JSON
+        return moment.replace(microsecond=max(0, min(nanos, 999_999_999)) // 1000).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     # metav1.Time is second-precision RFC 3339 in JSON, so the nanoseconds are dropped as Go drops them.
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -146,8 +146,8 @@ class Registry:
 
     def list(self, predicate: Predicate, limit: int = 0, continue_token: str = "", namespace: str = "") -> Page:
         """Objects matching the selectors (in `namespace`, or in all when ""), sorted by key, `limit` at a time."""
-        items, version = self.store.snapshot()
-        selected = [item for item in items if predicate(item) and _in_namespace(item, namespace)]
+        items, version = self.store.snapshot(copies=False)  # copies of the selected ones only, below
+        selected = [copy.deepcopy(item) for item in items if predicate(item) and _in_namespace(item, namespace)]
         start = _continue_from(continue_token)
         if start:
             selected = [item for item in selected if self._key_of(item) > start]

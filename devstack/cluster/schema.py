@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Field kinds. "time" is metav1.Time (a Timestamp in protobuf, RFC 3339 in JSON); "fieldsV1" is raw JSON in
+# Field kinds. "time" is metav1.Time (a Timestamp in protobuf, RFC 3339 in JSON); "microTime" is metav1.MicroTime
+# (the same in protobuf, RFC 3339 with exactly six fractional digits in JSON); "fieldsV1" is raw JSON in
 # protobuf and an object in JSON; "map" is map<string, string>; "extra" is map<string, ExtraValue>, a list of
 # strings per key in JSON; "message" refers to another definition by name.
 SCALARS = ("string", "bytes", "int32", "int64", "bool")
@@ -704,6 +705,103 @@ CONFIG_MAP_LIST = _define(
     )
 )  # fmt: skip
 
+# --- events (k8s.io/api core/v1) --------------------------------------------------------------------------------
+
+_define(
+    Message(
+        f"{CORE}.ObjectReference",
+        "ObjectReference contains enough information to let you inspect or modify the referred object.",
+        (
+            Field("kind", 1, "string", description="Kind of the referent."),
+            Field("namespace", 2, "string", description="Namespace of the referent."),
+            Field("name", 3, "string", description="Name of the referent."),
+            Field("uid", 4, "string", description="UID of the referent."),
+            Field("apiVersion", 5, "string", description="API version of the referent."),
+            Field("resourceVersion", 6, "string", description="Specific resourceVersion to which this reference is "
+                  "made, if any."),
+            Field("fieldPath", 7, "string", description="The piece of the object the reference is to, if not all."),
+        ),
+    )
+)  # fmt: skip
+
+_define(
+    Message(
+        f"{CORE}.EventSource",
+        "EventSource contains information for an event.",
+        (
+            Field("component", 1, "string", description="Component from which the event is generated."),
+            Field("host", 2, "string", description="Node name on which the event is generated."),
+        ),
+    )
+)
+
+_define(
+    Message(
+        f"{CORE}.EventSeries",
+        "EventSeries contain information on series of events, i.e. thing that was/is happening continuously for some "
+        "time.",
+        (
+            Field("count", 1, "int32", description="Number of occurrences in this series up to the last heartbeat "
+                  "time"),
+            Field("lastObservedTime", 2, "microTime", description="Time of the last occurrence observed"),
+        ),
+    )
+)  # fmt: skip
+
+EVENT = _define(
+    Message(
+        f"{CORE}.Event",
+        "Event is a report of an event somewhere in the cluster.  Events have a limited retention time and triggers "
+        "and messages may evolve with time.",
+        (
+            _API_VERSION,
+            _KIND,
+            _object_meta_field(),
+            Field("involvedObject", 2, "message", f"{CORE}.ObjectReference", description="The object that this event "
+                  "is about."),
+            Field("reason", 3, "string", description="This should be a short, machine understandable string that "
+                  "gives the reason for the transition into the object's current status."),
+            Field("message", 4, "string", description="A human-readable description of the status of this "
+                  "operation."),
+            Field("source", 5, "message", f"{CORE}.EventSource", description="The component reporting this event."),
+            Field("firstTimestamp", 6, "time", description="The time at which the event was first recorded."),
+            Field("lastTimestamp", 7, "time", description="The time at which the most recent occurrence of this event "
+                  "was recorded."),
+            Field("count", 8, "int32", description="The number of times this event has occurred."),
+            Field("type", 9, "string", description="Type of this event (Normal, Warning), new types could be added in "
+                  "the future"),
+            Field("eventTime", 10, "microTime", description="Time when this Event was first observed."),
+            Field("series", 11, "message", f"{CORE}.EventSeries", description="Data about the Event series this event "
+                  "represents or nil if it's a singleton Event."),
+            Field("action", 12, "string", description="What action was taken/failed regarding to the Regarding "
+                  "object."),
+            Field("related", 13, "message", f"{CORE}.ObjectReference", description="Optional secondary object for "
+                  "more complex actions."),
+            Field("reportingComponent", 14, "string", description="Name of the controller that emitted this Event, "
+                  "e.g. `kubernetes.io/kubelet`."),
+            Field("reportingInstance", 15, "string", description="ID of the controller instance, e.g. "
+                  "`kubelet-xyzf`."),
+        ),
+        required=("metadata", "involvedObject"),
+        gvk=("", "v1", "Event"),
+    )
+)  # fmt: skip
+
+EVENT_LIST = _define(
+    Message(
+        f"{CORE}.EventList",
+        "EventList is a list of events.",
+        (
+            _API_VERSION,
+            _KIND,
+            Field("metadata", 1, "message", f"{META}.ListMeta"),
+            Field("items", 2, "message", EVENT.name, repeated=True, description="List of events"),
+        ),
+        required=("items",),
+        gvk=("", "v1", "EventList"),
+    )
+)
+
 # --- RBAC (k8s.io/api rbac/v1) ----------------------------------------------------------------------------------
 
 RBAC = "io.k8s.api.rbac.v1"
@@ -983,6 +1081,7 @@ BODY_KINDS.update(
     {
         ("v1", "Namespace"): NAMESPACE,
         ("v1", "ConfigMap"): CONFIG_MAP,
+        ("v1", "Event"): EVENT,
         (f"{RBAC_GROUP}/v1", "Role"): ROLE,
         (f"{RBAC_GROUP}/v1", "ClusterRole"): CLUSTER_ROLE,
         (f"{RBAC_GROUP}/v1", "RoleBinding"): ROLE_BINDING,

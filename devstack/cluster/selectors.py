@@ -1,7 +1,8 @@
 """Field and label selectors for list and watch.
 
 Each registry allows field selectors on its own fields: CSRs on metadata.name and spec.signerName (upstream's
-certificates.SelectableFields), Nodes on metadata.name and spec.unschedulable (node.NodeToSelectableFields);
+certificates.SelectableFields), Nodes on metadata.name and spec.unschedulable (node.NodeToSelectableFields), Events
+on the object they are about and more (event.ToSelectableFields: how `kubectl describe` finds an object's Events);
 label selectors take the usual set-based syntax.
 """
 
@@ -33,6 +34,22 @@ NAMESPACE_FIELDS: FieldReaders = {
     "metadata.name": lambda obj: obj.get("metadata", {}).get("name", ""),
     "status.phase": lambda obj: obj.get("status", {}).get("phase", ""),
 }
+
+
+def _involved(key: str) -> Callable[[dict[str, Any]], str]:
+    return lambda obj: str((obj.get("involvedObject") or {}).get(key, ""))
+
+
+EVENT_FIELDS: FieldReaders = {
+    **NAMESPACED_FIELDS,
+    **{f"involvedObject.{key}": _involved(key) for key in (
+        "kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")},
+    "reason": lambda obj: obj.get("reason", ""),
+    "reportingComponent": lambda obj: obj.get("reportingComponent", ""),
+    # the source's component, or the reporting controller for an Event written the events.k8s.io way
+    "source": lambda obj: (obj.get("source") or {}).get("component", "") or obj.get("reportingComponent", ""),
+    "type": lambda obj: obj.get("type", ""),
+}  # fmt: skip
 CLUSTER_FIELDS: FieldReaders = {"metadata.name": lambda obj: obj.get("metadata", {}).get("name", "")}
 _SET_TERM = re.compile(r"^\s*([^\s!=(),]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
 

@@ -36,6 +36,7 @@ from devstack.cluster.auth import (
     UserInfo,
 )
 from devstack.cluster.eks_auth import EksAuthentication, EksTokenAuthenticator
+from devstack.cluster.events import EventRegistry
 from devstack.cluster.kubeconfigs import (
     ADMIN_KUBECONFIG,
     APPROVER_KUBECONFIG,
@@ -57,11 +58,11 @@ from devstack.cluster.rbac import (
     StorePolicy,
 )
 from devstack.cluster.registry import CsrRegistry
-from devstack.cluster.selectors import CLUSTER_FIELDS, NAMESPACE_FIELDS, NAMESPACED_FIELDS
-from devstack.cluster.signer import Controllers
+from devstack.cluster.selectors import CLUSTER_FIELDS, EVENT_FIELDS, NAMESPACE_FIELDS, NAMESPACED_FIELDS
+from devstack.cluster.signer import KUBE_APISERVER_CLIENT, KUBELET_SERVING, Controllers
 from devstack.cluster.status import ApiError, bad_request, internal_error, too_large
 from devstack.cluster.store import DEFAULT_HISTORY_LIMIT, Store
-from devstack.cluster.tables import binding_table, config_map_table, namespace_table, role_table
+from devstack.cluster.tables import binding_table, config_map_table, event_table, namespace_table, role_table
 
 LOG = logging.getLogger("devstack.cluster")
 ACCESS_LOG = logging.getLogger("devstack.cluster.access")
@@ -69,7 +70,15 @@ APPROVER_TOKEN_FILE = "approver.token"
 NODES_STATE_FILE = "nodes.json"
 MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's --max-request-body-bytes
 IDLE_TIMEOUT = 120.0
-_OTHER_RESOURCES = ("namespaces", "configmaps", "roles", "clusterroles", "rolebindings", "clusterrolebindings")
+_OTHER_RESOURCES = (
+    "namespaces",
+    "configmaps",
+    "events",
+    "roles",
+    "clusterroles",
+    "rolebindings",
+    "clusterrolebindings",
+)
 
 
 def utc_now() -> datetime.datetime:
@@ -91,8 +100,15 @@ class DevCluster:
         clock: Callable[[], datetime.datetime] = utc_now,
         self_renewal: bool = False,
         eks: EksAuthentication | None = None,
+        kubelet_serving_signer: bool = False,
+        persist: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir)
+        # Read by start(). Also sign kubernetes.io/kubelet-serving, as a kubeadm cluster's controller manager does.
+        self.kubelet_serving_signer = kubelet_serving_signer
+        # Keep objects in files under data_dir, so they survive a restart; each change rewrites its resource's whole
+        # file, which is what a burst of hundreds of requests measures when it is on (the CA and kubeconfigs stay).
+        self.persist = persist
         # also authenticate EKS tokens (`aws eks get-token`), as an EKS cluster does; bad access entries fail here
         self._eks = EksTokenAuthenticator(eks) if eks is not None else None
         self._self_renewal = self_renewal  # every authenticated user may create CSRs, to renew their certificate
@@ -159,9 +175,10 @@ class DevCluster:
             stores["roles"], stores["clusterroles"], stores["rolebindings"], stores["clusterrolebindings"]
         )
         authorizer = Authorizer(policy)
-        self._store = Store(self.data_dir, self._history_limit)
+        kept_in = self.data_dir if self.persist else None
+        self._store = Store(kept_in, self._history_limit)
         registry = CsrRegistry(self._store, authorizer, self._clock)
-        self._node_store = Store(self.data_dir, self._history_limit, NODES_STATE_FILE)
+        self._node_store = Store(kept_in, self._history_limit, NODES_STATE_FILE)
         nodes = NodeRegistry(self._node_store, authorizer, self._clock)
         more = self._other_resources(stores, authorizer, policy)
         context = _tls_context(ca, now)
@@ -171,7 +188,8 @@ class DevCluster:
         self.api = Api(registry, authorizer, address, self._clock, self._bookmark_interval, nodes, more, namespaces)
         self._server.api = self.api
         self._write_kubeconfigs(ca, now)
-        self._controllers = Controllers(registry, ca, self._clock, self._signing_delay)
+        signers = frozenset({KUBE_APISERVER_CLIENT, *([KUBELET_SERVING] if self.kubelet_serving_signer else [])})
+        self._controllers = Controllers(registry, ca, self._clock, self._signing_delay, signers=signers)
         self._controllers.start()
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="dev-cluster-http", daemon=True
@@ -199,20 +217,22 @@ class DevCluster:
         LOG.info("stopped")
 
     def _open_store(self, file_name: str) -> Store:
-        store = Store(self.data_dir, self._history_limit, file_name)
+        store = Store(self.data_dir if self.persist else None, self._history_limit, file_name)
         self._other_stores.append(store)
         return store
 
     def _other_resources(self, stores: dict[str, Store], authorizer: Authorizer, policy: StorePolicy) -> list[Served]:
-        """Namespaces, ConfigMaps and the RBAC objects, the built-ins among them reconciled; Namespaces first."""
+        """Namespaces, ConfigMaps, Events and the RBAC objects, the built-ins among them reconciled; Namespaces
+        first."""
         clock = self._clock
         namespaces = NamespaceRegistry(stores["namespaces"], authorizer, clock)
         config_maps = ConfigMapRegistry(stores["configmaps"], authorizer, clock)
+        events = EventRegistry(stores["events"], authorizer, clock)
         roles = RoleRegistry(stores["roles"], authorizer, clock, policy)
         cluster_roles = ClusterRoleRegistry(stores["clusterroles"], authorizer, clock, policy)
         role_bindings = RoleBindingRegistry(stores["rolebindings"], authorizer, clock, policy)
         cluster_role_bindings = ClusterRoleBindingRegistry(stores["clusterrolebindings"], authorizer, clock, policy)
-        namespaces.contents = (config_maps, roles, role_bindings)
+        namespaces.contents = (config_maps, events, roles, role_bindings)
         bootstrap.reconcile(namespaces, [bootstrap.namespace(name) for name in bootstrap.NAMESPACES])
         bootstrap.reconcile(cluster_roles, bootstrap.cluster_roles())
         unwanted = () if self._self_renewal else (bootstrap.SELF_RENEWAL_BINDING,)
@@ -222,6 +242,7 @@ class DevCluster:
         return [
             Served("/api/v1/namespaces", namespaces, (), NAMESPACE_FIELDS, namespace_table),
             Served("/api/v1/configmaps", config_maps, (), NAMESPACED_FIELDS, config_map_table),
+            Served("/api/v1/events", events, (), EVENT_FIELDS, event_table),
             Served(f"{rbac}/roles", roles, (), NAMESPACED_FIELDS, role_table),
             Served(f"{rbac}/clusterroles", cluster_roles, (), CLUSTER_FIELDS, role_table),
             Served(f"{rbac}/rolebindings", role_bindings, (), NAMESPACED_FIELDS, binding_table),
@@ -341,6 +362,9 @@ class _TlsServer(ThreadingHTTPServer):
 
     def get_request(self) -> tuple[Any, Any]:
         connection, address = self.socket.accept()
+        # as Go's net package does for every TCP connection: without it an answer's body waits for the client to
+        # acknowledge its headers, which a client waiting for the rest delays by up to 40 ms (Nagle, delayed ACK)
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self.context.wrap_socket(connection, server_side=True, do_handshake_on_connect=False), address
 
     def track(self, connection: socket.socket, open_: bool) -> None:

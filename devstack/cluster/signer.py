@@ -1,10 +1,12 @@
-"""The controllers of kube-controller-manager that act on CSRs: csrsigning for kubernetes.io/kube-apiserver-client,
-and csrcleaner, which garbage-collects old requests.
+"""The controllers of kube-controller-manager that act on CSRs: csrsigning for kubernetes.io/kube-apiserver-client
+(and, when asked, kubernetes.io/kubelet-serving), and csrcleaner, which garbage-collects old requests.
 
 The signer follows pkg/controller/certificates/signer: it acts only on requests that are Approved and not
 Failed, refuses usages other than digital signature, key encipherment and client auth (and requires client auth)
 with a `Failed` condition of reason SignerValidationFailure, and issues from the cluster CA for
 expirationSeconds clamped to between 10 minutes and the signing duration (1 year), backdated 5 minutes.
+The kubelet-serving signer, which a kubeadm cluster runs and the dev cluster runs only when asked, refuses what
+ValidateKubeletServingCSR refuses, the same way, and issues server certificates for the request's SANs.
 Requests for other signers are left alone, as a real cluster leaves signers it does not run.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import ipaddress
 import logging
 import re
@@ -34,6 +37,7 @@ from devstack.cluster.validation import APPROVED, DENIED, FAILED
 
 LOG = logging.getLogger("devstack.cluster.signer")
 KUBE_APISERVER_CLIENT = "kubernetes.io/kube-apiserver-client"
+KUBELET_SERVING = "kubernetes.io/kubelet-serving"
 CONTROLLER = UserInfo("system:kube-controller-manager", ("system:masters", "system:authenticated"))
 SIGNING_DURATION = datetime.timedelta(days=365)  # --cluster-signing-duration's default
 MINIMUM_DURATION = datetime.timedelta(minutes=10)
@@ -85,6 +89,33 @@ def client_certificate_usages(usages: list[str]) -> Usages:
     return Usages(frozenset(key_usage), (ExtendedKeyUsageOID.CLIENT_AUTH,))
 
 
+# ValidateKubeletServingCSR's usages (pkg/apis/certificates/helpers.go): with key encipherment for RSA keys, or not
+_KUBELET_SERVING_USAGES = (
+    frozenset({"digital signature", "key encipherment", "server auth"}),
+    frozenset({"digital signature", "server auth"}),
+)
+
+
+def kubelet_serving_usages(request: dict[str, Any], usages: list[str]) -> Usages:
+    """ValidateKubeletServingCSR, in its order and with its errors: O exactly system:nodes, a DNS or IP SAN and no
+    email or URI SAN, the kubelet's usages, a CN starting system:node:; the certificate is for server auth."""
+    subject = request["subject"]
+    if subject["organization"] != ["system:nodes"]:
+        raise SignerValidationFailure("subject organization is not system:nodes")
+    if not request["dns_names"] and not request["ip_addresses"]:
+        raise SignerValidationFailure("DNS or IP subjectAltName is required")
+    if request["email_addresses"]:
+        raise SignerValidationFailure("Email subjectAltNames are not allowed")
+    if request["uris"]:
+        raise SignerValidationFailure("URI subjectAltNames are not allowed")
+    if frozenset(usages) not in _KUBELET_SERVING_USAGES:
+        raise SignerValidationFailure("usages did not match [digital signature key encipherment server auth]")
+    if not str(subject["common_name"]).startswith("system:node:"):
+        raise SignerValidationFailure("subject common name does not begin with system:node:")
+    key_usage = frozenset(_CLIENT_KEY_USAGES[usage] for usage in usages if usage in _CLIENT_KEY_USAGES)
+    return Usages(key_usage, (ExtendedKeyUsageOID.SERVER_AUTH,))
+
+
 def certificate_lifetime(expiration_seconds: int | None) -> datetime.timedelta:
     """The signer's duration(): the requested one within [10 minutes, signing duration]."""
     if expiration_seconds is None:
@@ -93,15 +124,18 @@ def certificate_lifetime(expiration_seconds: int | None) -> datetime.timedelta:
     return max(MINIMUM_DURATION, min(requested, SIGNING_DURATION))
 
 
-def issue_client_certificate(ca: DevCa, csr: dict[str, Any], now: datetime.datetime) -> bytes:
-    """Sign the request as the signer reads it (the block pem.Decode finds first); SignerValidationFailure or
-    ValueError."""
+def issue_certificate(ca: DevCa, csr: dict[str, Any], now: datetime.datetime) -> bytes:
+    """Sign the request as the signer its signerName names reads it (the block pem.Decode finds first): a client
+    certificate, or a kubelet's serving certificate; SignerValidationFailure or ValueError."""
     spec = csr["spec"]
-    usages = client_certificate_usages(list(spec.get("usages") or []))
+    serving = spec.get("signerName") == KUBELET_SERVING
+    usages = None if serving else client_certificate_usages(list(spec.get("usages") or []))
     reading = read_spec_request(base64.b64decode(spec["request"]))
     request = reading["csr"]
     if request is None:
         raise ValueError(f"unable to parse csr {csr['metadata']['name']!r}: {reading['error']}")
+    if usages is None:  # the serving signer validates the parsed request, before its signature (signer.go handle)
+        usages = kubelet_serving_usages(request, list(spec.get("usages") or []))
     if not request["signature_valid"]:
         raise ValueError(f"unable to verify certificate request signature: {request['signature_error']}")
     public_key = serialization.load_der_public_key(base64.b64decode(request["raw_subject_public_key_info"]))
@@ -153,8 +187,10 @@ class Controllers:
         clock: Callable[[], datetime.datetime],
         signing_delay: float = 0.0,
         resync_interval: float = 30.0,
+        signers: frozenset[str] = frozenset({KUBE_APISERVER_CLIENT}),
     ) -> None:
         self._registry = registry
+        self._signers = signers  # the signerNames this controller issues for (kube-controller-manager runs several)
         self._ca = ca
         self._clock = clock
         self._signing_delay = datetime.timedelta(seconds=signing_delay)
@@ -175,7 +211,7 @@ class Controllers:
 
     def reconcile(self) -> float:
         """One pass over every CSR; returns the seconds until a delayed request is due (or the resync)."""
-        items, _ = self._registry.store.snapshot()
+        items, _ = self._registry.store.snapshot(copies=False)  # read only: a pass per change copies nothing
         wait = self._resync
         now = self._clock()
         for csr in items:
@@ -206,7 +242,7 @@ class Controllers:
     def _signing_due(self, csr: dict[str, Any], now: datetime.datetime) -> float | None:
         spec, status = csr.get("spec", {}), csr.get("status", {})
         kinds = {c.get("type"): c for c in status.get("conditions") or []}
-        if spec.get("signerName") != KUBE_APISERVER_CLIENT or status.get("certificate"):
+        if spec.get("signerName") not in self._signers or status.get("certificate"):
             return None
         if APPROVED not in kinds or DENIED in kinds or FAILED in kinds:
             return None
@@ -221,9 +257,7 @@ class Controllers:
                 return None  # decided otherwise since the snapshot
             status = csr.setdefault("status", {})
             try:
-                status["certificate"] = base64.b64encode(
-                    issue_client_certificate(self._ca, csr, self._clock())
-                ).decode()
+                status["certificate"] = base64.b64encode(issue_certificate(self._ca, csr, self._clock())).decode()
             except SignerValidationFailure as exc:
                 status.setdefault("conditions", []).append(
                     {
@@ -266,6 +300,7 @@ class Controllers:
         return True
 
 
+@functools.lru_cache(maxsize=4096)  # every pass reads every request's times again
 def _parse(timestamp: str | None) -> datetime.datetime | None:
     if not timestamp:
         return None
@@ -273,8 +308,14 @@ def _parse(timestamp: str | None) -> datetime.datetime | None:
 
 
 def _certificate_expired(certificate_b64: str, now: datetime.datetime) -> bool:
+    not_after = _not_after(certificate_b64)
+    return not_after is not None and not_after < now
+
+
+@functools.lru_cache(maxsize=4096)  # every pass reads every issued certificate again
+def _not_after(certificate_b64: str) -> datetime.datetime | None:
     try:
         certificate = x509.load_pem_x509_certificate(base64.b64decode(certificate_b64))
     except ValueError:
-        return False
-    return certificate.not_valid_after_utc < now
+        return None
+    return certificate.not_valid_after_utc

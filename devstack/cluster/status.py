@@ -28,6 +28,7 @@ CSRS = Resource(GROUP, RESOURCE, KIND)
 NODES = Resource("", "nodes", "Node")
 NAMESPACES = Resource("", "namespaces", "Namespace")
 CONFIG_MAPS = Resource("", "configmaps", "ConfigMap")
+EVENTS = Resource("", "events", "Event")
 RBAC_GROUP = "rbac.authorization.k8s.io"
 ROLES = Resource(RBAC_GROUP, "roles", "Role")
 CLUSTER_ROLES = Resource(RBAC_GROUP, "clusterroles", "ClusterRole")

@@ -76,11 +76,13 @@ class Store:
             found = self._objects.get(name)
             return copy.deepcopy(found) if found is not None else None
 
-    def snapshot(self) -> tuple[list[dict[str, Any]], int]:
-        """Copies of all objects sorted by name, and the resourceVersion they are consistent at."""
+    def snapshot(self, *, copies: bool = True) -> tuple[list[dict[str, Any]], int]:
+        """Copies of all objects sorted by name, and the resourceVersion they are consistent at. With copies=False,
+        the stored objects themselves, for a reader that never changes them: a change stores a new object rather
+        than changing one, so what it holds stays as it was (watch events hold them the same way)."""
         with self.changed:
-            items = [copy.deepcopy(self._objects[name]) for name in sorted(self._objects)]
-            return items, self._resource_version
+            items = [self._objects[name] for name in sorted(self._objects)]
+            return [copy.deepcopy(item) for item in items] if copies else items, self._resource_version
 
     def create(self, name: str, obj: dict[str, Any]) -> dict[str, Any] | None:
         """Store a new object under the next resourceVersion; None when the name is taken."""

@@ -1,9 +1,9 @@
 """Server-side printing: the Table kubectl asks for with `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`.
 
 Columns and cells follow kubernetes pkg/printers/internalversion's printCertificateSigningRequest, printNode,
-printNamespace, printConfigMap, printRole, printClusterRole, printRoleBinding and printClusterRoleBinding (the server
-prints the wide columns too; kubectl shows those of priority 1 only with `-o wide`), durations follow apimachinery's
-util/duration (ShortHumanDuration for AGE, HumanDuration for REQUESTEDDURATION).
+printNamespace, printConfigMap, printEvent, printRole, printClusterRole, printRoleBinding and printClusterRoleBinding
+(the server prints the wide columns too; kubectl shows those of priority 1 only with `-o wide`), durations follow
+apimachinery's util/duration (ShortHumanDuration for AGE, HumanDuration for REQUESTEDDURATION).
 """
 
 from __future__ import annotations
@@ -93,6 +93,58 @@ def config_map_table(items: list[dict[str, Any]], resource_version: str, include
         for cm in items
     ]
     return _table(CONFIG_MAP_COLUMNS, rows, resource_version, include)
+
+
+EVENT_COLUMNS = [
+    _column("Last Seen", "The time at which the most recent occurrence of this event was recorded."),
+    _column("Type", "Type of this event (Normal, Warning), new types could be added in the future"),
+    _column("Reason", "This should be a short, machine understandable string that gives the reason for the "
+            "transition into the object's current status."),
+    _column("Object", "The object that this event is about."),
+    _column("Subobject", "If referring to a piece of an object instead of an entire object, this string should "
+            "contain a valid JSON/Go field access statement.", 1),
+    _column("Source", "The component reporting this event. Should be a short machine understandable string.", 1),
+    _column("Message", "A human-readable description of the status of this operation."),
+    _column("First Seen", "The time at which the event was first recorded. (Time of server receipt is in "
+            "TypeMeta.)", 1),
+    _column("Count", "The number of times this event has occurred.", 1),
+    {**_column("Name", "Name must be unique within a namespace.", 1), "format": "name"},
+]  # fmt: skip
+
+
+def event_table(items: list[dict[str, Any]], resource_version: str, include: str, now: datetime) -> dict[str, Any]:
+    """LAST SEEN, TYPE, REASON, OBJECT, MESSAGE, and wide SUBOBJECT, SOURCE, FIRST SEEN, COUNT, NAME."""
+    return _table(EVENT_COLUMNS, [(_event_cells(item, now), item) for item in items], resource_version, include)
+
+
+def _event_cells(event: dict[str, Any], now: datetime) -> list[Any]:
+    """printEvent: times from eventTime when the legacy timestamps are unset, the count 1 for a singleton."""
+    first = (
+        _age(event["firstTimestamp"], now) if event.get("firstTimestamp") else _micro_age(event.get("eventTime"), now)
+    )
+    last = _age(event["lastTimestamp"], now) if event.get("lastTimestamp") else first
+    count = event.get("count") or 1
+    series = event.get("series")
+    if series:
+        last, count = _micro_age(series.get("lastObservedTime"), now), series.get("count") or 0
+    involved = event.get("involvedObject") or {}
+    kind = str(involved.get("kind", "")).lower()
+    target = f"{kind}/{involved['name']}" if involved.get("name") else kind
+    source = event.get("source") or {}
+    component = source.get("component") or event.get("reportingComponent", "")
+    instance = source.get("host") or event.get("reportingInstance", "")
+    return [
+        last,
+        event.get("type", ""),
+        event.get("reason", ""),
+        target,
+        involved.get("fieldPath", ""),
+        f"{component}, {instance}" if instance else component,  # formatEventSource
+        event.get("message", "").strip(),
+        first,
+        count,
+        event["metadata"]["name"],
+    ]
 
 
 def role_table(items: list[dict[str, Any]], resource_version: str, include: str, now: datetime) -> dict[str, Any]:
@@ -233,6 +285,14 @@ def _age(timestamp: str | None, now: datetime) -> str:
         return "<unknown>"
     created = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     return short_human_duration((now - created).total_seconds())
+
+
+def _micro_age(timestamp: str | None, now: datetime) -> str:
+    """TranslateMicroTimestampSince."""
+    if not timestamp:
+        return "<unknown>"
+    observed = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return short_human_duration((now - observed).total_seconds())
 
 
 def short_human_duration(seconds: float) -> str:

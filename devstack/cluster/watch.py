@@ -45,7 +45,7 @@ def stream(
     (apiVersion, kind)."""
     deadline = monotonic() + request.timeout
     if request.send_initial_events or request.resource_version in ("", "0"):
-        items, sent = store.snapshot()
+        items, sent = store.snapshot(copies=False)  # the stored objects, as the events after them are
         for item in items:
             if request.predicate(item):
                 yield "ADDED", item

@@ -1,4 +1,4 @@
-"""Notifier: posts the Slack messages intake could not, from the Slack retry queue."""
+"""Notifier: posts the approval requests intake could not, and draws the digests of automatic decisions."""
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response

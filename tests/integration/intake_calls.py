@@ -1,5 +1,5 @@
 """Calling the intake function as a forwarder does: CSR objects as the API server returns them, the events that
-carry them, and the function's answer."""
+carry them, and the function's answer; then the notifier drawing the digests intake queued."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import json
 from typing import Any
 
 from devstack.csrs import make_csr
-from devstack.harness import LambdaContext
-from devstack.lambda_events import CALLER, DOCS_REQUEST, EVENTS
+from devstack.harness import LambdaContext, load_function
+from devstack.lambda_events import CALLER, DOCS_REQUEST, EVENTS, sqs_event
 
 
 def csr_object(
@@ -70,3 +70,10 @@ def invoke(function: Any, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """The function's answer to an API Gateway event: its status and its JSON body."""
     response = function.lambda_handler(event, LambdaContext())
     return response["statusCode"], json.loads(response["body"])
+
+
+def draw_digests(stack: Any) -> None:
+    """The notifier takes what waits on the Slack queue once the digests' flushes are due, and draws them."""
+    messages = stack.delayed_messages("SlackRetryQueue")
+    response = load_function("notifier").lambda_handler(sqs_event(messages, receive_count=1), LambdaContext())
+    assert response == {"batchItemFailures": []}

@@ -31,6 +31,8 @@ def decisions(stack: Stack) -> list[dict[str, Any]]:
     decided = []
     for message in stack.queue_messages("DecisionQueue"):
         job = json.loads(message["Body"])
+        if job["kind"] == "show_in_cluster":  # the review's Event on the CSR, queued as its message was posted
+            continue
         assert job == {"kind": "apply_decision", "request_id": job["request_id"]}  # the worker reads nothing else
         item = stack.request_item(job["request_id"]) or {}
         decision = {"approved": "approve", "denied": "deny"}.get(item.get("state", ""), item.get("state"))

@@ -176,7 +176,7 @@ def test_discovery_and_openapi_describe_nodes(dev_cluster: DevCluster, kubectl: 
 
     assert versions["versions"] == ["v1"]
     assert [(r["name"], r.get("shortNames"), r["namespaced"]) for r in resources] == [
-        ("configmaps", ["cm"], True), ("namespaces", ["ns"], False),
+        ("configmaps", ["cm"], True), ("events", ["ev"], True), ("namespaces", ["ns"], False),
         ("nodes", ["no"], False), ("nodes/status", None, False),
     ]  # fmt: skip
     patch = document["paths"]["/api/v1/nodes/{name}"]["patch"]

@@ -1,5 +1,5 @@
-"""The intake function end to end: a forwarded CSR becomes a stored request with a verdict, an approval request or a
-notice in Slack, queued decisions, audit lines and metrics.
+"""The intake function end to end: a forwarded CSR becomes a stored request with a verdict, an approval request in
+Slack or an entry of the cluster's digest, queued decisions, audit lines and metrics.
 
 AWS is moto provisioned from template.yaml; Slack is the stand-in, reached by the real WebClient over HTTP.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from audit_records import audit_events
-from intake_calls import csr_object, iam_event, invoke
+from intake_calls import csr_object, draw_digests, iam_event, invoke
 from stack import Stack
 
 from csrgate.domain.records import request_id_for
@@ -49,7 +49,9 @@ def test_the_docs_csr_produces_exactly_one_approval_request(
     events = [line["event"] for line in audit_events(capsys)]
     # (the annotation names angela, who asked and whose user the CN is by lab's requesterEmails)
     assert events == ["csr.received", "csr.policy_verdict", "csr.requester_email_verified", "csr.review_requested"]
-    assert stack.queue_messages("DecisionQueue") == []
+    # nothing decided; the worker only shows the review waiting, as an Event on the CSR
+    [shown] = stack.queue_messages("DecisionQueue")
+    assert json.loads(shown["Body"]) == {"kind": "show_in_cluster", "request_id": request_id}
 
 
 def test_audit_lines_carry_the_fixed_keys(stack: Stack, intake: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -90,7 +92,7 @@ def test_the_same_csr_sent_again_creates_nothing_new(
     assert audit_events(capsys) == []
 
 
-def test_a_policy_violation_is_denied_queued_for_the_cluster_and_announced(
+def test_a_policy_violation_is_denied_queued_for_the_cluster_and_told_in_the_digest(
     stack: Stack, intake: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     obj = csr_object(make_csr("root", orgs=["system:masters"]), uid="uid-masters", name="root")
@@ -101,18 +103,20 @@ def test_a_policy_violation_is_denied_queued_for_the_cluster_and_announced(
     item = stack.request_item(body["request_id"]) or {}
     assert (item["csr_name"], item["csr_uid"], item["state"]) == ("root", "uid-masters", "denied_by_policy")
     assert "forbidden-group" in json.dumps(item["findings"])
-    [notice] = stack.slack.messages
-    assert "denied by policy" in notice.text
-    assert not [block for block in notice.blocks if block["type"] == "actions"]
-    assert "forbidden-group" in json.dumps(notice.blocks)
+    assert stack.slack.messages == []  # the digest is drawn a few seconds later, with whatever else came
     events = [line["event"] for line in audit_events(capsys)]
     assert events == [
         "csr.received",
         "csr.policy_verdict",
         "csr.requester_email_unverified",  # angela's email, on a CSR for root
         "csr.decision_queued",
-        "slack.notice_posted",
     ]
+    draw_digests(stack)
+    [digest] = stack.slack.messages
+    assert digest.channel == "C0LAB" and "0 certificate requests approved and 1 denied by policy on lab" in digest.text
+    assert not [block for block in digest.blocks if block["type"] == "actions"]
+    assert "Denied root" in json.dumps(digest.blocks) and "forbidden-group" in json.dumps(digest.blocks)
+    assert [line["event"] for line in audit_events(capsys)] == ["slack.digest_posted"]
     assert stack.request_item(body["request_id"])["decision_queued"] is True  # type: ignore[index]
 
 
@@ -133,8 +137,10 @@ def test_a_nodes_own_serving_csr_is_auto_approved(stack: Stack, intake: Any) -> 
     assert status == 200 and body["state"] == "auto_approved"
     [queued] = stack.queue_messages("DecisionQueue")
     assert json.loads(queued["Body"]) == {"kind": "apply_decision", "request_id": body["request_id"]}
-    [notice] = stack.slack.messages
-    assert "approved by policy" in notice.text
+    draw_digests(stack)
+    [digest] = stack.slack.messages
+    assert "1 certificate request approved and 0 denied by policy on lab" in digest.text
+    assert "1 approved for 1 node, 0 denied" in json.dumps(digest.blocks)
 
 
 def test_a_signer_csrgate_does_not_manage_is_recorded_and_left_alone(stack: Stack, intake: Any) -> None:
@@ -183,7 +189,9 @@ def test_client_certificates_on_eks_are_denied_with_the_reason(stack: Stack, int
     [queued] = stack.queue_messages("DecisionQueue")
     assert json.loads(queued["Body"])["request_id"] == body["request_id"]
     assert "signer-unsupported-on-eks" in json.dumps(stack.request_item(body["request_id"])["findings"])  # type: ignore[index]
-    assert stack.slack.messages[0].channel == "C0PROD"
+    draw_digests(stack)
+    [digest] = stack.slack.messages
+    assert digest.channel == "C0PROD" and "signer-unsupported-on-eks" in json.dumps(digest.blocks)
 
 
 def test_the_sample_iam_event_and_its_resend(stack: Stack, intake: Any) -> None:
@@ -191,7 +199,13 @@ def test_the_sample_iam_event_and_its_resend(stack: Stack, intake: Any) -> None:
     again = invoke(intake, json.loads((EVENTS / "csr-added-resent-iam.json").read_text()))
     assert first[0] == again[0] == 200
     assert first[1]["created"] is True and again[1]["created"] is False
-    assert len(stack.slack.messages) == 1 and len(stack.queue_messages("DecisionQueue")) == 1
+    assert len(stack.queue_messages("DecisionQueue")) == 1
+    # one flush asked for, drawing the request once
+    [flush] = stack.delayed_messages("SlackRetryQueue")
+    assert json.loads(flush["Body"])["kind"] == "post_digest"
+    draw_digests(stack)
+    [digest] = stack.slack.messages
+    assert "0 certificate requests approved and 1 denied" in digest.text
 
 
 def test_a_privileged_request_needs_more_approvals_and_a_confirmation(stack: Stack, intake: Any) -> None:

@@ -7,13 +7,15 @@ AWS is moto provisioned from template.yaml; Slack is the stand-in, reached by th
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from audit_records import audit_events
-from intake_calls import invoke
+from intake_calls import csr_object, invoke
 from stack import Stack
 
+from devstack.csrs import make_csr
 from devstack.harness import LambdaContext, load_function
 from devstack.lambda_events import DOCS_REQUEST, hmac_event, sqs_event
 
@@ -89,3 +91,29 @@ def test_the_notifier_drops_messages_that_are_not_its_own(stack: Stack) -> None:
     bodies = ["not json", "[]", json.dumps({"kind": "post_message", "request_id": 7}), json.dumps({"kind": "x"})]
     records = [{"MessageId": f"m{i}", "ReceiptHandle": "r", "Body": body} for i, body in enumerate(bodies)]
     assert notifier.lambda_handler(sqs_event(records, receive_count=1), LambdaContext()) == {"batchItemFailures": []}
+
+
+def test_reviews_arriving_at_once_are_each_posted_once_at_the_pace_slack_allows(stack: Stack, intake: Any) -> None:
+    # GIVEN Slack takes one message per second in a channel, and eight reviews arrive at once, four at a time
+    stack.slack.channel_posts_per_second = 1.0
+    objects = [csr_object(make_csr(f"user-{n}"), uid=f"uid-burst-{n}", name=f"user-{n}") for n in range(8)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda obj: invoke(intake, hmac_event(obj)), objects))
+    assert all(status == 200 and body["state"] == "awaiting_review" for status, body in answers)
+    # WHEN the notifier posts what Slack turned away, as SQS delivers it again until it is done
+    notifier = load_function("notifier")
+    for _ in range(20):
+        retries = stack.queue_messages("SlackRetryQueue")
+        if not retries:
+            break
+        for message in retries:  # one at a time: a batch's messages share the channel's pace too
+            notifier.lambda_handler(sqs_event([message], receive_count=1), LambdaContext())
+            stack.session.client("sqs").delete_message(
+                QueueUrl=stack.resources["SlackRetryQueue"], ReceiptHandle=message["ReceiptHandle"]
+            )
+    # THEN Slack turned some away, and each review is in the channel exactly once, remembered on its request
+    assert stack.slack.rate_limited > 0
+    posted = [message.ts for message in stack.slack.messages]
+    assert len(posted) == len(set(posted)) == 8
+    remembered = {stack.request_item(body["request_id"])["slack_ts"] for _, body in answers}  # type: ignore[index]
+    assert remembered == set(posted)

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 from audit_records import audit_trail
 from aws_lambda_powertools import Logger
-from intake_calls import csr_object
+from intake_calls import csr_object, draw_digests
 from stack import Stack
 
 from csrgate.domain.cluster import ClusterConfig
+from csrgate.domain.cluster_events import CsrEvent
 from csrgate.domain.conditions import (
     Condition,
     Decision,
@@ -45,18 +46,26 @@ NODE_1 = (NodeAddress("InternalIP", "10.0.0.5"), NodeAddress("Hostname", "node-1
 
 @dataclass
 class FakeCluster:
-    """One cluster in memory, as the worker reaches it: CSR conditions, and Node objects with their addresses."""
+    """One cluster in memory, as the worker reaches it: CSR conditions, Node objects with their addresses, and the
+    Events written on CSRs."""
 
     node_addresses: dict[str, tuple[NodeAddress, ...]] = field(default_factory=dict)
     conditions: dict[str, list[Condition]] = field(default_factory=dict)
     node_reads: list[str] = field(default_factory=list)
     node_read_error: Exception | None = None
+    events_recorded: list[CsrEvent] = field(default_factory=list)
 
     def csrs(self, cluster: ClusterConfig) -> FakeCluster:
         return self
 
     def nodes(self, cluster: ClusterConfig) -> FakeCluster:
         return self
+
+    def events(self, cluster: ClusterConfig) -> FakeCluster:
+        return self
+
+    def record(self, event: CsrEvent) -> None:
+        self.events_recorded.append(event)
 
     def addresses(self, name: str) -> tuple[NodeAddress, ...] | None:
         self.node_reads.append(name)
@@ -132,7 +141,7 @@ def test_a_clean_request_whose_sans_the_node_lists_is_approved_without_a_click(s
     assert "csr.decision_applied" in [event["event"] for event in audit_trail(stack, request_id)]
 
 
-def test_an_ip_the_node_does_not_list_is_denied_by_policy_and_announced(stack: Stack) -> None:
+def test_an_ip_the_node_does_not_list_is_denied_by_policy_and_told_in_the_digest(stack: Stack) -> None:
     # GIVEN node-1's Node object lists 10.0.0.5 only
     cluster = FakeCluster({"node-1": NODE_1})
     # WHEN node-1 asks for a serving certificate that also names 10.0.0.9
@@ -152,10 +161,11 @@ def test_an_ip_the_node_does_not_list_is_denied_by_policy_and_announced(stack: S
     verdicts = [(event["verdict"], event["finding_codes"]) for event in trail if event["event"] == "csr.policy_verdict"]
     assert verdicts == [("approve", []), ("deny", ["san-not-allowed"])]
     assert "csr.decision_applied" in [event["event"] for event in trail]
-    # AND the notice in the channel now says denied by policy, with the finding
-    [notice] = [m for m in stack.slack.messages if m.thread_ts is None]
-    assert notice.updated and notice.text.endswith("was denied by policy")
-    assert "10.0.0.9 is not among node-1" in json.dumps(notice.blocks)
+    # AND the channel's digest counts it denied, not approved, with the finding
+    draw_digests(stack)
+    [digest] = stack.slack.messages
+    assert "0 certificate requests approved and 1 denied by policy" in digest.text
+    assert "10.0.0.9 is not among node-1" in json.dumps(digest.blocks)
 
 
 def test_a_dns_name_the_node_does_not_list_is_denied(stack: Stack) -> None:

@@ -77,13 +77,13 @@ def test_an_approval_whose_queueing_failed_is_queued_by_the_sweeper_and_applied(
     assert statuses[-1] == 503
     item = stack.request_item(request_id)
     assert item is not None and item["state"] == "approved" and not item["decision_queued"]
-    assert stack.queue_messages("DecisionQueue") == []
+    assert stack.work_messages() == []
     # WHEN the sweeper runs at once, it leaves a decision just recorded to the function recording it
     sweep(monkeypatch)
-    assert stack.queue_messages("DecisionQueue") == []
+    assert stack.work_messages() == []
     # AND when it runs ten minutes later, it queues the decision
     sweep(monkeypatch, minutes_later=10)
-    [queued] = stack.queue_messages("DecisionQueue")
+    [queued] = stack.work_messages()
     assert json.loads(queued["Body"]) == {"kind": "apply_decision", "request_id": request_id}
     assert stack.request_item(request_id)["decision_queued"]  # type: ignore[index]
     # THEN the worker approves the CSR in the cluster, and it is issued
@@ -93,7 +93,7 @@ def test_an_approval_whose_queueing_failed_is_queued_by_the_sweeper_and_applied(
     assert stack.request_item(request_id)["state"] in ("issued", "delivered")  # type: ignore[index]
     # AND later sweeps queue nothing more
     sweep(monkeypatch, minutes_later=20)
-    assert stack.queue_messages("DecisionQueue") == []
+    assert stack.work_messages() == []
 
 
 def test_an_expiry_whose_denial_could_not_be_queued_is_denied_after_a_later_sweep(
@@ -110,7 +110,7 @@ def test_an_expiry_whose_denial_could_not_be_queued_is_denied_after_a_later_swee
         assert sweep(monkeypatch)["expired"] == 1
     # THEN the expiry is stored all the same
     assert stack.request_item(intake["request_id"])["state"] == "expired"  # type: ignore[index]
-    assert stack.queue_messages("DecisionQueue") == []
+    assert stack.work_messages() == []
     # AND a later sweep queues the denial, which the worker applies with csrgate's reason
     sweep(monkeypatch, minutes_later=10)
     run_worker(stack)

@@ -29,6 +29,7 @@ from csrgate.domain.asking import Asking
 from csrgate.domain.asks import AskForm, AskState, CertificateAsk, asked_spec_digest
 from csrgate.domain.certificates import DeliveredCertificate
 from csrgate.domain.cluster import SECRET_PREFIX_CONTEXT, ClusterConfig
+from csrgate.domain.cluster_events import CsrEvent
 from csrgate.domain.conditions import (
     APPROVED,
     DENIED,
@@ -45,6 +46,7 @@ from csrgate.domain.conditions import (
     plan_decision,
 )
 from csrgate.domain.delivery import Delivery
+from csrgate.domain.digests import STALE_ASK_SECONDS, Digest, DigestEntry, Digests
 from csrgate.domain.errors import PermanentFailure
 from csrgate.domain.grant_messages import GrantButton, GrantMessage
 from csrgate.domain.grant_worker import GrantWorker
@@ -67,8 +69,10 @@ from csrgate.domain.jobs import (
     CreateCsr,
     EndGrant,
     Job,
+    PostDigest,
     PostGrant,
     PostMessage,
+    ShowInCluster,
     SweepBindings,
     decode_job,
     encode_job,
@@ -634,8 +638,14 @@ class MemoryQueue:
 
     @property
     def jobs(self) -> list[Job | None]:
-        """Every job sent so far, decoded."""
-        return [decode_job(body) for body, _ in self.sent]
+        """Every job sent so far, decoded, but those that only show a request on its CSR (`shows` lists them): an
+        Event is told beside the work, and the tests of the work read clearer without it."""
+        return [job for job in map(decode_job, (body for body, _ in self.sent)) if not isinstance(job, ShowInCluster)]
+
+    @property
+    def shows(self) -> list[ShowInCluster]:
+        """The ShowInCluster jobs sent so far."""
+        return [job for job in map(decode_job, (body for body, _ in self.sent)) if isinstance(job, ShowInCluster)]
 
     @property
     def delays(self) -> list[int | None]:
@@ -697,6 +707,54 @@ class MemoryHeartbeats:
 
 
 # --- Slack ---------------------------------------------------------------------------------------------------------
+
+
+class MemoryDigests:
+    """DigestStore: a request's entry kept unless a denial replaces its approval, the flush ask and the lease
+    conditional as DynamoDigests' are (a stale ask is asked again), the first message kept."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, int], dict[str, DigestEntry]] = {}
+        self.asked: dict[tuple[str, int], datetime] = {}
+        self.leases: dict[tuple[str, int], datetime] = {}
+        self.messages: dict[tuple[str, int], MessageRef] = {}
+
+    def add(self, cluster: str, window: int, entry: DigestEntry) -> None:
+        entries = self.entries.setdefault((cluster, window), {})
+        kept = entries.get(entry.request_id)
+        denies = entry.outcome is Outcome.DENY and not entry.observed
+        if kept is None or (denies and kept.outcome is Outcome.APPROVE and not kept.observed):
+            entries[entry.request_id] = entry
+
+    def ask_flush(self, cluster: str, window: int, now: datetime) -> bool:
+        asked = self.asked.get((cluster, window))
+        if asked is not None and asked >= now - timedelta(seconds=STALE_ASK_SECONDS):
+            return False
+        self.asked[(cluster, window)] = now
+        return True
+
+    def drop_flush(self, cluster: str, window: int) -> None:
+        self.asked.pop((cluster, window), None)
+
+    def claim(self, cluster: str, window: int, now: datetime, lease_seconds: int) -> bool:
+        until = self.leases.get((cluster, window))
+        if until is not None and until >= now:
+            return False
+        self.leases[(cluster, window)] = now + timedelta(seconds=lease_seconds)
+        return True
+
+    def take_flush(self, cluster: str, window: int) -> None:
+        self.asked.pop((cluster, window), None)
+
+    def read(self, cluster: str, window: int) -> Digest:
+        entries = tuple(self.entries.get((cluster, window), {}).values())
+        return Digest(entries, self.messages.get((cluster, window)))
+
+    def save_message(self, cluster: str, window: int, message: MessageRef) -> None:
+        self.messages.setdefault((cluster, window), message)
+
+    def release(self, cluster: str, window: int) -> None:
+        self.leases.pop((cluster, window), None)
 
 
 Shown = ReviewMessage | Notice | GrantMessage
@@ -946,6 +1004,27 @@ def _as_found(kept: _RbacObject) -> Binding:
     )
 
 
+class MemoryEvents:
+    """ClusterEvents: the Events written on the cluster's CSRs, one per name as the API server keeps them (a second
+    create of a name is refused with 409, which KubernetesEvents takes as done); fails on demand."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, CsrEvent] = {}
+        self.writes = 0  # every create sent, repeats included
+        self.failure: Exception | None = None  # raised by every write while set
+
+    def record(self, event: CsrEvent) -> None:
+        self.writes += 1
+        if self.failure is not None:
+            raise self.failure
+        self.by_name.setdefault(event.name, event)
+
+    def on(self, csr_name: str) -> list[tuple[str, str, str]]:
+        """The CSR's Events as `kubectl describe csr` lists them, oldest first: (type, reason, message)."""
+        listed = sorted((e for e in self.by_name.values() if e.csr_name == csr_name), key=lambda e: e.at)
+        return [(event.type, event.reason, event.message) for event in listed]
+
+
 class MemoryCluster:
     """ClusterAccess, CsrOperations and NodeReads of one cluster: its CSRs, its Node objects and a signer.
 
@@ -968,6 +1047,7 @@ class MemoryCluster:
         self.failure: Exception | None = None  # raised by every API call while set (RetryLater: the API is down)
         self.identity = "system:serviceaccount:csrgate:worker"  # who csrgate's worker is in this cluster
         self.rbac = MemoryBindings(name, self.server)  # its RoleBindings and ClusterRoleBindings
+        self.kube_events = MemoryEvents()  # the Events on its CSRs
         self._uids = 0
         self._serials = 1
 
@@ -1076,6 +1156,9 @@ class MemoryCluster:
 
     def nodes(self, cluster: ClusterConfig) -> MemoryCluster:
         return self._reached(cluster)
+
+    def events(self, cluster: ClusterConfig) -> MemoryEvents:
+        return self._reached(cluster).kube_events
 
     def addresses(self, name: str) -> tuple[NodeAddress, ...] | None:
         if not isinstance(name, str) or not name:
@@ -1224,6 +1307,7 @@ class Csrgate:
         self.decisions = MemoryQueue()
         self.slack_retries = MemoryQueue()
         self.channel = MemoryChannel()
+        self.digest_store = MemoryDigests()
         self.people = MemoryPeople()
         self.requesters = MemoryRequesters()
         self.cluster = MemoryCluster(self.clock)
@@ -1242,6 +1326,10 @@ class Csrgate:
         self.directory.clusters[self.config.name] = self.config
 
     @cached_property
+    def digests(self) -> Digests:
+        return Digests(self.digest_store, self.slack_retries, self.directory, self.channel, self.audit, self.clock)
+
+    @cached_property
     def intake(self) -> Intake:
         return Intake(
             self.directory,
@@ -1252,6 +1340,7 @@ class Csrgate:
             self.decisions,
             self.slack_retries,
             self.channel,
+            self.digests,
             self.audit,
             self.clock,
         )
@@ -1276,6 +1365,7 @@ class Csrgate:
             self.cluster,
             self.store,
             self.channel,
+            self.digests,
             self.requesters,
             self.certificates,
             self.decisions,
@@ -1429,6 +1519,8 @@ class Csrgate:
                 self.worker.apply(job.request_id)
             elif isinstance(job, CheckIssuance):
                 self.worker.check_issuance(job.request_id, job.attempt)
+            elif isinstance(job, ShowInCluster):
+                self.worker.show(job.request_id)
             elif isinstance(job, CreateCsr):
                 self.asked_csrs.create(job.ask_id)
             elif isinstance(job, PostGrant):
@@ -1444,12 +1536,23 @@ class Csrgate:
         return taken
 
     def retry_posts(self) -> list[Job]:
-        """The notifier consumes what waits in the Slack retry queue."""
+        """The notifier consumes what waits in the Slack retry queue: messages to post again, digests to draw."""
         taken = self.slack_retries.take()
         for job in taken:
-            assert isinstance(job, PostMessage), f"{job} does not belong on the Slack retry queue"
-            self.intake.post_message(job.request_id, job.attempt)
+            if isinstance(job, PostDigest):
+                self.digests.flush(job.cluster, job.window)
+            else:
+                assert isinstance(job, PostMessage), f"{job} does not belong on the Slack retry queue"
+                self.intake.post_message(job.request_id, job.attempt)
         return taken
+
+    def digest(self) -> Notice:
+        """The lab's one digest message, drawn now: the notifier first draws what waits."""
+        self.retry_posts()
+        [message] = self.digest_store.messages.values()
+        shown = self.channel.shown[message]
+        assert isinstance(shown, Notice)
+        return shown
 
 
 # --- access asked for, as far along as a test needs it -------------------------------------------------------------

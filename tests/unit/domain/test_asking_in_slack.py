@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from csrgate.domain.approvals import ClickAnswer
 from csrgate.domain.asks import ASK_ANNOTATION, AskForm, AskState, CertificateAsk, openssl_command
 from csrgate.domain.intake import EventType
-from csrgate.domain.jobs import CreateCsr
+from csrgate.domain.jobs import CreateCsr, ShowInCluster
 from csrgate.domain.lifecycle import State
 from csrgate.domain.records import SlackUser, request_id_for
 from devstack.csrs import make_csr
@@ -24,7 +24,7 @@ def asked(gate: Csrgate, slack_user: str = "U0ANGELA", cn: str = "angela", **for
 
 def created_and_forwarded(gate: Csrgate, ask: CertificateAsk) -> str:
     """The worker creates the ask's CSR, and the forwarder sends it back: the request's id."""
-    assert gate.work() == [CreateCsr(ask.ask_id)]
+    assert [job for job in gate.work() if not isinstance(job, ShowInCluster)] == [CreateCsr(ask.ask_id)]
     gate.forward(ask.csr_name, EventType.ADDED)
     return gate.request_id(ask.csr_name)
 
@@ -100,6 +100,15 @@ def test_an_eks_cluster_is_explained_and_nothing_is_created() -> None:
     gate.directory.clusters["eks-prod"] = gate_eks()
     errors = gate.ask("U0ANGELA", cluster="eks-prod")
     assert isinstance(errors, dict) and "EKS" in errors["cluster"] and "/csrgate access" in errors["cluster"]
+    assert gate.asks.asks == {} and gate.decisions.jobs == []
+
+
+def test_a_cluster_csrgate_only_observes_takes_no_asks() -> None:
+    # GIVEN lab in observe mode: csrgate would create a CSR that nobody through csrgate could approve
+    gate = Csrgate()
+    gate.reconfigure(mode="observe")
+    errors = gate.ask("U0ANGELA")
+    assert errors == {"cluster": "csrgate only observes lab for now and approves nothing there: ask its admins."}
     assert gate.asks.asks == {} and gate.decisions.jobs == []
 
 

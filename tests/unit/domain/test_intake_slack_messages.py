@@ -133,26 +133,32 @@ def test_a_decision_that_could_not_be_queued_is_queued_by_the_next_event() -> No
     # WHEN intake receives it, THEN it raises, so the forwarder sends it again
     with pytest.raises(RetryLater):
         gate.submit_serving()
-    # AND the decision is stored, marked as not yet queued
+    # AND the decision is stored, marked as not yet queued, and told nowhere yet
     request_id = gate.request_id("node-1-serving")
-    assert gate.store.pending_mark(request_id) == "UNQUEUED" and gate.channel.posts == []
+    assert gate.store.pending_mark(request_id) == "UNQUEUED" and gate.slack_retries.jobs == []
     # WHEN the event comes again with the queue back
     gate.decisions.failure = None
     gate.forward("node-1-serving", EventType.ADDED)
-    # THEN the decision is queued and the notice posted
-    assert gate.decisions.jobs == [ApplyDecision(request_id)] and len(gate.channel.posts) == 1
+    # THEN the decision is queued and told in the lab's digest
+    assert gate.decisions.jobs == [ApplyDecision(request_id)]
+    assert gate.digest().headline.startswith("1 certificate request approved and 0 denied by policy on lab")
 
 
-def test_a_message_posted_after_the_worker_moved_on_shows_where_the_request_is() -> None:
-    # GIVEN the worker handles the auto-approval while intake is still posting its notice
+def test_a_review_posted_after_the_cluster_decided_it_shows_where_the_request_is() -> None:
+    # GIVEN dana's request is approved with kubectl while intake is still saving its approval request
     gate = Csrgate()
-    gate.store.before("save_message", gate.work)
+
+    def approved_meanwhile() -> None:
+        gate.cluster.approve_outside("dana")
+        gate.forward("dana")
+
+    gate.store.before("save_message", approved_meanwhile)
     # WHEN intake saves the message
-    request_id = gate.submit_serving()
-    # THEN the message is redrawn at once with what the worker did
+    request_id = gate.submit()
+    # THEN the message is redrawn at once with what happened: no buttons left to click
     record = gate.record(request_id)
-    assert record.state is State.ISSUED
-    assert gate.channel.headline(record.slack_message).endswith("was approved and issued")
+    assert record.state is State.DECIDED_ELSEWHERE
+    assert gate.channel.headline(record.slack_message).endswith("was decided in the cluster, outside csrgate")
 
 
 def test_a_review_withdrawn_while_its_post_waits_for_slack_is_never_posted() -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from memory import CLIENT, Csrgate, client_csr, codes
+from memory import CLIENT, START, Csrgate, client_csr, codes
 
 from csrgate.domain.conditions import APPROVED, FAILED, Condition
+from csrgate.domain.digests import FLUSH_DELAY_SECONDS, window_of
 from csrgate.domain.intake import EventType
-from csrgate.domain.jobs import ApplyDecision
+from csrgate.domain.jobs import ApplyDecision, PostDigest
 from csrgate.domain.lifecycle import State
-from csrgate.domain.messages import Notice, ReviewMessage
+from csrgate.domain.messages import ReviewMessage
 from csrgate.domain.outcome import Outcome
 from csrgate.domain.ports import Conflict
 
@@ -47,17 +48,22 @@ def test_a_node_serving_request_is_approved_by_policy_and_queued_for_the_worker(
     gate = Csrgate()
     # WHEN intake receives it
     request_id = gate.submit_serving()
-    # THEN the policy approved it: the decision is queued once, and the channel is told, without buttons
+    # THEN the policy approved it: the decision is queued once, and told in the lab's digest for this minute, which
+    # the notifier draws a few seconds later
     record = gate.record(request_id)
     assert record.state is State.AUTO_APPROVED and record.decision_queued
     assert gate.decisions.jobs == [ApplyDecision(request_id)]
     assert gate.store.pending_mark(request_id) is None
-    [(channel, notice)] = gate.channel.posts
-    assert channel == "C0LAB" and isinstance(notice, Notice)
-    assert notice.headline == "Certificate request node-1-serving on lab was approved by policy"
-    assert gate.audit.names() == ["csr.received", "csr.policy_verdict", "csr.decision_queued", "slack.notice_posted"]
+    assert gate.channel.posts == [] and gate.slack_retries.jobs == [PostDigest("lab", window_of(START))]
+    assert gate.slack_retries.delays == [FLUSH_DELAY_SECONDS]
+    assert gate.audit.names() == ["csr.received", "csr.policy_verdict", "csr.decision_queued"]
     queued = gate.audit.events[2]
     assert (queued.actor, dict(queued.details)) == ("csrgate:policy", {"decision": "approve"})
+    digest = gate.digest()
+    assert digest.headline == "1 certificate request approved and 0 denied by policy on lab between 09:00 and 09:01 UTC"
+    assert dict((fact.label, fact.value) for fact in digest.facts) == {
+        "kubernetes.io/kubelet-serving": "1 approved for 1 node, 0 denied"
+    }
 
 
 def test_a_request_for_a_forbidden_group_is_denied_by_policy_and_the_denial_queued() -> None:
@@ -69,7 +75,9 @@ def test_a_request_for_a_forbidden_group_is_denied_by_policy_and_the_denial_queu
     assert record.state is State.DENIED_BY_POLICY and codes(record) == ["forbidden-group"]
     assert gate.decisions.jobs == [ApplyDecision(request_id)]
     assert gate.audit.events[2].details["decision"] == "deny"
-    assert gate.channel.posts[0][1].headline == "Certificate request dana on lab was denied by policy"
+    # AND the digest lists the denial: which CSR, who asked, and why
+    facts = {fact.label: fact.value for fact in gate.digest().facts}
+    assert facts["Denied dana"].startswith("asked by dana: forbidden-group: ")
 
 
 def test_a_request_whose_spec_request_cannot_be_read_is_denied_as_malformed() -> None:
@@ -105,7 +113,7 @@ def test_the_same_event_twice_changes_nothing_the_second_time() -> None:
     again = gate.forward("node-1-serving", EventType.ADDED)
     # THEN the request is found, not created: no second message, no second decision
     assert (again.request_id, again.state, again.created) == (request_id, State.AUTO_APPROVED, False)
-    assert len(gate.channel.posts) == 1 and len(gate.decisions.jobs) == 1
+    assert len(gate.slack_retries.jobs) == 1 and len(gate.decisions.jobs) == 1
     assert gate.store.event_names() == events
 
 

@@ -43,6 +43,11 @@ def denial(gate: Csrgate) -> str:
     return request_id
 
 
+def observed(gate: Csrgate) -> str:
+    gate.reconfigure(mode="observe")
+    return gate.submit()
+
+
 def unsigned(start: Scenario) -> Scenario:
     def scenario(gate: Csrgate) -> str:
         gate.cluster.signs_on_approval = False
@@ -170,6 +175,9 @@ PATHS: list[tuple[State, State, Scenario]] = [
     (State.DENIED, State.FAILED, then(denial, cluster_down_for_good)),
     (State.ISSUED, State.DELIVERED, then(approval, work)),
     (State.ISSUED, State.FAILED, then(approval, delivery_refused)),
+    (R, State.OBSERVED, observed),
+    (State.OBSERVED, State.DECIDED_ELSEWHERE, then(observed, approved_with_kubectl, forwarded)),
+    (State.OBSERVED, State.WITHDRAWN, then(observed, deleted)),
 ]
 
 

@@ -11,7 +11,7 @@ from memory import START
 
 from csrgate.domain.findings import Code, error, info, warning
 from csrgate.domain.lifecycle import State
-from csrgate.domain.messages import decided_message, policy_notice, review_message
+from csrgate.domain.messages import decided_message, review_message
 from csrgate.domain.outcome import Outcome
 from csrgate.domain.records import Approval, RequestRecord
 from csrgate.domain.summary import RequestSummary
@@ -210,19 +210,3 @@ def test_only_a_denial_shows_its_reason(state: State) -> None:
 def test_an_account_without_a_decider_or_a_note_leaves_them_out() -> None:
     shown = facts(decided_message(request(state=State.WITHDRAWN), START))
     assert not {"Decided by", "Decided at", "Reason", "Status"} & set(shown)
-
-
-@pytest.mark.parametrize(
-    ("state", "what"),
-    [
-        (State.DENIED_BY_POLICY, "denied by policy"),
-        (State.AUTO_APPROVED, "approved by policy"),
-        (State.DECIDED_ELSEWHERE, "decided elsewhere"),
-    ],
-)
-def test_a_policys_notice_says_what_the_policy_did(state: State, what: str) -> None:
-    findings = (error(Code.FORBIDDEN_GROUP, "no masters"),)
-    notice = policy_notice(request(state=state, findings=findings), START)
-    assert notice.headline == f"Certificate request dana on lab was {what}"
-    assert (notice.request_id, notice.findings) == ("r-1", findings)
-    assert list(facts(notice)) == list(facts(review_message(request(), START)))[:-1]

@@ -109,9 +109,10 @@ def test_a_click_on_a_policys_notice_says_what_the_policy_did() -> None:
     gate = Csrgate()
     denied_id = gate.submit(client_csr("dana", orgs=["system:masters"]))
     approved_id = gate.submit_serving()
-    # WHEN someone clicks on their notices, THEN they are told what the policy did
-    assert gate.click(denied_id, "U0ALICE").text == "This request is denied by policy."
-    assert gate.click(approved_id, "U0ALICE").text == "This request is auto approved."
+    # WHEN someone clicks Approve for them where no message is (a Home tab drawn before), THEN they are told what the
+    # policy did
+    assert gate.approvals.click(denied_id, Outcome.APPROVE, "U0ALICE", None).text == "This request is denied by policy."
+    assert gate.approvals.click(approved_id, Outcome.APPROVE, "U0ALICE", None).text == "This request is auto approved."
 
 
 def test_a_click_on_an_automatic_approval_since_issued_names_nobody() -> None:
@@ -119,8 +120,10 @@ def test_a_click_on_an_automatic_approval_since_issued_names_nobody() -> None:
     gate = Csrgate()
     request_id = gate.submit_serving()
     gate.work()
-    # WHEN alice clicks, THEN she is told it is issued, naming no approver
-    assert gate.click(request_id, "U0ALICE").text == "Already approved; the certificate is issued."
+    # WHEN alice clicks Approve for it, THEN she is told it is issued, naming no approver
+    assert gate.approvals.click(request_id, Outcome.APPROVE, "U0ALICE", None).text == (
+        "Already approved; the certificate is issued."
+    )
 
 
 def test_a_click_for_a_request_csrgate_does_not_know_is_refused_and_audited() -> None:

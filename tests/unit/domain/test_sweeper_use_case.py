@@ -9,7 +9,7 @@ import pytest
 from memory import Csrgate, client_csr
 
 from csrgate.domain.errors import PermanentFailure, RetryLater
-from csrgate.domain.jobs import ApplyDecision
+from csrgate.domain.jobs import ApplyDecision, ShowInCluster
 from csrgate.domain.lifecycle import State
 from csrgate.domain.sweeper import EXPIRED_REASON, Sweeper, SweepResult, SweepTimings
 
@@ -145,13 +145,15 @@ def test_a_review_left_twelve_hours_expires_and_its_message_says_so() -> None:
     # WHEN twelve hours have passed
     gate.clock.advance(seconds=1)
     result = gate.sweeper.sweep()
-    # THEN it expired: no decision for the worker in a cluster that forgets pending CSRs itself
+    # THEN it expired: no decision for the worker in a cluster that forgets pending CSRs itself, only the expiry to
+    # show on the CSR
     record = gate.record(request_id)
     assert result == SweepResult(expired=1)
     assert (record.state, record.outcome_note) == (State.EXPIRED, EXPIRED_REASON)
     expired = gate.audit.events[-1]
     assert (expired.event, expired.actor, dict(expired.details)) == ("csr.expired", "csrgate", {"waited_hours": 12})
-    assert gate.decisions.jobs == [] and gate.store.pending_mark(request_id) is None
+    assert gate.decisions.jobs == [] and gate.decisions.shows == [ShowInCluster(request_id)] * 2  # review, expiry
+    assert gate.store.pending_mark(request_id) is None
     assert gate.channel.headline(record.slack_message).endswith("was left undecided until it expired")
     assert gate.sweeper.sweep() == SweepResult()
 

@@ -7,7 +7,7 @@ import pytest
 from memory import Csrgate, client_csr
 
 from csrgate.domain.errors import RetryLater
-from csrgate.domain.jobs import CheckIssuance
+from csrgate.domain.jobs import CheckIssuance, ShowInCluster
 from csrgate.domain.lifecycle import State
 from csrgate.domain.sweeper import EXPIRED_REASON
 from devstack.csrs import make_csr
@@ -250,8 +250,8 @@ def test_an_expired_review_is_left_alone_where_the_cluster_forgets_it() -> None:
     # GIVEN an expired review in a cluster that garbage-collects pending CSRs itself
     gate = Csrgate()
     request_id = expired_review(gate)
-    # THEN no decision is queued
-    assert gate.decisions.jobs == []
+    # THEN no decision is queued (only the Event that shows the expiry on the CSR)
+    assert gate.decisions.jobs == [] and gate.decisions.shows == [ShowInCluster(request_id)] * 2  # review, expiry
     # WHEN a job comes all the same, THEN nothing is written into the cluster
     gate.worker.apply(request_id)
     assert gate.cluster.decisions == []

@@ -50,7 +50,7 @@ def test_a_policy_denial_is_written_with_the_policys_reason_and_the_findings() -
     finding = gate.record(request_id).findings[0]
     # WHEN the worker takes the job
     gate.work()
-    # THEN the CSR carries csrgate's policy denial with the finding, and the message says so
+    # THEN the CSR carries csrgate's policy denial with the finding, and the lab's digest lists it
     assert gate.cluster.condition("dana") == Condition(
         DENIED,
         "True",
@@ -60,7 +60,8 @@ def test_a_policy_denial_is_written_with_the_policys_reason_and_the_findings() -
     record = gate.record(request_id)
     assert record.state is State.DENIED_BY_POLICY and record.outcome_note == "denied in the cluster"
     assert gate.audit.events[-2].actor == "csrgate:policy"
-    assert gate.channel.facts(record.slack_message)["Status"] == "denied in the cluster"
+    facts = {fact.label: fact.value for fact in gate.digest().facts}
+    assert facts["Denied dana"] == f"asked by dana: forbidden-group: {finding.message}"
 
 
 def test_a_persons_denial_is_written_with_their_reason_and_the_requester_told() -> None:
@@ -82,22 +83,20 @@ def test_a_persons_denial_is_written_with_their_reason_and_the_requester_told() 
     assert gate.record(request_id).requester_told
 
 
-def test_a_denial_for_a_requester_slack_does_not_know_is_replied_in_the_thread() -> None:
+def test_a_policy_denial_for_a_requester_slack_does_not_know_is_told_in_the_digest_alone() -> None:
     # GIVEN zoe, whom Slack does not know, was denied by the policy
     gate = Csrgate()
     request_id = gate.submit(client_csr("dana", orgs=["system:masters"]), username="zoe")
     # WHEN the worker takes the job
     gate.work()
-    # THEN the denial is told in the request's thread instead, and the miss recorded
+    # THEN nobody is told in private, the miss is recorded, and the channel's digest lists the denial
     record = gate.record(request_id)
-    [(message, text)] = gate.requesters.replies
-    assert message == record.slack_message
-    assert text.startswith("csrgate could not find the requester in Slack. Your certificate request dana on lab")
-    assert "\n- forbidden-group: " in text
-    assert gate.requesters.looked_up == [("zoe@example.com",)]
+    assert gate.requesters.replies == [] and gate.requesters.looked_up == [("zoe@example.com",)]
     failed = gate.audit.events[-1]
     assert (failed.event, dict(failed.details)) == ("csr.delivery_failed", {"reason": "requester not found in Slack"})
     assert record.requester_told and record.state is State.DENIED_BY_POLICY
+    facts = {fact.label: fact.value for fact in gate.digest().facts}
+    assert facts["Denied dana"].startswith("asked by zoe: forbidden-group: ")
 
 
 def test_a_job_delivered_twice_applies_and_delivers_once() -> None:
@@ -202,7 +201,7 @@ def test_a_node_asking_for_an_address_its_node_does_not_list_is_denied_by_policy
     request_id = gate.submit_serving(ips=("10.0.0.5", "10.0.0.9"))
     # WHEN the worker applies the automatic approval
     gate.work()
-    # THEN it became a policy denial, written into the cluster and announced
+    # THEN it became a policy denial, written into the cluster and told in the digest instead of the approval
     record = gate.record(request_id)
     assert (record.state, record.outcome) == (State.DENIED_BY_POLICY, Outcome.DENY)
     assert codes(record) == ["san-not-allowed"]
@@ -215,8 +214,11 @@ def test_a_node_asking_for_an_address_its_node_does_not_list_is_denied_by_policy
         "node": "node-1",
     }
     assert gate.cluster.condition("node-1-serving").reason == "CsrgatePolicyDenied"
-    assert gate.channel.headline(record.slack_message).endswith("was denied by policy")
     assert gate.store.transitions[-1] == (State.AUTO_APPROVED, State.DENIED_BY_POLICY)
+    digest = gate.digest()
+    assert digest.headline.startswith("0 certificate requests approved and 1 denied by policy on lab")
+    denied = {fact.label: fact.value for fact in digest.facts}["Denied node-1-serving"]
+    assert denied == f"asked by system:node:node-1: san-not-allowed: {record.findings[-1].message}"
 
 
 def test_a_node_the_cluster_does_not_have_gets_nothing_approved() -> None:
@@ -249,7 +251,7 @@ def test_the_api_down_leaves_the_decision_to_the_next_delivery() -> None:
     gate = Csrgate()
     request_id = approved_by_alice(gate)
     gate.cluster.failure = RetryLater("reading CSR dana: the API server did not answer")
-    [job] = gate.decisions.take()
+    [job] = [job for job in gate.decisions.take() if isinstance(job, ApplyDecision)]
     # WHEN the worker takes the job, THEN it raises for the queue to deliver it again
     with pytest.raises(RetryLater):
         gate.worker.apply(job.request_id)
@@ -377,15 +379,18 @@ def test_slack_down_while_the_worker_redraws_changes_nothing_it_did() -> None:
     assert dict(failed[0].details) == {"reason": "Slack is unreachable: URLError"}
 
 
-def test_a_message_posted_while_the_worker_applies_is_redrawn_by_the_worker() -> None:
-    # GIVEN Slack was down when intake took node-1's request, so the worker reads it without a message
+def test_a_nodes_own_certificate_is_left_to_the_node_with_no_slack_lookup_and_no_failure() -> None:
+    # GIVEN two of node-1's serving CSRs: one the policy approves, one it denies (an address its Node does not list)
     gate = Csrgate()
-    gate.channel.failure = RetryLater("down")
-    request_id = gate.submit_serving()
-    gate.channel.failure = None
-    # WHEN the notifier posts the message while the worker is applying the decision
-    gate.store.before("mark", gate.retry_posts)
+    served = gate.submit_serving()
+    denied = gate.submit_serving("node-1-other", ips=("10.0.0.9",))
+    # WHEN the worker applies them and the signer issues the approved one
     gate.work()
-    # THEN the worker finds the message and shows where the request is
-    message = gate.record(request_id).slack_message
-    assert gate.channel.headline(message).endswith("was approved and issued")
+    gate.work()
+    # THEN neither is looked for in Slack nor counted a failed delivery: the kubelet reads its CSR
+    assert gate.requesters.looked_up == [] and gate.requesters.replies == []
+    for request_id in (served, denied):
+        names = gate.audit.names(request_id)
+        assert gate.record(request_id).requester_told and "csr.delivery_failed" not in names
+        assert names.count("csr.requester_is_kubernetes") == 1
+    assert gate.record(served).state is State.ISSUED

@@ -127,6 +127,13 @@ class Approvals:
             )
         if record.state is not State.AWAITING_REVIEW:
             return ClickResult(ClickAnswer.STALE, self._what_happened(record), record)
+        if cluster.observing:  # posted before csrgate was switched to observe: decided by the cluster's own approver
+            return self._refused(
+                record,
+                clicker_id,
+                "cluster observed",
+                f"csrgate only observes {cluster.name} now and decides nothing there: decide it in the cluster.",
+            )
         clicker = self._directory.user(clicker_id)
         if not may_approve(cluster, clicker_id, self._directory):
             return self._refused(

@@ -46,6 +46,8 @@ class AskedCsrs:
         cluster = self._clusters.get(ask.cluster)
         if cluster is None:
             return self.give_up(ask_id, f"cluster {ask.cluster} is no longer configured in csrgate")
+        if cluster.observing:
+            return self.give_up(ask_id, f"csrgate only observes {cluster.name} now and approves nothing there")
         uid = self._access.csrs(cluster).create(ask.csr_name, ask.spec, {ASK_ANNOTATION: ask.ask_id})
         if uid is None:
             return self.give_up(ask_id, f"a CSR named {ask.csr_name} exists that csrgate did not create for you")

@@ -76,6 +76,9 @@ class Asking:
             return {CLUSTER: "Pick one of the clusters listed."}
         if cluster.kind is ClusterKind.EKS:
             return {CLUSTER: eks_explanation(cluster.name)}
+        if cluster.observing:
+            observed = f"csrgate only observes {cluster.name} for now and approves nothing there: ask its admins."
+            return {CLUSTER: observed}
         asker = self._people.user(slack_user)
         who = identity_problem(asker.email, cluster.self_service, cluster)
         if who is not None:

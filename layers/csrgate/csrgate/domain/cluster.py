@@ -292,6 +292,9 @@ class ClusterConfig(_Config):
     privileged_required_approvals: StrictInt = Field(default=2, ge=1, le=10)
     policy: StrictStr | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,128}$")
     deny_expired: StrictBool = False  # also deny an expired review's CSR in the cluster (reason CsrgateExpired)
+    # observe: csrgate says in Slack what it would do and never decides in the cluster, to run beside the approver a
+    # team has until it is trusted; enforce: csrgate decides.
+    mode: Literal["enforce", "observe"] = "enforce"
     # Which person a Kubernetes user name is: how csrgate finds a requester in Slack, vouches for a CSR's
     # csrgate.io/requester-email annotation, and tells whether the person asking is the one the certificate is for.
     # Never applied to `system:` identities (nodes, service accounts): they are nobody's.
@@ -324,6 +327,11 @@ class ClusterConfig(_Config):
         if self.privileged_required_approvals < self.required_approvals:
             raise ValueError("privilegedRequiredApprovals cannot be below requiredApprovals")
         return self
+
+    @property
+    def observing(self) -> bool:
+        """csrgate only tells what it would do here."""
+        return self.mode == "observe"
 
     def grant_approvals(self, role: AccessRole) -> int:
         """How many distinct approvers a grant of this role needs: the role's own number, the cluster's privileged

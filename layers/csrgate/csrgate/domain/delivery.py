@@ -77,6 +77,13 @@ def annotation_vouched_by(
     return None
 
 
+def machines_own(record: RequestRecord) -> bool:
+    """Asked for by a node or a service account, for itself, with no person linked: it reads the certificate (or the
+    denial) from its CSR, and there is nobody to tell."""
+    person = record.asker_slack_id or record.holder_slack_id or record.requester_email
+    return not person and (record.request.username or "").startswith(_KUBERNETES_IDENTITIES)
+
+
 def requester_emails(record: RequestRecord, cluster: ClusterConfig) -> tuple[str, ...]:
     """Where to look for the requester, in order: the annotation (kept only when vouched for), then the email the
     cluster's settings tie the requesting user to."""

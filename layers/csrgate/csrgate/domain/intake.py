@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 
 from csrgate.domain.asked_csrs import link_to_ask
 from csrgate.domain.certificates import DeliveredCertificate
 from csrgate.domain.cluster import ClusterConfig
+from csrgate.domain.cluster_events import queue_show_in_cluster
 from csrgate.domain.conditions import CsrStatus
 from csrgate.domain.delivery import annotation_vouched_by, linked_email
+from csrgate.domain.digests import DIGESTED_STATES, Digests
 from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.findings import Code, Finding, warning
 from csrgate.domain.jobs import ApplyDecision, PostMessage
 from csrgate.domain.lifecycle import State, can_transition, state_after_verdict
-from csrgate.domain.messages import policy_notice, review_message
+from csrgate.domain.messages import review_message
 from csrgate.domain.outcome import Outcome
 from csrgate.domain.ports import (
     AskStore,
@@ -81,6 +84,7 @@ class Intake:
         decisions: JobQueue,
         slack_retries: JobQueue,
         notifier: Notifier,
+        digests: Digests,
         audit: AuditLog,
         clock: Clock,
     ) -> None:
@@ -92,6 +96,7 @@ class Intake:
         self._decisions = decisions
         self._slack_retries = slack_retries
         self._notifier = notifier
+        self._digests = digests
         self._redraw = MessageRedraw(notifier, store, audit, clock)
         self._audit = audit
         self._clock = clock
@@ -117,7 +122,8 @@ class Intake:
         self._audit.write(AuditEvent("forwarder.heartbeat", "", cluster.name, "", "", "forwarder", now))
 
     def post_message(self, request_id: str, attempt: int) -> RequestRecord | None:
-        """Post the request's Slack message if it still has none (the retry path); raise RetryLater if Slack fails."""
+        """Post the request's approval request if it still has none (the retry path); raise RetryLater if Slack
+        fails."""
         record = self._store.get(request_id)
         if record is None:
             return None
@@ -163,10 +169,18 @@ class Intake:
         chain_started_at = None
         if renewed is not None:
             judged, renewal, chain_started_at = judge_renewal(request, renewed, cluster, policy, verdict, now)
-            if chain_started_at is not None and not self._claim_renewal(renewed, request_id, cluster.name, csr):
+            # observing, the renewal is judged, never claimed: the holder keeps it for when csrgate decides
+            observed = cluster.observing
+            if (
+                chain_started_at is not None
+                and not observed
+                and not self._claim_renewal(renewed, request_id, cluster.name, csr)
+            ):
                 renewal, chain_started_at = (claimed_elsewhere(renewed),), None
             verdict = judged if chain_started_at is not None else verdict
         state = State.DECIDED_ELSEWHERE if status.decided else state_after_verdict(verdict.outcome)
+        if cluster.observing and state is not State.IGNORED and not status.decided:
+            state = State.OBSERVED  # judged as ever, decided by nobody here: the digest says what csrgate would do
         annotated = csr.annotations.get(REQUESTER_EMAIL_ANNOTATION, "")
         # An email address is at most 254 characters: anything longer is no claim, and would not fit the record.
         claim = annotated if annotated.strip() and len(annotated) <= MAX_EMAIL_CHARS else None
@@ -178,7 +192,8 @@ class Intake:
         # was checked to be theirs when they asked; a CSR made with a certificate csrgate delivered, for that
         # certificate's own user, is its holder's.
         holders_own = renewed is not None and request.username == common_name == renewed.username
-        if state is State.AWAITING_REVIEW and ask is None and not holders_own:
+        reviewed = not status.decided and verdict.outcome is Outcome.REVIEW
+        if reviewed and ask is None and not holders_own:
             names_a_user = signer is not None and signer.authenticates_clients
             unlinked = requester_findings(request.username, common_name, cluster, names_a_user)
         record = RequestRecord(
@@ -246,7 +261,9 @@ class Intake:
                 )
             )
         if status.decided:
-            events.append(AuditEvent.about(record, "csr.decided_elsewhere", Actor.CLUSTER, now))
+            events.append(decided_elsewhere(record, status, now, verdict.outcome if cluster.observing else None))
+        elif state is State.OBSERVED:
+            events.append(AuditEvent.about(record, "csr.observed", Actor.POLICY, now, would=verdict.outcome.value))
         if ask_event is not None:
             self._log(ask_event)  # stored with the ask, or (refused) below with the request
             if ask is None:
@@ -292,10 +309,8 @@ class Intake:
         # write that reason, and must not pass for an approval given through csrgate.
         ours = status.by_csrgate and record.state in (_APPROVED_BY_CSRGATE if status.approved else _DENIED_BY_CSRGATE)
         if status.decided and not ours and can_transition(record.state, State.DECIDED_ELSEWHERE):
+            event = decided_elsewhere(record, status, now, record.outcome if record.state is State.OBSERVED else None)
             outcome = "approved" if status.approved else "denied"
-            event = AuditEvent.about(
-                record, "csr.decided_elsewhere", Actor.CLUSTER, now, outcome=outcome, condition=status.decision_text
-            )
             note = f"{outcome} in the cluster outside csrgate" + (
                 f": {status.decision_text}" if status.decision_text else ""
             )
@@ -319,9 +334,11 @@ class Intake:
         return IntakeResult(request_id, record.state, False)
 
     def _ensure_side_effects(self, cluster: ClusterConfig, record: RequestRecord) -> None:
-        if record.state in (State.DENIED_BY_POLICY, State.AUTO_APPROVED) and not record.decision_queued:
+        if record.state in (State.AUTO_APPROVED, State.DENIED_BY_POLICY) and not record.decision_queued:
             record = self._queue_decision(record)
-        if record.state in (State.AWAITING_REVIEW, State.DENIED_BY_POLICY, State.AUTO_APPROVED):
+        if record.state in DIGESTED_STATES:
+            self._digests.add(record)  # told with the cluster's other automatic decisions, not one message each
+        if record.state is State.AWAITING_REVIEW:
             self._ensure_message(cluster, record, attempt=1, retry_on_failure=True)
 
     def _queue_decision(self, record: RequestRecord) -> RequestRecord:
@@ -335,22 +352,13 @@ class Intake:
     def _ensure_message(
         self, cluster: ClusterConfig, record: RequestRecord, *, attempt: int, retry_on_failure: bool
     ) -> RequestRecord:
-        if record.slack_message is not None or record.state not in (
-            State.AWAITING_REVIEW,
-            State.DENIED_BY_POLICY,
-            State.AUTO_APPROVED,
-        ):
+        if record.slack_message is not None or record.state is not State.AWAITING_REVIEW:
             return record
         now = self._clock()
         if not self._store.claim_message(record.request_id, now, MESSAGE_LEASE_SECONDS):
             return record  # posted meanwhile, or another delivery is posting it right now
         try:
-            if record.state is State.AWAITING_REVIEW:
-                message = self._notifier.post_review(cluster.slack_channel, review_message(record, now))
-                name = "csr.review_requested"
-            else:
-                message = self._notifier.post_notice(cluster.slack_channel, policy_notice(record, now))
-                name = "slack.notice_posted"
+            message = self._notifier.post_review(cluster.slack_channel, review_message(record, now))
         except (RetryLater, PermanentFailure) as exc:
             self._store.release_message(record.request_id)
             event = AuditEvent.about(record, "slack.post_failed", Actor.SERVICE, now, attempt=attempt, reason=str(exc))
@@ -362,7 +370,7 @@ class Intake:
             return record
         event = AuditEvent.about(
             record,
-            name,
+            "csr.review_requested",
             Actor.SERVICE,
             self._clock(),
             channel=message.channel,
@@ -371,6 +379,7 @@ class Intake:
         )
         record = self._store.save_message(record, message, event)
         self._log(event)
+        queue_show_in_cluster(self._decisions, record, self._audit, self._clock())  # kubectl describe csr: waiting
         # The worker may have moved the request on (applied it, or denied it after reading the Node) before the
         # message was saved, when it had no message to redraw: show what the request is now.
         current = self._store.get(record.request_id)
@@ -394,6 +403,20 @@ class Intake:
 
     def _log(self, event: AuditEvent) -> None:
         self._audit.write(event)
+
+
+def decided_elsewhere(record: RequestRecord, status: CsrStatus, at: datetime, would: Outcome | None) -> AuditEvent:
+    """The event for a CSR decided in the cluster by someone other than csrgate; `would`, observing, is what csrgate
+    would have done, to tell how far the two agree before switching to enforce."""
+    return AuditEvent.about(
+        record,
+        "csr.decided_elsewhere",
+        Actor.CLUSTER,
+        at,
+        outcome="approved" if status.approved else "denied",
+        condition=status.decision_text,
+        **({"csrgate_would": would.value} if would else {}),
+    )
 
 
 def requester_findings(

@@ -20,6 +20,13 @@ class ApplyDecision:
 
 
 @dataclass(frozen=True)
+class ShowInCluster:
+    """Show on the request's CSR, as a Kubernetes Event, that it waits for review or has expired (the worker)."""
+
+    request_id: str
+
+
+@dataclass(frozen=True)
 class CheckIssuance:
     """Look at the signer again for the request's certificate (the worker, after a delay)."""
 
@@ -33,6 +40,14 @@ class PostMessage:
 
     request_id: str
     attempt: int = 1
+
+
+@dataclass(frozen=True)
+class PostDigest:
+    """Post or redraw a cluster's digest of automatic decisions for one window (the notifier, after a short delay)."""
+
+    cluster: str
+    window: int  # the window's start, in seconds since the epoch
 
 
 @dataclass(frozen=True)
@@ -71,12 +86,23 @@ class SweepBindings:
 
 
 Job: TypeAlias = (
-    ApplyDecision | CheckIssuance | PostMessage | CreateCsr | PostGrant | ApplyGrant | EndGrant | SweepBindings
+    ApplyDecision
+    | CheckIssuance
+    | PostMessage
+    | PostDigest
+    | CreateCsr
+    | PostGrant
+    | ApplyGrant
+    | EndGrant
+    | SweepBindings
+    | ShowInCluster
 )
 _KINDS: dict[str, type[Job]] = {
     "apply_decision": ApplyDecision,
+    "show_in_cluster": ShowInCluster,
     "check_issuance": CheckIssuance,
     "post_message": PostMessage,
+    "post_digest": PostDigest,
     "create_csr": CreateCsr,
     "post_grant": PostGrant,
     "apply_grant": ApplyGrant,
@@ -96,7 +122,10 @@ MAX_ID_CHARS = 64
 
 
 def subject_of(job: Job) -> str:
-    """The id of what a job is about: a request, an ask whose CSR is not made yet, a grant, or a cluster."""
+    """The id of what a job is about: a request, an ask whose CSR is not made yet, a grant, a cluster, or a digest
+    (`<cluster>@<window>`)."""
+    if isinstance(job, PostDigest):
+        return f"{job.cluster}@{job.window}"
     field = _ONE_FIELD.get(type(job), "request_id")
     return str(getattr(job, field))
 
@@ -118,14 +147,27 @@ def decode_job(body: str) -> Job | None:
     if not isinstance(message, dict) or not isinstance(message.get("kind"), str):
         return None
     kind = _KINDS.get(message["kind"])
+    if kind is PostDigest:
+        return _digest_job(message)
     if kind in _ONE_FIELD:
         subject = message.get(_ONE_FIELD[kind])
-        return kind(subject) if isinstance(subject, str) and 0 < len(subject) <= MAX_ID_CHARS else None
+        if not isinstance(subject, str) or not 0 < len(subject) <= MAX_ID_CHARS:
+            return None
+        return kind(subject)  # type: ignore[call-arg]  # each kind in _ONE_FIELD takes that one field
     request_id, attempt = message.get("request_id"), message.get("attempt", 1)
     if kind is None or not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_ID_CHARS:
         return None
     if kind is ApplyDecision:
         return ApplyDecision(request_id)
+    if kind is ShowInCluster:
+        return ShowInCluster(request_id)
     if type(attempt) is not int or attempt < 1:
         return None
     return CheckIssuance(request_id, attempt) if kind is CheckIssuance else PostMessage(request_id, attempt)
+
+
+def _digest_job(message: dict[str, Any]) -> PostDigest | None:
+    cluster, window = message.get("cluster"), message.get("window")
+    if not isinstance(cluster, str) or not 0 < len(cluster) <= MAX_ID_CHARS:
+        return None
+    return PostDigest(cluster, window) if type(window) is int and window >= 0 else None

@@ -24,6 +24,7 @@ class State(StrEnum):
     ISSUED = "issued"
     DELIVERED = "delivered"
     FAILED = "failed"
+    OBSERVED = "observed"  # in a cluster csrgate only observes: judged and told, never decided
 
 
 # Every allowed step. A decision not yet applied in the cluster can still be overtaken there (withdrawn,
@@ -31,8 +32,17 @@ class State(StrEnum):
 # approval whose SANs the requesting node's Node object does not list becomes a policy denial before it is applied.
 TRANSITIONS: dict[State, frozenset[State]] = {
     State.RECEIVED: frozenset(
-        {State.IGNORED, State.DENIED_BY_POLICY, State.AUTO_APPROVED, State.AWAITING_REVIEW, State.DECIDED_ELSEWHERE}
+        {
+            State.IGNORED,
+            State.DENIED_BY_POLICY,
+            State.AUTO_APPROVED,
+            State.AWAITING_REVIEW,
+            State.DECIDED_ELSEWHERE,
+            State.OBSERVED,
+        }
     ),
+    # An observed request is only watched: whoever decides it in the cluster, or deletes it, ends it.
+    State.OBSERVED: frozenset({State.DECIDED_ELSEWHERE, State.WITHDRAWN}),
     State.AWAITING_REVIEW: frozenset(
         {State.APPROVED, State.DENIED, State.EXPIRED, State.WITHDRAWN, State.DECIDED_ELSEWHERE, State.FAILED}
     ),

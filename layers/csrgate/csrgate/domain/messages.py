@@ -105,20 +105,6 @@ def decided_message(record: RequestRecord, now: datetime) -> Notice:
     )
 
 
-def policy_notice(record: RequestRecord, now: datetime) -> Notice:
-    """The notice for a request the policy decided without a person."""
-    what = {
-        State.DENIED_BY_POLICY: "denied by policy",
-        State.AUTO_APPROVED: "approved by policy",
-    }.get(record.state, record.state.value.replace("_", " "))
-    return Notice(
-        request_id=record.request_id,
-        headline=f"Certificate request {record.csr_name} on {record.cluster} was {what}",
-        facts=tuple(_request_facts(record, now)),
-        findings=record.findings,
-    )
-
-
 def silence_notice(cluster: str, last_heard: datetime) -> Notice:
     """The notice for a cluster whose forwarder has not been heard from since `last_heard`: about no request."""
     last_heard = last_heard.astimezone(UTC)

@@ -22,8 +22,10 @@ from csrgate.domain.records import Approval, AuditEvent, MessageRef, RequestReco
 # inside Slack's three seconds, must not pay for them (a test keeps it so).
 if TYPE_CHECKING:
     from csrgate.domain.certificates import DeliveredCertificate
+    from csrgate.domain.cluster_events import CsrEvent
     from csrgate.domain.conditions import DecisionResult, IssuanceResult
     from csrgate.domain.delivery import Delivery
+    from csrgate.domain.digests import Digest, DigestEntry
     from csrgate.domain.kubeconfig import ClusterEndpoint, RequesterKubeconfig
     from csrgate.domain.nodes import NodeAddress
 
@@ -210,6 +212,35 @@ class Notifier(Protocol):
         """Redraw a grant's message as it moves on."""
 
 
+class DigestStore(Protocol):
+    """Each cluster's digests of automatic decisions, one per window: entries, the message, and who draws it."""
+
+    def add(self, cluster: str, window: int, entry: DigestEntry) -> None:
+        """Keep the request's first entry; a denial replaces its approval, nothing else changes (a repeat neither)."""
+
+    def ask_flush(self, cluster: str, window: int, now: datetime) -> bool:
+        """Ask for the digest to be drawn: True when this ask must queue the flush (none waits, or the one waiting
+        was asked for so long ago that its job must have been lost)."""
+
+    def drop_flush(self, cluster: str, window: int) -> None:
+        """Take back an ask whose flush could not be queued."""
+
+    def claim(self, cluster: str, window: int, now: datetime, lease_seconds: int) -> bool:
+        """Lease drawing the digest; False while another flush holds it. The lease lapses, so a crash is recovered."""
+
+    def take_flush(self, cluster: str, window: int) -> None:
+        """Take the waiting ask, before reading: an entry added from now on asks again."""
+
+    def read(self, cluster: str, window: int) -> Digest:
+        """The digest's entries and message, read strongly consistent."""
+
+    def save_message(self, cluster: str, window: int, message: MessageRef) -> None:
+        """Remember the digest's message, once."""
+
+    def release(self, cluster: str, window: int) -> None:
+        """Give the lease back."""
+
+
 class AuditLog(Protocol):
     """The structured log line every audit event also becomes."""
 
@@ -318,6 +349,14 @@ class BindingOperations(Protocol):
         """The cluster's server and CA, for the requester's kubeconfig."""
 
 
+class ClusterEvents(Protocol):
+    """The Kubernetes Events csrgate writes on CSRs in one cluster."""
+
+    def record(self, event: CsrEvent) -> None:
+        """Create the Event, done already when one of its name exists; RetryLater or PermanentFailure when the cluster
+        cannot be reached or refuses it."""
+
+
 class ClusterAccess(Protocol):
     """Connections to the clusters, kept across warm invocations."""
 
@@ -329,6 +368,9 @@ class ClusterAccess(Protocol):
 
     def nodes(self, cluster: ClusterConfig) -> NodeReads:
         """Node reads on the cluster."""
+
+    def events(self, cluster: ClusterConfig) -> ClusterEvents:
+        """Event writes on the cluster."""
 
 
 class ReplayCache(Protocol):

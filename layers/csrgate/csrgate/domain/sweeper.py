@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from csrgate.domain.approvals import may_approve
 from csrgate.domain.certificates import DeliveredCertificate
+from csrgate.domain.cluster_events import queue_show_in_cluster
 from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.grant_messages import extension_text, grant_message
 from csrgate.domain.granting import mark_due
@@ -278,7 +279,7 @@ class Sweeper:
 
     def _expire(self, record: RequestRecord, now: datetime) -> int:
         cluster = self._clusters.get(record.cluster)
-        deny = cluster is not None and cluster.deny_expired
+        deny = cluster is not None and cluster.deny_expired and not cluster.observing
         event = AuditEvent.about(
             record, "csr.expired", Actor.SERVICE, now, waited_hours=_hours(now - record.received_at)
         )
@@ -290,7 +291,9 @@ class Sweeper:
             return 0  # decided meanwhile: nothing to expire
         self._audit.write(event)
         if deny:
-            self._queue(record, now)
+            self._queue(record, now)  # the worker shows the expiry on the CSR as it denies it
+        elif cluster is not None:
+            queue_show_in_cluster(self._decisions, record, self._audit, now)
         self._redraw.show(record)
         return 1
 

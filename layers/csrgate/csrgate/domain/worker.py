@@ -10,6 +10,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 
+from csrgate.domain import cluster_events
 from csrgate.domain.asks import CLIENT_SIGNER
 from csrgate.domain.certificates import DeliveredCertificate
 from csrgate.domain.cluster import ClusterConfig
@@ -24,8 +25,11 @@ from csrgate.domain.delivery import (
     denial_text,
     fetch_command,
     kubeconfig_delivery,
+    machines_own,
     requester_emails,
 )
+from csrgate.domain.digests import Digests
+from csrgate.domain.errors import CsrgateError, RetryLater
 from csrgate.domain.jobs import CheckIssuance
 from csrgate.domain.kubeconfig import RequesterKubeconfig, build_certificate_bundle
 from csrgate.domain.lifecycle import State, can_transition
@@ -69,6 +73,7 @@ class DecisionWorker:
         access: ClusterAccess,
         store: RequestStore,
         notifier: Notifier,
+        digests: Digests,
         requesters: Requesters,
         certificates: CertificateStore,
         checks: JobQueue,
@@ -80,6 +85,7 @@ class DecisionWorker:
         self._access = access
         self._store = store
         self._redraw = MessageRedraw(notifier, store, audit, clock)
+        self._digests = digests
         self._requesters = requesters
         self._certificates = certificates
         self._checks = checks
@@ -95,6 +101,8 @@ class DecisionWorker:
         record, cluster = found
         if record.overtaken:
             return record  # the cluster moved on where the state cannot follow; that is recorded already
+        if self._to_apply(record, cluster) and cluster.observing:
+            return self._withheld(record)
         if self._to_apply(record, cluster):
             record = self._bind_to_node(record, cluster)
             if self._to_apply(record, cluster):  # unless someone else moved it on meanwhile
@@ -119,6 +127,30 @@ class DecisionWorker:
             return self._look_at_signer(record, cluster, attempt)
         return record
 
+    def show(self, request_id: str) -> RequestRecord | None:
+        """Show on the CSR, as a Kubernetes Event, that the request waits for review or has expired; for a request that
+        has moved on, the Event of its decision tells the rest."""
+        record = self._store.get(request_id)
+        cluster = self._clusters.get(record.cluster) if record is not None else None
+        if record is None or cluster is None:
+            return record  # nothing to show it in: a request whose cluster is gone is not failed for an Event
+        if record.state is State.AWAITING_REVIEW:
+            event = cluster_events.review_requested(record, cluster.slack_channel, self._clock())
+            self._tell_cluster(record, cluster, event)
+        elif record.state is State.EXPIRED and not self._to_apply(record, cluster):
+            # an expiry still to be denied in the cluster is shown by its denial, which says so
+            denied = record.decision_applied and cluster.deny_expired
+            self._tell_cluster(record, cluster, cluster_events.expired(record, self._clock(), denied=denied))
+        return record
+
+    def _withheld(self, record: RequestRecord) -> RequestRecord:
+        """A decision made before csrgate was switched to observe its cluster: not written there, and said so once."""
+        note = "not applied: csrgate was switched to observe the cluster before it could be"
+        event = self._event(record, "csr.decision_withheld", Actor.SERVICE, reason=note)
+        record = self._store.mark(record, "overtaken", event, note=note)
+        self._audit.write(event)
+        return record
+
     def fail(self, request_id: str, reason: str) -> None:
         """The last delivery of a message failed too: mark the request failed, loudly, where people look."""
         record = self._store.get(request_id)
@@ -137,7 +169,7 @@ class DecisionWorker:
 
     def _bind_to_node(self, record: RequestRecord, cluster: ClusterConfig) -> RequestRecord:
         """An automatic approval of a kubelet's serving certificate stands only if the requesting node's Node object
-        lists every SAN; otherwise it becomes a policy denial, recorded and announced as the others are."""
+        lists every SAN; otherwise it becomes a policy denial, recorded and told in the digest as the others are."""
         if not must_match_node_addresses(record, self._clusters.policy_for(cluster)):
             return record
         node = node_name(record.request.username or "")
@@ -161,7 +193,8 @@ class DecisionWorker:
         except Conflict:
             return self._store.get(record.request_id) or record  # someone moved it first: their change stands
         self._audit.write(event)
-        self._redraw.show(record)
+        with suppress(RetryLater):  # the digest is told, not decided: the denial stands and is in the audit trail
+            self._digests.add(record)
         return record
 
     def _apply_in_cluster(self, record: RequestRecord, cluster: ClusterConfig) -> RequestRecord:
@@ -184,6 +217,7 @@ class DecisionWorker:
             event = self._event(record, "csr.decision_applied", decided_by, decision=decision.value)
             record = self._store.mark(record, "decision_applied", event, note=note)
             self._audit.write(event)
+            self._tell_cluster(record, cluster, cluster_events.decided(record, self._clock()))
             self._redraw.show(record)
             return record
         if result.outcome is DecisionOutcome.DECIDED_ELSEWHERE:
@@ -238,6 +272,8 @@ class DecisionWorker:
     ) -> RequestRecord:
         if record.requester_told:
             return record
+        if machines_own(record):
+            return self._nobody_to_tell(record)
         kubeconfig = csrs.kubeconfig_for(certificate_pem) if record.request.signer_name == CLIENT_SIGNER else None
         if kubeconfig is not None:
             delivery = kubeconfig_delivery(record, kubeconfig)
@@ -252,7 +288,7 @@ class DecisionWorker:
         if kubeconfig is not None:  # before the requester is marked told: a retry after a failure here remembers it
             self._remember(record, kubeconfig, user)
         record = self._mark_told(record, user)
-        return self._move(
+        record = self._move(
             record,
             State.DELIVERED,
             "csr.delivered",
@@ -260,10 +296,15 @@ class DecisionWorker:
             note="certificate delivered to the requester by direct message",
             slack_user=user,
         )
+        if record.state is State.DELIVERED:
+            self._tell_cluster(record, cluster, cluster_events.delivered(record, self._clock()))
+        return record
 
     def _tell_denied(self, record: RequestRecord, cluster: ClusterConfig) -> RequestRecord:
         if record.requester_told:
             return record
+        if machines_own(record):
+            return self._nobody_to_tell(record)
         user = self._requester(record, cluster)
         if user is None:
             return self._requester_not_found(record, denial_text(record))
@@ -304,6 +345,13 @@ class DecisionWorker:
                 self._certificates.renewed(renewed, record.request_id, event)
                 self._audit.write(event)
 
+    def _nobody_to_tell(self, record: RequestRecord) -> RequestRecord:
+        """A node's or service account's own CSR: it reads the outcome from its CSR; no Slack lookup, no failure."""
+        event = self._event(record, "csr.requester_is_kubernetes", Actor.SERVICE, username=record.request.username)
+        record = self._store.mark(record, "requester_told", event)
+        self._audit.write(event)
+        return record
+
     def _requester_not_found(self, record: RequestRecord, text: str) -> RequestRecord:
         if record.slack_message is not None:
             self._requesters.reply(record.slack_message, f"csrgate could not find the requester in Slack. {text}")
@@ -342,6 +390,20 @@ class DecisionWorker:
         self._audit.write(event)
         self._redraw.show(record)
         return record
+
+    def _tell_cluster(
+        self, record: RequestRecord, cluster: ClusterConfig, event: cluster_events.CsrEvent | None
+    ) -> None:
+        """Write the Event, best effort: a cluster that refuses it is logged, and what it reports stands."""
+        if event is None:
+            return
+        try:
+            self._access.events(cluster).record(event)
+        except CsrgateError as exc:
+            reason = str(exc)
+            self._audit.write(
+                self._event(record, "csr.cluster_event_failed", Actor.SERVICE, event_reason=event.reason, reason=reason)
+            )
 
     def _load(self, request_id: str) -> tuple[RequestRecord, ClusterConfig] | None:
         record = self._store.get(request_id)

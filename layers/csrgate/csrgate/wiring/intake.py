@@ -23,6 +23,7 @@ def build_intake(kit: Kit) -> Intake:
         decisions=kit.decision_queue(),
         slack_retries=kit.slack_retry_queue(),
         notifier=kit.notifier(),
+        digests=kit.digests(),
         audit=kit.audit,
         clock=kit.clock,
     )

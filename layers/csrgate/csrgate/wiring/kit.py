@@ -1,7 +1,8 @@
 """What every function's composition root starts from: settings, AWS clients, configuration, secrets, the clock.
 
 Nothing here imports the Kubernetes client, the CSR decoder or an HTTP resolver: each function's own module
-(csrgate.wiring.<function>) imports what only it uses.
+(csrgate.wiring.<function>) imports what only it uses. The stores that not every function uses are imported when
+first made, so a cold start pays only for its own (the interactions function's Approve click uses none of them).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -17,16 +18,19 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvi
 from botocore.config import Config
 from slack_sdk import WebClient
 
-from csrgate.adapters.aws.asks import DynamoAskStore
 from csrgate.adapters.aws.audit import LoggedAuditTrail
-from csrgate.adapters.aws.certificates import DynamoCertificateStore
 from csrgate.adapters.aws.config import ConfigError, ParameterClusterDirectory, SecretReader, Settings
-from csrgate.adapters.aws.grants import DynamoGrantStore
-from csrgate.adapters.aws.heartbeats import DynamoHeartbeats
 from csrgate.adapters.aws.queues import SqsJobQueue
 from csrgate.adapters.aws.store import DynamoRequestStore
 from csrgate.adapters.slack.channel import SlackNotifier
 from csrgate.adapters.slack.client import web_client
+
+if TYPE_CHECKING:
+    from csrgate.adapters.aws.asks import DynamoAskStore
+    from csrgate.adapters.aws.certificates import DynamoCertificateStore
+    from csrgate.adapters.aws.grants import DynamoGrantStore
+    from csrgate.adapters.aws.heartbeats import DynamoHeartbeats
+    from csrgate.domain.digests import Digests
 
 
 def utc_now() -> datetime:
@@ -49,6 +53,7 @@ class Kit:
     session: Any
     aws_config: Config | None
     dynamodb: Any
+    sqs: Any  # one client for both queues: each client made costs its service model's loading
     secrets: SecretReader
     clusters: ParameterClusterDirectory
     store: DynamoRequestStore
@@ -72,6 +77,7 @@ class Kit:
             session=session,
             aws_config=aws_config,
             dynamodb=dynamodb,
+            sqs=session.client("sqs", config=aws_config),
             secrets=secrets,
             clusters=ParameterClusterDirectory(ssm, settings.config_path, settings.secret_prefix),
             store=DynamoRequestStore(dynamodb, settings.table, settings.retention),
@@ -94,31 +100,43 @@ class Kit:
 
     def asks(self) -> DynamoAskStore:
         """Certificates asked for in Slack, in the requests' table."""
+        from csrgate.adapters.aws.asks import DynamoAskStore
+
         return DynamoAskStore(self.dynamodb, self.settings.table, self.settings.retention)
 
     def grants(self) -> DynamoGrantStore:
         """Access asked for in Slack, in the requests' table."""
+        from csrgate.adapters.aws.grants import DynamoGrantStore
+
         return DynamoGrantStore(self.dynamodb, self.settings.table, self.settings.retention)
 
     def certificates(self) -> DynamoCertificateStore:
         """The client certificates csrgate delivered, in the requests' table."""
+        from csrgate.adapters.aws.certificates import DynamoCertificateStore
+
         return DynamoCertificateStore(self.dynamodb, self.settings.table, self.settings.retention)
 
     def heartbeats(self) -> DynamoHeartbeats:
         """When each cluster's forwarder was last heard from, in the requests' table."""
+        from csrgate.adapters.aws.heartbeats import DynamoHeartbeats
+
         return DynamoHeartbeats(self.dynamodb, self.settings.table)
+
+    def digests(self) -> Digests:
+        """Automatic decisions told per cluster and window: entries in the requests' table, drawn by the notifier."""
+        from csrgate.adapters.aws.digests import DynamoDigests
+        from csrgate.domain.digests import Digests
+
+        store = DynamoDigests(self.dynamodb, self.settings.table)
+        return Digests(store, self.slack_retry_queue(), self.clusters, self.notifier(), self.audit, self.clock)
 
     def decision_queue(self) -> SqsJobQueue:
         """The worker's queue: decisions to apply, signers to look at again."""
-        return SqsJobQueue(self.session.client("sqs", config=self.aws_config), self.settings.decision_queue_url)
+        return SqsJobQueue(self.sqs, self.settings.decision_queue_url)
 
     def slack_retry_queue(self) -> SqsJobQueue:
         """The notifier's queue: Slack messages to post again, after a pause."""
-        return SqsJobQueue(
-            self.session.client("sqs", config=self.aws_config),
-            self.settings.slack_retry_queue_url,
-            self.settings.slack_retry_delay_seconds,
-        )
+        return SqsJobQueue(self.sqs, self.settings.slack_retry_queue_url, self.settings.slack_retry_delay_seconds)
 
     def notifier(self, *, hurried: bool = False) -> SlackNotifier:
         """The cluster channels' messages, with the current bot token."""

@@ -19,6 +19,7 @@ from csrgate.domain.jobs import (
     CreateCsr,
     EndGrant,
     PostGrant,
+    ShowInCluster,
     SweepBindings,
 )
 from csrgate.domain.ports import ClusterAccess
@@ -39,6 +40,7 @@ def build_worker_consumer(logger: Logger, session: Any = None, access: ClusterAc
         access=access,
         store=kit.store,
         notifier=kit.notifier(),
+        digests=kit.digests(),
         requesters=requesters,
         certificates=kit.certificates(),
         checks=kit.decision_queue(),
@@ -65,6 +67,7 @@ def build_worker_consumer(logger: Logger, session: Any = None, access: ClusterAc
             CheckIssuance: JobHandler(
                 lambda job: worker.check_issuance(job.request_id, job.attempt), worker.fail, failure
             ),
+            ShowInCluster: JobHandler(lambda job: worker.show(job.request_id), _shown, "the Event cannot be written"),
         },
         logger,
         MAX_RECEIVES,
@@ -74,3 +77,7 @@ def build_worker_consumer(logger: Logger, session: Any = None, access: ClusterAc
 def _kept(subject: str, why: str) -> None:
     """Nothing to give up: a binding not yet removed stays in the sweeper's sight (the grant's end is due, or the
     binding is labelled as csrgate's), and the next sweep queues it again."""
+
+
+def _shown(subject: str, why: str) -> None:
+    """Nothing to give up: an Event is best effort, and what it would show is stored and told in Slack."""

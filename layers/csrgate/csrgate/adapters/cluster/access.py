@@ -8,8 +8,11 @@ from typing import Any
 from csrgate.adapters.cluster.bindings import KubernetesBindings
 from csrgate.adapters.cluster.connections import ClusterConnection, EksConnection, SecretConnection
 from csrgate.adapters.cluster.csrs import KubernetesCsrs
+from csrgate.adapters.cluster.events import KubernetesEvents
 from csrgate.adapters.cluster.nodes import KubernetesNodes
 from csrgate.domain.cluster import ClusterConfig
+
+_Adapters = tuple[KubernetesCsrs, KubernetesNodes, KubernetesBindings, KubernetesEvents]
 
 
 class ClusterConnections:
@@ -17,7 +20,7 @@ class ClusterConnections:
 
     def __init__(self, session: Any) -> None:
         self._session = session
-        self._made: dict[tuple[str, str], tuple[KubernetesCsrs, KubernetesNodes, KubernetesBindings]] = {}
+        self._made: dict[tuple[str, str], _Adapters] = {}
         self._lock = threading.Lock()
 
     def csrs(self, cluster: ClusterConfig) -> KubernetesCsrs:
@@ -32,7 +35,11 @@ class ClusterConnections:
         """RBAC binding operations on the cluster, over the same connection as its CSR operations."""
         return self._adapters(cluster)[2]
 
-    def _adapters(self, cluster: ClusterConfig) -> tuple[KubernetesCsrs, KubernetesNodes, KubernetesBindings]:
+    def events(self, cluster: ClusterConfig) -> KubernetesEvents:
+        """Event writes on the cluster, over the same connection as its CSR operations."""
+        return self._adapters(cluster)[3]
+
+    def _adapters(self, cluster: ClusterConfig) -> _Adapters:
         with self._lock:
             key = (cluster.name, cluster.connection.model_dump_json())
             if key not in self._made:
@@ -42,6 +49,7 @@ class ClusterConnections:
                     KubernetesCsrs(connection),
                     KubernetesNodes(connection),
                     KubernetesBindings(connection),
+                    KubernetesEvents(connection),
                 )
             return self._made[key]
 
