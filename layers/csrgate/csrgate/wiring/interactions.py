@@ -1,7 +1,9 @@
 """The interactions function's composition root: Slack's clicks, commands and forms, inside Slack's three seconds.
 
-It imports neither the Kubernetes client nor the CSR decoder nor the intake schema (a test keeps it so): checking a
-submitted CSR is built on the first submission.
+A cold start builds what an Approve or Deny click needs and nothing else: the self-service half (the /csrgate
+command, the certificate form, the App Home) and the access half (its form and grant buttons) are built on their
+first use, and checking a submitted CSR on the first submission. It never imports the Kubernetes client, the CSR
+decoder or the intake schema; a test pins what a click imports.
 """
 
 from __future__ import annotations
@@ -12,17 +14,14 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from slack_sdk import WebClient
 
-from csrgate.adapters.inbound.access_api import AccessApi
-from csrgate.adapters.inbound.asking_api import AskingApi
 from csrgate.adapters.inbound.interactions_api import InteractionsApi
 from csrgate.adapters.slack.people import SlackPeople
-from csrgate.adapters.slack.views import SlackViews
 from csrgate.domain.approvals import Approvals
-from csrgate.domain.granting import Granting
-from csrgate.domain.self_service import SelfService
 from csrgate.wiring.kit import HURRIED_AWS, Kit
 
 if TYPE_CHECKING:
+    from csrgate.adapters.inbound.access_api import AccessApi
+    from csrgate.adapters.inbound.asking_api import AskingApi
     from csrgate.domain.asking import Asking
 
 
@@ -36,7 +35,6 @@ def build_interactions_api(logger: Logger, session: Any = None) -> InteractionsA
 
     notifier = kit.notifier(hurried=True)
     people = SlackPeople(hurried_slack)
-    asks = kit.asks()
     decisions = kit.decision_queue()
     approvals = Approvals(
         clusters=kit.clusters,
@@ -49,15 +47,29 @@ def build_interactions_api(logger: Logger, session: Any = None) -> InteractionsA
     )
 
     @cache
-    def asking() -> Asking:
-        from csrgate.domain.asking import Asking
+    def asking_api() -> AskingApi:
+        from csrgate.adapters.inbound.asking_api import AskingApi
+        from csrgate.adapters.slack.views import SlackViews
+        from csrgate.domain.self_service import SelfService
 
-        return Asking(kit.clusters, asks, decisions, people, kit.audit, kit.clock)
+        asks = kit.asks()
 
-    grants = kit.grants()
-    self_service = SelfService(kit.clusters, kit.store, asks, grants, people, kit.clock)
-    views = SlackViews(hurried_slack)
-    asking_api = AskingApi(self_service, asking, views)
-    granting = Granting(kit.clusters, grants, decisions, people, notifier, kit.audit, kit.clock)
-    access_api = AccessApi(granting, views, notifier)
+        @cache
+        def asking() -> Asking:
+            from csrgate.domain.asking import Asking
+
+            return Asking(kit.clusters, asks, decisions, people, kit.audit, kit.clock)
+
+        self_service = SelfService(kit.clusters, kit.store, asks, kit.grants(), people, kit.clock)
+        return AskingApi(self_service, asking, SlackViews(hurried_slack))
+
+    @cache
+    def access_api() -> AccessApi:
+        from csrgate.adapters.inbound.access_api import AccessApi
+        from csrgate.adapters.slack.views import SlackViews
+        from csrgate.domain.granting import Granting
+
+        granting = Granting(kit.clusters, kit.grants(), decisions, people, notifier, kit.audit, kit.clock)
+        return AccessApi(granting, SlackViews(hurried_slack), notifier)
+
     return InteractionsApi(approvals, notifier, asking_api, access_api, kit.signing_secret, logger)

@@ -1,7 +1,8 @@
 """Slack's interactions endpoint: verify the request, hand the click to the domain, answer within 3 seconds.
 
 This module and everything it imports must stay light: it runs in Slack's three-second budget, cold starts
-included, so it never imports the Kubernetes client.
+included, so it never imports the Kubernetes client. The self-service and access halves (forms, the App Home, grant
+buttons) are built when first used, so an Approve or Deny click never pays for them (a test pins what a click imports).
 """
 
 from __future__ import annotations
@@ -10,15 +11,13 @@ import json
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 
 from csrgate.adapters.aws.config import ConfigError
-from csrgate.adapters.inbound.access_api import AccessApi
-from csrgate.adapters.inbound.asking_api import COMMAND, AskingApi, ephemeral
 from csrgate.adapters.inbound.slack_signature import Refused, form_payload, verified_body
 from csrgate.adapters.slack.blocks import (
     APPROVE_ACTION,
@@ -29,17 +28,15 @@ from csrgate.adapters.slack.blocks import (
     REASON_BLOCK,
 )
 from csrgate.adapters.slack.channel import SlackNotifier
-from csrgate.adapters.slack.forms import (
-    ACCESS_FORM,
-    CERTIFICATE_FORM,
-    REQUEST_ACCESS_SHORTCUT,
-    REQUEST_CERTIFICATE_SHORTCUT,
-)
 from csrgate.domain.approvals import Approvals, ClickAnswer, ClickResult
 from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.outcome import Decision, Outcome
 from csrgate.domain.ports import Conflict
 from csrgate.domain.records import MessageRef
+
+if TYPE_CHECKING:
+    from csrgate.adapters.inbound.access_api import AccessApi
+    from csrgate.adapters.inbound.asking_api import AskingApi
 
 ROUTE = "/v1/slack/interactions"
 COMMANDS_ROUTE = "/v1/slack/commands"
@@ -50,14 +47,17 @@ _ACTIONS: dict[str, Decision] = {APPROVE_ACTION: Outcome.APPROVE, DENY_ACTION: O
 
 
 class InteractionsApi:
-    """Slack's three routes: interactions (clicks, dialogs, shortcuts), the /csrgate command, and events."""
+    """Slack's three routes: interactions (clicks, dialogs, shortcuts), the /csrgate command, and events.
+
+    `asking` and `access` make their halves when first asked (and keep them).
+    """
 
     def __init__(
         self,
         approvals: Approvals,
         notifier: SlackNotifier,
-        asking: AskingApi,
-        access: AccessApi,
+        asking: Callable[[], AskingApi],
+        access: Callable[[], AccessApi],
         signing_secret: Callable[[], str],
         logger: Logger,
         now: Callable[[], float] = time.time,
@@ -88,12 +88,20 @@ class InteractionsApi:
             return _text(200, "")
         if kind == "view_submission" and callback == DENY_CALLBACK:
             return self._deny_submitted(payload)
+        # the forms' ids, here: a click on Approve or Deny (above) never loads the forms
+        from csrgate.adapters.slack.forms import (
+            ACCESS_FORM,
+            CERTIFICATE_FORM,
+            REQUEST_ACCESS_SHORTCUT,
+            REQUEST_CERTIFICATE_SHORTCUT,
+        )
+
         if kind == "view_submission" and callback == CERTIFICATE_FORM:
-            return _json(200, self._asking.submitted(_slack_user(payload), _form_values(payload)))
+            return _json(200, self._asking().submitted(_slack_user(payload), _form_values(payload)))
         if kind == "view_submission" and callback == ACCESS_FORM:
-            return _json(200, self._access.submitted(_slack_user(payload), _form_values(payload)))
+            return _json(200, self._access().submitted(_slack_user(payload), _form_values(payload)))
         if kind == "shortcut" and callback in (REQUEST_CERTIFICATE_SHORTCUT, REQUEST_ACCESS_SHORTCUT):
-            opener = self._asking.open_form if callback == REQUEST_CERTIFICATE_SHORTCUT else self._access.open_form
+            opener = self._asking().open_form if callback == REQUEST_CERTIFICATE_SHORTCUT else self._access().open_form
             refused = opener(_text_field(payload, "trigger_id"), _slack_user(payload))
             if refused is not None:
                 self._logger.warning("slack.form_not_opened", extra={"reason": refused})
@@ -102,6 +110,8 @@ class InteractionsApi:
         return _text(200, "")
 
     def _command(self) -> Response[str]:
+        from csrgate.adapters.inbound.asking_api import COMMAND, ephemeral  # the command's half, not a click's
+
         try:
             form = parse_qs(self._verified_body().decode("utf-8"), strict_parsing=True, max_num_fields=40)
         except ValueError:
@@ -112,9 +122,9 @@ class InteractionsApi:
             raise Refused(400, "not the /csrgate command", "csrgate answers /csrgate only", verified=True)
         words = fields.get("text", "").split()
         if words and words[0].casefold() == "access":
-            refused = self._access.open_form(trigger, user)
+            refused = self._access().open_form(trigger, user)
             return _text(200, "") if refused is None else _json(200, ephemeral("csrgate could not open the form."))
-        answer = self._asking.command(fields.get("text", ""), user, trigger)
+        answer = self._asking().command(fields.get("text", ""), user, trigger)
         return _text(200, "") if answer is None else _json(200, answer)
 
     def _event(self) -> Response[str]:
@@ -129,7 +139,7 @@ class InteractionsApi:
         event = _mapping(body, "event")
         if event.get("type") == "app_home_opened" and event.get("tab") == "home" and _text_field(event, "user"):
             try:
-                self._asking.publish_home(_text_field(event, "user"))
+                self._asking().publish_home(_text_field(event, "user"))
             except PermanentFailure as exc:  # Slack would retry the event; the next opening draws it anew
                 self._logger.warning("slack.home_not_published", extra={"reason": str(exc)})
         return _text(200, "")
@@ -158,7 +168,7 @@ class InteractionsApi:
             if message is None:  # grants have no buttons on the App Home
                 self._logger.info("slack.interaction_ignored", extra={"reason": "a grant button outside a message"})
                 return
-            answer = self._access.clicked(request_id, button, user, message, str(payload.get("trigger_id") or ""))
+            answer = self._access().clicked(request_id, button, user, message, str(payload.get("trigger_id") or ""))
             if answer is not None:
                 self._show(answer, message, user)
             return
@@ -184,7 +194,7 @@ class InteractionsApi:
         reason = _text_field(_mapping(values, REASON_ACTION), "value")
         user = _slack_user(payload)
         if grant:
-            result = self._access.deny_submitted(request_id, user, message, reason)
+            result = self._access().deny_submitted(request_id, user, message, reason)
         else:
             result = self._approvals.deny(request_id, user, message, reason)
         if result.answer is ClickAnswer.REFUSED and not reason.strip():
@@ -197,7 +207,7 @@ class InteractionsApi:
         clicked there. Slack trouble here is not fatal."""
         try:
             if message is None:
-                self._asking.publish_home(user, result.text)
+                self._asking().publish_home(user, result.text)
             else:
                 self._notifier.tell(message.channel, user, result.text)
         except (RetryLater, PermanentFailure) as exc:

@@ -25,7 +25,6 @@ from slack_sdk.models.views import View
 
 from csrgate.adapters.slack.blocks import review_blocks, text_blocks
 from csrgate.domain.asks import CLUSTER, CSR, LIFETIME, REASON, CertificateAsk
-from csrgate.domain.granting import MAX_REASON_CHARS
 from csrgate.domain.grants import DURATION, NAMESPACE, ROLE, Grant
 from csrgate.domain.messages import ReviewMessage
 from csrgate.domain.summary import describe_lifetime
@@ -134,6 +133,8 @@ class AccessChoices:
 
 def access_form(choices: AccessChoices) -> View:
     """The access form: a cluster, a role, a namespace (none for a cluster-wide role), how long, and why."""
+    from csrgate.domain.granting import MAX_REASON_CHARS  # here: a click imports this module, not the access half
+
     if not choices.clusters or not choices.roles or not choices.durations:
         return _notice("Request access", "No cluster offers time-boxed access in Slack yet.")
     roles: dict[str, OfferedRole] = {}
