@@ -5,6 +5,8 @@ the consumers give up."""
 from __future__ import annotations
 
 import json
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,42 +21,104 @@ ROOT = Path(__file__).resolve().parents[2]
 SLACK_POSTERS = ("IntakeFunction", "InteractionsFunction", "WorkerFunction", "SweeperFunction", "NotifierFunction")
 
 
+# What the template gives every function (template.yaml's Globals), the optional and defaulted variables left out.
+GIVEN = {
+    "CSRGATE_TABLE": "t",
+    "CSRGATE_DECISION_QUEUE_URL": "q",
+    "CSRGATE_SLACK_RETRY_QUEUE_URL": "r",
+    "CSRGATE_SLACK_BOT_TOKEN_SECRET_ID": "s",
+    "CSRGATE_STACK_NAME": "csrgate",
+}
+
+
+def test_the_environment_is_read_into_typed_settings_with_the_defaults_for_what_is_not_given() -> None:
+    settings = Settings.from_environment(
+        GIVEN
+        | {
+            "CSRGATE_RETENTION_DAYS": "30",
+            "CSRGATE_SIGNER_LOOK_SECONDS": "0",
+            "CSRGATE_SLACK_API_URL": "",  # the template's empty parameter: no stand-in, the real Slack
+            "CSRGATE_SLACK_SIGNING_SECRET_ID": "arn:aws:secretsmanager:eu-west-1:1:secret:signing",
+            "OTHER": "ignored",
+        }
+    )
+
+    assert (settings.table, settings.decision_queue_url, settings.slack_retry_queue_url) == ("t", "q", "r")
+    assert settings.retention == timedelta(days=30)
+    assert settings.signer_look_seconds == 0
+    assert settings.slack_api_url is None
+    assert settings.slack_signing_secret_id == "arn:aws:secretsmanager:eu-west-1:1:secret:signing"
+    assert (settings.config_path, settings.secret_prefix) == ("/csrgate", "csrgate")
+    assert Settings.from_environment(GIVEN).retention == timedelta(days=400)
+    assert (settings.slack_retry_delay_seconds, settings.signer_wait_seconds) == (30, 900)
+    assert (settings.remind_after_minutes, settings.expire_after_minutes) == (60, 720)
+
+
+def test_the_process_environment_is_read_unless_another_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a process whose environment has another table and a bad retention
+    for name, value in GIVEN.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CSRGATE_TABLE", "the-process-table")
+    monkeypatch.setenv("CSRGATE_RETENTION_DAYS", "0")
+    # WHEN the settings are read from a mapping, THEN the process's environment plays no part
+    assert Settings.from_environment(GIVEN).table == "t"
+    # WHEN they are read without one, as a function's cold start does, THEN the process's is read
+    with pytest.raises(ConfigError, match="^CSRGATE_RETENTION_DAYS must be a number of days from 1 to 3650, not '0'$"):
+        Settings.from_environment()
+    monkeypatch.delenv("CSRGATE_RETENTION_DAYS")
+    assert Settings.from_environment().table == "the-process-table"
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("CSRGATE_RETENTION_DAYS", "forever", "CSRGATE_RETENTION_DAYS must be a number of days"),
+        ("CSRGATE_RETENTION_DAYS", "forever", "CSRGATE_RETENTION_DAYS must be a number of days from 1 to 3650, not 'f"),
         ("CSRGATE_RETENTION_DAYS", "0", "CSRGATE_RETENTION_DAYS must be a number of days"),
+        ("CSRGATE_RETENTION_DAYS", "3651", "CSRGATE_RETENTION_DAYS must be a number of days"),
+        ("CSRGATE_RETENTION_DAYS", " 30", "CSRGATE_RETENTION_DAYS must be a number of days"),
         ("CSRGATE_CONFIG_PATH", "csrgate", "CSRGATE_CONFIG_PATH must start with /"),
+        ("CSRGATE_CONFIG_PATH", "/csrgate/", "CSRGATE_CONFIG_PATH must start with / and not end with one"),
         ("CSRGATE_SLACK_RETRY_DELAY_SECONDS", "3600", "CSRGATE_SLACK_RETRY_DELAY_SECONDS must be"),
+        ("CSRGATE_SIGNER_WAIT_SECONDS", "86401", "CSRGATE_SIGNER_WAIT_SECONDS must be a number of seconds from 0 to"),
+        ("CSRGATE_SIGNER_LOOK_SECONDS", "-1", "CSRGATE_SIGNER_LOOK_SECONDS must be a number of seconds from 0 to 40"),
+        ("CSRGATE_SIGNER_LOOK_SECONDS", "1.5", "CSRGATE_SIGNER_LOOK_SECONDS must be a number of seconds"),
+        ("CSRGATE_REMIND_AFTER_MINUTES", "1381", "CSRGATE_REMIND_AFTER_MINUTES must be a number of minutes from 0"),
+        ("CSRGATE_EXPIRE_AFTER_MINUTES", "٣٠", "CSRGATE_EXPIRE_AFTER_MINUTES must be a number of minutes"),
         ("CSRGATE_SECRET_PREFIX", "team/csrgate", "CSRGATE_SECRET_PREFIX must be"),
         ("CSRGATE_SECRET_PREFIX", "csrgate/", "CSRGATE_SECRET_PREFIX must be"),
         ("CSRGATE_STACK_NAME", "a*b", "CSRGATE_STACK_NAME must be"),
+        ("CSRGATE_TABLE", "", "the environment variable CSRGATE_TABLE is empty"),
+        ("CSRGATE_SIGNER_WAIT_SECONDS", "", "the environment variable CSRGATE_SIGNER_WAIT_SECONDS is empty"),
     ],
 )
 def test_a_bad_environment_value_is_named(variable: str, value: str, message: str) -> None:
-    environ = {
-        "CSRGATE_TABLE": "t",
-        "CSRGATE_DECISION_QUEUE_URL": "q",
-        "CSRGATE_SLACK_RETRY_QUEUE_URL": "r",
-        "CSRGATE_SLACK_BOT_TOKEN_SECRET_ID": "s",
-        "CSRGATE_STACK_NAME": "csrgate",
-        variable: value,
-    }
-    with pytest.raises(ConfigError, match=message):
-        Settings.from_environment(environ)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Settings.from_environment(GIVEN | {variable: value})
+
+
+def test_every_bad_value_is_named_at_once_in_one_line_an_operator_can_read() -> None:
+    environ = {key: value for key, value in GIVEN.items() if key != "CSRGATE_TABLE"}
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_environment(environ | {"CSRGATE_RETENTION_DAYS": "0", "CSRGATE_SIGNER_LOOK_SECONDS": "9" * 5000})
+
+    message = str(raised.value)
+    assert message.split("; ") == [
+        "the environment variable CSRGATE_TABLE is not set",
+        "CSRGATE_RETENTION_DAYS must be a number of days from 1 to 3650, not '0'",
+        f"CSRGATE_SIGNER_LOOK_SECONDS must be a number of seconds from 0 to 40, not '{'9' * 80}'... (5000 characters)",
+    ]
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__  # no pydantic traceback behind it
 
 
 def test_without_a_secret_prefix_the_stack_name_is_the_prefix() -> None:
-    environ = {
-        "CSRGATE_TABLE": "t",
-        "CSRGATE_DECISION_QUEUE_URL": "q",
-        "CSRGATE_SLACK_RETRY_QUEUE_URL": "r",
-        "CSRGATE_SLACK_BOT_TOKEN_SECRET_ID": "s",
-        "CSRGATE_STACK_NAME": "csrgate-staging",
-        "CSRGATE_SECRET_PREFIX": "",
-    }
+    environ = GIVEN | {"CSRGATE_STACK_NAME": "csrgate-staging", "CSRGATE_SECRET_PREFIX": ""}
     assert Settings.from_environment(environ).secret_prefix == "csrgate-staging"
     assert Settings.from_environment(environ | {"CSRGATE_SECRET_PREFIX": "ops"}).secret_prefix == "ops"
+    without = {key: value for key, value in environ.items() if key != "CSRGATE_STACK_NAME"}
+    with pytest.raises(
+        ConfigError, match="^the environment variable CSRGATE_STACK_NAME is not set, nor CSRGATE_SECRET"
+    ):
+        Settings.from_environment(without)
 
 
 # --- what the template lets each function read ------------------------------------------------------------------

@@ -9,12 +9,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from contextvars import ContextVar
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, ValidationError
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
 from csrgate.domain.cluster import ClusterConfig, ClusterConfigError, read_cluster
 from csrgate.domain.errors import CsrgateError, PolicyError
@@ -23,82 +27,132 @@ from csrgate.domain.policy import Policy, default_policy, load_policy
 CACHE_SECONDS = 300
 # The first segment of secret names: Secrets Manager's name characters, no "/" (the template's SecretPrefix).
 SECRET_PREFIX = re.compile(r"[A-Za-z0-9_+=.@-]{1,128}")  # 128: the longest stack name
+ENV_PREFIX = "CSRGATE_"
+# As the template does: the SecretPrefix parameter names secrets, or the stack's name when it is empty.
+PREFIX_VARIABLE = "CSRGATE_SECRET_PREFIX"
+STACK_VARIABLE = "CSRGATE_STACK_NAME"
+SHOWN = 80  # characters of a bad value an error repeats
 
 
 class ConfigError(CsrgateError):
     """Configuration csrgate cannot run with; the message names the setting, parameter or key."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The function's environment: names and addresses only, never secrets."""
+def _digits(value: object) -> object:
+    # pydantic would also read " 30", "+30", "3_0" and "30.0" as an int; a number in the environment is plain digits
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("not a whole number")
+    return value
 
-    table: str
-    decision_queue_url: str
-    slack_retry_queue_url: str
-    config_path: str
-    slack_bot_token_secret_id: str
-    slack_api_url: str | None
-    retention: timedelta
+
+def _config_path(path: str) -> str:
+    if not path.startswith("/") or path.endswith("/"):
+        raise ValueError("not a parameter path")
+    return path
+
+
+def _secret_prefix(prefix: str) -> str:
+    if not SECRET_PREFIX.fullmatch(prefix):
+        raise ValueError("not a secret name's first segment")
+    return prefix
+
+
+def _number(unit: str, default: int, most: int, least: int = 0) -> Any:
+    """A whole number of `unit`s from `least` to `most`; the description is what an error says of a bad value."""
+    return Field(default, ge=least, le=most, description=f"must be a number of {unit} from {least} to {most}")
+
+
+Whole = Annotated[int, BeforeValidator(_digits)]
+Named = Annotated[str, Field(min_length=1)]  # a name or address the template gives
+MaybeNamed = Annotated[str | None, BeforeValidator(lambda value: value or None)]  # empty is the same as not set
+# What Settings reads: the mapping from_environment was given, else os.environ.
+_ENVIRONMENT: ContextVar[Mapping[str, str]] = ContextVar("csrgate_environment")
+
+
+class Settings(BaseSettings):
+    """The function's environment (CSRGATE_*): names and addresses only, never secrets."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    table: Named
+    decision_queue_url: Named
+    slack_retry_queue_url: Named
+    slack_bot_token_secret_id: Named
+    config_path: Annotated[str, AfterValidator(_config_path)] = Field(
+        "/csrgate", description="must start with / and not end with one"
+    )
+    slack_api_url: MaybeNamed = None
+    retention_days: Whole = _number("days", 400, 3650, least=1)
     # Not a secret, where secrets are named: forwarders' keys under {prefix}/forwarders/, clusters' {prefix}/clusters/
-    secret_prefix: str = "csrgate"  # noqa: S105
-    slack_signing_secret_id: str | None = None  # only the interactions function is given it
-    slack_retry_delay_seconds: int = 30
-    signer_wait_seconds: int = 900  # how long an approved CSR may wait for its certificate
-    signer_look_seconds: int = 10  # how long one look at the signer may wait before trying again later
-    remind_after_minutes: int = 60
-    expire_after_minutes: int = 720  # well inside Kubernetes' 24 hours for pending CSRs
+    secret_prefix: Annotated[str, AfterValidator(_secret_prefix)] = Field(
+        validation_alias=AliasChoices(PREFIX_VARIABLE, STACK_VARIABLE),
+        description="must be a secret name's first segment (letters, digits and _+=.@-, no /)",
+    )
+    slack_signing_secret_id: MaybeNamed = None  # only the interactions function is given it
+    slack_retry_delay_seconds: Whole = _number("seconds", 30, 900)
+    signer_wait_seconds: Whole = _number("seconds", 900, 86400)  # how long an approved CSR may wait for its certificate
+    signer_look_seconds: Whole = _number("seconds", 10, 40)  # how long one look at the signer may wait before a retry
+    remind_after_minutes: Whole = _number("minutes", 60, 1380)
+    expire_after_minutes: Whole = _number("minutes", 720, 1380)  # well inside Kubernetes' 24 hours for pending CSRs
+
+    @property
+    def retention(self) -> timedelta:
+        """How long a request and its audit events are kept."""
+        return timedelta(days=self.retention_days)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read and check the CSRGATE_* variables."""
+        """Read and check the CSRGATE_* variables (the process's, unless a mapping is given)."""
         env = os.environ if environ is None else environ
-        days = _required(env, "CSRGATE_RETENTION_DAYS", "400")
-        if not days.isdigit() or not 1 <= int(days) <= 3650:
-            raise ConfigError(f"CSRGATE_RETENTION_DAYS must be a number of days from 1 to 3650, not {days!r}")
-        path = _required(env, "CSRGATE_CONFIG_PATH", "/csrgate")
-        if not path.startswith("/") or path.endswith("/"):
-            raise ConfigError(f"CSRGATE_CONFIG_PATH must start with / and not end with one, not {path!r}")
-        # as the template does: the SecretPrefix parameter, or the stack's name when it is empty
-        prefix_variable = "CSRGATE_SECRET_PREFIX" if env.get("CSRGATE_SECRET_PREFIX") else "CSRGATE_STACK_NAME"
-        prefix = _required(env, prefix_variable)
-        if not SECRET_PREFIX.fullmatch(prefix):
-            raise ConfigError(
-                f"{prefix_variable} must be a secret name's first segment (letters, digits and _+=.@-, no /), "
-                f"not {prefix!r}"
-            )
-        return cls(
-            table=_required(env, "CSRGATE_TABLE"),
-            decision_queue_url=_required(env, "CSRGATE_DECISION_QUEUE_URL"),
-            slack_retry_queue_url=_required(env, "CSRGATE_SLACK_RETRY_QUEUE_URL"),
-            config_path=path,
-            slack_bot_token_secret_id=_required(env, "CSRGATE_SLACK_BOT_TOKEN_SECRET_ID"),
-            slack_api_url=env.get("CSRGATE_SLACK_API_URL") or None,
-            retention=timedelta(days=int(days)),
-            secret_prefix=prefix,
-            slack_signing_secret_id=env.get("CSRGATE_SLACK_SIGNING_SECRET_ID") or None,
-            slack_retry_delay_seconds=_seconds(env, "CSRGATE_SLACK_RETRY_DELAY_SECONDS", "30", most=900),
-            signer_wait_seconds=_seconds(env, "CSRGATE_SIGNER_WAIT_SECONDS", "900", most=86400),
-            signer_look_seconds=_seconds(env, "CSRGATE_SIGNER_LOOK_SECONDS", "10", most=40),
-            remind_after_minutes=_seconds(env, "CSRGATE_REMIND_AFTER_MINUTES", "60", most=1380),
-            expire_after_minutes=_seconds(env, "CSRGATE_EXPIRE_AFTER_MINUTES", "720", most=1380),
-        )
+        # an empty SecretPrefix parameter arrives as an empty variable, which would hide the stack's name
+        given = {name: value for name, value in env.items() if value or name != PREFIX_VARIABLE}
+        reading = _ENVIRONMENT.set(given)
+        try:
+            return cls()
+        except ValidationError as exc:
+            raise ConfigError("; ".join(_named(error, given) for error in exc.errors())) from None
+        finally:
+            _ENVIRONMENT.reset(reading)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment alone: no keyword arguments, .env file or secrets directory."""
+        return (_GivenEnvironment(settings_cls),)
 
 
-def _seconds(env: Mapping[str, str], name: str, default: str, most: int) -> int:
-    """A whole number from 0 to `most` (seconds or minutes, as the variable's name says)."""
-    value = env.get(name, default)
-    if not value.isascii() or not value.isdigit() or int(value) > most:
-        unit = "minutes" if name.endswith("MINUTES") else "seconds"
-        raise ConfigError(f"{name} must be a number of {unit} from 0 to {most}, not {value!r}")
-    return int(value)
+class _GivenEnvironment(EnvSettingsSource):
+    """pydantic-settings' environment source, reading the mapping from_environment was given."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # pydantic-settings reads os.environ here and takes no other mapping (pydantic/pydantic-settings#653);
+        # its own .env source overrides this method the same way
+        environ = _ENVIRONMENT.get(os.environ)
+        return parse_env_vars(environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
 
 
-def _required(env: Mapping[str, str], name: str, default: str | None = None) -> str:
-    value = env.get(name, default)
-    if not value:
-        raise ConfigError(f"the environment variable {name} is not set")
-    return value
+def _named(error: ErrorDetails, env: Mapping[str, str]) -> str:
+    """One validation error as an operator reads it: the variable's name and what is wrong with its value."""
+    key = str(error["loc"][0])  # the field's name, or the first of its variables when it names them
+    field = "secret_prefix" if key == PREFIX_VARIABLE else key
+    variable = f"{ENV_PREFIX}{field.upper()}"
+    if field == "secret_prefix" and PREFIX_VARIABLE not in env:
+        variable = STACK_VARIABLE
+    if error["type"] == "missing":
+        also = f", nor {PREFIX_VARIABLE}" if variable == STACK_VARIABLE else ""
+        return f"the environment variable {variable} is not set{also}"
+    if error["input"] == "":
+        return f"the environment variable {variable} is empty"
+    rule = Settings.model_fields[field].description or f"is wrong ({error['msg']})"
+    value = str(error["input"])
+    shown = repr(value) if len(value) <= SHOWN else f"{value[:SHOWN]!r}... ({len(value)} characters)"
+    return f"{variable} {rule}, not {shown}"
 
 
 class ParameterClusterDirectory:
