@@ -102,8 +102,10 @@ checkov:
 bench: install
 	$(BIN)/python bench/check_throughput.py
 	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/forwarder_latency.py
 	$(BIN)/python -m devstack.bench 50
+	$(BIN)/python bench/burst.py
 
 # Minutes, not seconds, so not part of `make test`; docs/testing.md lists the survivors we keep and why.
 mutation: install
