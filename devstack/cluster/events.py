@@ -11,17 +11,14 @@ where kube-apiserver keeps them for its --event-ttl (an hour by default).
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
 
-from devstack.cluster.auth import UserInfo
-from devstack.cluster.namespaces import DNS_SUBDOMAIN, DNS_SUBDOMAIN_PROBLEM
+from devstack.cluster.namespaces import DNS_SUBDOMAIN, DNS_SUBDOMAIN_PROBLEM, KeptAsWritten
 from devstack.cluster.rbac import validate_rbac_name
-from devstack.cluster.registry import FieldErrors, Registry
+from devstack.cluster.registry import FieldErrors
 from devstack.cluster.schema import EVENT
 from devstack.cluster.status import EVENTS, invalid, required
-from devstack.cluster.strategy import metadata_for_create, metadata_for_update
 
 REPORTING_INSTANCE_LIMIT = ACTION_LIMIT = REASON_LIMIT = 128
 NOTE_LIMIT = 1024  # bytes, as Go's len() counts
@@ -34,28 +31,13 @@ _QUALIFIED_NAME_PROBLEM = (
 _CLUSTER_SCOPED_HOMES = ("default", "kube-system")
 
 
-class EventRegistry(Registry):
+class EventRegistry(KeptAsWritten):
     """events: namespaced reports about objects, kept as written."""
 
     resource = EVENTS
     message = EVENT
     namespaced = True
-
-    def prepare_for_create(self, body: dict[str, Any], user: UserInfo, uid: str, now: str) -> dict[str, Any]:
-        """The generic registry's metadata; everything else as given."""
-        prepared = copy.deepcopy(body)
-        prepared["metadata"] = metadata_for_create(body, uid, now)
-        prepared["apiVersion"], prepared["kind"] = "v1", "Event"
-        return prepared
-
-    def prepare_for_update(
-        self, new: dict[str, Any], old: dict[str, Any], subresource: str, now: str
-    ) -> dict[str, Any]:
-        """Everything from the update but the system's metadata (core/v1 lets a recorder count repeats this way)."""
-        prepared = copy.deepcopy(new)
-        prepared["metadata"] = metadata_for_update(new, old)
-        prepared["apiVersion"], prepared["kind"] = "v1", "Event"
-        return prepared
+    kind = "Event"
 
     def validate(self, obj: dict[str, Any]) -> FieldErrors:
         """ValidateEventCreate for core/v1: the name as a path segment, then legacyValidateEvent."""

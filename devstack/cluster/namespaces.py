@@ -89,28 +89,35 @@ class NamespaceRegistry(Registry):
         return super().delete(name, options, dry_run)
 
 
-class ConfigMapRegistry(Registry):
-    """configmaps: namespaced key-value data."""
+class KeptAsWritten(Registry):
+    """A core/v1 kind kept as its writer wrote it, but for the system's metadata."""
 
-    resource = CONFIG_MAPS
-    message = CONFIG_MAP
-    namespaced = True
+    kind = ""
 
     def prepare_for_create(self, body: dict[str, Any], user: UserInfo, uid: str, now: str) -> dict[str, Any]:
-        """The generic registry's metadata; data as given."""
+        """The generic registry's metadata; everything else as given."""
         prepared = copy.deepcopy(body)
         prepared["metadata"] = metadata_for_create(body, uid, now)
-        prepared["apiVersion"], prepared["kind"] = "v1", "ConfigMap"
+        prepared["apiVersion"], prepared["kind"] = "v1", self.kind
         return prepared
 
     def prepare_for_update(
         self, new: dict[str, Any], old: dict[str, Any], subresource: str, now: str
     ) -> dict[str, Any]:
-        """Everything from the update but the system's metadata."""
+        """Everything from the update but the system's metadata (an Event's recorder counts repeats this way)."""
         prepared = copy.deepcopy(new)
         prepared["metadata"] = metadata_for_update(new, old)
-        prepared["apiVersion"], prepared["kind"] = "v1", "ConfigMap"
+        prepared["apiVersion"], prepared["kind"] = "v1", self.kind
         return prepared
+
+
+class ConfigMapRegistry(KeptAsWritten):
+    """configmaps: namespaced key-value data."""
+
+    resource = CONFIG_MAPS
+    message = CONFIG_MAP
+    namespaced = True
+    kind = "ConfigMap"
 
     def validate(self, obj: dict[str, Any]) -> FieldErrors:
         """ValidateConfigMap: a DNS subdomain name and valid keys."""
