@@ -96,7 +96,7 @@ def test_each_function_gets_the_globals_and_its_own_environment_with_refs_resolv
     assert worker.environment["POWERTOOLS_SERVICE_NAME"] == "csrgate-worker"
     assert worker.environment["CSRGATE_SLACK_API_URL"] == "http://slack/"
     assert worker.timeout_seconds == 60
-    assert functions["InteractionsFunction"].memory_mb == 1024
+    assert functions["InteractionsFunction"].memory_mb == 1769
     with pytest.raises(ValueError, match="cannot resolve"):
         resolve({"Fn::GetAtt": ["X", "Arn"]}, refs)
 
