@@ -6,7 +6,8 @@ from __future__ import annotations
 import hmac
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -96,19 +97,46 @@ def provision(session: Any, path: Path = TEMPLATE) -> dict[str, str]:
     return created
 
 
+def _is_dynamodb(target: str | bytes) -> bool:
+    return (target.decode() if isinstance(target, bytes) else target).startswith("DynamoDB_")
+
+
 def serialized_dynamodb(app: Any) -> Any:
     """A WSGI app that serves moto's DynamoDB calls one at a time. moto's transactions copy every table and, when a
     condition fails, put the copy back: a write another thread made meanwhile is lost (or seen half made), which
-    DynamoDB never does. Other services (SQS long polls) stay concurrent."""
+    DynamoDB never does; the copy itself fails ("dictionary changed size during iteration") when another thread
+    writes while it is made. Other services (SQS long polls) stay concurrent."""
     lock = threading.Lock()
 
     def serve(environ: dict[str, Any], start_response: Any) -> Any:
-        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+        if not _is_dynamodb(environ.get("HTTP_X_AMZ_TARGET", "")):
             return app(environ, start_response)
         with lock:
             return list(app(environ, start_response))  # the whole answer made inside the lock
 
     return serve
+
+
+@contextmanager
+def dynamodb_served_one_at_a_time() -> Iterator[None]:
+    """moto's in-process mock (mock_aws) serving its DynamoDB calls one at a time, as serialized_dynamodb does for
+    its server, for threads that stand for Lambda invocations running at once."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    unserialized = BotocoreStubber.process_request
+    lock = threading.Lock()
+
+    def process_request(self: BotocoreStubber, request: Any) -> Any:
+        if not _is_dynamodb(request.headers.get("X-Amz-Target", "")):
+            return unserialized(self, request)
+        with lock:
+            return unserialized(self, request)
+
+    BotocoreStubber.process_request = process_request  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BotocoreStubber.process_request = unserialized  # type: ignore[method-assign]
 
 
 class LocalAws:

@@ -15,6 +15,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from devstack.aws import dynamodb_served_one_at_a_time
 from devstack.lab import provision_lab
 from devstack.slack import SlackStandIn, running_slack
 
@@ -101,7 +102,7 @@ def running_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         monkeypatch.setenv(name, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "csrgate")
-    with mock_aws(), running_slack() as slack:
+    with mock_aws(), dynamodb_served_one_at_a_time(), running_slack() as slack:
         session = boto3.session.Session(region_name="eu-west-1")
         resources, env = provision_lab(session, slack)
         for name, value in env.items():
