@@ -684,6 +684,20 @@ class MemoryGauges:
         self.values.append((name, value))
 
 
+class MemoryAskQuota:
+    """AskQuota as DynamoAskQuota keeps it: `limit` places per key, each free again once its window is over."""
+
+    def __init__(self) -> None:
+        self.places: dict[str, list[datetime]] = {}  # when each taken place was taken, by key
+
+    def take(self, key: str, limit: int, window: timedelta, now: datetime) -> bool:
+        held = [at for at in self.places.get(key, []) if at > now - window]
+        if len(held) >= limit:
+            return False
+        self.places[key] = [*held, now]
+        return True
+
+
 class MemoryHeartbeats:
     """Heartbeats: the last beat of each cluster's forwarder, and the silence told, kept as DynamoHeartbeats keeps
     them (a late, older beat changes nothing; a silence is told once, and only while no later beat ended it)."""
@@ -1304,6 +1318,7 @@ class Csrgate:
         self.asks = MemoryAskStore()
         self.certificates = MemoryCertificateStore()
         self.grants = MemoryGrantStore()
+        self.quota = MemoryAskQuota()
         self.decisions = MemoryQueue()
         self.slack_retries = MemoryQueue()
         self.channel = MemoryChannel()
@@ -1348,7 +1363,16 @@ class Csrgate:
     @cached_property
     def asking(self) -> Asking:
         ids = (f"{n:08x}-0000-4000-8000-{n:012x}" for n in range(1, 1_000_000))
-        return Asking(self.directory, self.asks, self.decisions, self.people, self.audit, self.clock, lambda: next(ids))
+        return Asking(
+            self.directory,
+            self.asks,
+            self.quota,
+            self.decisions,
+            self.people,
+            self.audit,
+            self.clock,
+            lambda: next(ids),
+        )
 
     @cached_property
     def asked_csrs(self) -> AskedCsrs:
@@ -1396,6 +1420,7 @@ class Csrgate:
         return Granting(
             self.directory,
             self.grants,
+            self.quota,
             self.decisions,
             self.people,
             self.channel,

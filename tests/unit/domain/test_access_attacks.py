@@ -226,11 +226,6 @@ def test_a_denial_reason_cannot_add_lines_either() -> None:
 # --- wearing csrgate down -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the hourly limit is read, then the grant written: requests submitted at the same moment each see the "
-    "count before the others and all pass it (needs a conditional per-asker counter in the table)",
-)
 def test_requests_submitted_at_once_cannot_pass_the_hourly_limit() -> None:
     # GIVEN dana asked four times in the hour
     gate = access_gate()

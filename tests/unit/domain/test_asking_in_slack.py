@@ -235,6 +235,34 @@ def test_asking_is_limited_to_a_few_times_an_hour() -> None:
     asked(gate)
 
 
+def test_asks_submitted_at_once_cannot_pass_the_hourly_limit() -> None:
+    # GIVEN angela asked four times in the hour
+    gate = Csrgate()
+    for _ in range(4):
+        asked(gate)
+    # WHEN two more asks land at the same moment (the second stored while the first is being stored)
+    gate.asks.before("create", lambda: gate.ask("U0ANGELA", client_csr("angela")))
+    gate.ask("U0ANGELA", client_csr("angela"))
+    # THEN five are recorded, and five CSRs queued
+    assert len(gate.asks.asks) == 5 and len(gate.decisions.jobs) == 5
+
+
+def test_a_form_sent_back_with_errors_does_not_count_towards_the_limit() -> None:
+    gate = Csrgate()
+    for _ in range(10):
+        assert "lifetime" in gate.ask("U0ANGELA", client_csr("angela"), lifetime="7")  # type: ignore[operator]
+    for _ in range(5):
+        asked(gate)
+    assert "5 times in the last hour" in gate.ask("U0ANGELA", client_csr("angela"))["csr"]  # type: ignore[index]
+
+
+def test_one_persons_asks_do_not_count_against_anothers() -> None:
+    gate = Csrgate()
+    for _ in range(5):
+        asked(gate)
+    asked(gate, "U0DANA", "dana")
+
+
 def test_the_openssl_line_escapes_what_openssl_would_read_as_another_attribute() -> None:
     assert "-subj '/CN=dana\\+O\\=ops'" in openssl_command("dana+O=ops")
 

@@ -35,7 +35,7 @@ from csrgate.domain.jobs import CreateCsr
 from csrgate.domain.outcome import Outcome
 from csrgate.domain.pem import read_pem
 from csrgate.domain.policy import Policy
-from csrgate.domain.ports import AskStore, AuditLog, Clock, ClusterDirectory, JobQueue, SlackDirectory
+from csrgate.domain.ports import AskQuota, AskStore, AuditLog, Clock, ClusterDirectory, JobQueue, SlackDirectory
 from csrgate.domain.records import AuditEvent
 from csrgate.domain.request import SigningRequest
 from csrgate.domain.text import shown
@@ -55,6 +55,7 @@ class Asking:
         self,
         clusters: ClusterDirectory,
         asks: AskStore,
+        quota: AskQuota,
         jobs: JobQueue,
         people: SlackDirectory,
         audit: AuditLog,
@@ -63,6 +64,7 @@ class Asking:
     ) -> None:
         self._clusters = clusters
         self._asks = asks
+        self._quota = quota
         self._jobs = jobs
         self._people = people
         self._audit = audit
@@ -84,8 +86,6 @@ class Asking:
         if who is not None:
             return {CSR: who}
         username = username_for(cluster.self_service.username_template, asker.email or "")
-        if self._asked_lately(slack_user) >= MAX_ASKS_PER_HOUR:
-            return {CSR: f"You asked {MAX_ASKS_PER_HOUR} times in the last hour: wait for those to be decided."}
         errors: dict[str, str] = {}
         policy = self._clusters.policy_for(cluster)
         rules = policy.rules_for(CLIENT_SIGNER)
@@ -105,6 +105,8 @@ class Asking:
             errors[CSR] = checked
         if errors:
             return errors
+        if not self._quota.take(f"asks#{slack_user}", MAX_ASKS_PER_HOUR, timedelta(hours=1), self._clock()):
+            return {CSR: f"You asked {MAX_ASKS_PER_HOUR} times in the last hour: wait for those to be decided."}
         ask_id = self._new_id()
         ask = CertificateAsk(
             ask_id=ask_id,
@@ -132,10 +134,6 @@ class Asking:
         self._audit.write(event)
         self._jobs.enqueue(CreateCsr(ask.ask_id))
         return ask
-
-    def _asked_lately(self, slack_user: str) -> int:
-        since = self._clock() - timedelta(hours=1)
-        return sum(1 for ask in self._asks.by_asker(slack_user, MAX_ASKS_PER_HOUR) if ask.asked_at > since)
 
 
 def eks_explanation(cluster: str) -> str:

@@ -36,6 +36,7 @@ from csrgate.domain.grants import (
 from csrgate.domain.identity import identify
 from csrgate.domain.jobs import ApplyGrant, EndGrant, PostGrant
 from csrgate.domain.ports import (
+    AskQuota,
     AuditLog,
     Clock,
     ClusterDirectory,
@@ -50,6 +51,7 @@ from csrgate.domain.summary import describe_lifetime
 
 MAX_REASON_CHARS = 500
 MAX_GRANTS_PER_HOUR = 5  # each is a message to the cluster's approvers
+_ASKED_ENOUGH = f"You asked {MAX_GRANTS_PER_HOUR} times in the last hour: wait for those to be decided."
 # A grant's extension has an id of its own derived from the grant's, so a grant is extended once even when Extend is
 # clicked twice at once: the second click's create finds the id taken.
 _EXTENSIONS = uuid.UUID("2b7e5a41-93c8-5d0f-8a61-4c2e9b7d3f10")
@@ -63,6 +65,7 @@ class Granting:
         self,
         clusters: ClusterDirectory,
         grants: GrantStore,
+        quota: AskQuota,
         jobs: JobQueue,
         people: SlackDirectory,
         notifier: Notifier,
@@ -72,6 +75,7 @@ class Granting:
     ) -> None:
         self._clusters = clusters
         self._grants = grants
+        self._quota = quota
         self._jobs = jobs
         self._people = people
         self._notifier = notifier
@@ -92,8 +96,6 @@ class Granting:
         identity = identify(asker.email, cluster.access, cluster)
         if isinstance(identity, str):
             return {CLUSTER: identity}
-        if self._asked_lately(slack_user) >= MAX_GRANTS_PER_HOUR:
-            return {REASON: f"You asked {MAX_GRANTS_PER_HOUR} times in the last hour: wait for those to be decided."}
         errors: dict[str, str] = {}
         role = cluster.access.role(form.role)
         namespace = form.namespace.strip()
@@ -114,6 +116,8 @@ class Granting:
             errors[REASON] = f"Keep the reason under {MAX_REASON_CHARS} characters."
         if errors or role is None:
             return errors
+        if not self._take_place(slack_user):
+            return {REASON: _ASKED_ENOUGH}
         return self._record(cluster, role, namespace or None, seconds, reason, asker, identity)
 
     def extend(self, grant_id: str, clicker_id: str) -> str:
@@ -134,8 +138,8 @@ class Granting:
         identity = identify(asker.email, cluster.access, cluster)
         if isinstance(identity, str):
             return identity
-        if self._asked_lately(clicker_id) >= MAX_GRANTS_PER_HOUR:
-            return f"You asked {MAX_GRANTS_PER_HOUR} times in the last hour: wait for those to be decided."
+        if not self._take_place(clicker_id):
+            return _ASKED_ENOUGH
         seconds = min(grant.duration_seconds, role.max_seconds)
         try:
             made = self._record(
@@ -216,9 +220,8 @@ class Granting:
         self._jobs.enqueue(PostGrant(grant.grant_id))
         return grant
 
-    def _asked_lately(self, slack_user: str) -> int:
-        since = self._clock() - timedelta(hours=1)
-        return sum(1 for grant in self._grants.by_asker(slack_user, MAX_GRANTS_PER_HOUR) if grant.asked_at > since)
+    def _take_place(self, slack_user: str) -> bool:
+        return self._quota.take(f"grants#{slack_user}", MAX_GRANTS_PER_HOUR, timedelta(hours=1), self._clock())
 
     def _checked(
         self, grant_id: str, clicker_id: str, message: MessageRef | None

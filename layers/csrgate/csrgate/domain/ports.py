@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from csrgate.domain.asks import AskState, CertificateAsk
@@ -371,6 +371,14 @@ class ClusterAccess(Protocol):
 
     def events(self, cluster: ClusterConfig) -> ClusterEvents:
         """Event writes on the cluster."""
+
+
+class AskQuota(Protocol):
+    """How often one person may ask: places taken one at a time, so that asks made at the same moment cannot all
+    pass a limit that each would have read as not yet reached."""
+
+    def take(self, key: str, limit: int, window: timedelta, now: datetime) -> bool:
+        """Take one of the `limit` places `key` has in any `window`; False, taking nothing, when all are taken."""
 
 
 class ReplayCache(Protocol):

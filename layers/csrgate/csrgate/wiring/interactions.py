@@ -58,7 +58,7 @@ def build_interactions_api(logger: Logger, session: Any = None) -> InteractionsA
         def asking() -> Asking:
             from csrgate.domain.asking import Asking
 
-            return Asking(kit.clusters, asks, decisions, people, kit.audit, kit.clock)
+            return Asking(kit.clusters, asks, kit.quota(), decisions, people, kit.audit, kit.clock)
 
         self_service = SelfService(kit.clusters, kit.store, asks, kit.grants(), people, kit.clock)
         return AskingApi(self_service, asking, SlackViews(hurried_slack))
@@ -69,7 +69,7 @@ def build_interactions_api(logger: Logger, session: Any = None) -> InteractionsA
         from csrgate.adapters.slack.views import SlackViews
         from csrgate.domain.granting import Granting
 
-        granting = Granting(kit.clusters, kit.grants(), decisions, people, notifier, kit.audit, kit.clock)
+        granting = Granting(kit.clusters, kit.grants(), kit.quota(), decisions, people, notifier, kit.audit, kit.clock)
         return AccessApi(granting, SlackViews(hurried_slack), notifier)
 
     return InteractionsApi(approvals, notifier, asking_api, access_api, kit.signing_secret, logger)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from csrgate.adapters.aws.certificates import DynamoCertificateStore
     from csrgate.adapters.aws.grants import DynamoGrantStore
     from csrgate.adapters.aws.heartbeats import DynamoHeartbeats
+    from csrgate.adapters.aws.quota import DynamoAskQuota
     from csrgate.domain.digests import Digests
 
 
@@ -109,6 +110,12 @@ class Kit:
         from csrgate.adapters.aws.grants import DynamoGrantStore
 
         return DynamoGrantStore(self.dynamodb, self.settings.table, self.settings.retention)
+
+    def quota(self) -> DynamoAskQuota:
+        """How often each person may ask, in the requests' table."""
+        from csrgate.adapters.aws.quota import DynamoAskQuota
+
+        return DynamoAskQuota(self.dynamodb, self.settings.table)
 
     def certificates(self) -> DynamoCertificateStore:
         """The client certificates csrgate delivered, in the requests' table."""
