@@ -222,6 +222,27 @@ def test_the_slack_message_is_saved_once(grants: DynamoGrantStore) -> None:
     assert saved.slack_message == first and grants.get("g-1") == saved
 
 
+def test_the_message_is_posted_under_a_lease_that_lapses_and_ends_with_the_saved_message(
+    stack: Stack, grants: DynamoGrantStore
+) -> None:
+    grant = create(grants, asked("g-1"))
+    # one poster at a time, until its lease lapses
+    assert grants.claim_message("g-1", AT, 60)
+    assert not grants.claim_message("g-1", AT + timedelta(seconds=60), 60)
+    assert grants.claim_message("g-1", AT + timedelta(seconds=61), 60)
+    # a failed post gives it back at once
+    grants.release_message("g-1")
+    assert grants.claim_message("g-1", AT + timedelta(seconds=62), 60)
+    # once the message is saved, nobody posts again, and the lease is gone from the item
+    grants.save_message(grant, MessageRef("C0LAB", "1.000100"), happened(grant, "posted", AT))
+    assert not grants.claim_message("g-1", AT + HOUR, 60)
+    grants.release_message("g-1")
+    (item,) = [item for item in stack.items() if item["pk"] == "GRANT#g-1" and item["sk"] == "GRANT"]
+    assert "message_lease_until" not in item and item["slack_message"] == {"channel": "C0LAB", "ts": "1.000100"}
+    # and a grant that does not exist is never leased
+    assert not grants.claim_message("g-nobody", AT, 60)
+
+
 def test_flags_are_set_once(grants: DynamoGrantStore) -> None:
     grant = activate(grants, create(grants, asked("g-1")), AT + HOUR)
     told = grants.mark(grant, "told", happened(grant, "told", AT + HOUR))

@@ -476,12 +476,13 @@ _FOR_THE_WORKER = frozenset({GrantState.APPROVED, GrantState.ENDING})
 class MemoryGrantStore:
     """GrantStore with DynamoGrantStore's conditions: a move only from the state read and only along the grant's life,
     changing only its decision and access fields; an approval once per approver while it awaits review; its message
-    and each flag set once. The sweeper's three reads answer as the sparse index does, each by its own time: when it
-    was asked, when its state last changed, when its access ends."""
+    posted under a lease and saved once, and each flag set once. The sweeper's three reads answer as the sparse index
+    does, each by its own time: when it was asked, when its state last changed, when its access ends."""
 
     def __init__(self) -> None:
         self.grants: dict[str, Grant] = {}
         self.changed_at: dict[str, datetime] = {}  # when each grant's state last changed (or it was asked)
+        self.leases: dict[str, int] = {}  # until when (Unix seconds) each grant's review message is being posted
         self.events: list[AuditEvent] = []
         self._interleaved: dict[str, list[Callable[[], object]]] = {}
 
@@ -546,11 +547,27 @@ class MemoryGrantStore:
         self.events.append(well_formed(event))
         return replace(grant, approvals=(*grant.approvals, approval), version=grant.version + 1)
 
+    def claim_message(self, grant_id: str, now: datetime, lease_seconds: int) -> bool:
+        self._interleave("claim_message")
+        grant = self.grants.get(grant_id)
+        if grant is None or grant.slack_message is not None:
+            return False
+        if grant_id in self.leases and not self.leases[grant_id] < int(now.timestamp()):
+            return False
+        self.leases[grant_id] = int((now + timedelta(seconds=lease_seconds)).timestamp())
+        return True
+
+    def release_message(self, grant_id: str) -> None:
+        grant = self.grants.get(grant_id)
+        if grant is not None and grant.slack_message is None:
+            self.leases.pop(grant_id, None)
+
     def save_message(self, grant: Grant, message: MessageRef, event: AuditEvent) -> Grant:
         self._interleave("save_message")
         stored = self._stored(grant)
         if stored.slack_message is not None:
             raise Conflict("the grant's message is saved already")
+        self.leases.pop(grant.grant_id, None)
         self.grants[grant.grant_id] = replace(stored, slack_message=message, version=stored.version + 1)
         self.events.append(well_formed(event))
         return replace(grant, slack_message=message, version=grant.version + 1)

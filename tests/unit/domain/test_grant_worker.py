@@ -34,6 +34,7 @@ from csrgate.domain.grants import (
     grant_event,
 )
 from csrgate.domain.jobs import ApplyGrant, EndGrant, PostGrant, SweepBindings
+from csrgate.domain.messages import MESSAGE_LEASE_SECONDS
 from csrgate.domain.sweeper import SweepResult
 
 
@@ -84,6 +85,50 @@ def test_a_post_slack_refuses_for_now_is_tried_again() -> None:
     gate.decisions.enqueue(PostGrant(grant.grant_id))
     gate.work()
     assert gate.grant(grant.grant_id).slack_message is not None
+
+
+def test_the_job_delivered_again_while_it_is_being_posted_posts_nothing_more() -> None:
+    # GIVEN dana's request, whose post job SQS delivers a second time while the first delivery is still posting
+    gate = access_gate()
+    grant = asked_grant(gate)
+    gate.grants.before("save_message", lambda: gate.grant_worker.post(grant.grant_id))
+    # WHEN the first delivery posts it
+    gate.work()
+    # THEN the approvers see one message, and it is the grant's
+    assert len(gate.channel.posts) == 1
+    assert gate.grant(grant.grant_id).slack_message is not None
+    assert gate.grants.event_names(grant.grant_id).count("slack.grant_posted") == 1
+
+
+def test_a_request_whose_post_job_was_lost_is_posted_after_the_next_sweep() -> None:
+    # GIVEN dana's request, whose post job never reached the worker, and one posted as usual
+    gate = access_gate()
+    lost = asked_grant(gate)
+    gate.decisions.take()
+    posted = posted_grant(gate, namespace="team-a")
+    # WHEN the sweeper runs five minutes later
+    gate.clock.advance(minutes=5, seconds=1)
+    assert gate.sweeper.sweep().grants_requeued == 1
+    # THEN the lost one is posted, and only it
+    assert [job for job in gate.work() if isinstance(job, PostGrant)] == [PostGrant(lost.grant_id)]
+    assert gate.grant(lost.grant_id).slack_message is not None
+    assert len(gate.channel.posts) == 2 and gate.grant(posted.grant_id).slack_message == posted.slack_message
+
+
+def test_a_poster_that_crashed_holding_the_lease_is_recovered_once_it_lapses() -> None:
+    # GIVEN dana's request, whose poster took the lease and died before posting
+    gate = access_gate()
+    grant = asked_grant(gate)
+    gate.decisions.take()
+    assert gate.grants.claim_message(grant.grant_id, gate.clock(), MESSAGE_LEASE_SECONDS)
+    # WHEN the job is delivered again while the lease holds, THEN nothing is posted
+    gate.grant_worker.post(grant.grant_id)
+    assert gate.channel.posts == []
+    # WHEN the sweeper queues it again after the lease lapsed, THEN it is posted
+    gate.clock.advance(minutes=5, seconds=1)
+    gate.sweeper.sweep()
+    gate.work()
+    assert gate.grant(grant.grant_id).slack_message is not None and len(gate.channel.posts) == 1
 
 
 def test_a_request_that_expired_before_it_was_posted_is_not_posted() -> None:

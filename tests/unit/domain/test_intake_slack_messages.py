@@ -7,9 +7,10 @@ import pytest
 from memory import Csrgate
 
 from csrgate.domain.errors import PermanentFailure, RetryLater
-from csrgate.domain.intake import MESSAGE_LEASE_SECONDS, EventType
+from csrgate.domain.intake import EventType
 from csrgate.domain.jobs import ApplyDecision, PostMessage
 from csrgate.domain.lifecycle import State
+from csrgate.domain.messages import MESSAGE_LEASE_SECONDS
 
 
 def test_slack_down_at_intake_leaves_the_post_to_the_retry_queue() -> None:

@@ -20,6 +20,7 @@ from csrgate.domain.granting import mark_due, offered_role
 from csrgate.domain.grants import LIVE, Binding, Grant, GrantState, grant_event
 from csrgate.domain.jobs import EndGrant
 from csrgate.domain.kubeconfig import EksCluster, build_access_kubeconfig, eks_profile
+from csrgate.domain.messages import MESSAGE_LEASE_SECONDS
 from csrgate.domain.ports import (
     AuditLog,
     Clock,
@@ -68,7 +69,13 @@ class GrantWorker:
             return
         if cluster is None:
             raise PermanentFailure(f"cluster {grant.cluster} is no longer configured")
-        message = self._notifier.post_grant(cluster.slack_channel, grant_message(grant))
+        if not self._grants.claim_message(grant.grant_id, self._clock(), MESSAGE_LEASE_SECONDS):
+            return  # posted meanwhile, or another delivery of this job is posting it right now
+        try:
+            message = self._notifier.post_grant(cluster.slack_channel, grant_message(grant))
+        except (RetryLater, PermanentFailure):
+            self._grants.release_message(grant.grant_id)  # so that the job's next delivery may post it
+            raise
         event = grant_event(
             grant, "slack.grant_posted", Actor.SERVICE, self._clock(), channel=message.channel, ts=message.ts
         )

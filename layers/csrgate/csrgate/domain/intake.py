@@ -17,7 +17,7 @@ from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.findings import Code, Finding, warning
 from csrgate.domain.jobs import ApplyDecision, PostMessage
 from csrgate.domain.lifecycle import State, can_transition, state_after_verdict
-from csrgate.domain.messages import review_message
+from csrgate.domain.messages import MESSAGE_LEASE_SECONDS, review_message
 from csrgate.domain.outcome import Outcome
 from csrgate.domain.ports import (
     AskStore,
@@ -46,7 +46,6 @@ from csrgate.domain.text import shown
 from csrgate.domain.verdict import evaluate
 
 MAX_EMAIL_CHARS = 254  # RFC 5321's path limit, less the angle brackets
-MESSAGE_LEASE_SECONDS = 60  # long enough for one Slack post with its retries, short enough to recover a crash
 
 
 class EventType(StrEnum):

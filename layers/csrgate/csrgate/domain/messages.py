@@ -18,6 +18,10 @@ from csrgate.domain.records import RequestRecord
 from csrgate.domain.summary import RequestSummary, describe_lifetime
 from csrgate.domain.text import shown
 
+# How long one poster holds the right to post a review message (a request's or a grant's): long enough for one Slack
+# post with its retries, short enough to recover a crash.
+MESSAGE_LEASE_SECONDS = 60
+
 
 @dataclass(frozen=True)
 class Fact:

@@ -161,6 +161,13 @@ class GrantStore(Protocol):
     def add_approval(self, grant: Grant, approval: Approval, event: AuditEvent) -> Grant:
         """Add one approver's approval while the grant awaits review, once per approver; Conflict otherwise."""
 
+    def claim_message(self, grant_id: str, now: datetime, lease_seconds: int) -> bool:
+        """Lease the right to post the grant's review message while it has none; False while another poster holds
+        it. The lease lapses, so a crash is recovered."""
+
+    def release_message(self, grant_id: str) -> None:
+        """Give the lease back after a failed post, so a retry need not wait for it to lapse."""
+
     def save_message(self, grant: Grant, message: MessageRef, event: AuditEvent) -> Grant:
         """Remember the grant's Slack message, once; Conflict when one is saved already."""
 

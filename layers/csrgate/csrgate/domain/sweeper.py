@@ -25,7 +25,7 @@ from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.grant_messages import extension_text, grant_message
 from csrgate.domain.granting import mark_due
 from csrgate.domain.grants import Grant, GrantState, grant_event
-from csrgate.domain.jobs import ApplyDecision, ApplyGrant, EndGrant, SweepBindings
+from csrgate.domain.jobs import ApplyDecision, ApplyGrant, EndGrant, PostGrant, SweepBindings
 from csrgate.domain.lifecycle import State
 from csrgate.domain.messages import silence_notice
 from csrgate.domain.outcome import Outcome
@@ -183,10 +183,13 @@ class Sweeper:
     def _sweep_grants(self, now: datetime) -> SweepResult:
         """Expire access requests left undecided, end grants whose queued end was lost, queue again what the worker
         has yet to do, offer Extend before access ends, and have every cluster's bindings checked for orphans."""
-        expired = sum(
-            self._expire_grant(grant, now) for grant in self._grants.awaiting_review(now - self._timings.expire_after)
-        )
-        requeued = 0
+        expired = requeued = 0
+        for grant in self._grants.awaiting_review(now - self._timings.requeue_after):
+            if grant.asked_at < now - self._timings.expire_after:
+                expired += self._expire_grant(grant, now)
+            elif grant.slack_message is None:  # its PostGrant was lost: the approvers were never asked
+                self._decisions.enqueue(PostGrant(grant.grant_id))
+                requeued += 1
         for grant in self._grants.unfinished(now - self._timings.requeue_after):
             self._decisions.enqueue(
                 EndGrant(grant.grant_id) if grant.state is GrantState.ENDING else ApplyGrant(grant.grant_id)

@@ -22,9 +22,11 @@ from csrgate.adapters.aws.store import (
     approval_item,
     approval_update,
     call,
+    claim_posting,
     dynamo,
     plain,
     put_event,
+    release_posting,
     stored,
     transact,
 )
@@ -97,10 +99,18 @@ class DynamoGrantStore:
         transact(self._client, [update, self._put_event(grant, event)])
         return replace(grant, approvals=(*grant.approvals, approval), version=grant.version + 1)
 
+    def claim_message(self, grant_id: str, now: datetime, lease_seconds: int) -> bool:
+        """Lease the right to post the grant's review message; the lease lapses so a crashed poster is recovered."""
+        return claim_posting(self._client, self._table, _key(grant_id), "slack_message", now, lease_seconds)
+
+    def release_message(self, grant_id: str) -> None:
+        """Drop the posting lease, unless a message was saved meanwhile."""
+        release_posting(self._client, self._table, _key(grant_id), "slack_message")
+
     def save_message(self, grant: Grant, message: MessageRef, event: AuditEvent) -> Grant:
         """Remember the grant's Slack message, once: a second poster's message is never recorded over the first."""
         values = {"slack_message": {"channel": message.channel, "ts": message.ts}}
-        self._update(grant, event, values, "attribute_not_exists(slack_message)", {})
+        self._update(grant, event, values, "attribute_not_exists(slack_message)", {}, ("message_lease_until",))
         return replace(grant, slack_message=message, version=grant.version + 1)
 
     def mark(self, grant: Grant, flag: str, event: AuditEvent) -> Grant:

@@ -114,35 +114,11 @@ class DynamoRequestStore:
 
     def claim_message(self, request_id: str, now: datetime, lease_seconds: int) -> bool:
         """Lease the right to post the Slack message; the lease lapses so a crashed poster is recovered."""
-        until = int((now + timedelta(seconds=lease_seconds)).timestamp())
-        try:
-            self._call(
-                self._client.update_item,
-                TableName=self._table,
-                Key=_key(request_id, REQUEST_SK),
-                UpdateExpression="SET message_lease_until = :until",
-                ConditionExpression=(
-                    "attribute_exists(pk) AND attribute_not_exists(slack_ts) AND "
-                    "(attribute_not_exists(message_lease_until) OR message_lease_until < :now)"
-                ),
-                ExpressionAttributeValues=dynamo({":until": until, ":now": int(now.timestamp())}),
-            )
-        except Conflict:
-            return False
-        return True
+        return claim_posting(self._client, self._table, _key(request_id, REQUEST_SK), "slack_ts", now, lease_seconds)
 
     def release_message(self, request_id: str) -> None:
         """Drop the posting lease, unless a message was saved meanwhile (then there is nothing to release)."""
-        try:
-            self._call(
-                self._client.update_item,
-                TableName=self._table,
-                Key=_key(request_id, REQUEST_SK),
-                UpdateExpression="REMOVE message_lease_until",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(slack_ts)",
-            )
-        except Conflict:
-            return
+        release_posting(self._client, self._table, _key(request_id, REQUEST_SK), "slack_ts")
 
     def save_message(self, record: RequestRecord, message: MessageRef, event: AuditEvent) -> RequestRecord:
         """Remember the posted message, once: a second poster's message is never recorded over the first."""
@@ -341,6 +317,41 @@ def call(method: Any, **kwargs: Any) -> dict[str, Any]:
         raise translated(exc) from exc
     except BotoCoreError as exc:
         raise RetryLater(f"DynamoDB is unreachable: {type(exc).__name__}") from exc
+
+
+def claim_posting(client: Any, table: str, key: dict[str, Any], posted: str, now: datetime, lease_seconds: int) -> bool:
+    """Lease the right to post the Slack message of the item at `key`, while it has none (no `posted` attribute) and
+    nobody else holds the lease; it lapses, so a crashed poster is recovered. False when the lease is not had."""
+    until = int((now + timedelta(seconds=lease_seconds)).timestamp())
+    try:
+        call(
+            client.update_item,
+            TableName=table,
+            Key=key,
+            UpdateExpression="SET message_lease_until = :until",
+            ConditionExpression=(
+                f"attribute_exists(pk) AND attribute_not_exists({posted}) AND "
+                "(attribute_not_exists(message_lease_until) OR message_lease_until < :now)"
+            ),
+            ExpressionAttributeValues=dynamo({":until": until, ":now": int(now.timestamp())}),
+        )
+    except Conflict:
+        return False
+    return True
+
+
+def release_posting(client: Any, table: str, key: dict[str, Any], posted: str) -> None:
+    """Drop the posting lease, unless the message was saved meanwhile (then there is nothing to release)."""
+    try:
+        call(
+            client.update_item,
+            TableName=table,
+            Key=key,
+            UpdateExpression="REMOVE message_lease_until",
+            ConditionExpression=f"attribute_exists(pk) AND attribute_not_exists({posted})",
+        )
+    except Conflict:
+        return
 
 
 def put_event(table: str, pk: str, event: AuditEvent, expires_at: int) -> dict[str, Any]:
