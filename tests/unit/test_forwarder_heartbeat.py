@@ -11,12 +11,12 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import urllib3
+from http_stand_in import Answer, Posted, answering
 
 from csrgate.domain.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from csrgate.forwarder.backoff import Backoff
@@ -97,6 +97,12 @@ class Intake:
     def answer(self, status: int, body: dict[str, Any], takes: float = 0.0, times: int = 1) -> None:
         self.script.extend([(status, body, takes)] * times)
 
+    def __call__(self, posted: Posted) -> Answer:
+        self.beats.append(Beat(self.clock.monotonic(), posted.headers, posted.body))
+        status, body, takes = self.script.popleft() if self.script else (200, RECEIVED, 0.0)
+        self.clock.advance(takes)
+        return status, body, {}
+
 
 @pytest.fixture
 def clock() -> FakeClock:
@@ -106,30 +112,9 @@ def clock() -> FakeClock:
 @pytest.fixture
 def intake(clock: FakeClock) -> Iterator[Intake]:
     state = Intake(clock)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            state.beats.append(Beat(state.clock.monotonic(), dict(self.headers.items()), body))
-            status, answer, takes = state.script.popleft() if state.script else (200, RECEIVED, 0.0)
-            state.clock.advance(takes)
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1/hmac/csr-events"
-    yield state
-    server.shutdown()
-    server.server_close()
+    with answering(state) as url:
+        state.url = f"{url}/v1/hmac/csr-events"
+        yield state
 
 
 @pytest.fixture

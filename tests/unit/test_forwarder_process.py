@@ -14,11 +14,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from http_stand_in import Answer, Posted, answering
 
 import csrgate
 from csrgate.domain.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
@@ -57,13 +57,6 @@ class QuietCluster:
 
 
 @dataclass
-class Beat:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
 class Receiver:
     """CSR events answered with `status` after `delay`; heartbeats answered apart, with `heartbeat_answer`."""
 
@@ -71,42 +64,27 @@ class Receiver:
     delay: float = 0.0
     names: list[str] = field(default_factory=list)
     heartbeat_answer: tuple[int, dict[str, str]] = (200, {"heartbeat": "received"})
-    heartbeats: list[Beat] = field(default_factory=list)
+    heartbeats: list[Posted] = field(default_factory=list)
     url: str = ""
+
+    def __call__(self, posted: Posted) -> Answer:
+        body = json.loads(posted.body)
+        if body["type"] == "HEARTBEAT":
+            self.heartbeats.append(posted)
+            status, answer = self.heartbeat_answer
+            return status, answer, {}
+        time.sleep(self.delay)
+        if self.status == 200:
+            self.names.append(body["object"]["metadata"]["name"])
+        return self.status, {}, {}
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers["Content-Length"]))
-            body = json.loads(raw)
-            if body["type"] == "HEARTBEAT":
-                state.heartbeats.append(Beat(self.path, dict(self.headers.items()), raw))
-                status, answer = state.heartbeat_answer
-            else:
-                time.sleep(state.delay)
-                if state.status == 200:
-                    state.names.append(body["object"]["metadata"]["name"])
-                status, answer = state.status, {}
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield state
-    server.shutdown()
-    server.server_close()
+    with answering(state) as url:
+        state.url = url
+        yield state
 
 
 def forwarder_config(tmp_path: Path, receiver: Receiver, **settings: str) -> ForwarderConfig:

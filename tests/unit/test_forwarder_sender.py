@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ import urllib3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from http_stand_in import Answer, Posted, answering
 
 from csrgate.domain.signing import CLUSTER_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from csrgate.forwarder.backoff import Backoff
@@ -38,56 +36,30 @@ CSR = {
 
 
 @dataclass
-class Arrival:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
 class Receiver:
     """Answers each POST with the next scripted (status, body, headers, delay); 200 once the script is done."""
 
     script: deque[tuple[int, dict[str, Any], dict[str, str], float]] = field(default_factory=deque)
-    arrivals: list[Arrival] = field(default_factory=list)
+    arrivals: list[Posted] = field(default_factory=list)
     url: str = ""
 
     def answer(self, status: int, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
                delay: float = 0.0) -> None:  # fmt: skip
         self.script.append((status, body or {}, headers or {}, delay))
 
+    def __call__(self, posted: Posted) -> Answer:
+        self.arrivals.append(posted)
+        status, body, headers, delay = self.script.popleft() if self.script else (200, {}, {}, 0.0)
+        time.sleep(delay)
+        return status, body or {"request_id": "r", "state": "awaiting_review", "created": True}, headers
+
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            state.arrivals.append(Arrival(self.path, dict(self.headers.items()), body))
-            status, answer, headers, delay = state.script.popleft() if state.script else (200, {}, {}, 0.0)
-            time.sleep(delay)
-            data = json.dumps(answer or {"request_id": "r", "state": "awaiting_review", "created": True}).encode()
-            # a sender that timed out waiting for a slow answer has closed the connection: nobody reads this one
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self.send_response(status)
-                for name, value in {"Content-Type": "application/json", **headers}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1/hmac/csr-events"
-    yield state
-    server.shutdown()
-    server.server_close()
+    with answering(state) as url:
+        state.url = f"{url}/v1/hmac/csr-events"
+        yield state
 
 
 @pytest.fixture
@@ -356,7 +328,7 @@ def test_an_older_csrgates_refusal_of_a_heartbeat_comes_back_with_its_error_code
     assert run.count("events_failed", reason="400") == 0
 
 
-def sigv4_holds(arrival: Arrival, url: str, credentials: Credentials, region: str) -> bool:
+def sigv4_holds(arrival: Posted, url: str, credentials: Credentials, region: str) -> bool:
     """Check a request's SigV4 signature as API Gateway's IAM authorizer would, with botocore's own steps."""
     authorization = arrival.headers["Authorization"]
     match = re.fullmatch(
