@@ -386,6 +386,7 @@ class MemoryAskStore:
         return [event.event for event in self.events]
 
     def create(self, ask: CertificateAsk, event: AuditEvent) -> None:
+        self._interleave("create")
         if ask.ask_id in self.asks:
             raise Conflict("the ask exists")
         self.asks[ask.ask_id] = ask
@@ -702,17 +703,23 @@ class MemoryGauges:
 
 
 class MemoryAskQuota:
-    """AskQuota as DynamoAskQuota keeps it: `limit` places per key, each free again once its window is over."""
+    """AskQuota as DynamoAskQuota keeps it: `limit` places per key, each named by its ask and free again once its
+    window is over, or once given back."""
 
     def __init__(self) -> None:
-        self.places: dict[str, list[datetime]] = {}  # when each taken place was taken, by key
+        self.places: dict[str, dict[str, datetime]] = {}  # when each place was taken, by ask, by key
 
-    def take(self, key: str, limit: int, window: timedelta, now: datetime) -> bool:
-        held = [at for at in self.places.get(key, []) if at > now - window]
+    def take(self, key: str, place: str, limit: int, window: timedelta, now: datetime) -> bool:
+        held = {name: at for name, at in self.places.get(key, {}).items() if at > now - window}
+        if place in held:
+            return True
         if len(held) >= limit:
             return False
-        self.places[key] = [*held, now]
+        self.places[key] = held | {place: now}
         return True
+
+    def give_back(self, key: str, place: str) -> None:
+        self.places.get(key, {}).pop(place, None)
 
 
 class MemoryHeartbeats:

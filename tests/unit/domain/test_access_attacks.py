@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from memory import ACCESS, Csrgate, access_gate, asked_grant, cluster_config, granted, posted_grant
+from memory import ACCESS, Csrgate, access_gate, asked_grant, client_csr, cluster_config, granted, posted_grant
 
 from csrgate.domain.approvals import ClickAnswer
-from csrgate.domain.errors import PermanentFailure
+from csrgate.domain.asks import CertificateAsk
+from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.grant_messages import GrantButton
 from csrgate.domain.grants import GRANT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, Binding, Grant, GrantState
 from csrgate.domain.records import SlackUser
@@ -232,10 +233,50 @@ def test_requests_submitted_at_once_cannot_pass_the_hourly_limit() -> None:
     for namespace in ("team-a", "team-b", "team-c", "team-d"):
         asked_grant(gate, namespace=namespace)
     # WHEN two more submissions land at the same moment
-    gate.grants.before("create", lambda: gate.ask_access(namespace="team-e"))
-    gate.ask_access(namespace="team-f")
-    # THEN at most five of hers are recorded
-    assert len(gate.grants.grants) <= 5
+    second: list[object] = []
+    gate.grants.before("create", lambda: second.append(gate.ask_access(namespace="team-e")))
+    first = gate.ask_access(namespace="team-f")
+    # THEN one of them is told to wait, and five of hers are recorded
+    assert isinstance(first, Grant) and second == [
+        {"reason": "You asked 5 times in the last hour: wait for those to be decided."}
+    ]
+    assert len(gate.grants.grants) == 5
+
+
+def test_extend_clicked_twice_at_once_holds_one_place_of_the_hourly_limit() -> None:
+    # GIVEN dana's access (one place), and Extend clicked twice: the second click stores while the first is storing
+    gate = access_gate()
+    grant = granted(gate)
+    told: list[str] = []
+    gate.grants.before("create", lambda: told.append(gate.granting.extend(grant.grant_id, "U0DANA")))
+    first = gate.granting.extend(grant.grant_id, "U0DANA")
+    assert told[0].startswith("Asked to extend it") and first.startswith("You asked to extend it already")
+    # THEN the extension took one place: three more asks are hers this hour, not two
+    for namespace in ("team-a", "team-b", "team-c"):
+        asked_grant(gate, namespace=namespace)
+    assert gate.ask_access(namespace="team-d") == {
+        "reason": "You asked 5 times in the last hour: wait for those to be decided."
+    }
+
+
+@pytest.mark.parametrize("kind", ["certificate", "access"])
+def test_asks_the_table_refused_to_store_do_not_count_against_the_asker(kind: str) -> None:
+    # GIVEN DynamoDB throttling every write for a while, as someone asks five times
+    gate = access_gate()
+    store = gate.asks if kind == "certificate" else gate.grants
+    ask = (lambda: gate.ask("U0ANGELA", client_csr("angela"))) if kind == "certificate" else gate.ask_access
+    for _ in range(5):
+        store.before("create", throttled)
+        with pytest.raises(RetryLater):
+            ask()
+    # WHEN DynamoDB is back, THEN they may still ask five times
+    for _ in range(5):
+        assert isinstance(ask(), CertificateAsk | Grant)
+    assert "5 times in the last hour" in str(ask())
+
+
+def throttled() -> None:
+    raise RetryLater("DynamoDB answered ThrottlingException")
 
 
 def test_extend_clicked_over_and_over_asks_once_and_writes_nothing_more() -> None:

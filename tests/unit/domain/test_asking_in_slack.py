@@ -241,9 +241,13 @@ def test_asks_submitted_at_once_cannot_pass_the_hourly_limit() -> None:
     for _ in range(4):
         asked(gate)
     # WHEN two more asks land at the same moment (the second stored while the first is being stored)
-    gate.asks.before("create", lambda: gate.ask("U0ANGELA", client_csr("angela")))
-    gate.ask("U0ANGELA", client_csr("angela"))
-    # THEN five are recorded, and five CSRs queued
+    second: list[object] = []
+    gate.asks.before("create", lambda: second.append(gate.ask("U0ANGELA", client_csr("angela"))))
+    first = gate.ask("U0ANGELA", client_csr("angela"))
+    # THEN one of them is told to wait, five are recorded, and five CSRs queued
+    assert isinstance(first, CertificateAsk) and second == [
+        {"csr": "You asked 5 times in the last hour: wait for those to be decided."}
+    ]
     assert len(gate.asks.asks) == 5 and len(gate.decisions.jobs) == 5
 
 

@@ -10,7 +10,6 @@ import base64
 import textwrap
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
 
 from csrgate.domain.asks import (
     ASKED_USAGES,
@@ -32,6 +31,7 @@ from csrgate.domain.errors import InputError, MalformedCsr
 from csrgate.domain.findings import Severity
 from csrgate.domain.identity import identity_problem
 from csrgate.domain.jobs import CreateCsr
+from csrgate.domain.limits import AskingLimit
 from csrgate.domain.outcome import Outcome
 from csrgate.domain.pem import read_pem
 from csrgate.domain.policy import Policy
@@ -64,7 +64,7 @@ class Asking:
     ) -> None:
         self._clusters = clusters
         self._asks = asks
-        self._quota = quota
+        self._limit = AskingLimit(quota, "asks", MAX_ASKS_PER_HOUR)
         self._jobs = jobs
         self._people = people
         self._audit = audit
@@ -105,8 +105,6 @@ class Asking:
             errors[CSR] = checked
         if errors:
             return errors
-        if not self._quota.take(f"asks#{slack_user}", MAX_ASKS_PER_HOUR, timedelta(hours=1), self._clock()):
-            return {CSR: f"You asked {MAX_ASKS_PER_HOUR} times in the last hour: wait for those to be decided."}
         ask_id = self._new_id()
         ask = CertificateAsk(
             ask_id=ask_id,
@@ -130,7 +128,8 @@ class Asking:
             expiration_seconds=lifetime,
             reason=reason,
         )
-        self._asks.create(ask, event)
+        if not self._limit.recorded(asker.slack_id, ask.ask_id, ask.asked_at, lambda: self._asks.create(ask, event)):
+            return {CSR: self._limit.refusal}
         self._audit.write(event)
         self._jobs.enqueue(CreateCsr(ask.ask_id))
         return ask

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from csrgate.domain.approvals import (
     ClickAnswer,
@@ -35,6 +35,7 @@ from csrgate.domain.grants import (
 )
 from csrgate.domain.identity import identify
 from csrgate.domain.jobs import ApplyGrant, EndGrant, PostGrant
+from csrgate.domain.limits import AskingLimit
 from csrgate.domain.ports import (
     AskQuota,
     AuditLog,
@@ -51,7 +52,6 @@ from csrgate.domain.summary import describe_lifetime
 
 MAX_REASON_CHARS = 500
 MAX_GRANTS_PER_HOUR = 5  # each is a message to the cluster's approvers
-_ASKED_ENOUGH = f"You asked {MAX_GRANTS_PER_HOUR} times in the last hour: wait for those to be decided."
 # A grant's extension has an id of its own derived from the grant's, so a grant is extended once even when Extend is
 # clicked twice at once: the second click's create finds the id taken.
 _EXTENSIONS = uuid.UUID("2b7e5a41-93c8-5d0f-8a61-4c2e9b7d3f10")
@@ -75,7 +75,7 @@ class Granting:
     ) -> None:
         self._clusters = clusters
         self._grants = grants
-        self._quota = quota
+        self._limit = AskingLimit(quota, "grants", MAX_GRANTS_PER_HOUR)
         self._jobs = jobs
         self._people = people
         self._notifier = notifier
@@ -116,9 +116,8 @@ class Granting:
             errors[REASON] = f"Keep the reason under {MAX_REASON_CHARS} characters."
         if errors or role is None:
             return errors
-        if not self._take_place(slack_user):
-            return {REASON: _ASKED_ENOUGH}
-        return self._record(cluster, role, namespace or None, seconds, reason, asker, identity)
+        made = self._record(cluster, role, namespace or None, seconds, reason, asker, identity)
+        return made if made is not None else {REASON: self._limit.refusal}
 
     def extend(self, grant_id: str, clicker_id: str) -> str:
         """Extend, clicked in the requester's reminder: the same access asked for again, through the same approval.
@@ -138,8 +137,6 @@ class Granting:
         identity = identify(asker.email, cluster.access, cluster)
         if isinstance(identity, str):
             return identity
-        if not self._take_place(clicker_id):
-            return _ASKED_ENOUGH
         seconds = min(grant.duration_seconds, role.max_seconds)
         try:
             made = self._record(
@@ -147,6 +144,8 @@ class Granting:
             )
         except Conflict:  # clicked twice at once: the other click asked
             return _EXTENDED_ALREADY
+        if made is None:
+            return self._limit.refusal
         more = describe_lifetime(made.duration_seconds)
         return f"Asked to extend it by {more}: the approvers of {cluster.name} have it."
 
@@ -190,7 +189,8 @@ class Granting:
         asker: SlackUser,
         identity: ClusterIdentity,
         extends: str | None = None,
-    ) -> Grant:
+    ) -> Grant | None:
+        """The grant recorded and queued for its review message; None when the asker has no place left."""
         grant = Grant(
             grant_id=_extension_id(extends) if extends else self._new_id(),
             cluster=cluster.name,
@@ -215,13 +215,13 @@ class Granting:
         if identity.session_name is not None:  # the name CloudTrail shows for what the person does in AWS
             details["session_name"] = identity.session_name
         event = grant_event(grant, "grant.requested", asker.label, grant.asked_at, **details)
-        self._grants.create(grant, event)
+        if not self._limit.recorded(
+            asker.slack_id, grant.grant_id, grant.asked_at, lambda: self._grants.create(grant, event)
+        ):
+            return None
         self._audit.write(event)
         self._jobs.enqueue(PostGrant(grant.grant_id))
         return grant
-
-    def _take_place(self, slack_user: str) -> bool:
-        return self._quota.take(f"grants#{slack_user}", MAX_GRANTS_PER_HOUR, timedelta(hours=1), self._clock())
 
     def _checked(
         self, grant_id: str, clicker_id: str, message: MessageRef | None

@@ -384,8 +384,12 @@ class AskQuota(Protocol):
     """How often one person may ask: places taken one at a time, so that asks made at the same moment cannot all
     pass a limit that each would have read as not yet reached."""
 
-    def take(self, key: str, limit: int, window: timedelta, now: datetime) -> bool:
-        """Take one of the `limit` places `key` has in any `window`; False, taking nothing, when all are taken."""
+    def take(self, key: str, place: str, limit: int, window: timedelta, now: datetime) -> bool:
+        """Take one of the `limit` places `key` has in any `window`, named `place` (the ask's id): False, taking
+        nothing, when all are taken; True, taking nothing more, when `place` is held already."""
+
+    def give_back(self, key: str, place: str) -> None:
+        """Free `place`: the ask that took it was not recorded after all."""
 
 
 class ReplayCache(Protocol):
