@@ -12,6 +12,7 @@ from csrgate.domain.digests import (
     FLUSH_DELAY_SECONDS,
     FLUSH_LEASE_SECONDS,
     MAX_LISTED,
+    RETRY_DELAY_SECONDS,
     STALE_ASK_SECONDS,
     WINDOW_SECONDS,
     DigestEntry,
@@ -188,15 +189,54 @@ def test_a_cluster_no_longer_configured_is_abandoned_not_retried() -> None:
     assert gate.channel.posts == [] and gate.audit.names()[-1] == "slack.digest_abandoned"
 
 
-def test_giving_up_logs_the_digest_abandoned() -> None:
+def test_a_recent_digest_slack_refused_through_every_try_is_drawn_once_slack_is_back() -> None:
+    # GIVEN a kubelet's approval whose digest Slack refused until its job was given up
     gate = Csrgate()
-    gate.digests.give_up("lab@1772442000", "gave up after 6 attempts: Slack is down")
+    gate.submit_serving("a", "node-1")
+    [job] = gate.slack_retries.take()
+    gate.channel.failure = RetryLater("Slack answered ratelimited to chat_postMessage")
+    with pytest.raises(RetryLater):
+        gate.digests.flush(job.cluster, job.window)
+    gate.clock.advance(minutes=30)
+    gate.digests.give_up(subject_of(job), "gave up after 6 attempts: Slack is down")
+    # THEN it is deferred a quarter of an hour, not abandoned
     event = gate.audit.events[-1]
-    assert (event.event, event.cluster, dict(event.details)) == (
+    assert (event.event, event.cluster, event.details["window"]) == ("slack.digest_deferred", "lab", str(job.window))
+    assert gate.slack_retries.jobs == [job, job] and gate.slack_retries.delays[-1] == RETRY_DELAY_SECONDS
+    # WHEN Slack is back by then, THEN the digest is posted, though no entry came to its window since
+    gate.channel.failure = None
+    gate.retry_posts()
+    assert len(gate.channel.posts) == 1 and gate.audit.names()[-1] == "slack.digest_posted"
+
+
+@pytest.mark.parametrize(
+    ("digest", "minutes_later"),
+    [
+        ("lab@1772442000", 61),  # Slack was down for more than an hour
+        ("lab@1772442000", 0 - 2),  # a window after the clock's time: none of csrgate's
+        ("lab@nine", 0),
+        ("lab@" + "9" * 40, 0),
+        ("lab@-60", 0),
+        ("", 0),
+    ],
+)
+def test_an_old_or_unreadable_digest_given_up_is_abandoned_and_queued_no_more(digest: str, minutes_later: int) -> None:
+    gate = Csrgate()
+    gate.clock.advance(minutes=minutes_later)
+    gate.digests.give_up(digest, "gave up after 6 attempts: Slack is down")
+    event = gate.audit.events[-1]
+    assert (event.event, dict(event.details)) == (
         "slack.digest_abandoned",
-        "lab",
-        {"window": "1772442000", "reason": "gave up after 6 attempts: Slack is down"},
+        {"window": digest.rpartition("@")[2], "reason": "gave up after 6 attempts: Slack is down"},
     )
+    assert gate.slack_retries.jobs == []
+
+
+def test_a_digest_that_cannot_be_queued_again_is_abandoned() -> None:
+    gate = Csrgate()
+    gate.slack_retries.failure = RetryLater("SQS is unreachable")
+    gate.digests.give_up("lab@1772442000", "gave up after 6 attempts: Slack is down")
+    assert gate.audit.names()[-1] == "slack.digest_abandoned"
 
 
 def test_a_digest_job_reads_back_as_written_and_a_forged_one_is_dropped() -> None:

@@ -14,6 +14,7 @@ again, so the last entry is always drawn.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -41,6 +42,10 @@ MAX_REASON_CHARS = 200  # of a listed request's first finding
 LISTING_BUDGET_CHARS = 6000
 # A job for a window this far back (the entries' retention) or ahead is none of csrgate's
 OLDEST_WINDOW = timedelta(days=7)
+# A digest Slack refused through every try is tried again this much later (SQS's longest delay), while its window
+# is this recent: a Slack outage of up to an hour still ends with every digest shown.
+RETRY_DELAY_SECONDS = 900
+RETRY_DIGESTS_FOR = timedelta(hours=1)
 
 DIGESTED_STATES = frozenset({State.AUTO_APPROVED, State.DENIED_BY_POLICY, State.OBSERVED})
 
@@ -263,9 +268,17 @@ class Digests:
                     raise
 
     def give_up(self, digest: str, reason: str) -> None:
-        """Slack stayed down through every try (`digest`: `<cluster>@<window>`): the digest is not shown, and each
-        decision is still in the audit trail."""
+        """Slack stayed down through every try (`digest`: `<cluster>@<window>`). A recent digest is tried again a
+        quarter of an hour later, as no new entry may ever come to its window to ask for it; an older one is not
+        shown, and each of its decisions is still in the audit trail."""
         cluster, _, window = digest.rpartition("@")
+        start = int(window) if window.isascii() and window.isdigit() and len(window) <= 11 else -1
+        age = self._clock() - datetime.fromtimestamp(max(start, 0), UTC)
+        if timedelta(0) <= age < RETRY_DIGESTS_FOR:
+            with suppress(RetryLater):  # SQS unreachable too: nothing more can be done for it
+                self._flushes.enqueue(PostDigest(cluster, start), RETRY_DELAY_SECONDS)
+                self._log(cluster, "slack.digest_deferred", window=window, reason=reason, seconds=RETRY_DELAY_SECONDS)
+                return
         self._log(cluster, "slack.digest_abandoned", window=window, reason=reason)
 
     def _log(self, cluster: str, name: str, **details: object) -> None:
