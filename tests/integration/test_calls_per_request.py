@@ -427,16 +427,15 @@ def test_a_kubelet_serving_csr_approved_by_policy(
     )  # fmt: skip
     admin("apply", "-f", "-", stdin=manifest, kubeconfig=signing_cluster.node_kubeconfig(node))
     # WHEN the forwarder sends it, the worker applies the policy's approval, the digest is drawn (and redrawn, as
-    # when more decisions join it), and the forwarder sends the CSR's approval, its certificate and its deletion
+    # when more decisions join it), and the forwarder sends the CSR's deletion: intake's answer called it settled, so
+    # its approval and its certificate are not sent
     added = functions.forward(as_seen(admin, csr), "ADDED", "intake: ADDED")
-    assert added["state"] == "auto_approved"
+    assert added["state"] == "auto_approved" and added["settled"] is True
     assert functions.work("worker: apply") == ["apply_decision"]
     flush = meter.stack.delayed_messages("SlackRetryQueue")
     functions.invoke("notifier", sqs_event(flush, receive_count=1), "notifier: digest posted")
     functions.invoke("notifier", sqs_event(flush, receive_count=2), "notifier: digest redrawn")
     issued = as_seen(admin, csr)
-    functions.forward(approved_not_issued(issued), "MODIFIED", "intake: MODIFIED (approved)")
-    functions.forward(issued, "MODIFIED", "intake: MODIFIED (issued)")
     admin("delete", "csr", csr)
     functions.forward(issued, "DELETED", "intake: DELETED")
     # THEN the certificate was issued and the channel has one digest telling it
@@ -477,8 +476,6 @@ def test_a_kubelet_serving_csr_approved_by_policy(
             "notifier: digest redrawn": spent(
                 "dynamodb.Query 2, dynamodb.UpdateItem 3", rru=2, wru=3, slack="chat.update 1", lines=(1, 0, 0)
             ),
-            "intake: MODIFIED (approved)": LATER_EVENT,
-            "intake: MODIFIED (issued)": LATER_EVENT,
             "intake: DELETED": LATER_EVENT,
         },
         {"intake: ADDED": 2446, "worker: apply": 2062, "notifier: digest posted": 567},
@@ -492,8 +489,8 @@ def test_a_csr_a_person_reviews(meter: Meter, admin: Kubectl, name: str) -> None
     csr = f"dana-{name[-6:]}"
     admin("apply", "-f", "-", stdin=docs_manifest(csr, make_csr("dana"), "dana@example.com"))
     # WHEN the forwarder sends it (the worker shows on the CSR that it waits for review), alice approves it in Slack,
-    # the worker applies the decision and delivers the kubeconfig, and the forwarder sends the CSR's approval, its
-    # certificate and its deletion
+    # the worker applies the decision and delivers the kubeconfig, and the forwarder sends the CSR's approval (then
+    # settled: its certificate is not sent) and its deletion
     added = functions.forward(as_seen(admin, csr), "ADDED", "intake: ADDED")
     assert added["state"] == "awaiting_review"
     assert functions.work("worker: show in cluster") == ["show_in_cluster"]
@@ -502,8 +499,8 @@ def test_a_csr_a_person_reviews(meter: Meter, admin: Kubectl, name: str) -> None
     assert functions.invoke("interactions", event, "interactions: Approve click")["statusCode"] == 200
     assert functions.work("worker: apply, deliver") == ["apply_decision"]
     issued = as_seen(admin, csr)
-    functions.forward(approved_not_issued(issued), "MODIFIED", "intake: MODIFIED (approved)")
-    functions.forward(issued, "MODIFIED", "intake: MODIFIED (issued)")
+    approved = functions.forward(approved_not_issued(issued), "MODIFIED", "intake: MODIFIED (approved)")
+    assert approved["settled"] is True
     admin("delete", "csr", csr)
     functions.forward(issued, "DELETED", "intake: DELETED")
     # THEN dana has her kubeconfig, and the request says so
@@ -553,7 +550,6 @@ def test_a_csr_a_person_reviews(meter: Meter, admin: Kubectl, name: str) -> None
                 lines=(5, 2, 0),
             ),
             "intake: MODIFIED (approved)": LATER_EVENT,
-            "intake: MODIFIED (issued)": LATER_EVENT,
             "intake: DELETED": LATER_EVENT,
         },
         {"intake: ADDED": 3427, "interactions: Approve click": 2547, "worker: apply, deliver": 3539},

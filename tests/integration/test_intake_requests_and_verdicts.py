@@ -135,6 +135,7 @@ def test_a_nodes_own_serving_csr_is_auto_approved(stack: Stack, intake: Any) -> 
     )
     status, body = invoke(intake, hmac_event(obj))
     assert status == 200 and body["state"] == "auto_approved"
+    assert body["settled"] is True  # the forwarder need send none of its changes but its deletion
     [queued] = stack.queue_messages("DecisionQueue")
     assert json.loads(queued["Body"]) == {"kind": "apply_decision", "request_id": body["request_id"]}
     draw_digests(stack)
@@ -146,7 +147,7 @@ def test_a_nodes_own_serving_csr_is_auto_approved(stack: Stack, intake: Any) -> 
 def test_a_signer_csrgate_does_not_manage_is_recorded_and_left_alone(stack: Stack, intake: Any) -> None:
     obj = csr_object(uid="uid-custom", signer="example.com/serving", usages=("server auth",))
     status, body = invoke(intake, hmac_event(obj))
-    assert status == 200 and body["state"] == "ignored"
+    assert status == 200 and body["state"] == "ignored" and body["settled"] is True
     assert stack.slack.messages == [] and stack.queue_messages("DecisionQueue") == []
     assert stack.request_item(body["request_id"]) is not None
 

@@ -91,6 +91,7 @@ def harness(
     timeout: float = 5.0,
     give_up_after: int | None = None,
     clock: Callable[[], float] = time.monotonic,
+    settle: Callable[[str], None] = lambda uid: None,
 ) -> Harness:
     waits: list[float] = []
     metrics = ForwarderMetrics()
@@ -101,7 +102,8 @@ def harness(
 
     backoff = lambda: Backoff(0.5, 8.0, uniform=lambda low, high: high)  # noqa: E731 - the upper bound, to check it
     pool = urllib3.PoolManager(retries=False)
-    return Harness(Sender(url, "lab", signer, pool, timeout, backoff, metrics, wait, clock), metrics, waits, wait)
+    sender = Sender(url, "lab", signer, pool, timeout, backoff, metrics, wait, clock, settle)
+    return Harness(sender, metrics, waits, wait)
 
 
 def test_an_event_arrives_as_the_protocol_says_signed_with_the_clusters_key(receiver: Receiver, key_file: Path) -> None:
@@ -119,6 +121,18 @@ def test_an_event_arrives_as_the_protocol_says_signed_with_the_clusters_key(rece
     signature = arrival.headers[SIGNATURE_HEADER]
     verify(KEY.encode(), "lab", arrival.headers[TIMESTAMP_HEADER], signature, arrival.body, time.time)
     assert run.count("events_sent", type="ADDED") == 1
+
+
+def test_the_csrs_csrgate_calls_settled_are_told_to_the_tracker(receiver: Receiver, key_file: Path) -> None:
+    settled: list[str] = []
+    run = harness(receiver.url, HmacSigner(key_file, "lab"), settle=settled.append)
+    receiver.answer(200, {"request_id": "r", "state": "auto_approved", "created": True, "settled": True})
+    for answer in ({"settled": "true"}, {"settled": 1}, {"state": "awaiting_review"}):  # only true itself settles
+        receiver.answer(200, answer)
+    receiver.answer(503, {"settled": True})  # nor does an answer that is not an acceptance
+    for _ in range(5):
+        assert run.sender.deliver(CsrEvent("ADDED", CSR))
+    assert settled == [CSR["metadata"]["uid"]]
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 408, 429])

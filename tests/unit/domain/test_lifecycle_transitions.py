@@ -11,6 +11,7 @@ from memory import Csrgate, client_csr
 from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.intake import EventType
 from csrgate.domain.lifecycle import (
+    SETTLED,
     TRANSITIONS,
     InvalidTransition,
     State,
@@ -252,3 +253,10 @@ def test_the_store_refuses_a_step_the_state_machine_forbids() -> None:
     event = gate.audit.events[-1]
     with pytest.raises(InvalidTransition):
         gate.store.transition(record, State.APPROVED, event)
+
+
+def test_only_requests_csrgate_still_learns_about_from_the_clusters_events_are_unsettled() -> None:
+    # waiting for review or observed, a decision elsewhere or a deletion must reach intake; received is a moment of
+    # intake's own; an issued request may still be delivered or fail, as the worker follows it
+    unsettled = {State.RECEIVED, State.AWAITING_REVIEW, State.OBSERVED, State.ISSUED}
+    assert set(State) - SETTLED == unsettled

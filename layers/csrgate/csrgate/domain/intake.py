@@ -16,7 +16,7 @@ from csrgate.domain.digests import DIGESTED_STATES, Digests
 from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.findings import Code, Finding, warning
 from csrgate.domain.jobs import ApplyDecision, PostMessage
-from csrgate.domain.lifecycle import State, can_transition, state_after_verdict
+from csrgate.domain.lifecycle import SETTLED, State, can_transition, state_after_verdict
 from csrgate.domain.messages import MESSAGE_LEASE_SECONDS, review_message
 from csrgate.domain.outcome import Outcome
 from csrgate.domain.ports import (
@@ -63,6 +63,11 @@ class IntakeResult:
     request_id: str
     state: State | None  # None: a DELETED event for a CSR csrgate never saw
     created: bool
+
+    @property
+    def settled(self) -> bool:
+        """Whether the CSR's later changes, but its deletion, may go unsent (lifecycle.SETTLED)."""
+        return self.state in SETTLED
 
 
 # The states in which csrgate has decided a request, by the direction of its decision.

@@ -123,6 +123,7 @@ class Answer:
     retry_after: float = 0.0
     error: str = ""  # the API's error code, for a refusal
     message: str = ""  # and its message (API Gateway's own refusals have only this)
+    settled: bool = False  # accepted, and csrgate needs none of the CSR's changes but its deletion
 
 
 def encode(cluster: str, event: CsrEvent) -> bytes:
@@ -150,6 +151,7 @@ class Sender:
         metrics: ForwarderMetrics,
         wait: Callable[[float], bool],
         clock: Callable[[], float] = time.monotonic,
+        settle: Callable[[str], None] = lambda uid: None,
     ) -> None:
         self._url = url
         self._cluster = cluster
@@ -160,6 +162,7 @@ class Sender:
         self._metrics = metrics
         self._wait = wait  # sleeps; True means give up now (the drain deadline has passed)
         self._clock = clock  # times each POST (send_duration_seconds)
+        self._settle = settle  # told the uid of each CSR csrgate's answer calls settled
 
     def deliver(self, event: CsrEvent) -> bool:
         """Send until accepted (True) or refused for good or abandoned at shutdown (False)."""
@@ -169,6 +172,8 @@ class Sender:
             return False
         answer, attempts = self._send(body, self._wait, "event.retrying", _about(event))
         if answer.outcome == "sent":
+            if answer.settled and event.uid:
+                self._settle(event.uid)
             self._metrics.events_sent.labels(type=event.type).inc()
             LOG.debug("event.sent", extra=_about(event, attempts=attempts))
             return True
@@ -234,7 +239,7 @@ class Sender:
             return Answer("retry", "connection")
         status = response.status
         if 200 <= status < 300:
-            return Answer("sent", str(status))
+            return Answer("sent", str(status), settled=_settled(response.data))
         if status >= 500 or status in _RETRIED_4XX:
             return Answer("retry", str(status), retry_after=_retry_after(response.headers.get("Retry-After")))
         error, message = _error(response.data)
@@ -258,6 +263,15 @@ def _retry_after(value: str | None) -> float:
         return max(0.0, float(value)) if value else 0.0
     except ValueError:
         return 0.0
+
+
+def _settled(data: bytes) -> bool:
+    """Whether an accepted event's answer says `"settled": true` (anything else, or no JSON, says no)."""
+    try:
+        answer = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(answer, dict) and answer.get("settled") is True
 
 
 def _error(data: bytes) -> tuple[str, str]:

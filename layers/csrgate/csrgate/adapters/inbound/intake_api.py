@@ -194,6 +194,8 @@ class IntakeApi:
             raise ApiError(400, "invalid-event", str(exc)) from None
         result = self._intake.receive(cluster, EventType(event.type), csr)
         body = {"request_id": result.request_id, "state": result.state, "created": result.created}
+        if result.settled:
+            body["settled"] = True
         return _json(200, body)
 
     def _raw_body(self) -> bytes:
