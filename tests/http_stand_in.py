@@ -22,7 +22,8 @@ class Posted:
     body: bytes
 
 
-Answer = tuple[int, Mapping[str, Any], Mapping[str, str]]  # status, JSON body, headers beyond the content's
+# status, body (JSON, or bytes sent as they are), headers beyond the content's
+Answer = tuple[int, Mapping[str, Any] | bytes, Mapping[str, str]]
 
 
 @contextmanager
@@ -33,7 +34,7 @@ def answering(answer: Callable[[Posted], Answer]) -> Iterator[str]:
         def do_POST(self) -> None:
             posted = Posted(self.path, dict(self.headers.items()), self.rfile.read(int(self.headers["Content-Length"])))
             status, body, headers = answer(posted)
-            data = json.dumps(body).encode()
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
             # a sender that timed out waiting for a slow answer has closed the connection: nobody reads this one
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.send_response(status)

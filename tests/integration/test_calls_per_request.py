@@ -427,15 +427,17 @@ def test_a_kubelet_serving_csr_approved_by_policy(
     )  # fmt: skip
     admin("apply", "-f", "-", stdin=manifest, kubeconfig=signing_cluster.node_kubeconfig(node))
     # WHEN the forwarder sends it, the worker applies the policy's approval, the digest is drawn (and redrawn, as
-    # when more decisions join it), and the forwarder sends the CSR's deletion: intake's answer called it settled, so
-    # its approval and its certificate are not sent
+    # when more decisions join it), and the forwarder sends the CSR's approval (intake's answer then calls it
+    # settled: its certificate is not sent) and its deletion
     added = functions.forward(as_seen(admin, csr), "ADDED", "intake: ADDED")
-    assert added["state"] == "auto_approved" and added["settled"] is True
+    assert added["state"] == "auto_approved" and "settled" not in added
     assert functions.work("worker: apply") == ["apply_decision"]
     flush = meter.stack.delayed_messages("SlackRetryQueue")
     functions.invoke("notifier", sqs_event(flush, receive_count=1), "notifier: digest posted")
     functions.invoke("notifier", sqs_event(flush, receive_count=2), "notifier: digest redrawn")
     issued = as_seen(admin, csr)
+    approved = functions.forward(approved_not_issued(issued), "MODIFIED", "intake: MODIFIED (approved)")
+    assert approved["settled"] is True
     admin("delete", "csr", csr)
     functions.forward(issued, "DELETED", "intake: DELETED")
     # THEN the certificate was issued and the channel has one digest telling it
@@ -476,6 +478,7 @@ def test_a_kubelet_serving_csr_approved_by_policy(
             "notifier: digest redrawn": spent(
                 "dynamodb.Query 2, dynamodb.UpdateItem 3", rru=2, wru=3, slack="chat.update 1", lines=(1, 0, 0)
             ),
+            "intake: MODIFIED (approved)": LATER_EVENT,
             "intake: DELETED": LATER_EVENT,
         },
         {"intake: ADDED": 2446, "worker: apply": 2062, "notifier: digest posted": 567},

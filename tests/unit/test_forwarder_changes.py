@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from csrgate.forwarder import changes
 from csrgate.forwarder.changes import ChangeTracker, CsrEvent, is_pending
 
 CLIENT = "kubernetes.io/kube-apiserver-client"
@@ -115,52 +114,3 @@ def test_pending_means_no_approved_or_denied_condition_that_is_true() -> None:
     # a condition decides only with status "True", exactly, as intake reads it (the API server allows no other)
     assert is_pending(alice) and is_pending(failed) and is_pending(withdrawn) and is_pending(denied_without_status)
     assert not is_pending(approved(alice))
-
-
-# --- settled: csrgate needs only the deletion ----------------------------------------------------------------------
-
-
-def test_a_settled_csrs_changes_are_not_sent_but_its_deletion_is() -> None:
-    # GIVEN alice's CSR sent, and csrgate's answer calling it settled (its policy approved it)
-    tracker = ChangeTracker(SIGNERS)
-    alice = csr("alice")
-    assert sent(tracker.changed("ADDED", alice)) == [("ADDED", "alice")]
-    tracker.settle("uid-alice")
-    # WHEN csrgate's approval and the certificate land, and the CSR is garbage-collected
-    events = [
-        *tracker.changed("MODIFIED", approved(alice)),
-        *tracker.changed("MODIFIED", approved(alice, certificate="LS0tQ0VSVA==")),
-        *tracker.changed("DELETED", approved(alice, certificate="LS0tQ0VSVA==")),
-    ]
-    # THEN only the deletion is sent, and nothing is remembered of it
-    assert sent(events) == [("DELETED", "alice")]
-    assert len(tracker) == 0 and not tracker.settled("uid-alice")
-
-
-def test_a_relist_sends_nothing_of_a_settled_csr_but_its_deletion() -> None:
-    tracker = ChangeTracker(SIGNERS)
-    ignored, decided = csr("bob"), csr("carol")  # bob's is ignored by csrgate: pending for ever
-    tracker.listed([ignored, decided])
-    tracker.settle("uid-bob")
-    tracker.settle("uid-carol")
-    assert sent(tracker.listed([ignored, approved(decided, certificate="LS0tQ0VSVA==")])) == []
-    assert sent(tracker.listed([ignored])) == [("DELETED", "carol")]
-    assert not tracker.settled("uid-carol") and tracker.settled("uid-bob")
-
-
-def test_a_name_reused_after_a_settled_csr_is_a_new_csr_sent_in_full() -> None:
-    tracker = ChangeTracker(SIGNERS)
-    tracker.changed("ADDED", csr("alice"))
-    tracker.settle("uid-alice")
-    again = csr("alice", uid="uid-alice-2")
-    assert sent(tracker.changed("ADDED", again)) == [("DELETED", "alice"), ("ADDED", "alice")]
-    assert sent(tracker.changed("MODIFIED", approved(again))) == [("MODIFIED", "alice")]
-    assert not tracker.settled("uid-alice")
-
-
-def test_what_is_remembered_as_settled_is_bounded_the_oldest_forgotten_first(monkeypatch: Any) -> None:
-    monkeypatch.setattr(changes, "MAX_SETTLED", 3)
-    tracker = ChangeTracker(SIGNERS)
-    for n in range(5):
-        tracker.settle(f"uid-{n}")
-    assert [tracker.settled(f"uid-{n}") for n in range(5)] == [False, False, True, True, True]

@@ -23,7 +23,7 @@ from csrgate.domain.signing import CLUSTER_HEADER, SIGNATURE_HEADER, TIMESTAMP_H
 from csrgate.forwarder.backoff import Backoff
 from csrgate.forwarder.changes import CsrEvent
 from csrgate.forwarder.metrics import ForwarderMetrics
-from csrgate.forwarder.sender import HmacSigner, Sender, Signer, SigV4Signer
+from csrgate.forwarder.sender import HmacSigner, Sender, SettledCsrs, Signer, SigV4Signer
 
 KEY = "4f" * 32
 CSR = {
@@ -39,7 +39,7 @@ CSR = {
 class Receiver:
     """Answers each POST with the next scripted (status, body, headers, delay); 200 once the script is done."""
 
-    script: deque[tuple[int, dict[str, Any], dict[str, str], float]] = field(default_factory=deque)
+    script: deque[tuple[int, dict[str, Any] | bytes, dict[str, str], float]] = field(default_factory=deque)
     arrivals: list[Posted] = field(default_factory=list)
     url: str = ""
 
@@ -91,7 +91,6 @@ def harness(
     timeout: float = 5.0,
     give_up_after: int | None = None,
     clock: Callable[[], float] = time.monotonic,
-    settle: Callable[[str], None] = lambda uid: None,
 ) -> Harness:
     waits: list[float] = []
     metrics = ForwarderMetrics()
@@ -102,8 +101,7 @@ def harness(
 
     backoff = lambda: Backoff(0.5, 8.0, uniform=lambda low, high: high)  # noqa: E731 - the upper bound, to check it
     pool = urllib3.PoolManager(retries=False)
-    sender = Sender(url, "lab", signer, pool, timeout, backoff, metrics, wait, clock, settle)
-    return Harness(sender, metrics, waits, wait)
+    return Harness(Sender(url, "lab", signer, pool, timeout, backoff, metrics, wait, clock), metrics, waits, wait)
 
 
 def test_an_event_arrives_as_the_protocol_says_signed_with_the_clusters_key(receiver: Receiver, key_file: Path) -> None:
@@ -123,16 +121,47 @@ def test_an_event_arrives_as_the_protocol_says_signed_with_the_clusters_key(rece
     assert run.count("events_sent", type="ADDED") == 1
 
 
-def test_the_csrs_csrgate_calls_settled_are_told_to_the_tracker(receiver: Receiver, key_file: Path) -> None:
-    settled: list[str] = []
-    run = harness(receiver.url, HmacSigner(key_file, "lab"), settle=settled.append)
-    receiver.answer(200, {"request_id": "r", "state": "auto_approved", "created": True, "settled": True})
-    for answer in ({"settled": "true"}, {"settled": 1}, {"state": "awaiting_review"}):  # only true itself settles
+def test_only_a_plain_true_settled_in_an_acceptance_settles_a_csr(receiver: Receiver, key_file: Path) -> None:
+    run = harness(receiver.url, HmacSigner(key_file, "lab"))
+    for answer in ({"settled": "true"}, {"settled": 1}, {"state": "awaiting_review"}, ["settled"]):
         receiver.answer(200, answer)
-    receiver.answer(503, {"settled": True})  # nor does an answer that is not an acceptance
+    receiver.answer(503, {"settled": True})  # an answer that is no acceptance, then the retry's plain 200
     for _ in range(5):
         assert run.sender.deliver(CsrEvent("ADDED", CSR))
-    assert settled == [CSR["metadata"]["uid"]]
+    assert not run.sender.settled.holds("uid-alice") and len(receiver.arrivals) == 6
+
+
+def test_a_settled_csrs_changes_are_not_sent_and_its_deletion_is(receiver: Receiver, key_file: Path) -> None:
+    # GIVEN alice's CSR, which csrgate's answer calls settled (its decision is applied in the cluster)
+    run = harness(receiver.url, HmacSigner(key_file, "lab"))
+    receiver.answer(200, {"request_id": "r", "state": "auto_approved", "created": False, "settled": True})
+    assert run.sender.deliver(CsrEvent("MODIFIED", CSR))
+    # WHEN its certificate is issued and a re-list sends it again, THEN nothing is posted, and both are counted
+    assert run.sender.deliver(CsrEvent("MODIFIED", CSR)) and run.sender.deliver(CsrEvent("ADDED", CSR))
+    assert len(receiver.arrivals) == 1 and run.count("events_skipped", reason="settled") == 2
+    # WHEN it is deleted, THEN the deletion is sent, and the CSR is forgotten, whatever the answer says
+    receiver.answer(200, {"request_id": "r", "state": "withdrawn", "created": False, "settled": True})
+    assert run.sender.deliver(CsrEvent("DELETED", CSR))
+    assert [json.loads(arrival.body)["type"] for arrival in receiver.arrivals] == ["MODIFIED", "DELETED"]
+    assert not run.sender.settled.holds("uid-alice") and len(run.sender.settled) == 0
+
+
+def test_what_is_remembered_as_settled_is_bounded_the_oldest_forgotten_first() -> None:
+    settled = SettledCsrs(limit=3)
+    for n in range(5):
+        settled.add(f"uid-{n}")
+    assert [settled.holds(f"uid-{n}") for n in range(5)] == [False, False, True, True, True] and len(settled) == 3
+
+
+def test_an_answer_nested_past_pythons_recursion_limit_is_an_acceptance_nothing_more(
+    receiver: Receiver, key_file: Path
+) -> None:
+    run = harness(receiver.url, HmacSigner(key_file, "lab"))
+    receiver.script.append((200, b"[" * 100_000 + b"]" * 100_000, {}, 0.0))
+    receiver.script.append((400, b'{"error": ' * 100_000, {}, 0.0))
+    assert run.sender.deliver(CsrEvent("ADDED", CSR)) and not run.sender.settled.holds("uid-alice")
+    assert not run.sender.deliver(CsrEvent("ADDED", CSR))
+    assert run.count("events_failed", reason="400") == 1
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 408, 429])

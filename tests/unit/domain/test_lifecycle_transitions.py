@@ -12,6 +12,7 @@ from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.intake import EventType
 from csrgate.domain.lifecycle import (
     SETTLED,
+    TO_APPLY,
     TRANSITIONS,
     InvalidTransition,
     State,
@@ -255,8 +256,41 @@ def test_the_store_refuses_a_step_the_state_machine_forbids() -> None:
         gate.store.transition(record, State.APPROVED, event)
 
 
-def test_only_requests_csrgate_still_learns_about_from_the_clusters_events_are_unsettled() -> None:
-    # waiting for review or observed, a decision elsewhere or a deletion must reach intake; received is a moment of
-    # intake's own; an issued request may still be delivered or fail, as the worker follows it
-    unsettled = {State.RECEIVED, State.AWAITING_REVIEW, State.OBSERVED, State.ISSUED}
-    assert set(State) - SETTLED == unsettled
+def test_only_states_no_change_in_the_cluster_moves_are_settled_by_their_state() -> None:
+    # a decision to apply is settled only once applied (RequestRecord.settled); the rest must reach intake
+    assert set(State) - SETTLED == {State.RECEIVED, State.AWAITING_REVIEW, State.OBSERVED} | TO_APPLY
+
+
+def test_a_policys_approval_is_settled_only_once_applied_so_a_kubectl_decision_before_reaches_the_trail() -> None:
+    # GIVEN a kubelet's CSR the policy approves: intake's answer to its creation does not call it settled
+    gate = Csrgate()
+    request_id = gate.submit_serving()
+    assert not gate.forward("node-1-serving", EventType.ADDED).settled
+    # WHEN someone approves it with kubectl while the worker cannot reach the cluster, and the forwarder sends it
+    gate.cluster.approve_outside("node-1-serving", message="approved by kubectl (on-call bob)")
+    result = gate.forward("node-1-serving")
+    # THEN intake records who decided, and only now is it settled
+    assert result.state is State.DECIDED_ELSEWHERE and result.settled
+    event = [event for event in gate.audit.events if event.request_id == request_id][-1]
+    assert (event.event, event.details["condition"]) == (
+        "csr.decided_elsewhere",
+        "KubectlApprove approved by kubectl (on-call bob)",
+    )
+
+
+def test_csrgates_decision_applied_in_the_cluster_is_settled() -> None:
+    gate = Csrgate()
+    gate.submit_serving()
+    gate.work()
+    assert gate.forward("node-1-serving").settled
+
+
+def test_the_worker_finding_a_kubectl_decision_tells_it_as_intake_does() -> None:
+    # GIVEN a kubelet's CSR the policy approves, denied with kubectl before the worker applies the approval
+    gate = Csrgate()
+    request_id = gate.submit_serving()
+    gate.cluster.deny_outside("node-1-serving")
+    # WHEN the worker applies it, THEN it records who decided, with the same details intake would
+    gate.work()
+    event = next(e for e in gate.audit.events if e.request_id == request_id and e.event == "csr.decided_elsewhere")
+    assert dict(event.details) == {"outcome": "denied", "condition": "KubectlDeny denied by kubectl"}

@@ -16,7 +16,7 @@ from csrgate.domain.digests import DIGESTED_STATES, Digests
 from csrgate.domain.errors import PermanentFailure, RetryLater
 from csrgate.domain.findings import Code, Finding, warning
 from csrgate.domain.jobs import ApplyDecision, PostMessage
-from csrgate.domain.lifecycle import SETTLED, State, can_transition, state_after_verdict
+from csrgate.domain.lifecycle import State, can_transition, state_after_verdict
 from csrgate.domain.messages import MESSAGE_LEASE_SECONDS, review_message
 from csrgate.domain.outcome import Outcome
 from csrgate.domain.ports import (
@@ -63,11 +63,7 @@ class IntakeResult:
     request_id: str
     state: State | None  # None: a DELETED event for a CSR csrgate never saw
     created: bool
-
-    @property
-    def settled(self) -> bool:
-        """Whether the CSR's later changes, but its deletion, may go unsent (lifecycle.SETTLED)."""
-        return self.state in SETTLED
+    settled: bool = False  # RequestRecord.settled: the forwarder need send no more of its changes but its deletion
 
 
 # The states in which csrgate has decided a request, by the direction of its decision.
@@ -117,7 +113,7 @@ class Intake:
         elif event_type is EventType.MODIFIED:
             record = self._reconcile(record, csr.status)
         self._ensure_side_effects(cluster, record)
-        return IntakeResult(request_id, record.state, created)
+        return IntakeResult(request_id, record.state, created, record.settled)
 
     def heartbeat(self, cluster: ClusterConfig) -> None:
         """The cluster's forwarder says it is running: remember when it was heard, for the sweeper to notice silence."""

@@ -65,10 +65,10 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 # request is not done with until it is queued. An expiry is one too when its cluster denies expired CSRs.
 TO_APPLY = frozenset({State.APPROVED, State.AUTO_APPROVED, State.DENIED, State.DENIED_BY_POLICY})
 
-# The states whose later changes in the cluster intake need not hear of: a decision csrgate applies (the worker reads
-# the CSR as it applies it, and follows it to its certificate, failure or deletion), and the states nothing leaves.
-# Intake tells the forwarder so (`settled`), which then sends only such a CSR's deletion: half of a burst's events.
-SETTLED = TO_APPLY | frozenset(state for state, following in TRANSITIONS.items() if not following)
+# The states no later change of the CSR in the cluster moves, but its deletion: those nothing leaves, and an issued
+# certificate, which only the worker delivers (or fails to). A decision csrgate applied joins them once it is in the
+# cluster (RequestRecord.settled): Kubernetes never lets another decision replace it.
+SETTLED = frozenset({State.ISSUED}) | frozenset(state for state, following in TRANSITIONS.items() if not following)
 
 _AFTER_VERDICT = {
     Outcome.IGNORE: State.IGNORED,

@@ -11,7 +11,7 @@ from typing import Any
 
 from csrgate.domain.asks import CertificateAsk
 from csrgate.domain.findings import Finding
-from csrgate.domain.lifecycle import State
+from csrgate.domain.lifecycle import SETTLED, TO_APPLY, State
 from csrgate.domain.outcome import Outcome
 from csrgate.domain.summary import RequestSummary
 
@@ -86,6 +86,16 @@ class RequestRecord:
     renews: str | None = None
     holder_slack_id: str | None = None
     chain_started_at: datetime | None = None
+
+    @property
+    def settled(self) -> bool:
+        """Whether no later change of its CSR in the cluster, but its deletion, can tell csrgate more: its state is
+        one no such change moves, or it is csrgate's decision, applied (Kubernetes never lets another replace it, and
+        the worker follows an approval to its certificate). Until then a decision made with kubectl must reach intake,
+        whatever befalls the worker."""
+        if self.state in TO_APPLY:
+            return self.decision_applied and not self.overtaken
+        return self.state in SETTLED
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,10 @@ from csrgate.domain.asks import CLIENT_SIGNER
 from csrgate.domain.certificates import DeliveredCertificate
 from csrgate.domain.cluster import ClusterConfig
 from csrgate.domain.conditions import (
+    APPROVED,
     REASON_EXPIRED,
     REASON_POLICY_DENIED,
+    Condition,
     DecisionOutcome,
     IssuanceOutcome,
 )
@@ -227,7 +229,9 @@ class DecisionWorker:
                 if condition
                 else ""
             )
-            return self._move(record, State.DECIDED_ELSEWHERE, "csr.decided_elsewhere", Actor.CLUSTER, note=note)
+            return self._move(
+                record, State.DECIDED_ELSEWHERE, "csr.decided_elsewhere", Actor.CLUSTER, note=note, **_told(condition)
+            )
         note = (
             "the CSR was deleted"
             if result.outcome is DecisionOutcome.GONE
@@ -259,7 +263,10 @@ class DecisionWorker:
             return self._move(record, State.WITHDRAWN, "csr.withdrawn", Actor.CLUSTER, note="the CSR was deleted")
         if result.outcome is IssuanceOutcome.DENIED:
             note = "denied in the cluster after csrgate approved it"
-            return self._move(record, State.DECIDED_ELSEWHERE, "csr.decided_elsewhere", Actor.CLUSTER, note=note)
+            details = _told(result.condition) | {"outcome": "denied"}
+            return self._move(
+                record, State.DECIDED_ELSEWHERE, "csr.decided_elsewhere", Actor.CLUSTER, note=note, **details
+            )
         if self._clock() - (record.decided_at or record.received_at) >= self._timings.give_up_after:
             minutes = int(self._timings.give_up_after.total_seconds() // 60)
             note = f"approved but not issued: the signer issued nothing within {minutes} minutes"
@@ -417,3 +424,12 @@ class DecisionWorker:
 
     def _event(self, record: RequestRecord, name: str, actor: str, **details: object) -> AuditEvent:
         return AuditEvent.about(record, name, actor, self._clock(), **details)
+
+
+def _told(condition: Condition | None) -> dict[str, str]:
+    """A decision found in the cluster, as intake's csr.decided_elsewhere tells it: approved or denied, and the
+    deciding condition's reason and message."""
+    if condition is None:
+        return {}
+    outcome = "approved" if condition.type == APPROVED else "denied"
+    return {"outcome": outcome, "condition": f"{condition.reason} {condition.message}".strip()[:300]}

@@ -6,17 +6,13 @@
   already decided (decided while no forwarder was watching: csrgate still hears of it once).
 - DELETED when a watch says so, when a re-list no longer holds a CSR that was known, or when a CSR came back
   under the same name with a new uid (the old one was deleted in between).
-Other changes (labels, annotations, managed fields) send nothing: csrgate reads none of them after intake. Nor do
-any changes of a CSR csrgate's answer called settled (decided through csrgate, or in a state nothing leaves): only its
-deletion is sent, and a re-list sends it no ADDED again.
+Other changes (labels, annotations, managed fields) send nothing: csrgate reads none of them after intake.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +20,6 @@ from typing import Any
 from csrgate.domain.conditions import CsrStatus
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
-# CSRs remembered as settled, the oldest forgotten first: a forgotten one costs an event more, answered the same.
-MAX_SETTLED = 100_000
 
 
 @dataclass(frozen=True)
@@ -69,21 +63,6 @@ class ChangeTracker:
     def __init__(self, signers: frozenset[str] | None) -> None:
         self._signers = signers
         self._known: dict[str, _Known] = {}
-        self._settled: OrderedDict[str, None] = OrderedDict()  # by uid; learnt by the senders, read by the watch
-        self._settled_lock = threading.Lock()
-
-    def settle(self, uid: str) -> None:
-        """csrgate said it needs none of this CSR's changes but its deletion; safe from any thread."""
-        with self._settled_lock:
-            self._settled[uid] = None
-            self._settled.move_to_end(uid)
-            if len(self._settled) > MAX_SETTLED:
-                self._settled.popitem(last=False)
-
-    def settled(self, uid: str) -> bool:
-        """Whether csrgate said so of this CSR."""
-        with self._settled_lock:
-            return uid in self._settled
 
     def wanted(self, obj: Mapping[str, Any]) -> bool:
         """Whether the CSR's signer is one the forwarder sends (all when no filter is configured)."""
@@ -101,15 +80,13 @@ class ChangeTracker:
             events += self._replaced(name, obj)
             known = self._known.get(name)
             state = _state(obj)
-            if self.settled(_uid(obj)):
-                pass  # csrgate has it, and needs only its deletion
-            elif is_pending(obj):
+            if is_pending(obj):
                 events.append(CsrEvent(ADDED, obj))
             elif known is None or known.state != state:
                 events.append(CsrEvent(MODIFIED, obj))
             self._known[name] = _Known(_uid(obj), state, obj)
         for name in [name for name in self._known if name not in present]:
-            events.append(self._deleted(self._known.pop(name).object))
+            events.append(CsrEvent(DELETED, self._known.pop(name).object))
         return events
 
     def changed(self, event_type: str, obj: Mapping[str, Any]) -> list[CsrEvent]:
@@ -119,13 +96,11 @@ class ChangeTracker:
         name = _name(obj)
         if event_type == DELETED:
             self._known.pop(name, None)
-            return [self._deleted(obj)]
+            return [CsrEvent(DELETED, obj)]
         events = self._replaced(name, obj)
         known = self._known.get(name)
         state = _state(obj)
         self._known[name] = _Known(_uid(obj), state, obj)
-        if self.settled(_uid(obj)):
-            return events
         if known is None:
             events.append(CsrEvent(ADDED if is_pending(obj) else MODIFIED, obj))
         elif known.state != state:
@@ -141,12 +116,7 @@ class ChangeTracker:
         if known is None or known.uid == _uid(obj):
             return []
         del self._known[name]
-        return [self._deleted(known.object)]
-
-    def _deleted(self, obj: Mapping[str, Any]) -> CsrEvent:
-        with self._settled_lock:
-            self._settled.pop(_uid(obj), None)
-        return CsrEvent(DELETED, obj)
+        return [CsrEvent(DELETED, known.object)]
 
 
 def _conditions(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:

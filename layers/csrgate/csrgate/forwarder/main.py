@@ -56,10 +56,9 @@ class Forwarder:
         self._stopping = threading.Event()  # the watch stops taking changes
         self._aborting = threading.Event()  # the drain deadline passed: senders give up
         self.queue = DeliveryQueue(config.senders, config.queue_size, self.metrics.queue_depth.set)
-        tracker = ChangeTracker(config.signers)
         self.source = CsrSource(
             api,
-            tracker,
+            ChangeTracker(config.signers),
             self.queue.put,
             self.metrics,
             Backoff(WATCH_RETRY_BASE, WATCH_RETRY_CAP),
@@ -77,7 +76,6 @@ class Forwarder:
             lambda: Backoff(config.retry_base, config.retry_cap),
             self.metrics,
             self._aborting.wait,
-            settle=tracker.settle,
         )
         self._watch_thread = threading.Thread(target=self.source.run, name="watch", daemon=True)
         self._lane_threads = [

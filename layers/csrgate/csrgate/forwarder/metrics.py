@@ -30,6 +30,12 @@ class ForwarderMetrics:
         self.events_sent = Counter(
             f"{PREFIX}_events_sent", "Events csrgate's API accepted, by event type", ["type"], registry=self.registry
         )
+        self.events_skipped = Counter(
+            f"{PREFIX}_events_skipped",
+            "Events not sent, by reason (settled: csrgate needs no more of that CSR's changes but its deletion)",
+            ["reason"],
+            registry=self.registry,
+        )
         self.send_retries = Counter(
             f"{PREFIX}_send_retries",
             "Sends that will be retried, by reason (an HTTP status, timeout, connection, credentials)",

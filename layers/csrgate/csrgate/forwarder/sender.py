@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +33,14 @@ from csrgate import __version__
 from csrgate.domain.errors import RetryLater
 from csrgate.domain.signing import FreshSigner
 from csrgate.forwarder.backoff import Backoff
-from csrgate.forwarder.changes import CsrEvent
+from csrgate.forwarder.changes import DELETED, CsrEvent
 from csrgate.forwarder.config import ConfigError, read_hmac_key
 from csrgate.forwarder.metrics import ForwarderMetrics
 
 LOG = logging.getLogger("csrgate.forwarder.sender")
 MAX_BODY_BYTES = 256 * 1024  # docs/forwarder-protocol.md
+# CSRs remembered as settled: at 100 bytes or so each, 10 MB at most, where a cluster has a few thousand CSRs at once
+MAX_SETTLED = 100_000
 CONTENT_TYPE = {"Content-Type": "application/json"}
 USER_AGENT = f"csrgate-forwarder/{__version__}"
 _RETRIED_4XX = (408, 429)
@@ -137,6 +140,39 @@ def encode_heartbeat(cluster: str) -> bytes:
     return json.dumps({"cluster": cluster, "type": HEARTBEAT}, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+class SettledCsrs:
+    """The CSRs csrgate's answers called settled, by uid: it needs no more of their changes but their deletion.
+    Shared by the lanes; bounded, the oldest forgotten first (a forgotten one costs an event more, answered the same);
+    a deletion sent forgets its CSR."""
+
+    def __init__(self, limit: int = MAX_SETTLED) -> None:
+        self._limit = limit
+        self._uids: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, uid: str) -> None:
+        """Remember the CSR as settled."""
+        with self._lock:
+            self._uids[uid] = None
+            self._uids.move_to_end(uid)
+            if len(self._uids) > self._limit:
+                self._uids.popitem(last=False)
+
+    def holds(self, uid: str) -> bool:
+        """Whether the CSR is remembered as settled."""
+        with self._lock:
+            return uid in self._uids
+
+    def forget(self, uid: str) -> None:
+        """Its deletion is being sent: nothing more will come of it."""
+        with self._lock:
+            self._uids.pop(uid, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._uids)
+
+
 class Sender:
     """Sends events (and heartbeats) one at a time, each until it is accepted, refused for good, or given up on."""
 
@@ -151,7 +187,6 @@ class Sender:
         metrics: ForwarderMetrics,
         wait: Callable[[float], bool],
         clock: Callable[[], float] = time.monotonic,
-        settle: Callable[[str], None] = lambda uid: None,
     ) -> None:
         self._url = url
         self._cluster = cluster
@@ -162,18 +197,25 @@ class Sender:
         self._metrics = metrics
         self._wait = wait  # sleeps; True means give up now (the drain deadline has passed)
         self._clock = clock  # times each POST (send_duration_seconds)
-        self._settle = settle  # told the uid of each CSR csrgate's answer calls settled
+        self.settled = SettledCsrs()
 
     def deliver(self, event: CsrEvent) -> bool:
-        """Send until accepted (True) or refused for good or abandoned at shutdown (False)."""
+        """Send until accepted (True) or refused for good or abandoned at shutdown (False); an event of a CSR csrgate
+        called settled is not sent, but its deletion (a CSR's events reach its lane in order, so its earlier events'
+        answers are in when a later one is looked at)."""
+        if event.type == DELETED:
+            self.settled.forget(event.uid)
+        elif self.settled.holds(event.uid):
+            self._metrics.events_skipped.labels(reason="settled").inc()
+            return True
         body = encode(self._cluster, event)
         if len(body) > MAX_BODY_BYTES:
             self._give_up(event, Answer("refused", "payload-too-large", error="payload-too-large"))
             return False
         answer, attempts = self._send(body, self._wait, "event.retrying", _about(event))
         if answer.outcome == "sent":
-            if answer.settled and event.uid:
-                self._settle(event.uid)
+            if answer.settled and event.type != DELETED and event.uid:
+                self.settled.add(event.uid)
             self._metrics.events_sent.labels(type=event.type).inc()
             LOG.debug("event.sent", extra=_about(event, attempts=attempts))
             return True
@@ -269,7 +311,7 @@ def _settled(data: bytes) -> bool:
     """Whether an accepted event's answer says `"settled": true` (anything else, or no JSON, says no)."""
     try:
         answer = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return False
     return isinstance(answer, dict) and answer.get("settled") is True
 
@@ -278,7 +320,7 @@ def _error(data: bytes) -> tuple[str, str]:
     """The `error` code and `message` of the API's JSON answer (shortened; they never hold secrets)."""
     try:
         answer = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return "(not JSON)", ""
     if not isinstance(answer, dict):
         return "(no error code)", ""
