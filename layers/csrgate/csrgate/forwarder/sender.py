@@ -39,7 +39,7 @@ from csrgate.forwarder.metrics import ForwarderMetrics
 
 LOG = logging.getLogger("csrgate.forwarder.sender")
 MAX_BODY_BYTES = 256 * 1024  # docs/forwarder-protocol.md
-# CSRs remembered as settled: at 100 bytes or so each, 10 MB at most, where a cluster has a few thousand CSRs at once
+# CSRs remembered as settled: about 18 MB when full (measured), where a cluster holds a few thousand CSRs at once
 MAX_SETTLED = 100_000
 CONTENT_TYPE = {"Content-Type": "application/json"}
 USER_AGENT = f"csrgate-forwarder/{__version__}"

@@ -5,8 +5,8 @@ an expiry for the table's TTL once the newest place's window is over.
 Every write is conditional on the token read (or on the item's absence), so of two asks made at the same moment
 that read the same places, one writes and the other reads again: no more than `limit` are taken in any window, as
 DynamoDB decides, not a count each ask read before the other wrote. A token, unlike a version number, never comes
-back when the TTL removes the item and it is made again. It needs only GetItem, PutItem and UpdateItem on the table,
-which the interactions function has already.
+back when the TTL removes the item and it is made again. It needs only GetItem and PutItem on the table, which the
+interactions function has already.
 """
 
 from __future__ import annotations
