@@ -243,22 +243,6 @@ def test_requests_submitted_at_once_cannot_pass_the_hourly_limit() -> None:
     assert len(gate.grants.grants) == 5
 
 
-def test_extend_clicked_twice_at_once_holds_one_place_of_the_hourly_limit() -> None:
-    # GIVEN dana's access (one place), and Extend clicked twice: the second click stores while the first is storing
-    gate = access_gate()
-    grant = granted(gate)
-    told: list[str] = []
-    gate.grants.before("create", lambda: told.append(gate.granting.extend(grant.grant_id, "U0DANA")))
-    first = gate.granting.extend(grant.grant_id, "U0DANA")
-    assert told[0].startswith("Asked to extend it") and first.startswith("You asked to extend it already")
-    # THEN the extension took one place: three more asks are hers this hour, not two
-    for namespace in ("team-a", "team-b", "team-c"):
-        asked_grant(gate, namespace=namespace)
-    assert gate.ask_access(namespace="team-d") == {
-        "reason": "You asked 5 times in the last hour: wait for those to be decided."
-    }
-
-
 @pytest.mark.parametrize("kind", ["certificate", "access"])
 def test_asks_the_table_refused_to_store_do_not_count_against_the_asker(kind: str) -> None:
     # GIVEN DynamoDB throttling every write for a while, as someone asks five times

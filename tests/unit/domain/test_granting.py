@@ -801,6 +801,12 @@ def test_extend_clicked_twice_at_once_asks_once() -> None:
     assert [g.extends for g in gate.grants.grants.values()].count(grant.grant_id) == 1
     posts = [job for job in gate.decisions.jobs if isinstance(job, PostGrant)]
     assert len(posts) == 2  # the grant's own review, and its one extension's
+    # AND the two clicks hold one place of her five an hour: three more asks are hers, not two
+    for namespace in ("team-a", "team-b", "team-c"):
+        asked_grant(gate, namespace=namespace)
+    assert gate.ask_access(namespace="team-d") == {
+        "reason": "You asked 5 times in the last hour: wait for those to be decided."
+    }
 
 
 def test_extend_is_checked_against_what_the_cluster_offers_now() -> None:
