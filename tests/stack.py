@@ -16,6 +16,7 @@ import pytest
 from moto import mock_aws
 
 from devstack.aws import dynamodb_served_one_at_a_time
+from devstack.iam import RoleCheck, enforced_roles
 from devstack.lab import provision_lab
 from devstack.slack import SlackStandIn, running_slack
 
@@ -28,6 +29,7 @@ class Stack:
     resources: dict[str, str]
     slack: SlackStandIn
     env: dict[str, str] = field(default_factory=dict)
+    roles: RoleCheck = field(default_factory=RoleCheck)  # what each function's role was asked for
 
     def queue_messages(self, logical_id: str) -> list[dict[str, Any]]:
         """Every message waiting in a queue (received and left for others: visibility timeout 0)."""
@@ -97,7 +99,8 @@ class Stack:
 
 @contextmanager
 def running_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    """moto with the template's table, queues and secrets, two clusters configured, and the Slack stand-in."""
+    """moto with the template's table, queues and secrets, two clusters configured, and the Slack stand-in; a
+    function's call that its role in template.yaml does not allow fails the test (devstack.iam)."""
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(name, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
@@ -107,4 +110,6 @@ def running_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         resources, env = provision_lab(session, slack)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        yield Stack(session, resources, slack, env)
+        with enforced_roles(resources, session.region_name) as roles:
+            yield Stack(session, resources, slack, env, roles)
+        assert not roles.refused, "AWS would refuse these calls, which template.yaml does not allow:\n" + roles.report()
