@@ -22,11 +22,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from devstack.aws import load_template
+from devstack.template import chosen, conditions_for, parameter_values
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"  # moto's
 STACK_NAME = "csrgate"  # the lab's CSRGATE_STACK_NAME
-_NO_VALUE = object()
 # A transaction's entries, and the action each is authorized as (TransactWriteItems has no action of its own)
 _TRANSACT_ACTIONS = {
     "Put": "PutItem",
@@ -75,57 +75,38 @@ class _Template:
     region: str
 
     def __post_init__(self) -> None:
-        self.parameters = {name: spec.get("Default", "") for name, spec in self.document.get("Parameters", {}).items()}
+        self.parameters = parameter_values(self.document)
+        self.conditions = conditions_for(self.document, self.parameters)
         self.pseudo = {
             "AWS::Partition": "aws",
             "AWS::Region": self.region,
             "AWS::AccountId": ACCOUNT,
             "AWS::StackName": STACK_NAME,
-            "AWS::NoValue": _NO_VALUE,
-        }
-        self.conditions = {
-            name: bool(self.value(condition)) for name, condition in self.document.get("Conditions", {}).items()
         }
 
     def value(self, node: Any) -> Any:
-        """A template value with its intrinsic functions worked out; AWS::NoValue drops out of lists."""
+        """A value of a policy, its Fn::If already taken (devstack.template.chosen): Ref, Fn::GetAtt and Fn::Sub."""
         if isinstance(node, list):
-            return [value for value in map(self.value, node) if value is not _NO_VALUE]
+            return [self.value(value) for value in node]
         if not isinstance(node, dict):
             return node
-        if len(node) != 1 or not next(iter(node)).startswith(("Ref", "Fn::", "Condition")):
-            return {key: self.value(value) for key, value in node.items()}
-        [(function, argument)] = node.items()
-        if function == "Ref":
-            return self.ref(argument)
-        if function == "Fn::GetAtt":
-            logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
+        if set(node) == {"Ref"}:
+            return self.ref(node["Ref"])
+        if set(node) == {"Fn::GetAtt"}:
+            logical_id, attribute = node["Fn::GetAtt"]
             return self.attribute(logical_id, attribute)
-        if function == "Fn::Sub":
-            text, variables = (argument, {}) if isinstance(argument, str) else argument
+        if set(node) == {"Fn::Sub"}:
+            text, variables = (node["Fn::Sub"], {}) if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"]
             return self.substitute(text, {name: self.value(value) for name, value in variables.items()})
-        if function == "Fn::If":
-            name, when_true, when_false = argument
-            return self.value(when_true if self.conditions[name] else when_false)
-        if function == "Fn::Equals":
-            first, second = self.value(argument)
-            return first == second
-        if function == "Fn::Not":
-            return not self.value(argument[0])
-        if function == "Fn::Join":
-            separator, values = argument
-            return separator.join(str(value) for value in self.value(values))
-        if function == "Condition":
-            return self.conditions[argument]
-        raise ValueError(f"the IAM check cannot read {function}")
+        if any(key.startswith("Fn::") for key in node):
+            raise ValueError(f"the IAM check cannot read {node}")
+        return {key: self.value(value) for key, value in node.items()}
 
     def ref(self, name: str) -> Any:
         if name in self.pseudo:
             return self.pseudo[name]
         if name in self.parameters:
-            parameter = self.document["Parameters"][name]
-            value = str(self.parameters[name])
-            return value.split(",") if parameter["Type"].startswith(("CommaDelimitedList", "List<")) else value
+            return self.parameters[name]
         return self.provisioned.get(name, name)  # a secret's ARN; a managed policy's logical id
 
     def attribute(self, logical_id: str, attribute: str) -> str:
@@ -155,12 +136,12 @@ class _Template:
 
     def statements(self, policies: list[Any]) -> list[Statement]:
         found = []
-        for policy in self.value(policies):
+        for policy in self.value(chosen(policies, self.conditions)):
             if isinstance(policy, str):  # a managed policy: the stack's own, or AWS's (logs, VPC: nothing called)
                 resource = self.document["Resources"].get(policy)
                 if resource is None:
                     continue
-                policy = self.value(resource["Properties"]["PolicyDocument"])
+                policy = self.value(chosen(resource["Properties"]["PolicyDocument"], self.conditions))
             document = policy.get("PolicyDocument", policy)
             for statement in document["Statement"]:
                 actions, resources = statement["Action"], statement["Resource"]

@@ -13,77 +13,18 @@ from typing import Any
 import pytest
 
 from devstack.aws import load_template
+from devstack.template import conditions_for, deployed_resources, evaluated, parameter_values
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_template()
 KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 VPC = {"WorkerSubnetIds": "subnet-0a1b2c,subnet-3d4e5f", "WorkerSecurityGroupIds": "sg-0123"}
 FUNCTIONS = sorted(name for name, r in TEMPLATE["Resources"].items() if r["Type"] == "AWS::Serverless::Function")
-_NO_VALUE = object()
-
-
-def parameter_values(answers: dict[str, str]) -> dict[str, Any]:
-    """Each parameter's value for these answers (the rest at their defaults); a CommaDelimitedList is a list."""
-    values: dict[str, Any] = {}
-    for name, spec in TEMPLATE["Parameters"].items():
-        value = answers.get(name, spec.get("Default", ""))
-        values[name] = str(value).split(",") if spec["Type"] == "CommaDelimitedList" else value
-    return values
-
-
-def evaluated(expression: Any, values: dict[str, Any], conditions: dict[str, bool]) -> Any:
-    """A condition's (or a rule's) value: the functions conditions and rules may use, as CloudFormation reads them."""
-    if isinstance(expression, str):
-        return expression
-    if isinstance(expression, list):
-        return [evaluated(item, values, conditions) for item in expression]
-    ((function, argument),) = expression.items()
-    if function == "Ref":
-        return values[argument]
-    if function == "Condition":
-        return conditions[argument]
-    operands = evaluated(argument, values, conditions)
-    if function == "Fn::Equals":
-        return operands[0] == operands[1]
-    if function == "Fn::Not":
-        return not operands[0]
-    if function == "Fn::Join":
-        return operands[0].join(operands[1])
-    if function == "Fn::EachMemberEquals":
-        return all(member == operands[1] for member in operands[0])
-    raise AssertionError(f"a function this test does not evaluate: {function}")
-
-
-def conditions_for(values: dict[str, Any]) -> dict[str, bool]:
-    conditions: dict[str, bool] = {}
-    for name, expression in TEMPLATE["Conditions"].items():
-        conditions[name] = bool(evaluated(expression, values, conditions))
-    return conditions
 
 
 def stack(**answers: str) -> dict[str, dict[str, Any]]:
-    """The resources CloudFormation creates for these answers: conditions decided, each Fn::If taken, AWS::NoValue
-    left out; every other intrinsic function kept as written."""
-    conditions = conditions_for(parameter_values(answers))
-
-    def chosen(node: Any) -> Any:
-        if isinstance(node, dict):
-            if node == {"Ref": "AWS::NoValue"}:
-                return _NO_VALUE
-            if set(node) == {"Fn::If"}:
-                condition, when_true, when_false = node["Fn::If"]
-                return chosen(when_true if conditions[condition] else when_false)
-            pairs = ((key, chosen(value)) for key, value in node.items())
-            return {key: value for key, value in pairs if value is not _NO_VALUE}
-        if isinstance(node, list):
-            return [item for item in map(chosen, node) if item is not _NO_VALUE]
-        return node
-
-    return {
-        name: chosen(resource)
-        for name, resource in TEMPLATE["Resources"].items()
-        if conditions.get(resource.get("Condition", ""), True)
-    }
+    """The resources CloudFormation creates for these answers (devstack.template)."""
+    return deployed_resources(TEMPLATE, answers)
 
 
 def of_type(resources: dict[str, dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
@@ -198,8 +139,8 @@ def test_with_subnets_the_worker_alone_runs_in_them_and_may_make_its_network_int
 def test_subnets_and_security_groups_come_together_or_are_refused_before_anything_is_made(
     answers: dict[str, str], refused: bool
 ) -> None:
-    values = parameter_values(answers)
-    conditions = conditions_for(values)
+    values = parameter_values(TEMPLATE, answers)
+    conditions = conditions_for(TEMPLATE, values)
     failed = [
         assertion["AssertDescription"]
         for rule in TEMPLATE["Rules"].values()
